@@ -1,0 +1,315 @@
+/*
+ * vss/node.h - the protocol engine of one device (sans-I/O).
+ *
+ * A driver (tests/harness, sim/ on SimGrid, real/ on libuv) owns the
+ * transport and the clock. It tells the node what happened:
+ *
+ *   vss_node_peer_up / _peer_down   a paired peer connected / went away
+ *   vss_node_recv                   one whole frame arrived from a peer
+ *   vss_node_handle_expiry          the time from vss_node_get_expiry came
+ *   vss_node_add_local, _request... the application's calls
+ *
+ * and asks it what to do:
+ *
+ *   vss_node_next_send              the next frame to write to a peer
+ *   vss_node_get_expiry             when to call handle_expiry next
+ *   on_event callback               what happened (for metrics/logs)
+ *   generate callback               "generate this sidecar locally"
+ *
+ * The node never reads a clock, sleeps, opens sockets or draws random
+ * numbers of its own: `now` is a parameter and randomness comes from the
+ * injected rand callback (seeding one internal PRNG), so a driver that
+ * replays the same inputs with the same seed gets the same run.
+ */
+#ifndef VSS_NODE_H
+#define VSS_NODE_H
+
+#include "vss/model.h"
+#include "vss/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vss_node vss_node;
+
+/* ---- links ----------------------------------------------------------- */
+
+typedef enum vss_link_class {
+  VSS_LINK_ETHERNET = 0,
+  VSS_LINK_WIFI,
+  VSS_LINK_INTERNET,
+  VSS_LINK_CELLULAR,
+  VSS_LINK_COUNT
+} vss_link_class;
+
+const char *vss_link_class_name(vss_link_class c);
+int vss_link_class_parse(const char *s, size_t len, vss_link_class *out);
+
+/* What the driver knows of the path to a peer when it comes up. Hints seed
+ * the per-peer estimates; measured transfers then replace them. */
+typedef struct vss_link_info {
+  vss_link_class cls;
+  int metered;       /* cellular / capped: no prefetch unless allowed */
+  double rate_hint;  /* bytes per second, 0 = unknown */
+  vss_time rtt_hint; /* round trip, 0 = unknown */
+} vss_link_info;
+
+/* ---- events ---------------------------------------------------------- */
+
+typedef enum vss_event_type {
+  VSS_EV_PEER_UP = 0,
+  VSS_EV_PEER_DOWN,
+  VSS_EV_DIGEST_SENT,       /* count = entries, bytes = frame bytes */
+  VSS_EV_DIGEST_RECEIVED,   /* count = entries applied; flags FULL */
+  VSS_EV_PRESENCE_CHANGED,  /* peer's cached availability changed */
+  VSS_EV_PEER_EXPIRED,      /* peer's cache dropped after its TTL */
+  VSS_EV_QUERY_SENT,        /* count = keys asked */
+  VSS_EV_QUERY_ANSWERED,    /* we answered a peer; count = keys */
+  VSS_EV_QUERY_RESULT,      /* a peer's answer for key: rc 0 have, else NOT_FOUND */
+  VSS_EV_LOCAL_RECORDED,    /* add_local recorded a sidecar */
+  VSS_EV_FETCH_STARTED,     /* job, key, peer = first source */
+  VSS_EV_FETCH_DONE,        /* verified and committed; bytes, duration */
+  VSS_EV_FETCH_FAILED,      /* rc says why */
+  VSS_EV_CHUNK_BAD,         /* a chunk failed its hash; peer = culprit */
+  VSS_EV_RETRY,             /* a request re-issued; peer = new source */
+  VSS_EV_SOURCE_DROPPED,    /* a source left a job (offline, errors) */
+  VSS_EV_SERVED,            /* we sent sidecar bytes to peer */
+  VSS_EV_GENERATE_STARTED,  /* generate callback invoked */
+  VSS_EV_GENERATED,         /* local generation recorded */
+  VSS_EV_PREFETCH_QUEUED,
+  VSS_EV_PREFETCH_SKIPPED,  /* policy said no; rc says why */
+  VSS_EV_PROTO_ERROR,       /* bad frame from peer; rc; peer should be dropped */
+  VSS_EV_COUNT
+} vss_event_type;
+
+const char *vss_event_name(vss_event_type t);
+
+#define VSS_EVF_FULL 0x1       /* digest was a full resend */
+#define VSS_EVF_FOREGROUND 0x2 /* job was a foreground request */
+#define VSS_EVF_PREFETCH 0x4   /* job was a prefetch */
+
+typedef struct vss_event {
+  vss_event_type type;
+  vss_time at;
+  vss_uuid peer;     /* nil when not about a peer */
+  vss_key key;       /* zeroed when not about a sidecar */
+  vss_format format;
+  uint64_t job;      /* 0 when not about a job */
+  uint64_t bytes;    /* bytes moved / sidecar size */
+  uint64_t count;    /* entries, keys, chunks */
+  vss_time duration; /* job age at done/failed, exchange latency */
+  uint32_t flags;    /* VSS_EVF_* */
+  int rc;            /* 0 or VSS_ERR_* */
+} vss_event;
+
+typedef void (*vss_event_cb)(void *user, const vss_event *ev);
+
+/* ---- local generation ------------------------------------------------ */
+
+/* The node asks the application to generate a sidecar (resolver fallback
+ * or GenerateBlocking/Async). The application produces the bytes, then
+ * calls vss_node_add_local() (success) or vss_node_generate_failed().
+ * Return non-zero when generation cannot even start. */
+typedef int (*vss_generate_cb)(void *user, const vss_key *key, vss_format fmt,
+                               uint64_t job);
+
+/* ---- policy ---------------------------------------------------------- */
+
+typedef enum vss_strategy {
+  VSS_STRATEGY_COST = 0,     /* compare estimated fetch time vs gen cost */
+  VSS_STRATEGY_PREFER_FETCH, /* mobile: fetch whenever a source exists */
+  VSS_STRATEGY_PREFER_GENERATE /* server: generate when it can */
+} vss_strategy;
+
+const char *vss_strategy_name(vss_strategy s);
+int vss_strategy_parse(const char *s, size_t len, vss_strategy *out);
+
+#define VSS_KIND_BIT(k) (1u << (k))
+#define VSS_LINK_BIT(c) (1u << (c))
+
+typedef struct vss_prefetch_policy {
+  uint32_t eager_kinds;   /* prefetch as soon as a peer has it (thumb) */
+  uint32_t lazy_kinds;    /* prefetch only when idle (ocr, transcript) */
+  uint32_t never_kinds;   /* on demand only (proxy) */
+  uint32_t max_concurrent; /* prefetch jobs at once (3) */
+  uint32_t allowed_links; /* VSS_LINK_BIT mask; default all but cellular */
+  int allow_metered;      /* 0: no prefetch over metered links */
+  uint64_t storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
+} vss_prefetch_policy;
+
+/* ---- configuration --------------------------------------------------- */
+
+typedef struct vss_node_config {
+  vss_store *store;  /* not owned; holds the device id and epoch */
+  vss_blobs *blobs;  /* not owned */
+
+  uint64_t (*rand)(void *user); /* seeds the internal PRNG; required */
+  void *rand_user;
+  vss_event_cb on_event; /* may be NULL */
+  void *event_user;
+  vss_generate_cb generate; /* may be NULL: this device cannot generate */
+  void *generate_user;
+
+  vss_time gossip_interval;    /* periodic round, default 5 min */
+  double gossip_jitter;        /* +- fraction of the interval, default 0.1 */
+  vss_time change_batch_delay; /* push local changes after, default 200 ms */
+  vss_time cache_ttl;          /* peer cache life without news, default 3 rounds */
+  vss_time negative_ttl;       /* "don't have" answers cached, default 60 s */
+  vss_time query_timeout;      /* unanswered query counts as no, default 5 s */
+
+  uint32_t max_retries;        /* per chunk, across sources, default 4 */
+  vss_time retry_backoff;      /* first backoff, doubles, default 50 ms */
+  uint64_t window_min;         /* request window floor, bytes, default 1 MiB */
+  uint64_t window_max;         /* request window ceiling, default 64 MiB */
+
+  vss_prefetch_policy prefetch;
+  vss_strategy strategy;
+  vss_time gen_cost[VSS_KIND_COUNT]; /* estimated time to generate one; 0 = unknown */
+} vss_node_config;
+
+/* Fills the defaults above (policy per DESIGN.md). */
+void vss_node_config_default(vss_node_config *cfg);
+
+int vss_node_new(vss_node **out, const vss_node_config *cfg, vss_time now);
+void vss_node_del(vss_node *n);
+const vss_uuid *vss_node_device(const vss_node *n);
+/* Replace policy / strategy / costs at run time. */
+int vss_node_set_policy(vss_node *n, const vss_prefetch_policy *p,
+                        vss_strategy s, vss_time now);
+
+/* ---- driver input ---------------------------------------------------- */
+
+int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
+                     const vss_link_info *link, vss_time now);
+int vss_node_peer_down(vss_node *n, const vss_uuid *peer, vss_time now);
+/* One whole frame (length prefix included). A negative return means the
+ * frame was malformed or unexpected: the driver should drop the peer. */
+int vss_node_recv(vss_node *n, const vss_uuid *peer, const uint8_t *frame,
+                  size_t len, vss_time now);
+vss_time vss_node_get_expiry(const vss_node *n);
+int vss_node_handle_expiry(vss_node *n, vss_time now);
+
+/* ---- driver output --------------------------------------------------- */
+
+typedef struct vss_outmsg {
+  vss_uuid peer;
+  const uint8_t *data; /* valid until the next call into the node */
+  size_t len;
+  int priority;        /* 0 = control/foreground ... higher = background */
+} vss_outmsg;
+
+/* The next frame to send, to `peer` only when peer is non-NULL. Returns 1
+ * and fills out, 0 when nothing is queued. A driver with a small send
+ * buffer calls it when the link can take more, which keeps foreground
+ * bytes ahead of prefetch bytes. */
+int vss_node_next_send(vss_node *n, const vss_uuid *peer, vss_outmsg *out);
+/* Bytes queued for a peer (or all peers when NULL). */
+uint64_t vss_node_queued_bytes(const vss_node *n, const vss_uuid *peer);
+
+/* ---- application: availability --------------------------------------- */
+
+/* Record a sidecar this device holds. data != NULL: the node writes it to
+ * the blob store first; data == NULL: the bytes are already committed in
+ * the blob store. Checksum is computed here. Peers hear of it after
+ * change_batch_delay. Completes a pending generation job for the key. */
+int vss_node_add_local(vss_node *n, const vss_key *key, vss_format fmt,
+                       const void *data, uint64_t size, vss_time now);
+int vss_node_remove_local(vss_node *n, const vss_key *key, vss_time now);
+/* Generation requested through vss_generate_cb failed. */
+int vss_node_generate_failed(vss_node *n, uint64_t job, int rc, vss_time now);
+
+/* Called once per (key, holder), this device included (online = 1). */
+typedef int (*vss_presence_cb)(void *user, const vss_key *key,
+                               const vss_uuid *device, int online,
+                               uint64_t size, const vss_hash *checksum);
+int vss_node_get_presence(vss_node *n, const vss_uuid *contents,
+                          size_t ncontents, vss_kind kind,
+                          const char *const *variants, size_t nvariants,
+                          vss_presence_cb cb, void *user, vss_time now);
+
+/* "Do you have X?" to every connected peer not known to have it and not
+ * cached as a recent "no". Answers arrive as VSS_EV_QUERY_RESULT and feed
+ * the presence cache. Returns the number of peers asked. */
+int vss_node_query(vss_node *n, const vss_key *key, vss_time now);
+
+/* Start a gossip round now (normally timer-driven). */
+int vss_node_gossip_now(vss_node *n, vss_time now);
+
+/* ---- application: resolve and fetch ---------------------------------- */
+
+typedef enum vss_resolve_mode {
+  VSS_RESOLVE_LOCAL_ONLY = 0,
+  VSS_RESOLVE_FETCH_ONLY,
+  VSS_RESOLVE_FETCH_OR_GENERATE,
+  VSS_RESOLVE_GENERATE_BLOCKING,
+  VSS_RESOLVE_GENERATE_ASYNC
+} vss_resolve_mode;
+
+typedef enum vss_resolved {
+  VSS_RESOLVED_LOCAL = 0, /* rel_path is valid */
+  VSS_RESOLVED_REMOTE,    /* device is the best source, est_cost its cost */
+  VSS_RESOLVED_PENDING,   /* a job (fetch or generation) is under way */
+  VSS_RESOLVED_MISSING    /* nothing local, no source, no generation */
+} vss_resolved;
+
+typedef struct vss_resolution {
+  vss_resolved kind;
+  char rel_path[VSS_REL_PATH_MAX + 1];
+  vss_uuid device;
+  vss_time est_cost;  /* estimated fetch (or generation) time */
+  uint64_t job;       /* PENDING: the job to wait for */
+  int generate;       /* PENDING: 1 when the job is a local generation */
+} vss_resolution;
+
+/* Decide only: local, best remote source, or what would happen. Starts
+ * nothing except for the GENERATE_* modes, which start a generation job
+ * when the sidecar is not local. */
+int vss_node_resolve(vss_node *n, const vss_key *key, vss_format fmt,
+                     vss_resolve_mode mode, vss_resolution *out, vss_time now);
+
+#define VSS_FETCH_FOREGROUND 0x1 /* ahead of every prefetch */
+#define VSS_FETCH_GENERATE_ON_FAIL 0x2 /* fall back to local generation */
+
+/* Start a transfer job (sources chosen by measured rate and RTT). Ends in
+ * VSS_EV_FETCH_DONE or VSS_EV_FETCH_FAILED (or GENERATED on fallback). A
+ * fetch for a key already in flight joins that job (raising priority). */
+int vss_node_fetch(vss_node *n, const vss_key *key, vss_format fmt,
+                   uint32_t flags, uint64_t *job, vss_time now);
+/* Resolve, then act as the mode says (start the fetch or generation). The
+ * usual entry point for "the user opened this". */
+int vss_node_request(vss_node *n, const vss_key *key, vss_format fmt,
+                     vss_resolve_mode mode, vss_resolution *out, vss_time now);
+int vss_node_cancel(vss_node *n, uint64_t job, vss_time now);
+
+/* ---- introspection (status, reports) --------------------------------- */
+
+typedef struct vss_peer_info {
+  vss_uuid device;
+  int online;
+  vss_link_info link;
+  uint64_t entries;     /* cached availability entries */
+  uint64_t seen_epoch, seen_seq;
+  vss_time last_heard;  /* VSS_TIME_UNSET when never */
+  double rate;          /* estimated bytes/s */
+  vss_time rtt;         /* estimated round trip */
+} vss_peer_info;
+
+typedef struct vss_job_info {
+  uint64_t id;
+  vss_key key;
+  vss_format format;
+  uint64_t size, done; /* bytes; size 0 while unknown */
+  uint32_t flags;      /* VSS_EVF_FOREGROUND / VSS_EVF_PREFETCH */
+  uint32_t sources;    /* sources in use */
+  vss_time started;
+} vss_job_info;
+
+/* Fill up to cap entries; return the total number. */
+int vss_node_peers(const vss_node *n, vss_peer_info *out, size_t cap);
+int vss_node_jobs(const vss_node *n, vss_job_info *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,38 @@
+/*
+ * est.h - per-peer transfer estimates: smoothed RTT (RFC 6298 style) and
+ * delivery rate (bytes over time while requests are outstanding), seeded
+ * from the driver's link hints and replaced by measurements.
+ */
+#ifndef VSS_EST_H
+#define VSS_EST_H
+
+#include "vss/model.h"
+
+typedef struct vss_est {
+  double rate;      /* bytes/s, smoothed */
+  vss_time srtt;    /* smoothed round trip */
+  vss_time rttvar;
+  uint32_t samples; /* rate samples taken */
+  /* rate sampling: bytes delivered since busy_since while busy */
+  vss_time busy_since;
+  uint64_t busy_bytes;
+} vss_est;
+
+#define VSS_EST_DEFAULT_RATE (1.0e6)          /* 1 MB/s when nothing known */
+#define VSS_EST_DEFAULT_RTT (100 * VSS_NS_PER_MS)
+
+void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint);
+void vss_est_rtt_sample(vss_est *e, vss_time rtt);
+/* bytes arrived at now, with requests outstanding since busy_since. */
+void vss_est_delivered(vss_est *e, uint64_t bytes, vss_time now);
+/* The link went idle (no outstanding requests). */
+void vss_est_idle(vss_est *e);
+/* Expected time to move `bytes` from this peer, with `queued` bytes
+ * already ahead of it: RTT + (queued + bytes) / rate. */
+vss_time vss_est_cost(const vss_est *e, uint64_t bytes, uint64_t queued);
+/* Retransmission timeout for a request of `bytes`. */
+vss_time vss_est_timeout(const vss_est *e, uint64_t bytes, uint64_t queued);
+/* Bytes to keep in flight: covers rate x RTT with headroom. */
+uint64_t vss_est_window(const vss_est *e, uint64_t floor, uint64_t ceil);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * node_internal.h - the node's shared state, seen by the engine modules:
+ *
+ *   node.c      peers, send queues, timers, frame dispatch, public glue
+ *   gossip.c    HELLO / DIGEST exchange, delta and full pages (lazy)
+ *   pcache.c    in-memory cache of peers' availability
+ *   query.c     "do you have X?" with cached negative answers
+ *   xfer.c      transfer jobs (client) and serving (server)
+ *   est.c       per-peer rate / RTT estimates
+ *   resolver.c  resolve / request / fetch-or-generate decisions
+ *   prefetch.c  prefetch policy
+ *
+ * Nothing outside core/src includes this file.
+ */
+#ifndef VSS_NODE_INTERNAL_H
+#define VSS_NODE_INTERNAL_H
+
+#include "vss/node.h"
+#include "wire.h"
+
+#include "est.h"
+#include "rng.h"
+
+typedef struct vss_pcache vss_pcache;
+typedef struct vss_xfer vss_xfer;
+typedef struct vss_query vss_query;
+
+/* Send-queue priorities: lower goes first. DATA for transfers is not
+ * queued: xfer.c produces it when the driver asks for the next frame, so
+ * a foreground request overtakes prefetch bytes not yet sent. */
+enum {
+  VSS_PRIO_CONTROL = 0, /* HELLO, QUERY, GET, META, ERROR, replies */
+  VSS_PRIO_FOREGROUND = 1,
+  VSS_PRIO_GOSSIP = 2,
+  VSS_PRIO_BACKGROUND = 3
+};
+
+typedef struct vss_frame {
+  struct vss_frame *next;
+  size_t len;
+  uint8_t data[]; /* one whole frame */
+} vss_frame;
+
+/* The gossip state of one peer, both directions. */
+typedef struct vss_gossip_peer {
+  /* theirs, as applied to our cache (0, 0 = nothing cached) */
+  uint64_t their_epoch, their_seq;
+  vss_time last_heard;      /* any frame; drives cache expiry */
+  vss_time hello_sent_at;   /* for exchange latency */
+  /* ours, as the peer has it: set from its HELLO, advanced as we send */
+  uint64_t sent_epoch, sent_seq;
+  /* lazy digest being sent: rows with seq in (cur_seq, end_seq] */
+  int sending;
+  int sending_full;
+  uint64_t cur_seq, end_seq;
+  uint64_t pages_sent;
+} vss_gossip_peer;
+
+typedef struct vss_peer {
+  vss_uuid id;
+  uint16_t idx; /* stable index into node->peers, used by pcache */
+  int online;
+  vss_link_info link;
+  vss_est est;
+  vss_gossip_peer g;
+  vss_frame *q_head, *q_tail; /* control frames, FIFO */
+  uint64_t queued_bytes;
+} vss_peer;
+
+#define VSS_MAX_PEERS 1024
+
+struct vss_node {
+  vss_node_config cfg;
+  vss_store *store;
+  vss_blobs *blobs;
+  vss_store_meta meta; /* cached copy of the store's meta */
+  vss_rng rng;
+
+  vss_peer *peers[VSS_MAX_PEERS];
+  uint16_t npeers;
+
+  vss_pcache *pcache;
+  vss_query *query;
+  vss_xfer *xfer;
+
+  vss_time next_gossip;     /* periodic round */
+  vss_time change_push_at;  /* batched push of local changes */
+  vss_time next_cache_sweep;
+
+  vss_buf out; /* the frame handed out by next_send */
+};
+
+/* ---- helpers for the modules (node.c) -------------------------------- */
+
+vss_peer *vss__peer_find(vss_node *n, const vss_uuid *id);
+/* Copies the frame into the peer's control queue. */
+int vss__send(vss_node *n, vss_peer *p, const uint8_t *frame, size_t len);
+/* Fills at and calls on_event when set. */
+void vss__emit(vss_node *n, vss_event *ev, vss_time now);
+/* min of two expiries, UNSET-aware */
+static inline vss_time vss__tmin(vss_time a, vss_time b) { return a < b ? a : b; }
+
+#endif

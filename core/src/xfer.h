@@ -1,0 +1,49 @@
+/*
+ * xfer.h - sidecar transfer: jobs that pull chunks from one or several
+ * sources (client side) and the serving of peers' GETs (server side).
+ *
+ * Client: a job per sidecar; sources chosen by vss_est_cost; requests
+ * pipelined within a per-source byte window; each chunk verified on
+ * arrival against the chunk-hash list (one-chunk sidecars against the
+ * digest's checksum); bad or stalled chunks re-requested elsewhere with
+ * backoff; written to a temp blob; blob commit, then the store's
+ * set_local (sidecar READY + availability has=1) in one transaction.
+ *
+ * Server: GETs are queued per peer, foreground first; DATA frames are
+ * produced lazily by vss_xfer_produce when the driver asks to send.
+ */
+#ifndef VSS_XFER_H
+#define VSS_XFER_H
+
+#include "node_internal.h"
+
+int vss_xfer_new(vss_xfer **out, vss_node *n);
+void vss_xfer_del(vss_xfer *x);
+
+int vss_xfer_fetch(vss_xfer *x, const vss_key *key, vss_format fmt,
+                   uint32_t flags, uint64_t *job, vss_time now);
+int vss_xfer_cancel(vss_xfer *x, uint64_t job, vss_time now);
+/* XFER_* frames from a peer. Negative = protocol error (drop the peer). */
+int vss_xfer_recv(vss_xfer *x, vss_peer *p, const vss_msg *m, vss_time now);
+void vss_xfer_peer_up(vss_xfer *x, vss_peer *p, vss_time now);
+void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now);
+/* New availability learned from p: prefetch may start, stalled jobs may
+ * gain a source. */
+void vss_xfer_presence_changed(vss_xfer *x, vss_peer *p, vss_time now);
+/* A sidecar became local (added or generated): completes waiting jobs. */
+void vss_xfer_local_added(vss_xfer *x, const vss_key *key, vss_time now);
+int vss_xfer_generate_failed(vss_xfer *x, uint64_t job, int rc, vss_time now);
+
+/* Next DATA frame for p into out (appends one frame). Returns 1 when a
+ * frame was produced, 0 when none; *prio gets its VSS_PRIO_*. With
+ * fg_only, only foreground GETs are served. */
+int vss_xfer_produce(vss_xfer *x, vss_peer *p, int fg_only, vss_buf *out,
+                     vss_time now);
+
+vss_time vss_xfer_expiry(const vss_xfer *x);
+int vss_xfer_handle_expiry(vss_xfer *x, vss_time now);
+int vss_xfer_jobs(const vss_xfer *x, vss_job_info *out, size_t cap);
+/* Bytes of sidecars stored locally that count against the budget. */
+uint64_t vss_xfer_budget_used(const vss_xfer *x);
+
+#endif
