@@ -27,8 +27,12 @@ int vss_xfer_cancel(vss_xfer *x, uint64_t job, vss_time now);
 int vss_xfer_recv(vss_xfer *x, vss_peer *p, const vss_msg *m, vss_time now);
 void vss_xfer_peer_up(vss_xfer *x, vss_peer *p, vss_time now);
 void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now);
-/* New availability learned from p: prefetch may start, stalled jobs may
- * gain a source. */
+/* Gossip or a query reply taught us that p holds key (has = 1): the
+ * prefetch policy may queue it, a job waiting for sources may use it.
+ * Called once per new holder; must be cheap (1M entries per digest). */
+void vss_xfer_offer(vss_xfer *x, vss_peer *p, const vss_key *key,
+                    vss_format fmt, uint64_t size, vss_time now);
+/* After a batch of offers (one digest page) - a good time to start jobs. */
 void vss_xfer_presence_changed(vss_xfer *x, vss_peer *p, vss_time now);
 /* A sidecar became local (added or generated): completes waiting jobs. */
 void vss_xfer_local_added(vss_xfer *x, const vss_key *key, vss_time now);
