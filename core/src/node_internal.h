@@ -97,6 +97,11 @@ vss_peer *vss__peer_find(vss_node *n, const vss_uuid *id);
 int vss__send(vss_node *n, vss_peer *p, const uint8_t *frame, size_t len);
 /* Fills at and calls on_event when set. */
 void vss__emit(vss_node *n, vss_event *ev, vss_time now);
+/* This device's availability changed (fetched, generated, removed):
+ * refresh the cached meta and schedule the batched push to peers. */
+int vss__local_recorded(vss_node *n, const vss_key *key, vss_time now);
+/* Random duration in [base*(1-jitter), base*(1+jitter)]. */
+vss_time vss__jittered(vss_node *n, vss_time base, double jitter);
 /* min of two expiries, UNSET-aware */
 static inline vss_time vss__tmin(vss_time a, vss_time b) { return a < b ? a : b; }
 

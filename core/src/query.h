@@ -1,0 +1,25 @@
+/*
+ * query.h - "do you have sidecar X?" to connected peers, with answers
+ * feeding the presence cache and "no" answers cached for negative_ttl so
+ * a missing sidecar does not cost a broadcast per request.
+ */
+#ifndef VSS_QUERY_H
+#define VSS_QUERY_H
+
+#include "node_internal.h"
+
+int vss_query_new(vss_query **out);
+void vss_query_del(vss_query *q);
+int vss_query_ask(vss_node *n, const vss_key *key, vss_time now);
+int vss_query_on_query(vss_node *n, vss_peer *p, const vss_msg_query *m,
+                       vss_time now);
+int vss_query_on_reply(vss_node *n, vss_peer *p,
+                       const vss_msg_query_reply *m, vss_time now);
+/* 1 when p recently answered "no" for key. */
+int vss_query_negative(const vss_node *n, const vss_peer *p,
+                       const vss_key *key, vss_time now);
+vss_time vss_query_expiry(const vss_node *n);
+int vss_query_handle_expiry(vss_node *n, vss_time now);
+void vss_query_peer_down(vss_node *n, vss_peer *p, vss_time now);
+
+#endif
