@@ -81,7 +81,8 @@ typedef struct vss_store_methods {
   int (*rollback)(void *ctx);
   int (*get_meta)(void *ctx, vss_store_meta *out);
   int (*set_meta)(void *ctx, const vss_store_meta *meta);
-  int (*put_sidecar)(void *ctx, const vss_sidecar_row *row); /* upsert */
+  /* Upsert. On update the row keeps its first created_at. */
+  int (*put_sidecar)(void *ctx, const vss_sidecar_row *row);
   int (*get_sidecar)(void *ctx, const vss_key *key, vss_sidecar_row *out);
   int (*del_sidecar)(void *ctx, const vss_key *key);
   /* Upsert; the row's seq is taken as given (see vss_store_set_local). */
@@ -103,6 +104,10 @@ typedef struct vss_store vss_store;
 /* Wrap a method table. The store owns ctx and calls close() on _del. */
 int vss_store_new(vss_store **out, const vss_store_methods *m, void *ctx);
 void vss_store_del(vss_store *s);
+/* (Added for wrappers such as vss_store_faulty.) The ctx given to
+ * vss_store_new when s was made with method table m, else NULL: lets an
+ * implementation find its own state without trusting a foreign store. */
+void *vss_store_ctx(const vss_store *s, const vss_store_methods *m);
 
 /* SQLite implementation. path may be ":memory:". Files use WAL mode.
  * A new database gets `device` (or keeps the one it has when device is
@@ -119,7 +124,9 @@ int vss_store_faulty_new(vss_store **out, vss_store *inner, uint64_t fail_at,
                          int sticky);
 uint64_t vss_store_faulty_calls(const vss_store *s);
 
-/* Dispatchers (each forwards to the method table). */
+/* Dispatchers (each forwards to the method table). Transactions do not
+ * nest: vss_store_begin inside an open transaction is VSS_ERR_INVALID.
+ * After a failed commit the transaction may still be open: roll back. */
 int vss_store_begin(vss_store *s);
 int vss_store_commit(vss_store *s);
 int vss_store_rollback(vss_store *s);
@@ -143,7 +150,10 @@ int vss_store_iter_peers(vss_store *s, vss_peer_iter_cb cb, void *user);
 /* The one way the core records that this device holds (has=1) or dropped
  * (has=0) a sidecar: in one transaction, takes the next sequence number,
  * writes the `sidecar` row (READY, or deleted when has=0) and the
- * `sidecar_availability` row. Either both land or neither does. */
+ * `sidecar_availability` row. Either both land or neither does.
+ * Called inside the caller's open transaction (batching many changes in
+ * one commit), it joins it instead, and on failure the caller must roll
+ * the whole transaction back. */
 int vss_store_set_local(vss_store *s, const vss_sidecar_row *row, int has,
                         vss_time now);
 /* Start a new epoch (peers then take a full digest). */
@@ -161,7 +171,9 @@ typedef struct vss_blob_methods {
   int (*write)(void *ctx, void *tmp, uint64_t off, const void *buf,
                size_t len);
   /* Make the bytes durable under their final name. After this returns 0
-   * a crash keeps them; the metadata row is committed after it. */
+   * a crash keeps them; the metadata row is committed after it. commit
+   * consumes tmp whether it succeeds or not (like fclose): never discard
+   * it afterwards. A failed write leaves tmp open: discard it. */
   int (*commit)(void *ctx, void *tmp);
   void (*discard)(void *ctx, void *tmp);
   /* Reads len bytes at off of a committed sidecar. */
