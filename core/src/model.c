@@ -1,0 +1,322 @@
+/*
+ * model.c - uuids, kind/format/status tables, sidecar keys, URIs and
+ * on-disk relative paths. Pure functions: no I/O, no allocation.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "vss/model.h"
+
+/* ---- helpers --------------------------------------------------------- */
+
+/* strnlen is POSIX, not C11. */
+static size_t bounded_len(const char *s, size_t max) {
+  size_t n = 0;
+  while (n < max && s[n])
+    n++;
+  return n;
+}
+
+static int hex_val(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Exact, length-bounded match of s[0..len) against a NUL-terminated name:
+ * callers pass slices of larger strings (URIs, INI values). */
+static int name_eq(const char *s, size_t len, const char *name) {
+  return strlen(name) == len && memcmp(s, name, len) == 0;
+}
+
+static int table_find(const char *const *tab, size_t n, const char *s,
+                      size_t len) {
+  if (s == NULL) return -1;
+  for (size_t i = 0; i < n; i++)
+    if (name_eq(s, len, tab[i])) return (int)i;
+  return -1;
+}
+
+#define COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- uuid ------------------------------------------------------------ */
+
+int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
+  vss_uuid u;
+  size_t i = 0, nib = 0;
+
+  if (out == NULL || s == NULL || (len != 32 && len != VSS_UUID_STR_LEN))
+    return VSS_ERR_INVALID;
+  for (i = 0; i < len; i++) {
+    int v;
+    if (len == VSS_UUID_STR_LEN && (i == 8 || i == 13 || i == 18 || i == 23)) {
+      if (s[i] != '-') return VSS_ERR_INVALID;
+      continue;
+    }
+    if ((v = hex_val(s[i])) < 0) return VSS_ERR_INVALID;
+    if (nib % 2 == 0)
+      u.b[nib / 2] = (uint8_t)(v << 4);
+    else
+      u.b[nib / 2] |= (uint8_t)v;
+    nib++;
+  }
+  *out = u;
+  return 0;
+}
+
+void vss_uuid_format(const vss_uuid *u, char out[VSS_UUID_STR_LEN + 1]) {
+  static const char hex[] = "0123456789abcdef";
+  char *p = out;
+
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    *p++ = hex[u->b[i] >> 4];
+    *p++ = hex[u->b[i] & 0xf];
+  }
+  *p = '\0';
+}
+
+int vss_uuid_cmp(const vss_uuid *a, const vss_uuid *b) {
+  int c = memcmp(a->b, b->b, sizeof(a->b));
+  return (c > 0) - (c < 0);
+}
+
+int vss_uuid_is_nil(const vss_uuid *u) {
+  for (size_t i = 0; i < sizeof(u->b); i++)
+    if (u->b[i]) return 0;
+  return 1;
+}
+
+/* ---- kinds, formats, statuses ---------------------------------------- */
+
+static const char *const kind_names[VSS_KIND_COUNT] = {
+    "thumb", "thumbstrip", "proxy",          "embeddings",
+    "ocr",   "transcript", "gaussian_splat",
+};
+static const char *const kind_dirs[VSS_KIND_COUNT] = {
+    "thumbs", "thumbstrips", "proxies",         "embeddings",
+    "ocr",    "transcript",  "gaussian_splats",
+};
+static const char *const fmt_names[VSS_FMT_COUNT] = {
+    "webp", "mp4", "json", "messagepack", "text", "ply",
+};
+static const char *const fmt_exts[VSS_FMT_COUNT] = {
+    "webp", "mp4", "json", "msgpack", "txt", "ply",
+};
+static const char *const status_names[VSS_STATUS_COUNT] = {
+    "pending",
+    "ready",
+    "failed",
+};
+
+const char *vss_kind_name(vss_kind k) {
+  return (unsigned)k < VSS_KIND_COUNT ? kind_names[k] : NULL;
+}
+
+const char *vss_kind_dir(vss_kind k) {
+  return (unsigned)k < VSS_KIND_COUNT ? kind_dirs[k] : NULL;
+}
+
+static int parse_into(const char *const *tab, size_t n, const char *s,
+                      size_t len, int *out) {
+  int i = table_find(tab, n, s, len);
+  if (i < 0) return VSS_ERR_INVALID;
+  *out = i;
+  return 0;
+}
+
+int vss_kind_parse(const char *s, size_t len, vss_kind *out) {
+  int i, rc = parse_into(kind_names, COUNTOF(kind_names), s, len, &i);
+  if (rc == 0) *out = (vss_kind)i;
+  return rc;
+}
+
+int vss_kind_from_dir(const char *s, size_t len, vss_kind *out) {
+  int i, rc = parse_into(kind_dirs, COUNTOF(kind_dirs), s, len, &i);
+  if (rc == 0) *out = (vss_kind)i;
+  return rc;
+}
+
+const char *vss_format_name(vss_format f) {
+  return (unsigned)f < VSS_FMT_COUNT ? fmt_names[f] : NULL;
+}
+
+const char *vss_format_ext(vss_format f) {
+  return (unsigned)f < VSS_FMT_COUNT ? fmt_exts[f] : NULL;
+}
+
+int vss_format_parse(const char *s, size_t len, vss_format *out) {
+  int i, rc = parse_into(fmt_names, COUNTOF(fmt_names), s, len, &i);
+  if (rc == 0) *out = (vss_format)i;
+  return rc;
+}
+
+int vss_format_from_ext(const char *s, size_t len, vss_format *out) {
+  int i, rc = parse_into(fmt_exts, COUNTOF(fmt_exts), s, len, &i);
+  if (rc == 0) *out = (vss_format)i;
+  return rc;
+}
+
+const char *vss_status_name(vss_status s) {
+  return (unsigned)s < VSS_STATUS_COUNT ? status_names[s] : NULL;
+}
+
+int vss_status_parse(const char *s, size_t len, vss_status *out) {
+  int i, rc = parse_into(status_names, COUNTOF(status_names), s, len, &i);
+  if (rc == 0) *out = (vss_status)i;
+  return rc;
+}
+
+/* ---- keys ------------------------------------------------------------ */
+
+static int variant_char_ok(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '@' || c == '.' || c == '_' || c == '-';
+}
+
+int vss_variant_valid(const char *s, size_t len) {
+  if (s == NULL || len == 0 || len > VSS_VARIANT_MAX) return 0;
+  /* "." and ".." would name a directory, not a file. */
+  if (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.'))) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!variant_char_ok((unsigned char)s[i])) return 0;
+  return 1;
+}
+
+static int key_valid(const vss_key *k) {
+  size_t n;
+
+  if (k == NULL || (unsigned)k->kind >= VSS_KIND_COUNT) return 0;
+  n = bounded_len(k->variant, sizeof(k->variant));
+  return n < sizeof(k->variant) && vss_variant_valid(k->variant, n);
+}
+
+int vss_key_set(vss_key *k, const vss_uuid *content, vss_kind kind,
+                const char *variant) {
+  size_t n;
+
+  if (k == NULL || content == NULL || variant == NULL ||
+      (unsigned)kind >= VSS_KIND_COUNT)
+    return VSS_ERR_INVALID;
+  n = bounded_len(variant, VSS_VARIANT_MAX + 1);
+  if (!vss_variant_valid(variant, n)) return VSS_ERR_INVALID;
+  /* Zero the whole key so equal keys are equal bytes (hashing, memcmp). */
+  memset(k, 0, sizeof(*k));
+  k->content = *content;
+  k->kind = kind;
+  memcpy(k->variant, variant, n);
+  return 0;
+}
+
+int vss_key_cmp(const vss_key *a, const vss_key *b) {
+  int c = vss_uuid_cmp(&a->content, &b->content);
+  if (c) return c;
+  if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+  c = strcmp(a->variant, b->variant);
+  return (c > 0) - (c < 0);
+}
+
+unsigned vss_variant_pixels(const char *variant) {
+  static const struct {
+    const char *name;
+    unsigned px;
+  } sizes[] = {
+      {"grid@1x", 256},    {"grid@2x", 512}, {"detail@1x", 1024},
+      {"detail@2x", 2048}, {"icon@1x", 128}, {"icon@2x", 256},
+  };
+
+  if (variant == NULL) return 0;
+  for (size_t i = 0; i < COUNTOF(sizes); i++)
+    if (strcmp(variant, sizes[i].name) == 0) return sizes[i].px;
+  return 0;
+}
+
+/* ---- URIs and paths -------------------------------------------------- */
+
+#define URI_SCHEME "sidecar://"
+#define URI_SCHEME_LEN (sizeof(URI_SCHEME) - 1)
+
+static const char *memchr_c(const char *s, size_t len, char c) {
+  return len ? memchr(s, c, len) : NULL;
+}
+
+/* "{variant}.{ext}": the variant may hold dots ("v1.2"), the extension
+ * never does, so the last dot splits them. */
+static int parse_file_name(const char *s, size_t len, vss_key *key,
+                           vss_format *fmt) {
+  size_t dot = len;
+
+  while (dot > 0 && s[dot - 1] != '.')
+    dot--;
+  if (dot == 0) return VSS_ERR_INVALID;
+  if (vss_format_from_ext(s + dot, len - dot, fmt) != 0) return VSS_ERR_INVALID;
+  if (!vss_variant_valid(s, dot - 1)) return VSS_ERR_INVALID;
+  memset(key->variant, 0, sizeof(key->variant));
+  memcpy(key->variant, s, dot - 1);
+  return 0;
+}
+
+int vss_uri_parse(const char *uri, size_t len, vss_key *key, vss_format *fmt) {
+  const char *p, *slash;
+  size_t left;
+  vss_key k;
+  vss_format f;
+
+  if (uri == NULL || key == NULL || fmt == NULL || len > VSS_URI_MAX ||
+      len < URI_SCHEME_LEN || memcmp(uri, URI_SCHEME, URI_SCHEME_LEN) != 0)
+    return VSS_ERR_INVALID;
+  memset(&k, 0, sizeof(k));
+  p = uri + URI_SCHEME_LEN;
+  left = len - URI_SCHEME_LEN;
+
+  /* Only the canonical hyphenated uuid, so one key has one URI. */
+  if (left < VSS_UUID_STR_LEN + 1 || p[VSS_UUID_STR_LEN] != '/' ||
+      vss_uuid_parse(&k.content, p, VSS_UUID_STR_LEN) != 0)
+    return VSS_ERR_INVALID;
+  p += VSS_UUID_STR_LEN + 1;
+  left -= VSS_UUID_STR_LEN + 1;
+
+  slash = memchr_c(p, left, '/');
+  if (slash == NULL || vss_kind_from_dir(p, (size_t)(slash - p), &k.kind) != 0)
+    return VSS_ERR_INVALID;
+  left -= (size_t)(slash - p) + 1;
+  p = slash + 1;
+
+  /* The rest is one file name: any further slash is a path. */
+  if (memchr_c(p, left, '/') != NULL || parse_file_name(p, left, &k, &f) != 0)
+    return VSS_ERR_INVALID;
+  *key = k;
+  *fmt = f;
+  return 0;
+}
+
+/* Returns the snprintf length, or VSS_ERR_BUFFER when it did not fit. */
+static int fit(int n, size_t cap) {
+  if (n < 0) return VSS_ERR_INVALID;
+  return (size_t)n < cap ? n : VSS_ERR_BUFFER;
+}
+
+int vss_uri_format(const vss_key *key, vss_format fmt, char *buf, size_t cap) {
+  char u[VSS_UUID_STR_LEN + 1];
+
+  if (!key_valid(key) || (unsigned)fmt >= VSS_FMT_COUNT || (buf == NULL && cap))
+    return VSS_ERR_INVALID;
+  vss_uuid_format(&key->content, u);
+  return fit(snprintf(buf, cap, URI_SCHEME "%s/%s/%s.%s", u,
+                      kind_dirs[key->kind], key->variant, fmt_exts[fmt]),
+             cap);
+}
+
+int vss_rel_path(const vss_key *key, vss_format fmt, char *buf, size_t cap) {
+  char u[VSS_UUID_STR_LEN + 1];
+
+  if (!key_valid(key) || (unsigned)fmt >= VSS_FMT_COUNT || (buf == NULL && cap))
+    return VSS_ERR_INVALID;
+  vss_uuid_format(&key->content, u);
+  /* h0/h1: the first two byte-pairs of the hex, which are u[0..4). */
+  return fit(snprintf(buf, cap, "sidecars/content/%.2s/%.2s/%s/%s/%s.%s", u,
+                      u + 2, u, kind_dirs[key->kind], key->variant,
+                      fmt_exts[fmt]),
+             cap);
+}
