@@ -78,6 +78,7 @@ struct vss_node {
 
   vss_peer *peers[VSS_MAX_PEERS];
   uint16_t npeers;
+  uint16_t rr; /* next_send round robin over peers */
 
   vss_pcache *pcache;
   vss_query *query;
@@ -88,6 +89,7 @@ struct vss_node {
   vss_time next_cache_sweep;
 
   vss_buf out; /* the frame handed out by next_send */
+  vss_wire_entry *page; /* gossip page scratch, VSS_GOSSIP_PAGE_ENTRIES */
 };
 
 /* ---- helpers for the modules (node.c) -------------------------------- */

@@ -203,7 +203,8 @@ typedef struct vss_outmsg {
  * and fills out, 0 when nothing is queued. A driver with a small send
  * buffer calls it when the link can take more, which keeps foreground
  * bytes ahead of prefetch bytes. */
-int vss_node_next_send(vss_node *n, const vss_uuid *peer, vss_outmsg *out);
+int vss_node_next_send(vss_node *n, const vss_uuid *peer, vss_outmsg *out,
+                       vss_time now);
 /* Bytes queued for a peer (or all peers when NULL). */
 uint64_t vss_node_queued_bytes(const vss_node *n, const vss_uuid *peer);
 
