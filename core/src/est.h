@@ -12,7 +12,9 @@ typedef struct vss_est {
   double rate;      /* bytes/s, smoothed */
   vss_time srtt;    /* smoothed round trip */
   vss_time rttvar;
-  uint32_t samples; /* rate samples taken */
+  vss_time min_rtt;     /* lowest sample, UNSET before the first */
+  uint32_t rtt_samples; /* RTT samples taken */
+  uint32_t samples;     /* rate samples taken */
   /* rate sampling: bytes delivered since busy_since while busy */
   vss_time busy_since;
   uint64_t busy_bytes;
@@ -22,11 +24,15 @@ typedef struct vss_est {
 #define VSS_EST_DEFAULT_RTT (100 * VSS_NS_PER_MS)
 
 void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint);
+/* RTT samples must not include queueing behind our own earlier requests:
+ * xfer.c takes them only from requests sent while the source was idle. */
 void vss_est_rtt_sample(vss_est *e, vss_time rtt);
-/* bytes arrived at now, with requests outstanding since busy_since. */
+/* bytes arrived at now while requests were outstanding. The first
+ * delivery after idle starts a busy period; its bytes are not counted. */
 void vss_est_delivered(vss_est *e, uint64_t bytes, vss_time now);
-/* The link went idle (no outstanding requests). */
-void vss_est_idle(vss_est *e);
+/* The link went idle (no outstanding requests) at now: a long enough
+ * busy period is sampled, then sampling stops until the next delivery. */
+void vss_est_idle(vss_est *e, vss_time now);
 /* Expected time to move `bytes` from this peer, with `queued` bytes
  * already ahead of it: RTT + (queued + bytes) / rate. */
 vss_time vss_est_cost(const vss_est *e, uint64_t bytes, uint64_t queued);
