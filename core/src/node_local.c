@@ -1,0 +1,118 @@
+/*
+ * node_local.c - the application's view of availability: record what this
+ * device holds, drop it, and ask who holds what.
+ */
+#include "node_internal.h"
+
+#include "pcache.h"
+#include "xfer.h"
+
+#include <string.h>
+
+static int valid_key(const vss_key *key, vss_format fmt) {
+  return key && key->kind < VSS_KIND_COUNT && fmt < VSS_FMT_COUNT &&
+         vss_variant_valid(key->variant, strlen(key->variant));
+}
+
+/* Bytes first, then the row: a crash in between leaves an orphan blob,
+ * never a row without bytes. */
+static int store_bytes(vss_node *n, const vss_key *key, vss_format fmt,
+                       const void *data, uint64_t *size, vss_hash *sum) {
+  if (data) {
+    int rc = vss_blobs_put(n->blobs, key, fmt, data, *size);
+    return rc ? rc : vss_checksum_buffer(data, *size, sum);
+  }
+  int rc = vss_blobs_stat(n->blobs, key, fmt, size);
+  return rc ? rc : vss_blobs_checksum(n->blobs, key, fmt, *size, sum);
+}
+
+static void emit_local(vss_node *n, const vss_key *key, vss_format fmt,
+                       uint64_t size, vss_time now) {
+  vss_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = VSS_EV_LOCAL_RECORDED;
+  ev.key = *key;
+  ev.format = fmt;
+  ev.bytes = size;
+  vss__emit(n, &ev, now);
+}
+
+int vss_node_add_local(vss_node *n, const vss_key *key, vss_format fmt,
+                       const void *data, uint64_t size, vss_time now) {
+  if (!valid_key(key, fmt)) return VSS_ERR_INVALID;
+  vss_sidecar_row row;
+  memset(&row, 0, sizeof(row));
+  int rc = store_bytes(n, key, fmt, data, &size, &row.checksum);
+  if (rc) return rc;
+  row.key = *key;
+  row.format = fmt;
+  row.size = size;
+  row.status = VSS_STATUS_READY;
+  row.version = 1;
+  row.created_at = row.updated_at = now;
+  rc = vss_store_set_local(n->store, &row, 1, now);
+  if (rc) return rc;
+  rc = vss__local_recorded(n, key, now);
+  if (rc) return rc;
+  emit_local(n, key, fmt, size, now);
+  vss_xfer_local_added(n->xfer, key, now);
+  return 0;
+}
+
+int vss_node_remove_local(vss_node *n, const vss_key *key, vss_time now) {
+  vss_sidecar_row row;
+  if (!key) return VSS_ERR_INVALID;
+  int rc = vss_store_get_sidecar(n->store, key, &row);
+  if (rc) return rc;
+  /* Row first: once it is gone nobody is served the bytes we delete. */
+  rc = vss_store_set_local(n->store, &row, 0, now);
+  if (rc) return rc;
+  rc = vss_blobs_remove(n->blobs, key, row.format);
+  if (rc && rc != VSS_ERR_NOT_FOUND) return rc;
+  return vss__local_recorded(n, key, now);
+}
+
+typedef struct presence_ctx {
+  vss_node *n;
+  vss_presence_cb cb;
+  void *user;
+} presence_ctx;
+
+static int report_key(presence_ctx *c, const vss_key *key) {
+  vss_node *n = c->n;
+  vss_sidecar_row row;
+  int rc = vss_store_get_sidecar(n->store, key, &row);
+  if (rc == 0 && row.status == VSS_STATUS_READY) {
+    rc = c->cb(c->user, key, &n->meta.device, 1, row.size, &row.checksum);
+    if (rc) return rc;
+  } else if (rc && rc != VSS_ERR_NOT_FOUND) {
+    return rc;
+  }
+  vss_holder h[64];
+  size_t nh = vss_pcache_holders(n->pcache, key, h, 64);
+  for (size_t i = 0; i < nh && i < 64; i++) {
+    const vss_peer *p = n->peers[h[i].peer];
+    rc = c->cb(c->user, key, &p->id, p->online, h[i].size, &h[i].checksum);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int vss_node_get_presence(vss_node *n, const vss_uuid *contents,
+                          size_t ncontents, vss_kind kind,
+                          const char *const *variants, size_t nvariants,
+                          vss_presence_cb cb, void *user, vss_time now) {
+  (void)now;
+  if (!cb || (ncontents && !contents) || (nvariants && !variants))
+    return VSS_ERR_INVALID;
+  presence_ctx c = {.n = n, .cb = cb, .user = user};
+  for (size_t i = 0; i < ncontents; i++) {
+    for (size_t j = 0; j < nvariants; j++) {
+      vss_key key;
+      int rc = vss_key_set(&key, &contents[i], kind, variants[j]);
+      if (rc == 0) rc = report_key(&c, &key);
+      if (rc) return rc;
+    }
+  }
+  return 0;
+}
