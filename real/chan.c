@@ -1,0 +1,419 @@
+/*
+ * chan.c - handshake and record layer of the secure channel (see chan.h
+ * for the protocol). Pure computation over caller buffers.
+ */
+#include "chan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SS(x) crypto_secretstream_xchacha20poly1305_##x
+#define AEAD_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define AEAD_NPUB crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+
+static const uint8_t MAGIC[4] = {'V', 'S', 'C', 1};
+static const char LABEL[] = "vss-chan-v1";
+
+enum state {
+  ST_I_START, /* initiator, msg1 not sent */
+  ST_I_WAIT2, /* initiator, waiting for msg2 */
+  ST_R_WAIT1, /* responder, waiting for msg1 */
+  ST_R_WAIT3, /* responder, waiting for msg3 */
+  ST_READY,
+  ST_DEAD /* a failure: nothing more is accepted */
+};
+
+struct chan {
+  chan_role role;
+  enum state st;
+  chan_identity self;
+  uint8_t peer_pk[CHAN_PK_LEN];
+  int have_peer;
+  chan_pinned_cb pinned;
+  void *pinned_user;
+  size_t max_plain;
+
+  uint8_t eph_sk[32], eph_pk[32], peer_eph[32];
+  uint8_t dh[64]; /* es | ee */
+  uint8_t th[32]; /* transcript hash */
+  uint8_t k3[32]; /* msg3 key, kept by the responder until msg3 */
+  uint8_t key_tx[SS(KEYBYTES)], key_rx[SS(KEYBYTES)];
+  SS(state) tx, rx;
+};
+
+const char *chan_strerror(int rc) {
+  switch (rc) {
+  case CHAN_OK: return "ok";
+  case CHAN_ERR_STATE: return "handshake step out of order";
+  case CHAN_ERR_SIZE: return "unit has the wrong size or is over the limit";
+  case CHAN_ERR_MAGIC: return "not a vss-chan v1 peer";
+  case CHAN_ERR_AUTH: return "authentication failed (forged or tampered)";
+  case CHAN_ERR_UNPAIRED: return "peer key is not paired with this device";
+  case CHAN_ERR_CRYPTO: return "invalid key material";
+  case CHAN_ERR_BUFFER: return "output buffer too small";
+  default: return "unknown channel error";
+  }
+}
+
+/* ---- small helpers --------------------------------------------------- */
+
+static void put_u32le(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_u32le(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+/* key = BLAKE2b-256(key: material, message: LABEL | what | th). Distinct
+ * `what` labels give independent keys from one shared secret. */
+static void kdf(uint8_t out[32], const uint8_t *km, size_t kmlen,
+                const char *what, const uint8_t th[32]) {
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, km, kmlen, 32);
+  crypto_generichash_update(&h, (const uint8_t *)LABEL, sizeof LABEL);
+  crypto_generichash_update(&h, (const uint8_t *)what, strlen(what) + 1);
+  crypto_generichash_update(&h, th, 32);
+  crypto_generichash_final(&h, out, 32);
+}
+
+/* h0 binds msg1 to the responder's identity. */
+static void hash_h0(uint8_t out[32], const uint8_t eI[32],
+                    const uint8_t pkR[32]) {
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, 32);
+  crypto_generichash_update(&h, (const uint8_t *)LABEL, sizeof LABEL);
+  crypto_generichash_update(&h, MAGIC, sizeof MAGIC);
+  crypto_generichash_update(&h, eI, 32);
+  crypto_generichash_update(&h, pkR, 32);
+  crypto_generichash_final(&h, out, 32);
+}
+
+/* The transcript both signatures cover: label, magic, both ephemeral keys
+ * and both identities, in initiator/responder order. */
+static void hash_th(chan *c) {
+  const uint8_t *eI = c->role == CHAN_INITIATOR ? c->eph_pk : c->peer_eph;
+  const uint8_t *eR = c->role == CHAN_INITIATOR ? c->peer_eph : c->eph_pk;
+  const uint8_t *pkI = c->role == CHAN_INITIATOR ? c->self.pk : c->peer_pk;
+  const uint8_t *pkR = c->role == CHAN_INITIATOR ? c->peer_pk : c->self.pk;
+  crypto_generichash_state h;
+  crypto_generichash_init(&h, NULL, 0, 32);
+  crypto_generichash_update(&h, (const uint8_t *)LABEL, sizeof LABEL);
+  crypto_generichash_update(&h, MAGIC, sizeof MAGIC);
+  crypto_generichash_update(&h, eI, 32);
+  crypto_generichash_update(&h, pkR, 32);
+  crypto_generichash_update(&h, pkI, 32);
+  crypto_generichash_update(&h, eR, 32);
+  crypto_generichash_final(&h, c->th, 32);
+}
+
+static void sig_msg(uint8_t m[5 + 32], const char *role, const uint8_t th[32]) {
+  memcpy(m, role, 5); /* "init\0" or "resp\0" */
+  memcpy(m + 5, th, 32);
+}
+
+static int sign_th(chan *c, const char *role, uint8_t sig[64]) {
+  uint8_t m[5 + 32];
+  sig_msg(m, role, c->th);
+  return crypto_sign_detached(sig, NULL, m, sizeof m, c->self.sk) == 0
+             ? 0
+             : CHAN_ERR_CRYPTO;
+}
+
+static int verify_th(const chan *c, const char *role, const uint8_t sig[64]) {
+  uint8_t m[5 + 32];
+  sig_msg(m, role, c->th);
+  return crypto_sign_verify_detached(sig, m, sizeof m, c->peer_pk) == 0
+             ? 0
+             : CHAN_ERR_AUTH;
+}
+
+/* Single-use keys: a zero nonce is safe (each k1/k2/k3 encrypts once). */
+static void aead_seal(uint8_t *out, const uint8_t *m, size_t mlen,
+                      const uint8_t *ad, size_t adlen, const uint8_t k[32]) {
+  static const uint8_t npub[AEAD_NPUB];
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, m, mlen, ad, adlen,
+                                             NULL, npub, k);
+}
+
+static int aead_open(uint8_t *out, const uint8_t *ct, size_t clen,
+                     const uint8_t *ad, size_t adlen, const uint8_t k[32]) {
+  static const uint8_t npub[AEAD_NPUB];
+  return crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, ct, clen,
+                                                    ad, adlen, npub, k) == 0
+             ? 0
+             : CHAN_ERR_AUTH;
+}
+
+static int new_ephemeral(chan *c) {
+  randombytes_buf(c->eph_sk, sizeof c->eph_sk);
+  return crypto_scalarmult_base(c->eph_pk, c->eph_sk) == 0 ? 0
+                                                           : CHAN_ERR_CRYPTO;
+}
+
+/* Session keys from es | ee and the transcript; one key per direction. */
+static void derive_session(chan *c, uint8_t k2[32], uint8_t k3[32]) {
+  uint8_t i2r[32], r2i[32];
+  kdf(k2, c->dh, 64, "msg2", c->th);
+  kdf(k3, c->dh, 64, "msg3", c->th);
+  kdf(i2r, c->dh, 64, "stream i->r", c->th);
+  kdf(r2i, c->dh, 64, "stream r->i", c->th);
+  memcpy(c->key_tx, c->role == CHAN_INITIATOR ? i2r : r2i, 32);
+  memcpy(c->key_rx, c->role == CHAN_INITIATOR ? r2i : i2r, 32);
+  sodium_memzero(i2r, sizeof i2r);
+  sodium_memzero(r2i, sizeof r2i);
+}
+
+static void wipe_handshake(chan *c) {
+  sodium_memzero(c->eph_sk, sizeof c->eph_sk);
+  sodium_memzero(c->dh, sizeof c->dh);
+  sodium_memzero(c->k3, sizeof c->k3);
+}
+
+static int fail(chan *c, int rc) {
+  c->st = ST_DEAD;
+  wipe_handshake(c);
+  return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+int chan_new(chan **out, chan_role role, const chan_identity *self,
+             const uint8_t *peer_pk, chan_pinned_cb pinned, void *user,
+             size_t max_plain) {
+  chan *c;
+  if (out == NULL || self == NULL || max_plain == 0 || max_plain > UINT32_MAX / 2)
+    return CHAN_ERR_STATE;
+  if (role == CHAN_INITIATOR ? peer_pk == NULL : pinned == NULL)
+    return CHAN_ERR_STATE;
+  if ((c = sodium_malloc(sizeof *c)) == NULL) return CHAN_ERR_CRYPTO;
+  memset(c, 0, sizeof *c);
+  c->role = role;
+  c->st = role == CHAN_INITIATOR ? ST_I_START : ST_R_WAIT1;
+  c->self = *self;
+  if (peer_pk) {
+    memcpy(c->peer_pk, peer_pk, CHAN_PK_LEN);
+    c->have_peer = 1;
+  }
+  c->pinned = pinned;
+  c->pinned_user = user;
+  c->max_plain = max_plain;
+  *out = c;
+  return 0;
+}
+
+void chan_del(chan *c) {
+  if (c) sodium_free(c); /* sodium_free wipes the keys */
+}
+
+int chan_ready(const chan *c) { return c->st == ST_READY; }
+
+const uint8_t *chan_peer_pk(const chan *c) {
+  return c->have_peer ? c->peer_pk : NULL;
+}
+
+size_t chan_max_body(const chan *c) {
+  switch (c->st) {
+  case ST_R_WAIT1: return CHAN_MSG1_LEN;
+  case ST_I_WAIT2: return CHAN_MSG2_LEN;
+  case ST_R_WAIT3: return CHAN_MSG3_LEN;
+  case ST_READY: return c->max_plain + CHAN_REC_OVERHEAD;
+  default: return 0;
+  }
+}
+
+int chan_unit_len(const chan *c, const uint8_t *p, size_t len,
+                  size_t *unit_len) {
+  uint32_t body;
+  if (len < CHAN_PREFIX) return 1;
+  body = get_u32le(p);
+  if (body > chan_max_body(c)) return CHAN_ERR_SIZE;
+  /* Handshake messages have one exact size. */
+  if (c->st != ST_READY && body != chan_max_body(c)) return CHAN_ERR_SIZE;
+  *unit_len = CHAN_PREFIX + (size_t)body;
+  return 0;
+}
+
+/* Checks a whole handshake unit against the size expected now. */
+static int hs_body(const chan *c, const uint8_t *unit, size_t len,
+                   const uint8_t **body) {
+  size_t want = chan_max_body(c);
+  if (len != CHAN_PREFIX + want || get_u32le(unit) != want)
+    return CHAN_ERR_SIZE;
+  *body = unit + CHAN_PREFIX;
+  return 0;
+}
+
+/* ---- handshake ------------------------------------------------------- */
+
+int chan_hs_start(chan *c, uint8_t *out, size_t cap, size_t *outlen) {
+  uint8_t xR[32], h0[32], k1[32], *b = out + CHAN_PREFIX;
+  int rc;
+  if (c->st != ST_I_START) return CHAN_ERR_STATE;
+  if (cap < CHAN_PREFIX + CHAN_MSG1_LEN) return CHAN_ERR_BUFFER;
+  if ((rc = new_ephemeral(c)) < 0) return fail(c, rc);
+  if (crypto_sign_ed25519_pk_to_curve25519(xR, c->peer_pk) != 0 ||
+      crypto_scalarmult(c->dh, c->eph_sk, xR) != 0)
+    return fail(c, CHAN_ERR_CRYPTO);
+  hash_h0(h0, c->eph_pk, c->peer_pk);
+  kdf(k1, c->dh, 32, "msg1", h0);
+  put_u32le(out, CHAN_MSG1_LEN);
+  memcpy(b, MAGIC, 4);
+  memcpy(b + 4, c->eph_pk, 32);
+  aead_seal(b + 36, c->self.pk, 32, b, 36, k1);
+  sodium_memzero(k1, sizeof k1);
+  *outlen = CHAN_PREFIX + CHAN_MSG1_LEN;
+  c->st = ST_I_WAIT2;
+  return 0;
+}
+
+/* Responder, msg1: learn and check the initiator's identity. */
+static int recv_msg1(chan *c, const uint8_t *b) {
+  uint8_t xs[32], h0[32], k1[32];
+  int rc;
+  if (memcmp(b, MAGIC, 4) != 0) return CHAN_ERR_MAGIC;
+  memcpy(c->peer_eph, b + 4, 32);
+  if (crypto_sign_ed25519_sk_to_curve25519(xs, c->self.sk) != 0) return CHAN_ERR_CRYPTO;
+  rc = crypto_scalarmult(c->dh, xs, c->peer_eph);
+  sodium_memzero(xs, sizeof xs);
+  if (rc != 0) return CHAN_ERR_CRYPTO;
+  hash_h0(h0, c->peer_eph, c->self.pk);
+  kdf(k1, c->dh, 32, "msg1", h0);
+  rc = aead_open(c->peer_pk, b + 36, 32 + AEAD_ABYTES, b, 36, k1);
+  sodium_memzero(k1, sizeof k1);
+  if (rc < 0) return rc;
+  c->have_peer = 1; /* kept for the refusal log even when not pinned */
+  if (sodium_memcmp(c->peer_pk, c->self.pk, CHAN_PK_LEN) == 0 ||
+      !c->pinned(c->pinned_user, c->peer_pk))
+    return CHAN_ERR_UNPAIRED;
+  return 0;
+}
+
+/* Responder: answer a valid msg1 with msg2. */
+static int send_msg2(chan *c, uint8_t *out) {
+  uint8_t k2[32], plain[64 + SS(HEADERBYTES)], *b = out + CHAN_PREFIX;
+  int rc;
+  if ((rc = new_ephemeral(c)) < 0) return rc;
+  if (crypto_scalarmult(c->dh + 32, c->eph_sk, c->peer_eph) != 0)
+    return CHAN_ERR_CRYPTO;
+  hash_th(c);
+  derive_session(c, k2, c->k3);
+  if ((rc = sign_th(c, "resp", plain)) < 0) return rc;
+  SS(init_push)(&c->tx, plain + 64, c->key_tx);
+  put_u32le(out, CHAN_MSG2_LEN);
+  memcpy(b, c->eph_pk, 32);
+  aead_seal(b + 32, plain, sizeof plain, b, 32, k2);
+  sodium_memzero(k2, sizeof k2);
+  return 0;
+}
+
+/* Initiator, msg2: check the responder, then answer with msg3. */
+static int recv_msg2(chan *c, const uint8_t *b, uint8_t *out) {
+  uint8_t k2[32], k3[32], plain[64 + SS(HEADERBYTES)], *o = out + CHAN_PREFIX;
+  int rc;
+  memcpy(c->peer_eph, b, 32);
+  if (crypto_scalarmult(c->dh + 32, c->eph_sk, c->peer_eph) != 0)
+    return CHAN_ERR_CRYPTO;
+  hash_th(c);
+  derive_session(c, k2, k3);
+  rc = aead_open(plain, b + 32, sizeof plain + AEAD_ABYTES, b, 32, k2);
+  if (rc == 0) rc = verify_th(c, "resp", plain);
+  if (rc == 0 && SS(init_pull)(&c->rx, plain + 64, c->key_rx) != 0)
+    rc = CHAN_ERR_AUTH;
+  if (rc == 0) rc = sign_th(c, "init", plain);
+  if (rc == 0) {
+    SS(init_push)(&c->tx, plain + 64, c->key_tx);
+    put_u32le(out, CHAN_MSG3_LEN);
+    aead_seal(o, plain, sizeof plain, NULL, 0, k3);
+  }
+  sodium_memzero(k2, sizeof k2);
+  sodium_memzero(k3, sizeof k3);
+  return rc;
+}
+
+/* Responder, msg3: the initiator proves its key and liveness. */
+static int recv_msg3(chan *c, const uint8_t *b) {
+  uint8_t plain[64 + SS(HEADERBYTES)];
+  int rc = aead_open(plain, b, CHAN_MSG3_LEN, NULL, 0, c->k3);
+  if (rc == 0) rc = verify_th(c, "init", plain);
+  if (rc == 0 && SS(init_pull)(&c->rx, plain + 64, c->key_rx) != 0)
+    rc = CHAN_ERR_AUTH;
+  return rc;
+}
+
+int chan_hs_recv(chan *c, const uint8_t *unit, size_t len, uint8_t *out,
+                 size_t cap, size_t *outlen) {
+  const uint8_t *b;
+  int rc;
+  *outlen = 0;
+  if (c->st != ST_R_WAIT1 && c->st != ST_I_WAIT2 && c->st != ST_R_WAIT3)
+    return CHAN_ERR_STATE;
+  if ((rc = hs_body(c, unit, len, &b)) < 0) return fail(c, rc);
+  switch (c->st) {
+  case ST_R_WAIT1:
+    if (cap < CHAN_PREFIX + CHAN_MSG2_LEN) return CHAN_ERR_BUFFER;
+    if ((rc = recv_msg1(c, b)) < 0 || (rc = send_msg2(c, out)) < 0)
+      return fail(c, rc);
+    *outlen = CHAN_PREFIX + CHAN_MSG2_LEN;
+    c->st = ST_R_WAIT3;
+    return 0;
+  case ST_I_WAIT2:
+    if (cap < CHAN_PREFIX + CHAN_MSG3_LEN) return CHAN_ERR_BUFFER;
+    if ((rc = recv_msg2(c, b, out)) < 0) return fail(c, rc);
+    *outlen = CHAN_PREFIX + CHAN_MSG3_LEN;
+    break;
+  default:
+    if ((rc = recv_msg3(c, b)) < 0) return fail(c, rc);
+    break;
+  }
+  wipe_handshake(c);
+  c->st = ST_READY;
+  return 1;
+}
+
+/* ---- records --------------------------------------------------------- */
+
+int chan_seal(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
+              size_t cap, size_t *outlen) {
+  size_t need = chan_sealed_len(len);
+  if (c->st != ST_READY) return CHAN_ERR_STATE;
+  if (len > c->max_plain) return CHAN_ERR_SIZE;
+  if (cap < need) return CHAN_ERR_BUFFER;
+  put_u32le(out, (uint32_t)(need - CHAN_PREFIX));
+  /* The prefix is associated data: a changed length fails the tag. */
+  SS(push)(&c->tx, out + CHAN_PREFIX, NULL, plain, len, out, CHAN_PREFIX,
+           SS(TAG_MESSAGE));
+  *outlen = need;
+  return 0;
+}
+
+int chan_open(chan *c, const uint8_t *unit, size_t len, uint8_t *plain,
+              size_t cap, size_t *plain_len) {
+  unsigned long long mlen = 0;
+  unsigned char tag = 0;
+  size_t body;
+  if (c->st != ST_READY) return CHAN_ERR_STATE;
+  if (len < CHAN_PREFIX + CHAN_REC_OVERHEAD) return fail(c, CHAN_ERR_SIZE);
+  body = get_u32le(unit);
+  if (body != len - CHAN_PREFIX || body > chan_max_body(c))
+    return fail(c, CHAN_ERR_SIZE);
+  if (cap < body - CHAN_REC_OVERHEAD) return CHAN_ERR_BUFFER;
+  /* The stream's implicit counter makes a replayed, reordered or dropped
+   * record fail authentication. */
+  if (SS(pull)(&c->rx, plain, &mlen, &tag, unit + CHAN_PREFIX, body, unit,
+               CHAN_PREFIX) != 0 ||
+      tag != SS(TAG_MESSAGE))
+    return fail(c, CHAN_ERR_AUTH);
+  *plain_len = (size_t)mlen;
+  return 0;
+}
+
+void chan_fingerprint(const uint8_t pk[CHAN_PK_LEN], char out[17]) {
+  uint8_t h[8];
+  crypto_generichash(h, sizeof h, pk, CHAN_PK_LEN, NULL, 0);
+  sodium_bin2hex(out, 17, h, sizeof h);
+}

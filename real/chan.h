@@ -1,0 +1,128 @@
+/*
+ * chan.h - the secure channel between two paired devices, sans-I/O.
+ *
+ * Nothing here touches a socket: the caller feeds whole wire units and
+ * writes out what it is given. Every unit on the wire is
+ *
+ *     u32le body_len | body
+ *
+ * First a three-message handshake (fixed-size bodies), then records.
+ *
+ * Handshake (I = initiator, who dialled; R = responder). Both hold
+ * Ed25519 identities; I already knows R's pinned key, R knows the set
+ * of keys it pinned at pairing.
+ *
+ *   msg1 I->R  magic | eI | AEAD[k1](pkI)
+ *   msg2 R->I  eR | AEAD[k2](sigR | header R->I)
+ *   msg3 I->R  AEAD[k3](sigI | header I->R)
+ *
+ *   es = X25519(eI, R's static key as X25519)   hides pkI from all but R
+ *   ee = X25519(eI, eR)                         forward secrecy
+ *   th = H(label | magic | eI | pkR | pkI | eR) transcript
+ *   sigR = Sign_R("resp" | th), sigI = Sign_I("init" | th)
+ *   k1 from es; k2, k3 and both stream keys from es | ee and th.
+ *
+ * R sends nothing until it has decrypted msg1 and found pkI pinned: an
+ * unpaired or forged peer learns nothing from R (no device id, no key,
+ * not even a signature). R's identity is never sent; its signature is
+ * encrypted under ee, so only the holder of eI can check it. A replayed
+ * msg1 cannot finish the handshake (msg3 needs eI and a fresh eR).
+ *
+ * Records: crypto_secretstream_xchacha20poly1305 per direction, one
+ * record per core frame, the length prefix as associated data. A
+ * tampered, truncated, replayed, reordered or oversized record is an
+ * error; the caller then closes the connection.
+ */
+#ifndef VSS_REAL_CHAN_H
+#define VSS_REAL_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+#define CHAN_PK_LEN 32
+#define CHAN_SK_LEN 64
+#define CHAN_PREFIX 4 /* u32le body length of every wire unit */
+
+#define CHAN_MSG1_LEN (4 + 32 + 32 + 16)
+#define CHAN_MSG2_LEN (32 + 64 + 24 + 16)
+#define CHAN_MSG3_LEN (64 + 24 + 16)
+#define CHAN_REC_OVERHEAD crypto_secretstream_xchacha20poly1305_ABYTES
+
+enum {
+  CHAN_OK = 0,
+  CHAN_ERR_STATE = -1,   /* call out of order */
+  CHAN_ERR_SIZE = -2,    /* unit over the limit or not the expected size */
+  CHAN_ERR_MAGIC = -3,   /* not our protocol / version */
+  CHAN_ERR_AUTH = -4,    /* decryption or signature failed: forged */
+  CHAN_ERR_UNPAIRED = -5, /* initiator's key is not pinned here */
+  CHAN_ERR_CRYPTO = -6,  /* weak key or libsodium failure */
+  CHAN_ERR_BUFFER = -7,  /* caller's output buffer too small */
+};
+
+const char *chan_strerror(int rc);
+
+typedef enum chan_role { CHAN_INITIATOR = 0, CHAN_RESPONDER = 1 } chan_role;
+
+/* The device's long-term Ed25519 key pair. */
+typedef struct chan_identity {
+  uint8_t pk[CHAN_PK_LEN];
+  uint8_t sk[CHAN_SK_LEN];
+} chan_identity;
+
+/* Responder: is this key pinned? Return 1 when it is, 0 when not. */
+typedef int (*chan_pinned_cb)(void *user, const uint8_t pk[CHAN_PK_LEN]);
+
+typedef struct chan chan;
+
+/* Initiator: peer_pk is the responder's pinned key. Responder: peer_pk
+ * is NULL and `pinned` decides. `max_plain` bounds a record's plaintext
+ * both ways (the core's largest frame). */
+int chan_new(chan **out, chan_role role, const chan_identity *self,
+             const uint8_t *peer_pk, chan_pinned_cb pinned, void *user,
+             size_t max_plain);
+void chan_del(chan *c);
+
+/* 1 once the handshake completed (records may flow), else 0. */
+int chan_ready(const chan *c);
+/* The peer's identity: known from the start for an initiator, after
+ * msg1 for a responder. NULL before. */
+const uint8_t *chan_peer_pk(const chan *c);
+
+/* Largest body the next incoming unit may have: the exact handshake
+ * message size, or max_plain + overhead for records. */
+size_t chan_max_body(const chan *c);
+
+/* Parses a unit's length prefix: 0 and *unit_len (prefix included) when
+ * the prefix is there and within chan_max_body, CHAN_ERR_SIZE when over,
+ * 1 when fewer than CHAN_PREFIX bytes are buffered. Call before buffering
+ * a body, so an oversized unit is refused without reading it. */
+int chan_unit_len(const chan *c, const uint8_t *p, size_t len,
+                  size_t *unit_len);
+
+/* Initiator: writes msg1 (prefix included) into out. */
+int chan_hs_start(chan *c, uint8_t *out, size_t cap, size_t *outlen);
+/* Feeds one whole handshake unit (prefix included). May write the next
+ * handshake unit into out (*outlen 0 when none). Returns 1 when the
+ * handshake is complete, 0 when it continues, negative CHAN_ERR_*. */
+int chan_hs_recv(chan *c, const uint8_t *unit, size_t len, uint8_t *out,
+                 size_t cap, size_t *outlen);
+
+/* Encrypts one record (prefix included) into out, which needs
+ * chan_sealed_len(len) bytes. */
+static inline size_t chan_sealed_len(size_t plain_len) {
+  return CHAN_PREFIX + plain_len + CHAN_REC_OVERHEAD;
+}
+int chan_seal(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
+              size_t cap, size_t *outlen);
+/* Decrypts one whole record unit (prefix included) into plain (at least
+ * chan_max_body() - CHAN_REC_OVERHEAD bytes). Any failure leaves the
+ * channel unusable: close the connection. */
+int chan_open(chan *c, const uint8_t *unit, size_t len, uint8_t *plain,
+              size_t cap, size_t *plain_len);
+
+/* A short printable fingerprint of a key for logs: 16 hex chars. */
+void chan_fingerprint(const uint8_t pk[CHAN_PK_LEN], char out[17]);
+
+#endif

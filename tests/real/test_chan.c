@@ -1,0 +1,328 @@
+/*
+ * test_chan.c - the secure channel, sans-I/O: handshake outcomes and the
+ * record layer's refusals (tampered, replayed, reordered, oversized).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chan.h"
+
+#define MAXP 4096
+
+typedef struct pinset {
+  const uint8_t *keys[4];
+  int n;
+} pinset;
+
+static int pinned(void *user, const uint8_t pk[CHAN_PK_LEN]) {
+  pinset *ps = user;
+  for (int i = 0; i < ps->n; i++)
+    if (memcmp(ps->keys[i], pk, CHAN_PK_LEN) == 0) return 1;
+  return 0;
+}
+
+static void ident(chan_identity *id) { crypto_sign_keypair(id->pk, id->sk); }
+
+typedef struct pair {
+  chan_identity a, b; /* a initiates to b */
+  pinset pins;        /* what b pinned */
+  chan *ci, *cr;
+  uint8_t m1[256], m2[256], m3[256];
+  size_t l1, l2, l3;
+} pair;
+
+static void pair_setup(pair *p, int pin_a) {
+  memset(p, 0, sizeof *p);
+  ident(&p->a);
+  ident(&p->b);
+  if (pin_a) p->pins.keys[p->pins.n++] = p->a.pk;
+  assert_int_equal(chan_new(&p->ci, CHAN_INITIATOR, &p->a, p->b.pk, NULL,
+                            NULL, MAXP), 0);
+  assert_int_equal(chan_new(&p->cr, CHAN_RESPONDER, &p->b, NULL, pinned,
+                            &p->pins, MAXP), 0);
+}
+
+static void pair_free(pair *p) {
+  chan_del(p->ci);
+  chan_del(p->cr);
+}
+
+/* Runs the three messages; returns the first error or 1 when both done. */
+static int handshake(pair *p) {
+  size_t ul;
+  int rc;
+  assert_int_equal(chan_hs_start(p->ci, p->m1, sizeof p->m1, &p->l1), 0);
+  assert_int_equal(chan_unit_len(p->cr, p->m1, p->l1, &ul), 0);
+  assert_int_equal(ul, p->l1);
+  if ((rc = chan_hs_recv(p->cr, p->m1, p->l1, p->m2, sizeof p->m2, &p->l2)) < 0)
+    return rc;
+  if ((rc = chan_hs_recv(p->ci, p->m2, p->l2, p->m3, sizeof p->m3, &p->l3)) < 0)
+    return rc;
+  assert_int_equal(rc, 1);
+  return chan_hs_recv(p->cr, p->m3, p->l3, NULL, 0, &ul);
+}
+
+static void seal(chan *c, const char *s, uint8_t *out, size_t *len) {
+  assert_int_equal(chan_seal(c, (const uint8_t *)s, strlen(s), out, 512, len),
+                   0);
+}
+
+static int open_str(chan *c, const uint8_t *u, size_t len, char *out) {
+  size_t pl = 0;
+  int rc = chan_open(c, u, len, (uint8_t *)out, MAXP, &pl);
+  if (rc == 0) out[pl] = '\0';
+  return rc;
+}
+
+static void test_handshake_ok(void **st) {
+  pair p;
+  uint8_t u[512];
+  size_t ul;
+  char got[MAXP + 1];
+  (void)st;
+  pair_setup(&p, 1);
+  assert_int_equal(handshake(&p), 1);
+  assert_true(chan_ready(p.ci) && chan_ready(p.cr));
+  assert_memory_equal(chan_peer_pk(p.cr), p.a.pk, CHAN_PK_LEN);
+  seal(p.ci, "hello r", u, &ul);
+  assert_int_equal(open_str(p.cr, u, ul, got), 0);
+  assert_string_equal(got, "hello r");
+  seal(p.cr, "hello i", u, &ul);
+  assert_int_equal(open_str(p.ci, u, ul, got), 0);
+  assert_string_equal(got, "hello i");
+  pair_free(&p);
+}
+
+/* The responder did not pin the initiator: refused at msg1 and it sends
+ * nothing back, not even its ephemeral key. */
+static void test_unpaired_refused(void **st) {
+  pair p;
+  (void)st;
+  pair_setup(&p, 0);
+  assert_int_equal(chan_hs_start(p.ci, p.m1, sizeof p.m1, &p.l1), 0);
+  p.l2 = 99;
+  assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
+                   CHAN_ERR_UNPAIRED);
+  assert_int_equal(p.l2, 0);
+  assert_memory_equal(chan_peer_pk(p.cr), p.a.pk, CHAN_PK_LEN);
+  pair_free(&p);
+}
+
+/* The initiator pinned a different key for the address: whoever answers
+ * there cannot read msg1, so it refuses and learns nothing. */
+static void test_wrong_pinned_key(void **st) {
+  pair p;
+  chan_identity other;
+  chan *ci;
+  (void)st;
+  pair_setup(&p, 1);
+  ident(&other);
+  assert_int_equal(chan_new(&ci, CHAN_INITIATOR, &p.a, other.pk, NULL, NULL,
+                            MAXP), 0);
+  assert_int_equal(chan_hs_start(ci, p.m1, sizeof p.m1, &p.l1), 0);
+  assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
+                   CHAN_ERR_AUTH);
+  assert_int_equal(p.l2, 0);
+  assert_null(chan_peer_pk(p.cr));
+  chan_del(ci);
+  pair_free(&p);
+}
+
+/* A responder that is not the pinned one answers: its msg2 (from another
+ * session) fails the initiator's check. */
+static void test_forged_responder(void **st) {
+  pair p, q;
+  size_t l;
+  uint8_t out[256];
+  (void)st;
+  pair_setup(&p, 1);
+  pair_setup(&q, 1);
+  assert_int_equal(chan_hs_start(p.ci, p.m1, sizeof p.m1, &p.l1), 0);
+  assert_int_equal(chan_hs_start(q.ci, q.m1, sizeof q.m1, &q.l1), 0);
+  assert_int_equal(chan_hs_recv(q.cr, q.m1, q.l1, q.m2, sizeof q.m2, &q.l2), 0);
+  assert_int_equal(chan_hs_recv(p.ci, q.m2, q.l2, out, sizeof out, &l),
+                   CHAN_ERR_AUTH);
+  assert_int_equal(l, 0);
+  pair_free(&p);
+  pair_free(&q);
+}
+
+/* A recorded msg1 replayed to the responder gets a msg2, but the old
+ * msg3 cannot complete the new session. */
+static void test_replayed_handshake(void **st) {
+  pair p;
+  chan *cr2;
+  size_t l2, l;
+  uint8_t m2[256];
+  (void)st;
+  pair_setup(&p, 1);
+  assert_int_equal(handshake(&p), 1);
+  assert_int_equal(chan_new(&cr2, CHAN_RESPONDER, &p.b, NULL, pinned, &p.pins,
+                            MAXP), 0);
+  assert_int_equal(chan_hs_recv(cr2, p.m1, p.l1, m2, sizeof m2, &l2), 0);
+  assert_int_equal(chan_hs_recv(cr2, p.m3, p.l3, NULL, 0, &l), CHAN_ERR_AUTH);
+  assert_false(chan_ready(cr2));
+  chan_del(cr2);
+  pair_free(&p);
+}
+
+static void test_bad_msg1(void **st) {
+  pair p;
+  size_t ul;
+  (void)st;
+  pair_setup(&p, 1);
+  assert_int_equal(chan_hs_start(p.ci, p.m1, sizeof p.m1, &p.l1), 0);
+  p.m1[4] ^= 1; /* magic */
+  assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
+                   CHAN_ERR_MAGIC);
+  pair_free(&p);
+
+  pair_setup(&p, 1);
+  assert_int_equal(chan_hs_start(p.ci, p.m1, sizeof p.m1, &p.l1), 0);
+  p.m1[p.l1 - 1] ^= 1; /* sealed identity */
+  assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
+                   CHAN_ERR_AUTH);
+  pair_free(&p);
+
+  pair_setup(&p, 1);
+  memcpy(p.m1, "GET / HTTP/1.1\r\n", 16); /* garbage: length prefix huge */
+  assert_int_equal(chan_unit_len(p.cr, p.m1, 16, &ul), CHAN_ERR_SIZE);
+  pair_free(&p);
+}
+
+static void ready_pair(pair *p) {
+  pair_setup(p, 1);
+  assert_int_equal(handshake(p), 1);
+}
+
+static void test_tampered_record(void **st) {
+  pair p;
+  uint8_t u[512], u2[512];
+  size_t ul, ul2;
+  char got[MAXP + 1];
+  (void)st;
+  ready_pair(&p);
+  seal(p.ci, "payload", u, &ul);
+  seal(p.ci, "next", u2, &ul2);
+  u[CHAN_PREFIX + 3] ^= 0x40;
+  assert_int_equal(open_str(p.cr, u, ul, got), CHAN_ERR_AUTH);
+  /* The channel is dead afterwards: even a good record is refused. */
+  assert_int_equal(open_str(p.cr, u2, ul2, got), CHAN_ERR_STATE);
+  pair_free(&p);
+}
+
+static void test_tampered_prefix(void **st) {
+  pair p;
+  uint8_t u[512];
+  size_t ul;
+  char got[MAXP + 1];
+  (void)st;
+  ready_pair(&p);
+  seal(p.ci, "payload!", u, &ul);
+  /* Drop the last byte and fix up the prefix to match. */
+  u[0] = (uint8_t)(u[0] - 1);
+  assert_int_equal(open_str(p.cr, u, ul - 1, got), CHAN_ERR_AUTH);
+  pair_free(&p);
+}
+
+static void test_replayed_record(void **st) {
+  pair p;
+  uint8_t u[512];
+  size_t ul;
+  char got[MAXP + 1];
+  (void)st;
+  ready_pair(&p);
+  seal(p.ci, "once", u, &ul);
+  assert_int_equal(open_str(p.cr, u, ul, got), 0);
+  assert_int_equal(open_str(p.cr, u, ul, got), CHAN_ERR_AUTH);
+  pair_free(&p);
+}
+
+static void test_reordered_record(void **st) {
+  pair p;
+  uint8_t u1[512], u2[512];
+  size_t l1, l2;
+  char got[MAXP + 1];
+  (void)st;
+  ready_pair(&p);
+  seal(p.ci, "first", u1, &l1);
+  seal(p.ci, "second", u2, &l2);
+  assert_int_equal(open_str(p.cr, u2, l2, got), CHAN_ERR_AUTH);
+  pair_free(&p);
+}
+
+/* A record from the other direction (reflection) is refused. */
+static void test_reflected_record(void **st) {
+  pair p;
+  uint8_t u[512];
+  size_t ul;
+  char got[MAXP + 1];
+  (void)st;
+  ready_pair(&p);
+  seal(p.ci, "to r", u, &ul);
+  assert_int_equal(open_str(p.ci, u, ul, got), CHAN_ERR_AUTH);
+  pair_free(&p);
+}
+
+static void test_oversized_record(void **st) {
+  pair p;
+  uint8_t hdr[4], *big;
+  size_t ul;
+  size_t max = MAXP + CHAN_REC_OVERHEAD;
+  (void)st;
+  ready_pair(&p);
+  /* The prefix alone is enough to refuse: nothing is buffered. */
+  hdr[0] = (uint8_t)(max + 1);
+  hdr[1] = (uint8_t)((max + 1) >> 8);
+  hdr[2] = hdr[3] = 0;
+  assert_int_equal(chan_unit_len(p.cr, hdr, 4, &ul), CHAN_ERR_SIZE);
+  hdr[0] = (uint8_t)max;
+  hdr[1] = (uint8_t)(max >> 8);
+  assert_int_equal(chan_unit_len(p.cr, hdr, 4, &ul), 0);
+  assert_int_equal(ul, 4 + max);
+  assert_int_equal(chan_unit_len(p.cr, hdr, 3, &ul), 1);
+  /* The sender refuses to build one either. */
+  big = calloc(1, MAXP + 1 + 64);
+  assert_non_null(big);
+  assert_int_equal(chan_seal(p.ci, big, MAXP + 1, big, MAXP + 64, &ul),
+                   CHAN_ERR_SIZE);
+  free(big);
+  pair_free(&p);
+}
+
+static void test_records_before_handshake(void **st) {
+  pair p;
+  uint8_t u[512];
+  size_t ul;
+  (void)st;
+  pair_setup(&p, 1);
+  assert_int_equal(chan_seal(p.ci, (const uint8_t *)"x", 1, u, sizeof u, &ul),
+                   CHAN_ERR_STATE);
+  pair_free(&p);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_handshake_ok),
+      cmocka_unit_test(test_unpaired_refused),
+      cmocka_unit_test(test_wrong_pinned_key),
+      cmocka_unit_test(test_forged_responder),
+      cmocka_unit_test(test_replayed_handshake),
+      cmocka_unit_test(test_bad_msg1),
+      cmocka_unit_test(test_tampered_record),
+      cmocka_unit_test(test_tampered_prefix),
+      cmocka_unit_test(test_replayed_record),
+      cmocka_unit_test(test_reordered_record),
+      cmocka_unit_test(test_reflected_record),
+      cmocka_unit_test(test_oversized_record),
+      cmocka_unit_test(test_records_before_handshake),
+  };
+  if (sodium_init() < 0) return 1;
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
