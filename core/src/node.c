@@ -287,6 +287,12 @@ int vss_node_handle_expiry(vss_node *n, vss_time now) {
   return rc;
 }
 
+int vss_node_reset_epoch(vss_node *n, vss_time now) {
+  int rc = vss_store_new_epoch(n->store);
+  if (rc == 0) rc = vss_store_get_meta(n->store, &n->meta);
+  return rc ? rc : vss_gossip_round(n, now);
+}
+
 int vss_node_gossip_now(vss_node *n, vss_time now) {
   return vss_gossip_round(n, now);
 }

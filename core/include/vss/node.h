@@ -234,6 +234,11 @@ int vss_node_get_presence(vss_node *n, const vss_uuid *contents,
  * the presence cache. Returns the number of peers asked. */
 int vss_node_query(vss_node *n, const vss_key *key, vss_time now);
 
+/* Start a new epoch (after restoring the database from a backup, say):
+ * sequence numbers peers hold for us are void, so they take a full
+ * digest at their next HELLO, which this sends at once. */
+int vss_node_reset_epoch(vss_node *n, vss_time now);
+
 /* Start a gossip round now (normally timer-driven). */
 int vss_node_gossip_now(vss_node *n, vss_time now);
 

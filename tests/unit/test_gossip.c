@@ -1,0 +1,308 @@
+/*
+ * test_gossip.c - availability exchange between harness nodes: the seed
+ * test, deltas, epochs, restarts, cache expiry, peers leaving mid-digest.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S VSS_NS_PER_S
+#define MS VSS_NS_PER_MS
+
+typedef struct holders {
+  vss_uuid dev[16];
+  int online[16];
+  int n;
+} holders;
+
+static int collect(void *user, const vss_key *key, const vss_uuid *device,
+                   int online, uint64_t size, const vss_hash *checksum) {
+  (void)key, (void)size, (void)checksum;
+  holders *h = user;
+  if (h->n < 16) {
+    h->dev[h->n] = *device;
+    h->online[h->n] = online;
+  }
+  h->n++;
+  return 0;
+}
+
+static holders presence(vss_h *h, int node, const vss_key *k) {
+  holders out = {0};
+  const char *variants[] = {k->variant};
+  assert_int_equal(vss_node_get_presence(vss_h_node(h, node), &k->content, 1,
+                                         k->kind, variants, 1, collect, &out,
+                                         vss_h_now(h)),
+                   0);
+  return out;
+}
+
+static int lists(const holders *hs, const vss_uuid *dev) {
+  for (int i = 0; i < hs->n && i < 16; i++)
+    if (vss_uuid_cmp(&hs->dev[i], dev) == 0) return 1;
+  return 0;
+}
+
+/* Sum of entries bob received in digests (optionally only full ones). */
+static uint64_t received_entries(vss_h *h, int node, int full_only) {
+  size_t n;
+  const vss_event *ev = vss_h_events(h, node, &n);
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    if (ev[i].type == VSS_EV_DIGEST_RECEIVED &&
+        (!full_only || (ev[i].flags & VSS_EVF_FULL)))
+      total += ev[i].count;
+  return total;
+}
+
+static vss_h *pair(uint64_t seed, const char *db_a, const char *db_b,
+                   const vss_h_link_opts *lo) {
+  vss_h *h = vss_h_new(seed);
+  vss_h_node_opts oa = {.db_path = db_a}, ob = {.db_path = db_b};
+  assert_int_equal(vss_h_add_node(h, "alice", &oa), 0);
+  assert_int_equal(vss_h_add_node(h, "bob", &ob), 1);
+  vss_h_link_opts def = {.rate = 50e6, .delay = 2 * MS};
+  assert_int_equal(vss_h_link(h, 0, 1, lo ? lo : &def), 0);
+  return h;
+}
+
+static void add_thumbs(vss_h *h, int node, uint32_t from, uint32_t count,
+                       uint64_t size) {
+  for (uint32_t i = from; i < from + count; i++) {
+    vss_key k;
+    vss_h_key(&k, i, VSS_KIND_THUMB, "grid@2x");
+    assert_int_equal(vss_h_generate(h, node, &k, VSS_FMT_WEBP, size), 0);
+  }
+}
+
+/* Port of the seed's test_cross_device_sidecar_availability. */
+static void test_cross_device_sidecar_availability(void **state) {
+  (void)state;
+  vss_h *h = pair(42, NULL, NULL, NULL);
+  vss_h_run_idle(h, 10 * S);
+  vss_key k;
+  vss_h_key(&k, 1, VSS_KIND_THUMB, "grid@2x");
+  vss_time t0 = vss_h_now(h);
+  assert_int_equal(vss_h_generate(h, 0, &k, VSS_FMT_WEBP, 45000), 0);
+  vss_event ev;
+  assert_int_equal(
+      vss_h_run_until_event(h, 1, VSS_EV_PRESENCE_CHANGED, 0, t0 + 5 * S, &ev),
+      1);
+  /* Availability exchange under 1 s, batching delay included. */
+  assert_true(ev.at - t0 < 1 * S);
+  holders hs = presence(h, 1, &k);
+  assert_int_equal(hs.n, 1);
+  assert_true(lists(&hs, vss_h_device(h, 0)));
+  assert_int_equal(hs.online[0], 1);
+  /* Alice lists herself. */
+  holders ha = presence(h, 0, &k);
+  assert_true(lists(&ha, vss_h_device(h, 0)));
+  vss_h_del(h);
+}
+
+static void test_delta_sends_only_changes(void **state) {
+  (void)state;
+  vss_h *h = pair(7, NULL, NULL, NULL);
+  add_thumbs(h, 0, 0, 500, 1000);
+  vss_h_run_idle(h, 60 * S);
+  assert_int_equal(received_entries(h, 1, 0), 500);
+  uint64_t bytes0 = vss_h_bytes(h, 0, 1);
+  add_thumbs(h, 0, 500, 3, 1000);
+  vss_h_run_idle(h, vss_h_now(h) + 60 * S);
+  /* Exactly the three new rows crossed, in a small frame. */
+  assert_int_equal(received_entries(h, 1, 0), 503);
+  assert_int_equal(received_entries(h, 1, 1), 500);
+  assert_true(vss_h_bytes(h, 0, 1) - bytes0 < 400);
+  vss_key k;
+  vss_h_key(&k, 502, VSS_KIND_THUMB, "grid@2x");
+  holders hs = presence(h, 1, &k);
+  assert_true(lists(&hs, vss_h_device(h, 0)));
+  /* A removal travels as a delta too. */
+  assert_int_equal(vss_node_remove_local(vss_h_node(h, 0), &k, vss_h_now(h)), 0);
+  vss_h_run_idle(h, vss_h_now(h) + 60 * S);
+  assert_int_equal(presence(h, 1, &k).n, 0);
+  vss_h_del(h);
+}
+
+static void test_steady_state_round_is_small(void **state) {
+  (void)state;
+  vss_h *h = pair(9, NULL, NULL, NULL);
+  add_thumbs(h, 0, 0, 2000, 1000);
+  vss_h_run_idle(h, 60 * S);
+  uint64_t ab = vss_h_bytes(h, 0, 1), ba = vss_h_bytes(h, 1, 0);
+  size_t digests = vss_h_event_count(h, 1, VSS_EV_DIGEST_RECEIVED);
+  /* Two periodic rounds with nothing changed: HELLOs only. */
+  vss_h_run_until(h, vss_h_now(h) + 700 * S);
+  assert_int_equal(vss_h_event_count(h, 1, VSS_EV_DIGEST_RECEIVED), digests);
+  uint64_t spent = vss_h_bytes(h, 0, 1) - ab + vss_h_bytes(h, 1, 0) - ba;
+  assert_true(spent > 0);   /* the rounds did happen */
+  assert_true(spent < 400); /* and cost a few HELLOs */
+  vss_h_del(h);
+}
+
+static void test_epoch_reset_sends_everything(void **state) {
+  (void)state;
+  vss_h *h = pair(11, NULL, NULL, NULL);
+  add_thumbs(h, 0, 0, 1500, 1000);
+  vss_h_run_idle(h, 60 * S);
+  assert_int_equal(received_entries(h, 1, 1), 1500);
+  assert_int_equal(vss_node_reset_epoch(vss_h_node(h, 0), vss_h_now(h)), 0);
+  vss_h_run_idle(h, vss_h_now(h) + 60 * S);
+  assert_int_equal(received_entries(h, 1, 1), 3000);
+  vss_peer_info pi[4];
+  assert_int_equal(vss_node_peers(vss_h_node(h, 1), pi, 4), 1);
+  assert_int_equal(pi[0].seen_epoch, 2);
+  assert_int_equal(pi[0].entries, 1500);
+  vss_h_del(h);
+}
+
+static void tmp_paths(char *dir, size_t cap, char *a, char *b) {
+  snprintf(dir, cap, "/tmp/vss-gossip-XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  snprintf(a, 300, "%s/alice.db", dir);
+  snprintf(b, 300, "%s/bob.db", dir);
+}
+
+static void rm_paths(const char *dir, const char *a, const char *b) {
+  char p[400];
+  const char *files[] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    unlink(files[i]);
+    snprintf(p, sizeof(p), "%s-wal", files[i]);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", files[i]);
+    unlink(p);
+  }
+  rmdir(dir);
+}
+
+static void test_restart_survival(void **state) {
+  (void)state;
+  char dir[64], a[300], b[300];
+  tmp_paths(dir, sizeof(dir), a, b);
+  vss_h *h = pair(13, a, b, NULL);
+  add_thumbs(h, 0, 0, 20, 1000);
+  vss_h_run_idle(h, 60 * S);
+  vss_uuid alice = *vss_h_device(h, 0);
+  vss_key k;
+  vss_h_key(&k, 19, VSS_KIND_THUMB, "grid@2x");
+
+  /* Alice restarts: her own availability comes back from SQLite. */
+  assert_int_equal(vss_h_restart(h, 0), 0);
+  assert_int_equal(vss_uuid_cmp(vss_h_device(h, 0), &alice), 0);
+  holders ha = presence(h, 0, &k);
+  assert_true(lists(&ha, &alice));
+
+  /* Bob restarts: his cache of alice is gone, then rebuilt by gossip. */
+  assert_int_equal(vss_h_restart(h, 1), 0);
+  vss_h_run_idle(h, vss_h_now(h) + 60 * S);
+  holders hb = presence(h, 1, &k);
+  assert_true(lists(&hb, &alice));
+  vss_peer_info pi[2];
+  vss_node_peers(vss_h_node(h, 1), pi, 2);
+  assert_int_equal(pi[0].entries, 20);
+  vss_h_del(h);
+  rm_paths(dir, a, b);
+}
+
+static void test_cache_expiry_and_rebuild(void **state) {
+  (void)state;
+  vss_h *h = pair(17, NULL, NULL, NULL);
+  add_thumbs(h, 0, 0, 10, 1000);
+  vss_h_run_idle(h, 60 * S);
+  vss_key k;
+  vss_h_key(&k, 3, VSS_KIND_THUMB, "grid@2x");
+  assert_int_equal(vss_h_node_set_online(h, 0, 0), 0);
+  vss_h_run_until(h, vss_h_now(h) + 60 * S);
+  /* Still known (offline) for a while... */
+  holders hs = presence(h, 1, &k);
+  assert_int_equal(hs.n, 1);
+  assert_int_equal(hs.online[0], 0);
+  /* ...then dropped after the TTL (15 min by default). */
+  vss_h_run_until(h, vss_h_now(h) + 20 * 60 * S);
+  assert_int_equal(vss_h_event_count(h, 1, VSS_EV_PEER_EXPIRED), 1);
+  assert_int_equal(presence(h, 1, &k).n, 0);
+  /* Back online: rebuilt by a full digest. */
+  assert_int_equal(vss_h_node_set_online(h, 0, 1), 0);
+  vss_h_run_idle(h, vss_h_now(h) + 60 * S);
+  assert_int_equal(presence(h, 1, &k).n, 1);
+  assert_int_equal(received_entries(h, 1, 1), 20);
+  vss_h_del(h);
+}
+
+static void test_peer_leaves_mid_gossip(void **state) {
+  (void)state;
+  /* A slow link: 5,000 entries take several pages and ~0.3 s. */
+  vss_h_link_opts lo = {.rate = 1e6, .delay = 20 * MS};
+  vss_h *h = pair(19, NULL, NULL, &lo);
+  vss_h_run_idle(h, 10 * S);
+  add_thumbs(h, 0, 0, 5000, 1000);
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_DIGEST_RECEIVED, 0,
+                                         vss_h_now(h) + 30 * S, &ev),
+                   1);
+  assert_true(received_entries(h, 1, 0) < 5000);
+  assert_int_equal(vss_h_link_set(h, 0, 1, 0), 0);
+  vss_h_run_until(h, vss_h_now(h) + 5 * S);
+  assert_int_equal(vss_h_link_set(h, 0, 1, 1), 0);
+  vss_h_run_idle(h, vss_h_now(h) + 120 * S);
+  vss_peer_info pi[2];
+  vss_node_peers(vss_h_node(h, 1), pi, 2);
+  assert_int_equal(pi[0].entries, 5000);
+  assert_int_equal(pi[0].seen_seq, 5000);
+  vss_h_del(h);
+}
+
+static void test_same_seed_same_run(void **state) {
+  (void)state;
+  uint64_t bytes[2];
+  vss_time when[2];
+  for (int r = 0; r < 2; r++) {
+    vss_h_link_opts lo = {.rate = 5e6, .delay = 3 * MS, .loss = 0.05};
+    vss_h *h = pair(23, NULL, NULL, &lo);
+    add_thumbs(h, 0, 0, 3000, 1000);
+    vss_h_run_idle(h, 600 * S);
+    bytes[r] = vss_h_bytes(h, 0, 1) + vss_h_bytes(h, 1, 0);
+    when[r] = vss_h_now(h);
+    vss_h_del(h);
+  }
+  assert_int_equal(bytes[0], bytes[1]);
+  assert_int_equal(when[0], when[1]);
+}
+
+static void test_lossy_link_converges(void **state) {
+  (void)state;
+  vss_h_link_opts lo = {.rate = 5e6, .delay = 3 * MS, .loss = 0.2};
+  vss_h *h = pair(29, NULL, NULL, &lo);
+  add_thumbs(h, 0, 0, 4000, 1000);
+  /* Lost pages are found as sequence gaps or at the next round. */
+  vss_h_run_until(h, 1800 * S);
+  vss_peer_info pi[2];
+  vss_node_peers(vss_h_node(h, 1), pi, 2);
+  assert_int_equal(pi[0].entries, 4000);
+  vss_h_del(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cross_device_sidecar_availability),
+      cmocka_unit_test(test_delta_sends_only_changes),
+      cmocka_unit_test(test_steady_state_round_is_small),
+      cmocka_unit_test(test_epoch_reset_sends_everything),
+      cmocka_unit_test(test_restart_survival),
+      cmocka_unit_test(test_cache_expiry_and_rebuild),
+      cmocka_unit_test(test_peer_leaves_mid_gossip),
+      cmocka_unit_test(test_same_seed_same_run),
+      cmocka_unit_test(test_lossy_link_converges),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
