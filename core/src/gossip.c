@@ -8,10 +8,14 @@
 
 #include <string.h>
 
-#define HELLO_REPLY 0x1 /* answers a HELLO: never answered with a HELLO */
+/* Why a HELLO was sent. A peer answers a ROUND HELLO that shows it is
+ * behind with a RESYNC HELLO; CONNECT HELLOs cross each other and need no
+ * answer; a RESYNC restarts the digest exactly where the sender is. */
+#define HELLO_CONNECT 0x1
+#define HELLO_ROUND 0x2
+#define HELLO_RESYNC 0x4
 
-int vss_gossip_send_hello(vss_node *n, vss_peer *p, uint32_t flags,
-                          vss_time now) {
+static int send_hello(vss_node *n, vss_peer *p, uint32_t flags, vss_time now) {
   vss_msg_hello m = {
       .device = n->meta.device,
       .proto = VSS_PROTO_VERSION,
@@ -25,32 +29,57 @@ int vss_gossip_send_hello(vss_node *n, vss_peer *p, uint32_t flags,
   int rc = vss_wire_encode_hello(&b, &m);
   if (rc == 0) rc = vss__send(n, p, b.data, b.len);
   vss_buf_free(&b);
-  if (rc == 0 && !(flags & HELLO_REPLY)) p->g.hello_sent_at = now;
+  if (rc == 0 && p->g.hello_sent_at == VSS_TIME_UNSET) p->g.hello_sent_at = now;
   return rc;
 }
 
-/* Queue rows (from, to] for p; a full send restarts from zero. A send
- * already under way is extended rather than restarted. */
-static void start_send(vss_node *n, vss_peer *p, int full, uint64_t from) {
+int vss_gossip_connect(vss_node *n, vss_peer *p, vss_time now) {
+  return send_hello(n, p, HELLO_CONNECT, now);
+}
+
+static void begin(vss_gossip_peer *g, int full, uint64_t from, uint64_t to) {
+  g->sending = 1;
+  g->sending_full = full;
+  g->cur_seq = from;
+  g->end_seq = to;
+  g->pages_sent = 0;
+}
+
+/* Queue rows (from, max_seq] for p. A send under way is extended, not
+ * restarted: its pages are on their way. */
+static void start_delta(vss_node *n, vss_peer *p, uint64_t from) {
   uint64_t to = n->meta.max_seq;
-  if (full) {
-    p->g.sending = 1;
-    p->g.sending_full = 1;
-    p->g.cur_seq = 0;
-    p->g.end_seq = to;
-    p->g.pages_sent = 0;
-    return;
-  }
   if (p->g.sending) {
     if (to > p->g.end_seq) p->g.end_seq = to;
+  } else if (from < to) {
+    begin(&p->g, 0, from, to);
+  }
+}
+
+static void answer_full(vss_node *n, vss_peer *p, int resync) {
+  vss_gossip_peer *g = &p->g;
+  /* A CONNECT or ROUND HELLO that crossed our full digest asks for what
+   * is already coming; only a RESYNC (a lost page) restarts it. */
+  if (!resync && g->sending && g->sending_full) {
+    g->end_seq = n->meta.max_seq;
     return;
   }
-  if (from >= to) return;
-  p->g.sending = 1;
-  p->g.sending_full = 0;
-  p->g.cur_seq = from;
-  p->g.end_seq = to;
-  p->g.pages_sent = 0;
+  begin(g, 1, 0, n->meta.max_seq);
+  g->sent_epoch = n->meta.epoch;
+  g->sent_seq = 0;
+}
+
+static void answer_delta(vss_node *n, vss_peer *p, uint64_t seen, int resync) {
+  vss_gossip_peer *g = &p->g;
+  uint64_t from = seen;
+  /* Rows we sent after the peer wrote its HELLO are in flight, not lost
+   * (the transport is reliable); a RESYNC says they were lost. */
+  if (!resync && g->sent_epoch == n->meta.epoch && g->sent_seq > from)
+    from = g->sent_seq;
+  if (resync) g->sending = 0;
+  g->sent_epoch = n->meta.epoch;
+  g->sent_seq = from;
+  start_delta(n, p, from);
 }
 
 int vss_gossip_on_hello(vss_node *n, vss_peer *p, const vss_msg_hello *m,
@@ -58,18 +87,15 @@ int vss_gossip_on_hello(vss_node *n, vss_peer *p, const vss_msg_hello *m,
   if (vss_uuid_cmp(&m->device, &p->id) != 0) return VSS_ERR_PROTO;
   if (m->proto != VSS_PROTO_VERSION) return VSS_ERR_VERSION;
   p->g.last_heard = now;
-  /* What does the peer lack of ours? */
-  int full = m->seen_epoch != n->meta.epoch || m->seen_seq > n->meta.max_seq;
-  p->g.sent_epoch = n->meta.epoch;
-  p->g.sent_seq = full ? 0 : m->seen_seq;
-  /* The peer is behind the page we are on (a page was lost): restart. */
-  if (p->g.sending && !full && m->seen_seq < p->g.cur_seq) p->g.sending = 0;
-  start_send(n, p, full, p->g.sent_seq);
-  /* Do we lack something of theirs? Ask once; replies never ask back. */
+  int resync = (m->flags & HELLO_RESYNC) != 0;
+  if (m->seen_epoch != n->meta.epoch || m->seen_seq > n->meta.max_seq)
+    answer_full(n, p, resync);
+  else
+    answer_delta(n, p, m->seen_seq, resync);
   int behind = m->epoch != p->g.their_epoch || m->max_seq > p->g.their_seq;
   if (!behind) p->g.hello_sent_at = VSS_TIME_UNSET; /* exchange complete */
-  if (behind && !(m->flags & HELLO_REPLY))
-    return vss_gossip_send_hello(n, p, HELLO_REPLY, now);
+  if (behind && (m->flags & HELLO_ROUND))
+    return send_hello(n, p, HELLO_RESYNC, now);
   return 0;
 }
 
@@ -107,7 +133,7 @@ static int apply_entries(vss_node *n, vss_peer *p, vss_rd rd, uint32_t count,
 /* A gap in the sequence (a lost page): say what we have; the peer answers
  * with the missing rows. */
 static int resync(vss_node *n, vss_peer *p, vss_time now) {
-  return vss_gossip_send_hello(n, p, 0, now);
+  return send_hello(n, p, HELLO_RESYNC, now);
 }
 
 int vss_gossip_on_digest(vss_node *n, vss_peer *p, const vss_msg_digest *m,
@@ -228,7 +254,7 @@ int vss_gossip_push(vss_node *n, vss_time now) {
     vss_peer *p = n->peers[i];
     /* Until p's HELLO says what it has of ours, a push could skip rows. */
     if (!p->online || p->g.sent_epoch != n->meta.epoch) continue;
-    start_send(n, p, 0, p->g.sent_seq);
+    start_delta(n, p, p->g.sent_seq);
   }
   return 0;
 }
@@ -237,7 +263,7 @@ int vss_gossip_round(vss_node *n, vss_time now) {
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->peers[i];
     if (!p->online) continue;
-    int rc = vss_gossip_send_hello(n, p, 0, now);
+    int rc = send_hello(n, p, HELLO_ROUND, now);
     if (rc) return rc;
   }
   return 0;

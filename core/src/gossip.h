@@ -18,8 +18,8 @@
  * foreground traffic. */
 #define VSS_GOSSIP_PAGE_ENTRIES 1024
 
-int vss_gossip_send_hello(vss_node *n, vss_peer *p, uint32_t flags,
-                          vss_time now);
+/* HELLO to p on connect (flags are internal to gossip.c). */
+int vss_gossip_connect(vss_node *n, vss_peer *p, vss_time now);
 int vss_gossip_on_hello(vss_node *n, vss_peer *p, const vss_msg_hello *m,
                         vss_time now);
 int vss_gossip_on_digest(vss_node *n, vss_peer *p, const vss_msg_digest *m,

@@ -192,7 +192,7 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
   vss_est_init(&p->est, link ? link->rate_hint : 0, link ? link->rtt_hint : 0);
   emit_peer(n, p, VSS_EV_PEER_UP, now);
   vss_xfer_peer_up(n->xfer, p, now);
-  return vss_gossip_send_hello(n, p, 0, now);
+  return vss_gossip_connect(n, p, now);
 }
 
 int vss_node_peer_down(vss_node *n, const vss_uuid *peer, vss_time now) {

@@ -2,11 +2,12 @@
  * test_gossip.c - availability exchange between harness nodes: the seed
  * test, deltas, epochs, restarts, cache expiry, peers leaving mid-digest.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "harness.h"
 
@@ -127,7 +128,8 @@ static void test_delta_sends_only_changes(void **state) {
   holders hs = presence(h, 1, &k);
   assert_true(lists(&hs, vss_h_device(h, 0)));
   /* A removal travels as a delta too. */
-  assert_int_equal(vss_node_remove_local(vss_h_node(h, 0), &k, vss_h_now(h)), 0);
+  assert_int_equal(vss_node_remove_local(vss_h_node(h, 0), &k, vss_h_now(h)),
+                   0);
   vss_h_run_idle(h, vss_h_now(h) + 60 * S);
   assert_int_equal(presence(h, 1, &k).n, 0);
   vss_h_del(h);

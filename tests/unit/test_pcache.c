@@ -1,11 +1,11 @@
 /*
  * test_pcache.c - the peer availability cache against a naive model.
  */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "pcache.h"
 #include "rng.h"
@@ -116,9 +116,8 @@ static void test_iter(void **state) {
   for (uint32_t i = 0; i < 5000; i++) {
     vss_key k;
     key_n(&k, i, "grid@2x");
-    assert_int_equal(vss_pcache_set(c, (uint16_t)(i % 2), &k, VSS_FMT_WEBP, 1,
-                                    1, NULL),
-                     1);
+    assert_int_equal(
+        vss_pcache_set(c, (uint16_t)(i % 2), &k, VSS_FMT_WEBP, 1, 1, NULL), 1);
   }
   size_t total = 0;
   assert_int_equal(vss_pcache_iter(c, count_cb, &total), 0);
