@@ -165,10 +165,9 @@ int vss_hasher_update(vss_hasher *h, const void *data, size_t len) {
     h->fill += n;
     p += n;
     len -= n;
-    /* A full chunk is closed only when more bytes follow or at final, so
-     * an exact multiple of the chunk size gets no empty trailing chunk. */
-    if (h->fill == VSS_CHUNK_SIZE && len && (rc = push_chunk(h)) != 0)
-      return rc;
+    /* Closing a full chunk at once leaves fill at 0, so final adds no
+     * empty trailing chunk after an exact multiple of the chunk size. */
+    if (h->fill == VSS_CHUNK_SIZE && (rc = push_chunk(h)) != 0) return rc;
   }
   return 0;
 }

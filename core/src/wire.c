@@ -639,7 +639,7 @@ int vss_wire_decode(const uint8_t *frame, size_t len, vss_msg *out) {
   vss_msg m;
   int rc;
 
-  if (frame == NULL || out == NULL) return VSS_ERR_INVALID;
+  if (out == NULL || (frame == NULL && len)) return VSS_ERR_INVALID;
   if ((rc = vss_wire_frame_len(frame, len, &flen)) != 0) return rc;
   if (len < flen) return VSS_ERR_TRUNCATED;
   /* One call, one frame: bytes past the frame are the caller's framing

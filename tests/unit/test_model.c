@@ -272,7 +272,7 @@ static void test_uri_round_trip(void **state) {
 }
 
 static void test_uri_format_buffer(void **state) {
-  char buf[64];
+  char buf[VSS_URI_MAX + 1];
   vss_key k = key_of(UUID_S, VSS_KIND_THUMB, "grid@2x");
   const char *want = "sidecar://" UUID_S "/thumbs/grid@2x.webp";
   int n = (int)strlen(want);
