@@ -504,16 +504,20 @@ int vss_h_run_until_event(vss_h *h, int i, vss_event_type type, uint64_t job,
   }
 }
 
+/* The quiet test comes after each step: a frame delivered in the step
+ * may have been the last activity, and the next timer may be far. */
 int vss_h_run_idle(vss_h *h, vss_time deadline) {
   h->last_activity = h->now;
   for (;;) {
+    if (step_now(h) < 0) return -1;
+    int busy = in_flight(h);
     vss_time quiet_at = h->last_activity + H_QUIET;
-    if (!in_flight(h) && h->now >= quiet_at) return 0;
-    vss_time t = deadline;
-    if (!in_flight(h) && quiet_at < t) t = quiet_at;
-    int rc = advance(h, t);
-    if (rc < 0) return rc;
-    if (rc == 0 && h->now >= deadline) return step_now(h) < 0 ? -1 : 1;
+    if (!busy && h->now >= quiet_at) return 0;
+    if (h->now >= deadline) return 1;
+    vss_time cap = busy ? deadline : tmin(deadline, quiet_at);
+    vss_time next = next_time(h);
+    if (next <= h->now) next = h->now + 1;
+    h->now = tmin(next, cap);
   }
 }
 

@@ -3,11 +3,11 @@
  * test, deltas, epochs, restarts, cache expiry, peers leaving mid-digest.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include "harness.h"
 

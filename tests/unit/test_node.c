@@ -3,11 +3,11 @@
  * configuration checks, peer handling, bad input, send priorities,
  * timers.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include "vss/vss.h"
 #include "wire.h"

@@ -1,11 +1,11 @@
 /*
  * test_pcache.c - the peer availability cache against a naive model.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include "pcache.h"
 #include "rng.h"

@@ -2,11 +2,11 @@
  * test_query.c - "do you have X?": positive answers feed presence,
  * negative answers are cached, silence times out.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include "harness.h"
 
