@@ -38,11 +38,38 @@ void vss_xfer_presence_changed(vss_xfer *x, vss_peer *p, vss_time now);
 void vss_xfer_local_added(vss_xfer *x, const vss_key *key, vss_time now);
 int vss_xfer_generate_failed(vss_xfer *x, uint64_t job, int rc, vss_time now);
 
-/* Next DATA frame for p into out (appends one frame). Returns 1 when a
- * frame was produced, 0 when none; *prio gets its VSS_PRIO_*. With
- * fg_only, only foreground GETs are served. */
+/* Next DATA (or XFER_ERROR) frame for p into out (appends one frame).
+ * Returns 1 when a frame was produced, 0 when none, negative on error.
+ * With fg_only, only foreground GETs are served (the caller knows the
+ * priority from the flag). */
 int vss_xfer_produce(vss_xfer *x, vss_peer *p, int fg_only, vss_buf *out,
                      vss_time now);
+
+/* Start a local generation job (resolver's GENERATE_* modes and the
+ * fetch-or-generate decision); joins a job already under way for key.
+ * evflags: VSS_EVF_FOREGROUND or 0. */
+int vss_xfer_generate(vss_xfer *x, const vss_key *key, vss_format fmt,
+                      uint32_t evflags, uint64_t *job, vss_time now);
+
+/* ---- for the resolver ---- */
+
+typedef struct vss_xfer_source {
+  vss_uuid device;
+  vss_time cost; /* vss_est_cost with the source's queued bytes */
+  uint64_t size;
+  vss_hash checksum;
+} vss_xfer_source;
+
+/* The cheapest online holder of key in fmt; returns how many there are
+ * (0: out->cost is VSS_TIME_UNSET). */
+int vss_xfer_best_source(vss_xfer *x, const vss_key *key, vss_format fmt,
+                         vss_xfer_source *out);
+/* 1 and the job when one exists for key (generating: a local generation). */
+int vss_xfer_job_of(const vss_xfer *x, const vss_key *key, uint64_t *job,
+                    int *generating);
+/* 1 when the sidecar row is READY in fmt and its blob is there. */
+int vss_xfer_is_local(vss_xfer *x, const vss_key *key, vss_format fmt,
+                      vss_sidecar_row *row);
 
 vss_time vss_xfer_expiry(const vss_xfer *x);
 int vss_xfer_handle_expiry(vss_xfer *x, vss_time now);
