@@ -130,6 +130,18 @@ static int apply_entries(vss_node *n, vss_peer *p, vss_rd rd, uint32_t count,
   return 0;
 }
 
+/* Paired peers (rows the pairing step wrote) get how far we have seen
+ * them, for status displays. It is not used to ask for deltas after a
+ * restart: the cache those rows described is gone by then. */
+static void remember_seen(vss_node *n, vss_peer *p, vss_time now) {
+  vss_peer_row row;
+  if (vss_store_get_peer(n->store, &p->id, &row) != 0) return;
+  row.seen_epoch = p->g.their_epoch;
+  row.seen_seq = p->g.their_seq;
+  row.last_seen_at = now;
+  (void)vss_store_put_peer(n->store, &row); /* informational only */
+}
+
 /* A gap in the sequence (a lost page): say what we have; the peer answers
  * with the missing rows. */
 static int resync(vss_node *n, vss_peer *p, vss_time now) {
@@ -154,6 +166,7 @@ int vss_gossip_on_digest(vss_node *n, vss_peer *p, const vss_msg_digest *m,
   int rc = apply_entries(n, p, m->entries, m->count, &changed, now);
   if (rc) return rc;
   if (m->to_seq > p->g.their_seq) p->g.their_seq = m->to_seq;
+  if (m->flags & VSS_DIGEST_LAST) remember_seen(n, p, now);
   vss_time lat = VSS_TIME_UNSET;
   if ((m->flags & VSS_DIGEST_LAST) && p->g.hello_sent_at != VSS_TIME_UNSET) {
     lat = now - p->g.hello_sent_at;

@@ -68,7 +68,12 @@ static uint64_t received_entries(vss_h *h, int node, int full_only) {
 static vss_h *pair(uint64_t seed, const char *db_a, const char *db_b,
                    const vss_h_link_opts *lo) {
   vss_h *h = vss_h_new(seed);
-  vss_h_node_opts oa = {.db_path = db_a}, ob = {.db_path = db_b};
+  /* Gossip alone: no prefetch traffic in the byte and entry counts. */
+  static vss_node_config cfg;
+  vss_node_config_default(&cfg);
+  cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
+  vss_h_node_opts oa = {.db_path = db_a, .config = &cfg},
+                  ob = {.db_path = db_b, .config = &cfg};
   assert_int_equal(vss_h_add_node(h, "alice", &oa), 0);
   assert_int_equal(vss_h_add_node(h, "bob", &ob), 1);
   vss_h_link_opts def = {.rate = 50e6, .delay = 2 * MS};
@@ -294,6 +299,24 @@ static void test_lossy_link_converges(void **state) {
   vss_h_del(h);
 }
 
+static void test_paired_peer_row_tracks_seen(void **state) {
+  (void)state;
+  vss_h *h = pair(31, NULL, NULL, NULL);
+  vss_peer_row row;
+  memset(&row, 0, sizeof(row));
+  row.device = *vss_h_device(h, 0);
+  snprintf(row.name, sizeof(row.name), "alice");
+  assert_int_equal(vss_store_put_peer(vss_h_store(h, 1), &row), 0);
+  add_thumbs(h, 0, 0, 7, 1000);
+  vss_h_run_idle(h, 60 * S);
+  assert_int_equal(vss_store_get_peer(vss_h_store(h, 1), &row.device, &row), 0);
+  assert_int_equal(row.seen_epoch, 1);
+  assert_int_equal(row.seen_seq, 7);
+  assert_string_equal(row.name, "alice");
+  assert_true(row.last_seen_at > 0);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_availability),
@@ -305,6 +328,7 @@ int main(void) {
       cmocka_unit_test(test_peer_leaves_mid_gossip),
       cmocka_unit_test(test_same_seed_same_run),
       cmocka_unit_test(test_lossy_link_converges),
+      cmocka_unit_test(test_paired_peer_row_tracks_seen),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

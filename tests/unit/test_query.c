@@ -47,6 +47,7 @@ static void test_query_finds_holder_before_gossip(void **state) {
   vss_node_config cfg;
   vss_node_config_default(&cfg);
   cfg.change_batch_delay = 60 * S; /* gossip would tell much later */
+  cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
   vss_h *h = three(5, &cfg);
   vss_key k;
   vss_h_key(&k, 1, VSS_KIND_OCR, "default");
