@@ -105,6 +105,7 @@ static size_t bounded_len(const char *s, size_t max) {
     n++;
   return n;
 }
+
 /* Returns the variant length, or -1 when the key cannot go on the wire. */
 static int key_variant_len(const vss_key *k) {
   size_t n;
