@@ -1,0 +1,775 @@
+/*
+ * test_xfer.c - sidecar transfer in the harness: the seed fetch, source
+ * choice, verification and blame, sources going away, stalls, restarts,
+ * pipelining, multi-source pulls, and hostile XFER frames.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "node_internal.h"
+#include "wire.h"
+#include "xfer.h"
+#include "xfer_fixture.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#define THUMB 45000u
+
+/* alice (0) and bob (1) on a 110 MB/s, 1 ms link; alice holds one thumb. */
+static vss_h *alice_bob(uint64_t seed, vss_key *k) {
+  vss_h *h = vss_h_new(seed);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "alice", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 1, 110 * MB, 1 * MS, VSS_LINK_ETHERNET, 0);
+  vss_h_key(k, 1, VSS_KIND_THUMB, "grid@2x");
+  assert_int_equal(vss_h_generate(h, 0, k, VSS_FMT_WEBP, THUMB), 0);
+  vss_h_run_idle(h, 10 * S);
+  return h;
+}
+
+static uint64_t fetch(vss_h *h, int node, const vss_key *k, vss_format fmt,
+                      uint32_t flags) {
+  uint64_t job = 0;
+  assert_int_equal(
+      vss_node_fetch(vss_h_node(h, node), k, fmt, flags, &job, vss_h_now(h)),
+      0);
+  assert_true(job != 0);
+  return job;
+}
+
+static vss_event wait_done(vss_h *h, int node, uint64_t job, vss_time limit) {
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, node, VSS_EV_FETCH_DONE, job,
+                                         vss_h_now(h) + limit, &ev),
+                   1);
+  return ev;
+}
+
+/* The seed test: bob resolves a thumbnail only alice has, fetches it,
+ * gets 45,000 bytes of WebP, and then resolves it locally. */
+static void test_cross_device_sidecar_fetch(void **state) {
+  (void)state;
+  vss_key k;
+  vss_h *h = alice_bob(1, &k);
+  vss_node *bob = vss_h_node(h, 1);
+  vss_resolution r;
+  assert_int_equal(vss_node_resolve(bob, &k, VSS_FMT_WEBP,
+                                    VSS_RESOLVE_FETCH_ONLY, &r, vss_h_now(h)),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_REMOTE);
+  assert_true(fx_same(&r.device, vss_h_device(h, 0)));
+  assert_true(r.est_cost > 0 && r.est_cost < 10 * MS);
+
+  uint64_t job = fetch(h, 1, &k, VSS_FMT_WEBP, VSS_FETCH_FOREGROUND);
+  vss_event done = wait_done(h, 1, job, 5 * S);
+  assert_true(fx_same(&done.peer, vss_h_device(h, 0)));
+  assert_int_equal(done.bytes, THUMB);
+  assert_true(done.flags & VSS_EVF_FOREGROUND);
+
+  uint8_t *got = malloc(THUMB), *want = malloc(THUMB);
+  assert_int_equal(
+      vss_blobs_read(vss_h_blobs(h, 1), &k, VSS_FMT_WEBP, 0, got, THUMB), 0);
+  assert_int_equal(
+      vss_blobs_read(vss_h_blobs(h, 0), &k, VSS_FMT_WEBP, 0, want, THUMB), 0);
+  assert_memory_equal(got, want, THUMB);
+  assert_memory_equal(got, "RIFF", 4);
+  assert_memory_equal(got + 8, "WEBP", 4);
+  free(got);
+  free(want);
+
+  vss_sidecar_row row;
+  assert_int_equal(vss_store_get_sidecar(vss_h_store(h, 1), &k, &row), 0);
+  assert_int_equal(row.status, VSS_STATUS_READY);
+  assert_int_equal(row.size, THUMB);
+  assert_true(fx_same(&row.source, vss_h_device(h, 0)));
+
+  assert_int_equal(vss_node_resolve(bob, &k, VSS_FMT_WEBP,
+                                    VSS_RESOLVE_FETCH_ONLY, &r, vss_h_now(h)),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_LOCAL);
+  char path[VSS_REL_PATH_MAX + 1];
+  vss_rel_path(&k, VSS_FMT_WEBP, path, sizeof(path));
+  assert_string_equal(r.rel_path, path);
+  /* One GET, no META: a one-chunk sidecar needs no hash list. */
+  assert_int_equal(fx_count(h, 0, VSS_EV_SERVED, 0), 1);
+  /* Alice hears that bob now holds it too. */
+  vss_h_run_idle(h, vss_h_now(h) + 10 * S);
+  vss_xfer_source src;
+  assert_int_equal(vss_xfer_best_source(vss_h_node(h, 0)->xfer, &k,
+                                        VSS_FMT_WEBP, &src),
+                   1);
+  assert_true(fx_same(&src.device, vss_h_device(h, 1)));
+  vss_h_del(h);
+}
+
+/* MacBook 45 MB/s 2 ms, home server 110 MB/s 1 ms, cloud 10 MB/s 50 ms all
+ * hold it; bob (3) must take it from the home server. */
+static vss_h *three_sources(uint64_t seed, const vss_key *k, vss_format fmt,
+                            uint64_t size) {
+  vss_h *h = vss_h_new(seed);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "macbook", &c);
+  fx_node(h, "homeserver", &c);
+  fx_node(h, "cloud", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 3, 45 * MB, 1 * MS, VSS_LINK_WIFI, 0);
+  fx_link(h, 1, 3, 110 * MB, 500 * VSS_NS_PER_US, VSS_LINK_ETHERNET, 0);
+  fx_link(h, 2, 3, 10 * MB, 25 * MS, VSS_LINK_INTERNET, 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(vss_h_generate(h, i, k, fmt, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  return h;
+}
+
+static void test_optimal_source(void **state) {
+  (void)state;
+  vss_key k;
+  vss_h_key(&k, 7, VSS_KIND_THUMB, "grid@2x");
+  vss_h *h = three_sources(2, &k, VSS_FMT_WEBP, THUMB);
+  vss_resolution r;
+  assert_int_equal(vss_node_resolve(vss_h_node(h, 3), &k, VSS_FMT_WEBP,
+                                    VSS_RESOLVE_FETCH_ONLY, &r, vss_h_now(h)),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_REMOTE);
+  assert_true(fx_same(&r.device, vss_h_device(h, 1)));
+  uint64_t job = fetch(h, 3, &k, VSS_FMT_WEBP, VSS_FETCH_FOREGROUND);
+  vss_event done = wait_done(h, 3, job, 5 * S);
+  assert_true(fx_same(&done.peer, vss_h_device(h, 1)));
+  assert_true(fx_same(&fx_event(h, 3, VSS_EV_FETCH_STARTED, job, 0)->peer,
+                      vss_h_device(h, 1)));
+  /* Only the home server sent bytes. */
+  assert_int_equal(fx_count(h, 0, VSS_EV_SERVED, 0), 0);
+  assert_int_equal(fx_count(h, 1, VSS_EV_SERVED, 0), 1);
+  assert_int_equal(fx_count(h, 2, VSS_EV_SERVED, 0), 0);
+  assert_true(fx_holds(h, 3, &k, VSS_FMT_WEBP, THUMB));
+  vss_h_del(h);
+}
+
+/* A large proxy pulled from all three: every source contributes, in
+ * proportion to its rate, and the result verifies. */
+static void test_multi_source_large(void **state) {
+  (void)state;
+  vss_key k;
+  vss_h_key(&k, 8, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 64u << 20;
+  vss_h *h = three_sources(3, &k, VSS_FMT_MP4, size);
+  vss_time t0 = vss_h_now(h);
+  uint64_t job = fetch(h, 3, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  vss_event done = wait_done(h, 3, job, 60 * S);
+  double secs = (double)(done.at - t0) / 1e9;
+  double goodput = (double)size / secs;
+  /* 165 MB/s of sources; allow for start-up and the tail. */
+  assert_true(goodput > 0.85 * 165 * MB);
+  uint64_t b[3];
+  for (int i = 0; i < 3; i++) {
+    b[i] = vss_h_bytes(h, i, 3);
+    assert_true(fx_count(h, i, VSS_EV_SERVED, 0) > 0);
+  }
+  assert_true(b[1] > b[0] && b[0] > b[2]);
+  assert_true(fx_holds(h, 3, &k, VSS_FMT_MP4, size));
+  assert_true(fx_ready(h, 3, &k));
+  vss_h_del(h);
+}
+
+/* Every DATA frame from the MacBook is corrupted: its chunks fail their
+ * hash, are blamed on it, fetched from the home server, and nothing is
+ * recorded until all bytes verify. */
+static void test_corrupted_chunk_retried(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(4);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "macbook", &c);
+  fx_node(h, "homeserver", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 2, 100 * MB, 1 * MS, VSS_LINK_WIFI, 0);
+  fx_link(h, 1, 2, 100 * MB, 1 * MS, VSS_LINK_ETHERNET, 0);
+  vss_key k;
+  vss_h_key(&k, 9, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 8u << 20;
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(vss_h_generate(h, i, &k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  assert_int_equal(vss_h_link_set_corrupt(h, 0, 2, 1.0), 0);
+  uint64_t job = fetch(h, 2, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  /* Not READY while bytes are still arriving. */
+  vss_h_run_until(h, vss_h_now(h) + 20 * MS);
+  assert_false(fx_ready(h, 2, &k));
+  vss_event done = wait_done(h, 2, job, 30 * S);
+  assert_true(fx_same(&done.peer, vss_h_device(h, 1)));
+  const vss_event *bad = fx_event(h, 2, VSS_EV_CHUNK_BAD, job, 0);
+  assert_non_null(bad);
+  assert_true(fx_same(&bad->peer, vss_h_device(h, 0)));
+  assert_int_equal(bad->rc, VSS_ERR_CHECKSUM);
+  /* Blamed chunks only ever came from the MacBook, which was dropped. */
+  for (size_t i = 0; (bad = fx_event(h, 2, VSS_EV_CHUNK_BAD, job, i)); i++)
+    assert_true(fx_same(&bad->peer, vss_h_device(h, 0)));
+  const vss_event *drop = fx_event(h, 2, VSS_EV_SOURCE_DROPPED, job, 0);
+  assert_non_null(drop);
+  assert_true(fx_same(&drop->peer, vss_h_device(h, 0)));
+  assert_int_equal(drop->rc, VSS_ERR_CHECKSUM);
+  assert_true(fx_count(h, 2, VSS_EV_RETRY, job) > 0);
+  assert_true(fx_holds(h, 2, &k, VSS_FMT_MP4, size));
+  assert_true(fx_ready(h, 2, &k));
+  vss_h_del(h);
+}
+
+/* A corrupted one-chunk thumbnail, only source: retried with backoff
+ * until the retry budget runs out; never recorded. */
+static void test_corrupt_only_source_fails(void **state) {
+  (void)state;
+  vss_key k;
+  vss_h *h = alice_bob(5, &k);
+  assert_int_equal(vss_h_link_set_corrupt(h, 0, 1, 1.0), 0);
+  uint64_t job = fetch(h, 1, &k, VSS_FMT_WEBP, VSS_FETCH_FOREGROUND);
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_FETCH_FAILED, job,
+                                         vss_h_now(h) + 30 * S, &ev),
+                   1);
+  assert_true(ev.rc == VSS_ERR_RETRIES || ev.rc == VSS_ERR_NO_SOURCE);
+  assert_true(fx_count(h, 1, VSS_EV_CHUNK_BAD, job) >= 1);
+  assert_false(fx_ready(h, 1, &k));
+  uint64_t size;
+  assert_int_equal(vss_blobs_stat(vss_h_blobs(h, 1), &k, VSS_FMT_WEBP, &size),
+                   VSS_ERR_NOT_FOUND);
+  vss_h_del(h);
+}
+
+/* The main source goes offline mid-transfer: the rest comes from the
+ * other source. */
+static void test_source_offline_mid_transfer(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(6);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "homeserver", &c);
+  fx_node(h, "macbook", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 2, 110 * MB, 1 * MS, VSS_LINK_ETHERNET, 0);
+  fx_link(h, 1, 2, 45 * MB, 1 * MS, VSS_LINK_WIFI, 0);
+  vss_key k;
+  vss_h_key(&k, 10, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 32u << 20;
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(vss_h_generate(h, i, &k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  uint64_t job = fetch(h, 2, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  vss_h_run_until(h, vss_h_now(h) + 60 * MS);
+  assert_int_equal(fx_count(h, 2, VSS_EV_FETCH_DONE, job), 0);
+  assert_int_equal(vss_h_node_set_online(h, 0, 0), 0);
+  vss_event done = wait_done(h, 2, job, 30 * S);
+  (void)done;
+  const vss_event *drop = fx_event(h, 2, VSS_EV_SOURCE_DROPPED, job, 0);
+  assert_non_null(drop);
+  assert_true(fx_same(&drop->peer, vss_h_device(h, 0)));
+  assert_int_equal(drop->rc, VSS_ERR_UNKNOWN_PEER);
+  assert_true(fx_holds(h, 2, &k, VSS_FMT_MP4, size));
+  vss_h_del(h);
+}
+
+/* The only source goes away: FetchOrGenerate generates locally. */
+static void test_no_source_left_generates(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(7);
+  vss_node_config c = fx_cfg();
+  c.gen_cost[VSS_KIND_PROXY] = 500 * MS;
+  fx_node(h, "alice", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 1, 50 * MB, 1 * MS, VSS_LINK_WIFI, 0);
+  vss_key k;
+  vss_h_key(&k, 11, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 16u << 20;
+  vss_h_set_gen_size(h, VSS_KIND_PROXY, size);
+  assert_int_equal(vss_h_generate(h, 0, &k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  vss_resolution r;
+  /* Fetching 16 MB at 50 MB/s beats a 500 ms generation: fetch. */
+  assert_int_equal(vss_node_request(vss_h_node(h, 1), &k, VSS_FMT_MP4,
+                                    VSS_RESOLVE_FETCH_OR_GENERATE, &r,
+                                    vss_h_now(h)),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_PENDING);
+  assert_int_equal(r.generate, 0);
+  vss_h_run_until(h, vss_h_now(h) + 50 * MS);
+  assert_int_equal(vss_h_node_set_online(h, 0, 0), 0);
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_GENERATED, r.job,
+                                         vss_h_now(h) + 10 * S, &ev),
+                   1);
+  assert_int_equal(fx_count(h, 1, VSS_EV_GENERATE_STARTED, r.job), 1);
+  assert_int_equal(fx_count(h, 1, VSS_EV_FETCH_FAILED, r.job), 0);
+  assert_true(fx_holds(h, 1, &k, VSS_FMT_MP4, size));
+  assert_int_equal(vss_node_resolve(vss_h_node(h, 1), &k, VSS_FMT_MP4,
+                                    VSS_RESOLVE_LOCAL_ONLY, &r, vss_h_now(h)),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_LOCAL);
+  vss_h_del(h);
+}
+
+/* The only source goes away: FetchOnly fails cleanly with NO_SOURCE. */
+static void test_no_source_left_fetch_only_fails(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(8);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "alice", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 1, 50 * MB, 1 * MS, VSS_LINK_WIFI, 0);
+  vss_key k;
+  vss_h_key(&k, 12, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 16u << 20;
+  assert_int_equal(vss_h_generate(h, 0, &k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  vss_resolution r;
+  assert_int_equal(vss_node_request(vss_h_node(h, 1), &k, VSS_FMT_MP4,
+                                    VSS_RESOLVE_FETCH_ONLY, &r, vss_h_now(h)),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_PENDING);
+  vss_h_run_until(h, vss_h_now(h) + 50 * MS);
+  assert_int_equal(vss_h_node_set_online(h, 0, 0), 0);
+  /* Failed at once, inside the peer_down. */
+  const vss_event *ev = fx_event(h, 1, VSS_EV_FETCH_FAILED, r.job, 0);
+  assert_non_null(ev);
+  assert_int_equal(ev->rc, VSS_ERR_NO_SOURCE);
+  assert_int_equal(fx_count(h, 1, VSS_EV_GENERATE_STARTED, 0), 0);
+  assert_false(fx_ready(h, 1, &k));
+  uint64_t sz;
+  assert_int_equal(vss_blobs_stat(vss_h_blobs(h, 1), &k, VSS_FMT_MP4, &sz),
+                   VSS_ERR_NOT_FOUND);
+  /* No job left behind; asking again with nobody online fails at once. */
+  assert_int_equal(vss_node_jobs(vss_h_node(h, 1), NULL, 0), 0);
+  uint64_t job;
+  assert_int_equal(vss_node_fetch(vss_h_node(h, 1), &k, VSS_FMT_MP4, 0, &job,
+                                  vss_h_now(h)),
+                   VSS_ERR_NO_SOURCE);
+  vss_h_del(h);
+}
+
+/* Bob crashes mid-transfer: no READY row without verified bytes, and a
+ * new fetch after the restart completes. */
+static void test_restart_mid_transfer(void **state) {
+  (void)state;
+  char db[] = "/tmp/vss_xfer_restart_XXXXXX";
+  int fd = mkstemp(db);
+  assert_true(fd >= 0);
+  close(fd);
+  unlink(db);
+  vss_h *h = vss_h_new(9);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "alice", &c);
+  vss_h_node_opts o = {.db_path = db, .config = &c};
+  assert_int_equal(vss_h_add_node(h, "bob", &o), 1);
+  fx_link(h, 0, 1, 50 * MB, 1 * MS, VSS_LINK_WIFI, 0);
+  vss_key k;
+  vss_h_key(&k, 13, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 16u << 20;
+  assert_int_equal(vss_h_generate(h, 0, &k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  fetch(h, 1, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  vss_h_run_until(h, vss_h_now(h) + 100 * MS); /* about a third */
+  assert_int_equal(vss_h_restart(h, 1), 0);
+  assert_false(fx_ready(h, 1, &k));
+  uint64_t sz;
+  assert_int_equal(vss_blobs_stat(vss_h_blobs(h, 1), &k, VSS_FMT_MP4, &sz),
+                   VSS_ERR_NOT_FOUND);
+  vss_avail_row av;
+  int rc = vss_store_get_avail(vss_h_store(h, 1), &k, &av);
+  assert_true(rc == VSS_ERR_NOT_FOUND || (rc == 0 && av.has == 0));
+  /* The cache is rebuilt by gossip; then the fetch completes. */
+  vss_h_run_idle(h, vss_h_now(h) + 10 * S);
+  uint64_t job = fetch(h, 1, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  wait_done(h, 1, job, 10 * S);
+  assert_true(fx_ready(h, 1, &k));
+  assert_true(fx_holds(h, 1, &k, VSS_FMT_MP4, size));
+  /* And it survives another restart. */
+  assert_int_equal(vss_h_restart(h, 1), 0);
+  assert_true(fx_ready(h, 1, &k));
+  vss_h_del(h);
+  unlink(db);
+  char wal[sizeof(db) + 8];
+  snprintf(wal, sizeof(wal), "%s-wal", db);
+  unlink(wal);
+  snprintf(wal, sizeof(wal), "%s-shm", db);
+  unlink(wal);
+}
+
+/* 200 thumbnails from one peer: pipelined within the window, the total
+ * time is close to the bytes over the bandwidth (not 200 round trips). */
+static void test_many_thumbs_pipelined(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(10);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "alice", &c);
+  fx_node(h, "bob", &c);
+  const double rate = 110 * MB;
+  fx_link(h, 0, 1, rate, 1 * MS, VSS_LINK_ETHERNET, 0);
+  enum { N = 200 };
+  vss_key k[N];
+  for (int i = 0; i < N; i++) {
+    vss_h_key(&k[i], 100 + (uint32_t)i, VSS_KIND_THUMB, "grid@2x");
+    assert_int_equal(vss_h_generate(h, 0, &k[i], VSS_FMT_WEBP, THUMB), 0);
+  }
+  vss_h_run_idle(h, 10 * S);
+  vss_time t0 = vss_h_now(h);
+  uint64_t job[N];
+  for (int i = 0; i < N; i++)
+    job[i] = fetch(h, 1, &k[i], VSS_FMT_WEBP, VSS_FETCH_FOREGROUND);
+  vss_time last = 0;
+  for (int i = 0; i < N; i++) {
+    vss_event ev = wait_done(h, 1, job[i], 10 * S);
+    (void)ev;
+    const vss_event *d = fx_event(h, 1, VSS_EV_FETCH_DONE, job[i], 0);
+    if (d->at > last) last = d->at;
+  }
+  double ideal = (double)N * THUMB / rate;
+  double ratio = (double)(last - t0) / 1e9 / ideal;
+  assert_true(ratio < 1.15);
+  for (int i = 0; i < N; i += 37)
+    assert_true(fx_holds(h, 1, &k[i], VSS_FMT_WEBP, THUMB));
+  vss_h_del(h);
+}
+
+/* ---- a hand-driven peer: stalls and hostile frames -------------------- */
+
+typedef struct solo {
+  vss_store *store;
+  vss_blobs *blobs;
+  vss_node *n;
+  vss_uuid ghost[2];
+  vss_event ev[256];
+  size_t nev;
+} solo;
+
+static uint64_t solo_rand(void *u) {
+  (void)u;
+  return 42;
+}
+
+static void solo_event(void *u, const vss_event *ev) {
+  solo *s = u;
+  if (s->nev < 256) s->ev[s->nev++] = *ev;
+}
+
+static size_t solo_count(const solo *s, vss_event_type t) {
+  size_t c = 0;
+  for (size_t i = 0; i < s->nev; i++)
+    c += s->ev[i].type == t;
+  return c;
+}
+
+static void solo_open(solo *s) {
+  memset(s, 0, sizeof(*s));
+  vss_uuid me = {{1}};
+  assert_int_equal(vss_store_sqlite_open(&s->store, ":memory:", &me, NULL, 0),
+                   0);
+  assert_int_equal(vss_blobs_mem_new(&s->blobs), 0);
+  vss_node_config c = fx_cfg();
+  c.store = s->store;
+  c.blobs = s->blobs;
+  c.rand = solo_rand;
+  c.on_event = solo_event;
+  c.event_user = s;
+  assert_int_equal(vss_node_new(&s->n, &c, 0), 0);
+  vss_link_info li = {.cls = VSS_LINK_ETHERNET, .rate_hint = 100e6,
+                      .rtt_hint = 2 * MS};
+  for (int i = 0; i < 2; i++) {
+    s->ghost[i].b[0] = (uint8_t)(0x10 + i);
+    s->ghost[i].b[15] = 7;
+    assert_int_equal(vss_node_peer_up(s->n, &s->ghost[i], &li, 0), 0);
+  }
+}
+
+static void solo_close(solo *s) {
+  vss_node_del(s->n);
+  vss_blobs_del(s->blobs);
+  vss_store_del(s->store);
+}
+
+/* Drain what the node queued for ghost g; returns the XFER_GET seen (or
+ * type 0 when none). */
+static vss_msg_xfer_get solo_drain(solo *s, int g, vss_time now) {
+  vss_msg_xfer_get get;
+  memset(&get, 0, sizeof(get));
+  vss_outmsg out;
+  while (vss_node_next_send(s->n, &s->ghost[g], &out, now) == 1) {
+    vss_msg m;
+    assert_int_equal(vss_wire_decode(out.data, out.len, &m), 0);
+    if (m.type == VSS_MSG_XFER_GET) get = m.u.get;
+  }
+  return get;
+}
+
+/* Teach the node that both ghosts hold key (a one-page full digest). */
+static void solo_offer(solo *s, const vss_key *k, uint64_t size,
+                       const vss_hash *sum) {
+  for (int g = 0; g < 2; g++) {
+    vss_buf b = {0};
+    vss_msg_digest d;
+    memset(&d, 0, sizeof(d));
+    d.device = s->ghost[g];
+    d.epoch = 1;
+    d.from_seq = 0;
+    d.to_seq = 1;
+    d.flags = VSS_DIGEST_FULL | VSS_DIGEST_FIRST | VSS_DIGEST_LAST;
+    size_t mark;
+    assert_int_equal(vss_wire_digest_begin(&b, &d, &mark), 0);
+    vss_wire_entry e = {.key = *k, .format = VSS_FMT_WEBP, .has = 1,
+                        .size = size, .checksum = *sum};
+    assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+    assert_int_equal(vss_wire_digest_end(&b, mark, 1), 0);
+    assert_int_equal(vss_node_recv(s->n, &s->ghost[g], b.data, b.len, 0), 0);
+    vss_buf_free(&b);
+    solo_drain(s, g, 0);
+  }
+}
+
+/* A request nobody answers is re-requested from the other source. */
+static void test_stalled_request_retried_elsewhere(void **state) {
+  (void)state;
+  solo s;
+  solo_open(&s);
+  vss_key k;
+  vss_h_key(&k, 20, VSS_KIND_THUMB, "grid@2x");
+  uint8_t data[THUMB];
+  vss_h_content(&k, THUMB, data);
+  vss_hash sum;
+  assert_int_equal(vss_checksum_buffer(data, THUMB, &sum), 0);
+  solo_offer(&s, &k, THUMB, &sum);
+  uint64_t job;
+  assert_int_equal(
+      vss_node_fetch(s.n, &k, VSS_FMT_WEBP, VSS_FETCH_FOREGROUND, &job, 0), 0);
+  vss_msg_xfer_get g0 = solo_drain(&s, 0, 0), g1 = solo_drain(&s, 1, 0);
+  int first = g0.req_id ? 0 : 1;
+  vss_msg_xfer_get got = first == 0 ? g0 : g1;
+  assert_true(got.req_id != 0);
+  assert_int_equal(got.length, THUMB);
+  assert_int_equal(got.flags & VSS_GET_FOREGROUND, VSS_GET_FOREGROUND);
+  /* Silence: at the expiry the other ghost is asked. */
+  vss_time t = vss_node_get_expiry(s.n);
+  assert_true(t != VSS_TIME_UNSET && t < 5 * S);
+  assert_int_equal(vss_node_handle_expiry(s.n, t), 0);
+  vss_msg_xfer_get again = solo_drain(&s, 1 - first, t);
+  assert_true(again.req_id != 0 && again.req_id != got.req_id);
+  assert_int_equal(solo_count(&s, VSS_EV_RETRY), 1);
+  /* The late answer from the first is ignored; the second's lands. */
+  vss_buf b = {0};
+  assert_int_equal(
+      vss_wire_encode_xfer_data(&b, got.req_id, 0, data, THUMB), 0);
+  assert_int_equal(vss_node_recv(s.n, &s.ghost[first], b.data, b.len, t), 0);
+  b.len = 0;
+  assert_int_equal(
+      vss_wire_encode_xfer_data(&b, again.req_id, 0, data, THUMB), 0);
+  assert_int_equal(
+      vss_node_recv(s.n, &s.ghost[1 - first], b.data, b.len, t + MS), 0);
+  vss_buf_free(&b);
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_DONE), 1);
+  vss_resolution r;
+  assert_int_equal(vss_node_resolve(s.n, &k, VSS_FMT_WEBP,
+                                    VSS_RESOLVE_LOCAL_ONLY, &r, t + MS),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_LOCAL);
+  solo_close(&s);
+}
+
+/* Malformed or out-of-place XFER frames: negative rc, nothing recorded. */
+static void test_malformed_xfer_frames(void **state) {
+  (void)state;
+  solo s;
+  solo_open(&s);
+  vss_key k;
+  vss_h_key(&k, 21, VSS_KIND_THUMB, "grid@2x");
+  uint8_t data[THUMB];
+  vss_h_content(&k, THUMB, data);
+  vss_hash sum;
+  assert_int_equal(vss_checksum_buffer(data, THUMB, &sum), 0);
+  solo_offer(&s, &k, THUMB, &sum);
+  uint64_t job;
+  assert_int_equal(vss_node_fetch(s.n, &k, VSS_FMT_WEBP, 0, &job, 0), 0);
+  vss_msg_xfer_get g0 = solo_drain(&s, 0, 0), g1 = solo_drain(&s, 1, 0);
+  int src = g0.req_id ? 0 : 1;
+  uint32_t id = src == 0 ? g0.req_id : g1.req_id;
+  vss_buf b = {0};
+  /* Truncated frames. */
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, data, 100), 0);
+  for (size_t cut = 0; cut < b.len; cut += 7)
+    assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, cut, 0) < 0);
+  /* DATA at the wrong offset of a live request. */
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 5, data, 100), 0);
+  assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0) < 0);
+  /* More bytes than asked for. */
+  uint8_t *big = calloc(1, THUMB + 10);
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, big, THUMB + 10), 0);
+  assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0) < 0);
+  free(big);
+  /* The other ghost answering a request it was not sent. */
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, data, 100), 0);
+  assert_true(vss_node_recv(s.n, &s.ghost[1 - src], b.data, b.len, 0) < 0);
+  /* META for a data request. */
+  b.len = 0;
+  vss_hash ch;
+  vss_hash_bytes(data, THUMB, &ch);
+  assert_int_equal(vss_wire_encode_xfer_meta(&b, id, THUMB, &sum, &ch, 1), 0);
+  assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0) < 0);
+  /* A bad chunk (one flipped byte) is CHUNK_BAD, not recorded. */
+  data[THUMB / 2] ^= 1;
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, data, THUMB), 0);
+  (void)vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0);
+  /* Random garbage with an XFER type byte never crashes. */
+  for (int t = VSS_MSG_XFER_GET; t <= VSS_MSG_XFER_CANCEL; t++) {
+    for (int i = 0; i < 200; i++) {
+      uint8_t f[64];
+      for (size_t j = 0; j < sizeof(f); j++)
+        f[j] = (uint8_t)(i * 31 + j * 7 + t);
+      uint32_t len = (uint32_t)(6 + i % 50);
+      f[0] = (uint8_t)(len - 4);
+      f[1] = f[2] = f[3] = 0;
+      f[4] = VSS_PROTO_VERSION;
+      f[5] = (uint8_t)t;
+      (void)vss_node_recv(s.n, &s.ghost[src], f, len, 0);
+    }
+  }
+  vss_buf_free(&b);
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_DONE), 0);
+  vss_resolution r;
+  assert_int_equal(
+      vss_node_resolve(s.n, &k, VSS_FMT_WEBP, VSS_RESOLVE_LOCAL_ONLY, &r, 0),
+      0);
+  assert_int_equal(r.kind, VSS_RESOLVED_PENDING); /* still fetching */
+  assert_int_equal(solo_count(&s, VSS_EV_CHUNK_BAD), 1);
+  assert_int_equal(vss_store_get_sidecar(s.store, &k, &(vss_sidecar_row){0}),
+                   VSS_ERR_NOT_FOUND);
+  solo_close(&s);
+}
+
+/* Serving: a GET for a key we do not hold, or out of range, is answered
+ * with XFER_ERROR; a good one with DATA, foreground first. */
+static vss_msg solo_answer(solo *s, const vss_msg_xfer_get *g, vss_buf *keep) {
+  vss_buf b = {0};
+  assert_int_equal(vss_wire_encode_xfer_get(&b, g), 0);
+  assert_int_equal(vss_node_recv(s->n, &s->ghost[0], b.data, b.len, 0), 0);
+  vss_buf_free(&b);
+  vss_outmsg out;
+  vss_msg m;
+  memset(&m, 0, sizeof(m));
+  if (vss_node_next_send(s->n, &s->ghost[0], &out, 0) == 1) {
+    keep->len = 0;
+    assert_int_equal(vss_buf_put(keep, out.data, out.len), 0);
+    assert_int_equal(vss_wire_decode(keep->data, keep->len, &m), 0);
+  }
+  return m;
+}
+
+static void test_serve_errors_and_data(void **state) {
+  (void)state;
+  solo s;
+  solo_open(&s);
+  vss_key k, other;
+  vss_h_key(&k, 22, VSS_KIND_THUMB, "grid@2x");
+  vss_h_key(&other, 23, VSS_KIND_THUMB, "grid@2x");
+  uint8_t data[THUMB];
+  vss_h_content(&k, THUMB, data);
+  assert_int_equal(vss_node_add_local(s.n, &k, VSS_FMT_WEBP, data, THUMB, 0),
+                   0);
+  solo_drain(&s, 0, 0);
+  vss_buf keep = {0};
+  vss_msg_xfer_get g = {.req_id = 5, .key = other, .format = VSS_FMT_WEBP,
+                        .offset = 0, .length = 1000};
+  vss_msg m = solo_answer(&s, &g, &keep);
+  assert_int_equal(m.type, VSS_MSG_XFER_ERROR);
+  assert_int_equal(m.u.error.req_id, 5);
+  assert_int_equal(m.u.error.code, VSS_ERR_NOT_FOUND);
+  /* Held, but asked in another format. */
+  g.key = k;
+  g.format = VSS_FMT_JSON;
+  m = solo_answer(&s, &g, &keep);
+  assert_int_equal(m.type, VSS_MSG_XFER_ERROR);
+  assert_int_equal(m.u.error.code, VSS_ERR_NOT_FOUND);
+  /* Past the end. */
+  g.format = VSS_FMT_WEBP;
+  g.offset = THUMB - 10;
+  g.length = 11;
+  m = solo_answer(&s, &g, &keep);
+  assert_int_equal(m.type, VSS_MSG_XFER_ERROR);
+  assert_int_equal(m.u.error.code, VSS_ERR_INVALID);
+  /* META: the hash list checks against the checksum. */
+  g.offset = 0;
+  g.length = 0;
+  g.flags = VSS_GET_META;
+  m = solo_answer(&s, &g, &keep);
+  assert_int_equal(m.type, VSS_MSG_XFER_META);
+  assert_int_equal(m.u.meta.size, THUMB);
+  assert_int_equal(m.u.meta.nchunks, 1);
+  vss_hash sum, hl[1];
+  memcpy(hl, m.u.meta.hashes, sizeof(hl));
+  vss_checksum_of_chunks(hl, 1, &sum);
+  assert_true(vss_hash_eq(&sum, &m.u.meta.checksum));
+  /* A background GET, then a foreground one: the foreground DATA comes
+   * first, and a cancelled GET sends nothing. */
+  vss_msg_xfer_get bg = {.req_id = 7, .key = k, .format = VSS_FMT_WEBP,
+                         .offset = 0, .length = THUMB};
+  vss_msg_xfer_get fg = bg;
+  fg.req_id = 8;
+  fg.flags = VSS_GET_FOREGROUND;
+  vss_msg_xfer_get bg2 = bg;
+  bg2.req_id = 9;
+  vss_buf b = {0};
+  assert_int_equal(vss_wire_encode_xfer_get(&b, &bg), 0);
+  assert_int_equal(vss_wire_encode_xfer_get(&b, &bg2), 0);
+  assert_int_equal(vss_wire_encode_xfer_get(&b, &fg), 0);
+  size_t off = 0;
+  for (int i = 0; i < 3; i++) {
+    size_t flen;
+    assert_int_equal(vss_wire_frame_len(b.data + off, b.len - off, &flen), 0);
+    assert_int_equal(vss_node_recv(s.n, &s.ghost[0], b.data + off, flen, 0),
+                     0);
+    off += flen;
+  }
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_cancel(&b, 9), 0);
+  assert_int_equal(vss_node_recv(s.n, &s.ghost[0], b.data, b.len, 0), 0);
+  vss_buf_free(&b);
+  uint32_t order[4];
+  int nd = 0;
+  vss_outmsg out;
+  while (vss_node_next_send(s.n, &s.ghost[0], &out, 0) == 1) {
+    vss_msg d;
+    assert_int_equal(vss_wire_decode(out.data, out.len, &d), 0);
+    if (d.type != VSS_MSG_XFER_DATA) continue;
+    assert_true(nd < 4);
+    order[nd++] = d.u.data.req_id;
+    assert_int_equal(d.u.data.len, THUMB);
+    assert_memory_equal(d.u.data.data, data, THUMB);
+  }
+  assert_int_equal(nd, 2);
+  assert_int_equal(order[0], 8);
+  assert_int_equal(order[1], 7);
+  assert_int_equal(solo_count(&s, VSS_EV_SERVED), 2);
+  vss_buf_free(&keep);
+  solo_close(&s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cross_device_sidecar_fetch),
+      cmocka_unit_test(test_optimal_source),
+      cmocka_unit_test(test_multi_source_large),
+      cmocka_unit_test(test_corrupted_chunk_retried),
+      cmocka_unit_test(test_corrupt_only_source_fails),
+      cmocka_unit_test(test_source_offline_mid_transfer),
+      cmocka_unit_test(test_no_source_left_generates),
+      cmocka_unit_test(test_no_source_left_fetch_only_fails),
+      cmocka_unit_test(test_restart_mid_transfer),
+      cmocka_unit_test(test_many_thumbs_pipelined),
+      cmocka_unit_test(test_stalled_request_retried_elsewhere),
+      cmocka_unit_test(test_malformed_xfer_frames),
+      cmocka_unit_test(test_serve_errors_and_data),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
