@@ -1,0 +1,212 @@
+/*
+ * scenario.h - a scenario file, parsed and checked (scenarios/README.md
+ * documents the format). Everything the run needs comes from here; the
+ * command line may override seed, duration, model and platform.
+ */
+#ifndef SIM_SCENARIO_H
+#define SIM_SCENARIO_H
+
+#include "units.h"
+#include "vss/vss.h"
+
+#define SC_NAME 48
+#define SC_PATH 512
+#define SC_MAX_RATES 8
+#define SC_MAX_CFG 32
+#define SC_ERR 512
+
+/* Where something was written, for error messages (file:line). */
+typedef struct sc_pos {
+  int line;
+} sc_pos;
+
+typedef struct sc_link {
+  char name[SC_NAME];
+  sc_pos pos;
+  vss_link_class cls;
+  int cls_set;
+  char site[SC_NAME];
+  double up, down;             /* bytes/s; ethernet: each direction */
+  double rates[SC_MAX_RATES];  /* wifi rate levels, level 0 first */
+  int nrates;
+  double latency;              /* seconds, one way */
+  double loss, corrupt;        /* per frame crossing the link */
+  int metered;                 /* -1: class default (cellular) */
+} sc_link;
+
+typedef struct sc_class {
+  char name[SC_NAME];
+  sc_pos pos;
+  vss_time gen_cost[VSS_KIND_COUNT]; /* VSS_TIME_UNSET: cannot generate */
+  int gen_parallel;
+  vss_strategy strategy;
+  uint64_t storage;
+  int builtin;
+} sc_class;
+
+/* Device settings: each field has a "set" flag so device values override
+ * the class and the class overrides built-in defaults. */
+typedef struct sc_device {
+  char name[SC_NAME];
+  sc_pos pos;
+  int link;     /* index into links (resolved after parsing) */
+  int cls;      /* index into classes (resolved after parsing) */
+  char link_name[SC_NAME], class_name[SC_NAME];
+  int link_line, class_line;
+  int wifi_rate;
+  uint64_t storage;
+  int storage_set;
+  vss_time gen_cost[VSS_KIND_COUNT];
+  uint32_t gen_cost_set; /* VSS_KIND_BIT mask */
+  int gen_parallel;      /* 0: class */
+  vss_strategy strategy;
+  int strategy_set;
+  int can_generate;
+  vss_prefetch_policy prefetch;
+  uint32_t prefetch_set; /* PF_* bits */
+  int online;
+} sc_device;
+
+enum {
+  PF_EAGER = 1,
+  PF_LAZY = 2,
+  PF_NEVER = 4,
+  PF_MAX = 8,
+  PF_LINKS = 16,
+  PF_METERED = 32
+};
+
+typedef struct sc_size {
+  vss_kind kind;
+  char variant[VSS_VARIANT_MAX + 1]; /* "" = any variant of the kind */
+  size_dist dist;
+  sc_pos pos;
+} sc_size;
+
+typedef struct sc_sidecars {
+  char name[SC_NAME];
+  sc_pos pos;
+  int *holders; /* device indices */
+  int nholders;
+  int all;
+  char on[256];
+  int on_line;
+  uint32_t first, count, step;
+  vss_kind kind;
+  char variant[VSS_VARIANT_MAX + 1];
+  vss_format format;
+  int format_set;
+  size_dist size;
+  int size_set, size_line;
+} sc_sidecars;
+
+typedef enum sc_ev_type {
+  EV_GENERATE = 0,
+  EV_OPEN_GRID,
+  EV_REQUEST,
+  EV_OFFLINE,
+  EV_ONLINE,
+  EV_RESTART,
+  EV_LINK_DOWN,
+  EV_LINK_UP,
+  EV_LINK_SET,
+  EV_WIFI_RATE,
+  EV_GOSSIP,
+  EV_FAULTS,
+  EV_COUNT
+} sc_ev_type;
+
+const char *sc_ev_name(sc_ev_type t);
+
+/* Which events change the world every device sees (connectivity), as
+ * opposed to one device's application. */
+static inline int sc_ev_global(sc_ev_type t) {
+  return t == EV_OFFLINE || t == EV_ONLINE || t == EV_RESTART ||
+         t == EV_LINK_DOWN || t == EV_LINK_UP || t == EV_LINK_SET ||
+         t == EV_WIFI_RATE || t == EV_FAULTS;
+}
+
+#define EVS_BW 1
+#define EVS_UP 2
+#define EVS_DOWN 4
+#define EVS_LAT 8
+#define EVS_LOSS 16
+#define EVS_CORRUPT 32
+
+typedef struct sc_event {
+  vss_time at;
+  sc_pos pos;
+  int order; /* position in the file: ties at one time keep file order */
+  sc_ev_type type;
+  int device; /* -1 when not about a device */
+  int link;   /* -1 when not about a link */
+  char dev_name[SC_NAME], link_name[SC_NAME];
+  uint32_t first, count, step;
+  vss_kind kind;
+  char variant[VSS_VARIANT_MAX + 1];
+  vss_format format;
+  vss_resolve_mode mode;
+  double up, down, latency, loss, corrupt;
+  unsigned set; /* EVS_* */
+  int level;
+} sc_event;
+
+typedef enum sc_log { LOG_ALL = 0, LOG_NONE } sc_log;
+
+typedef struct scenario {
+  char path[SC_PATH];
+  char dir[SC_PATH]; /* of the file, for relative paths */
+  char name[SC_NAME * 2];
+  char description[256];
+  uint64_t seed;
+  int seed_set;
+  vss_time duration;
+  char model[32];
+  char platform[SC_PATH];
+  char cfg[SC_MAX_CFG][128];
+  int ncfg;
+  double loss, corrupt;
+  vss_time gossip_interval, change_batch_delay, cache_ttl;
+  double gossip_jitter;
+  sc_log event_log;
+  int64_t verify; /* -1 all, 0 none, N: up to N per device */
+  vss_time check_every;
+
+  sc_link *links;
+  int nlinks;
+  sc_class *classes;
+  int nclasses;
+  sc_device *devices;
+  int ndevices;
+  sc_size *sizes;
+  int nsizes;
+  sc_sidecars *sidecars;
+  int nsidecars;
+  sc_event *events;
+  int nevents;
+} scenario;
+
+/* Parse and check a scenario file. On error returns -1 and writes
+ * "file:line: message" into err. */
+int scenario_load(scenario *sc, const char *path, char *err, size_t errcap);
+/* Parse from a string (tests, fuzzing); `path` names it in messages. */
+int scenario_load_string(scenario *sc, const char *text, const char *path,
+                         char *err, size_t errcap);
+void scenario_free(scenario *sc);
+
+int sc_find_link(const scenario *sc, const char *name);
+int sc_find_device(const scenario *sc, const char *name);
+int sc_find_class(const scenario *sc, const char *name);
+
+/* Effective settings of a device (device > class > defaults). */
+vss_time sc_gen_cost(const scenario *sc, int dev, vss_kind kind);
+int sc_gen_parallel(const scenario *sc, int dev);
+uint64_t sc_storage(const scenario *sc, int dev);
+vss_strategy sc_strategy(const scenario *sc, int dev);
+/* The size distribution for a key (the most specific [sizes] entry, then
+ * built-in defaults per kind). */
+size_dist sc_size_for(const scenario *sc, vss_kind kind, const char *variant);
+vss_format sc_default_format(vss_kind kind);
+const char *sc_mode_name(vss_resolve_mode m);
+
+#endif

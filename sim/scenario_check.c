@@ -1,0 +1,184 @@
+/*
+ * scenario_check.c - after the whole file is read: defaults per link
+ * class, cross-references (devices -> links and classes, sidecars and
+ * events -> devices and links), and the checks that need the whole file.
+ * Errors point at the line that holds the bad value.
+ */
+#include "scenario_int.h"
+
+#include "util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int at_line(parser *p, int line) {
+  p->line = line;
+  return 1;
+}
+
+/* Names become SimGrid host/link ids and CSV fields. */
+static int valid_name(const char *s) {
+  if (!*s || *s == '_' || *s == '~') return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && !strchr("._-@", *s)) return 0;
+  return 1;
+}
+
+static int check_link(parser *p, sc_link *l) {
+  at_line(p, l->pos.line);
+  if (!valid_name(l->name))
+    return perr(p, "link name '%s': use letters, digits, '.', '-', '_' "
+                   "(not first)", l->name);
+  if (!l->cls_set) return perr(p, "[link %s]: give class = ethernet, wifi, "
+                                  "internet or cellular", l->name);
+  static const double def_latency[VSS_LINK_COUNT] = {0.0002, 0.002, 0.02, 0.05};
+  if (l->latency < 0) l->latency = def_latency[l->cls];
+  if (l->metered < 0) l->metered = l->cls == VSS_LINK_CELLULAR;
+  switch (l->cls) {
+  case VSS_LINK_WIFI:
+    if (l->nrates == 0 && l->up > 0) {
+      l->rates[0] = l->up;
+      l->nrates = 1;
+    }
+    if (l->nrates == 0) return perr(p, "[link %s]: wifi needs rates = ... or "
+                                       "bandwidth = ...", l->name);
+    l->up = l->down = l->rates[0];
+    break;
+  case VSS_LINK_CELLULAR:
+    if (l->site[0])
+      return perr(p, "[link %s]: a cellular link has no site (each device "
+                     "on it is its own)", l->name);
+    /* fall through */
+  default:
+    if (l->up <= 0 || l->down <= 0)
+      return perr(p, "[link %s]: give bandwidth = R (or up = R and down = R)",
+                  l->name);
+  }
+  if (l->cls != VSS_LINK_CELLULAR && !l->site[0])
+    return perr(p, "[link %s]: give site = NAME (the home, office or cloud "
+                   "it belongs to)", l->name);
+  if (l->site[0] && !valid_name(l->site))
+    return perr(p, "[link %s]: bad site name '%s'", l->name, l->site);
+  return 1;
+}
+
+static int check_uplinks(parser *p) {
+  scenario *sc = p->sc;
+  for (int i = 0; i < sc->nlinks; i++)
+    for (int j = 0; j < i; j++) {
+      const sc_link *a = &sc->links[i], *b = &sc->links[j];
+      if (a->cls == VSS_LINK_INTERNET && b->cls == VSS_LINK_INTERNET &&
+          strcmp(a->site, b->site) == 0) {
+        at_line(p, a->pos.line);
+        return perr(p, "site '%s' has two internet links (%s at line %d)",
+                    a->site, b->name, b->pos.line);
+      }
+    }
+  return 1;
+}
+
+static int check_device(parser *p, sc_device *d) {
+  scenario *sc = p->sc;
+  at_line(p, d->pos.line);
+  if (!valid_name(d->name))
+    return perr(p, "device name '%s': use letters, digits, '.', '-', '_' "
+                   "(not first)", d->name);
+  if (!d->link_name[0]) return perr(p, "[device %s]: give link = NAME", d->name);
+  at_line(p, d->link_line);
+  d->link = sc_find_link(sc, d->link_name);
+  if (d->link < 0) return perr(p, "link: unknown link '%s'", d->link_name);
+  const sc_link *l = &sc->links[d->link];
+  if (d->wifi_rate && l->cls != VSS_LINK_WIFI)
+    return perr(p, "[device %s]: wifi_rate on a %s link", d->name,
+                vss_link_class_name(l->cls));
+  if (l->cls == VSS_LINK_WIFI && d->wifi_rate >= l->nrates)
+    return perr(p, "[device %s]: wifi_rate %d but link %s has %d rates",
+                d->name, d->wifi_rate, l->name, l->nrates);
+  if (d->class_name[0]) {
+    at_line(p, d->class_line);
+    d->cls = sc_find_class(sc, d->class_name);
+    if (d->cls < 0) return perr(p, "class: unknown class '%s'", d->class_name);
+  } else {
+    d->cls = sc_find_class(sc, "desktop");
+  }
+  return 1;
+}
+
+static int check_sidecars(parser *p, sc_sidecars *s) {
+  at_line(p, s->pos.line);
+  if (!s->on[0]) return perr(p, "[sidecars %s]: give on = DEVICE[, ...] or all", s->name);
+  if (s->count == 0) return perr(p, "[sidecars %s]: count must be above zero", s->name);
+  if (!s->format_set) s->format = sc_default_format(s->kind);
+  at_line(p, s->on_line);
+  if (!parse_devices(p, s->on, &s->holders, &s->nholders)) return 0;
+  if (s->size_set) {
+    at_line(p, s->size_line);
+    return add_size(p, s->kind, s->variant, &s->size);
+  }
+  return 1;
+}
+
+static int check_event_link(parser *p, sc_event *e) {
+  scenario *sc = p->sc;
+  e->link = sc_find_link(sc, e->link_name);
+  if (e->link < 0) return perr(p, "%s: unknown link '%s'", sc_ev_name(e->type), e->link_name);
+  const sc_link *l = &sc->links[e->link];
+  if (e->type == EV_LINK_SET && l->cls == VSS_LINK_WIFI && (e->set & (EVS_UP | EVS_DOWN)))
+    return perr(p, "link-set: a wifi link's rate changes per station: use "
+                   "wifi-rate DEVICE level=N");
+  return 1;
+}
+
+static int check_event(parser *p, sc_event *e) {
+  scenario *sc = p->sc;
+  at_line(p, e->pos.line);
+  if (e->at > sc->duration) {
+    char end[32];
+    snprintf(end, sizeof(end), "%.3f s", ns_to_s(sc->duration));
+    return perr(p, "%s at %.3f s is after the end of the run (duration %s)",
+                sc_ev_name(e->type), ns_to_s(e->at), end);
+  }
+  if (e->link_name[0]) return check_event_link(p, e);
+  if (!e->dev_name[0]) return 1;
+  e->device = sc_find_device(sc, e->dev_name);
+  if (e->device < 0) return perr(p, "%s: unknown device '%s'", sc_ev_name(e->type), e->dev_name);
+  const sc_link *l = &sc->links[sc->devices[e->device].link];
+  if (e->type == EV_WIFI_RATE) {
+    if (l->cls != VSS_LINK_WIFI)
+      return perr(p, "wifi-rate: device %s is not on a wifi link", e->dev_name);
+    if (e->level >= l->nrates)
+      return perr(p, "wifi-rate: level %d but link %s has %d rates", e->level,
+                  l->name, l->nrates);
+  }
+  return 1;
+}
+
+static int cmp_event(const void *a, const void *b) {
+  const sc_event *x = a, *y = b;
+  if (x->at != y->at) return x->at < y->at ? -1 : 1;
+  return x->order - y->order;
+}
+
+int scenario_check(parser *p) {
+  scenario *sc = p->sc;
+  if (sc->ndevices == 0) return perr(p, "no [device NAME] sections");
+  if (sc->platform[0] && sc->platform[0] != '/') {
+    char full[SC_PATH];
+    if (path_join(full, sizeof(full), sc->dir, sc->platform))
+      return perr(p, "platform: path too long");
+    scopy(sc->platform, sizeof(sc->platform), full);
+  }
+  for (int i = 0; i < sc->nlinks; i++)
+    if (!check_link(p, &sc->links[i])) return 0;
+  if (!check_uplinks(p)) return 0;
+  for (int i = 0; i < sc->ndevices; i++)
+    if (!check_device(p, &sc->devices[i])) return 0;
+  for (int i = 0; i < sc->nsidecars; i++)
+    if (!check_sidecars(p, &sc->sidecars[i])) return 0;
+  for (int i = 0; i < sc->nevents; i++)
+    if (!check_event(p, &sc->events[i])) return 0;
+  qsort(sc->events, (size_t)sc->nevents, sizeof(*sc->events), cmp_event);
+  return 1;
+}
