@@ -1,0 +1,262 @@
+/*
+ * blobs_disk.c - sidecar bytes on disk (see blobs_disk.h).
+ */
+#include "blobs_disk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "fsutil.h"
+#include "log.h"
+
+typedef struct disk {
+  int dirfd; /* the data directory */
+  int tmpfd; /* data_dir/tmp */
+  size_t swept;
+} disk;
+
+typedef struct disk_tmp {
+  int fd;
+  uint64_t size;
+  char name[40]; /* in tmp/ */
+  char rel[VSS_REL_PATH_MAX + 1];
+} disk_tmp;
+
+static int errno_rc(int e) {
+  switch (e) {
+  case ENOSPC:
+  case EDQUOT: return VSS_ERR_FULL;
+  case ENOENT: return VSS_ERR_NOT_FOUND;
+  case ENOMEM: return VSS_ERR_NOMEM;
+  default: return VSS_ERR_IO;
+  }
+}
+
+static int rel_of(const vss_key *key, vss_format fmt, char *rel) {
+  return vss_rel_path(key, fmt, rel, VSS_REL_PATH_MAX + 1) < 0
+             ? VSS_ERR_INVALID
+             : 0;
+}
+
+static int d_open_temp(void *ctx, const vss_key *key, vss_format fmt,
+                       uint64_t size, void **out) {
+  disk *d = ctx;
+  disk_tmp *t;
+  uint8_t rnd[12];
+  int rc;
+
+  if ((t = calloc(1, sizeof *t)) == NULL) return VSS_ERR_NOMEM;
+  if ((rc = rel_of(key, fmt, t->rel)) < 0) {
+    free(t);
+    return rc;
+  }
+  randombytes_buf(rnd, sizeof rnd);
+  sodium_bin2hex(t->name, sizeof t->name, rnd, sizeof rnd);
+  strcat(t->name, ".part");
+  t->size = size;
+  t->fd = openat(d->tmpfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                 0644);
+  if (t->fd < 0) {
+    rc = errno_rc(errno);
+    free(t);
+    return rc == VSS_ERR_NOT_FOUND ? VSS_ERR_IO : rc;
+  }
+  /* Reserve the space now: a full disk fails the job at its start, not
+   * after most bytes crossed the network. */
+  if (size > 0 && (rc = posix_fallocate(t->fd, 0, (off_t)size)) != 0 &&
+      rc != EOPNOTSUPP && rc != EINVAL) {
+    close(t->fd);
+    unlinkat(d->tmpfd, t->name, 0);
+    free(t);
+    return errno_rc(rc);
+  }
+  *out = t;
+  return 0;
+}
+
+static int d_write(void *ctx, void *tmp, uint64_t off, const void *buf,
+                   size_t len) {
+  disk_tmp *t = tmp;
+  const char *p = buf;
+  (void)ctx;
+  if (off > t->size || len > t->size - off) return VSS_ERR_INVALID;
+  while (len > 0) {
+    ssize_t w = pwrite(t->fd, p, len, (off_t)off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno_rc(errno) : VSS_ERR_IO;
+    p += w;
+    off += (uint64_t)w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static void d_discard(void *ctx, void *tmp) {
+  disk *d = ctx;
+  disk_tmp *t = tmp;
+  if (t == NULL) return;
+  close(t->fd);
+  unlinkat(d->tmpfd, t->name, 0);
+  free(t);
+}
+
+/* Parent directory of a relative path, in place ("a/b/c.webp" -> "a/b"). */
+static void parent_of(const char *rel, char *out, size_t cap) {
+  const char *slash = strrchr(rel, '/');
+  size_t n = slash ? (size_t)(slash - rel) : 0;
+  if (n >= cap) n = cap - 1;
+  memcpy(out, rel, n);
+  out[n] = '\0';
+}
+
+static int d_commit(void *ctx, void *tmp) {
+  disk *d = ctx;
+  disk_tmp *t = tmp;
+  char dir[VSS_REL_PATH_MAX + 1];
+  int rc = 0, e;
+
+  /* 1. the bytes, 2. the name, 3. the directory entry: in this order a
+   * crash can lose the sidecar but never expose a partial one. */
+  if (fsync(t->fd) != 0) rc = errno_rc(errno);
+  if (close(t->fd) != 0 && rc == 0) rc = errno_rc(errno);
+  t->fd = -1;
+  parent_of(t->rel, dir, sizeof dir);
+  if (rc == 0 && (e = fs_mkdirs(d->dirfd, dir, 0755)) < 0) rc = errno_rc(-e);
+  if (rc == 0 && renameat(d->tmpfd, t->name, d->dirfd, t->rel) != 0)
+    rc = errno_rc(errno);
+  if (rc == 0 && (e = fs_fsync_dir(d->dirfd, dir)) < 0) rc = errno_rc(-e);
+  if (rc < 0) {
+    log_error("commit of %s failed: %s", t->rel, vss_strerror(rc));
+    unlinkat(d->tmpfd, t->name, 0);
+  }
+  free(t);
+  return rc == VSS_ERR_NOT_FOUND ? VSS_ERR_IO : rc;
+}
+
+static int open_blob(disk *d, const vss_key *key, vss_format fmt, int *fd) {
+  char rel[VSS_REL_PATH_MAX + 1];
+  int rc = rel_of(key, fmt, rel);
+  if (rc < 0) return rc;
+  *fd = openat(d->dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  return *fd < 0 ? errno_rc(errno == ELOOP ? ENOENT : errno) : 0;
+}
+
+static int d_read(void *ctx, const vss_key *key, vss_format fmt, uint64_t off,
+                  void *buf, size_t len) {
+  char *p = buf;
+  int fd, rc;
+  if ((rc = open_blob(ctx, key, fmt, &fd)) < 0) return rc;
+  while (len > 0) {
+    ssize_t r = pread(fd, p, len, (off_t)off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) { /* a short file is damaged, not missing */
+      rc = r < 0 ? errno_rc(errno) : VSS_ERR_CORRUPT;
+      break;
+    }
+    p += r;
+    off += (uint64_t)r;
+    len -= (size_t)r;
+  }
+  close(fd);
+  return rc;
+}
+
+static int d_stat(void *ctx, const vss_key *key, vss_format fmt,
+                  uint64_t *size) {
+  disk *d = ctx;
+  char rel[VSS_REL_PATH_MAX + 1];
+  struct stat st;
+  int rc = rel_of(key, fmt, rel);
+  if (rc < 0) return rc;
+  if (fstatat(d->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno_rc(errno);
+  if (!S_ISREG(st.st_mode)) return VSS_ERR_NOT_FOUND;
+  *size = (uint64_t)st.st_size;
+  return 0;
+}
+
+static int d_remove(void *ctx, const vss_key *key, vss_format fmt) {
+  disk *d = ctx;
+  char rel[VSS_REL_PATH_MAX + 1], dir[VSS_REL_PATH_MAX + 1];
+  int rc = rel_of(key, fmt, rel);
+  if (rc < 0) return rc;
+  if (unlinkat(d->dirfd, rel, 0) != 0) return errno_rc(errno);
+  parent_of(rel, dir, sizeof dir);
+  return fs_fsync_dir(d->dirfd, dir) < 0 ? VSS_ERR_IO : 0;
+}
+
+static void d_close(void *ctx) {
+  disk *d = ctx;
+  close(d->tmpfd);
+  close(d->dirfd);
+  free(d);
+}
+
+static const vss_blob_methods DISK_METHODS = {
+    d_open_temp, d_write, d_commit, d_discard,
+    d_read,      d_stat,  d_remove, d_close,
+};
+
+/* A crash mid-transfer leaves stale .part files in tmp/: nothing refers to them. */
+static size_t sweep_tmp(int tmpfd) {
+  int fd = dup(tmpfd);
+  DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *e;
+  size_t n = 0;
+  if (dir == NULL) {
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  while ((e = readdir(dir)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len > 5 && !strcmp(e->d_name + len - 5, ".part") &&
+        unlinkat(tmpfd, e->d_name, 0) == 0)
+      n++;
+  }
+  closedir(dir);
+  return n;
+}
+
+int blobs_disk_open(vss_blobs **out, const char *data_dir, size_t *swept,
+                    char *err, size_t errcap) {
+  disk *d = calloc(1, sizeof *d);
+  int rc;
+  if (d == NULL) return VSS_ERR_NOMEM;
+  d->dirfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d->dirfd < 0) {
+    snprintf(err, errcap, "cannot open data dir %s: %s", data_dir,
+             strerror(errno));
+    free(d);
+    return VSS_ERR_IO;
+  }
+  if (fs_mkdirs(d->dirfd, "tmp", 0700) < 0 ||
+      fs_mkdirs(d->dirfd, "sidecars/content", 0755) < 0 ||
+      (d->tmpfd = openat(d->dirfd, "tmp", O_RDONLY | O_DIRECTORY |
+                                              O_CLOEXEC)) < 0) {
+    snprintf(err, errcap, "cannot create %s/tmp or %s/sidecars: %s", data_dir,
+             data_dir, strerror(errno));
+    close(d->dirfd);
+    free(d);
+    return VSS_ERR_IO;
+  }
+  if (swept) *swept = d->swept = sweep_tmp(d->tmpfd);
+  if ((rc = vss_blobs_new(out, &DISK_METHODS, d)) < 0) d_close(d);
+  return rc;
+}
+
+int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,
+                    char *out, size_t cap) {
+  char rel[VSS_REL_PATH_MAX + 1];
+  int rc = rel_of(key, fmt, rel);
+  if (rc < 0) return rc;
+  return fs_path(out, cap, data_dir, rel) < 0 ? VSS_ERR_BUFFER : 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * blobs_disk.h - the vss_blob_methods on disk, under a data directory:
+ *
+ *   sidecars/content/{h0}/{h1}/{content_uuid}/{kind_dir}/{variant}.{ext}
+ *   tmp/{random}.part        a sidecar while it arrives
+ *
+ * Commit = fsync(file), rename into place, fsync(directory): after it
+ * returns the bytes survive a crash, and only then does the core commit
+ * the `ready` row. A crash before leaves a stray .part file (removed on
+ * the next open) and no row; a crash between leaves bytes and no row
+ * (harmless: the next fetch or add overwrites them).
+ *
+ * Bytes are only ever named by sidecar key (vss_rel_path); the final
+ * component is opened with O_NOFOLLOW, so even a planted symlink in the
+ * tree is not followed to read or replace a file elsewhere.
+ */
+#ifndef VSS_REAL_BLOBS_DISK_H
+#define VSS_REAL_BLOBS_DISK_H
+
+#include <stddef.h>
+
+#include "vss/vss.h"
+
+/* Opens (creating sidecars/ and tmp/ when missing). With swept != NULL
+ * it also removes the stale .part files a crash left in tmp/ (counting
+ * them): do that only with the data dir locked, so no live transfer's
+ * temp file is swept. */
+int blobs_disk_open(vss_blobs **out, const char *data_dir, size_t *swept,
+                    char *err, size_t errcap);
+/* Absolute path of a sidecar's bytes (for users; I/O goes by key). */
+int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,
+                    char *out, size_t cap);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * conn.c - a libuv TCP connection carrying the secure channel.
+ */
+#include "conn.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+#define HS_BUF 256           /* read buffer while unauthenticated */
+#define READ_SLACK (64 << 10) /* room to read past one whole unit */
+
+struct conn {
+  uv_tcp_t tcp; /* first: handle data points back here anyway */
+  uv_timer_t hs_timer;
+  uv_connect_t connect_req;
+  conn_opts o;
+  chan *ch;
+  int open_handles;
+  int closing;
+  int ready;
+  int initiator;
+  char addr[64];
+  void *user;
+
+  uint8_t *rx; /* unparsed input */
+  size_t rx_len, rx_cap;
+  uint8_t *plain; /* one decrypted frame */
+  size_t plain_cap;
+  uint64_t bytes_in, bytes_out;
+};
+
+typedef struct wreq {
+  uv_write_t req;
+  conn *c;
+  size_t len;
+  uint8_t data[];
+} wreq;
+
+/* ---- accessors ------------------------------------------------------- */
+
+int conn_ready(const conn *c) { return c->ready; }
+int conn_closing(const conn *c) { return c->closing; }
+int conn_initiator(const conn *c) { return c->initiator; }
+const uint8_t *conn_peer_pk(const conn *c) { return chan_peer_pk(c->ch); }
+const char *conn_addr(const conn *c) { return c->addr; }
+void conn_set_user(conn *c, void *user) { c->user = user; }
+void *conn_user(const conn *c) { return c->user; }
+uint64_t conn_bytes_in(const conn *c) { return c->bytes_in; }
+uint64_t conn_bytes_out(const conn *c) { return c->bytes_out; }
+
+size_t conn_write_queue(const conn *c) {
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+/* ---- closing --------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h) {
+  conn *c = h->data;
+  if (--c->open_handles > 0) return;
+  if (c->o.cb->closed) c->o.cb->closed(c->o.owner, c);
+  chan_del(c->ch);
+  free(c->rx);
+  free(c->plain);
+  free(c);
+}
+
+void conn_close(conn *c, int level, const char *why) {
+  if (c->closing) return;
+  c->closing = 1;
+  if (why) log_msg(level, "connection %s closed: %s", c->addr, why);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_close((uv_handle_t *)&c->hs_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+/* ---- setup ----------------------------------------------------------- */
+
+static void fmt_sockaddr(const struct sockaddr *sa, char *out, size_t cap) {
+  char host[48] = "?";
+  int port = 0;
+  if (sa->sa_family == AF_INET6) {
+    uv_ip6_name((const struct sockaddr_in6 *)sa, host, sizeof host);
+    port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    snprintf(out, cap, "[%s]:%d", host, port);
+  } else {
+    uv_ip4_name((const struct sockaddr_in *)sa, host, sizeof host);
+    port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    snprintf(out, cap, "%s:%d", host, port);
+  }
+}
+
+static void set_addr(conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+    fmt_sockaddr((struct sockaddr *)&ss, c->addr, sizeof c->addr);
+}
+
+/* Small kernel queue of unsent bytes: the core's priorities decide what
+ * goes next, instead of megabytes of prefetch already in the socket. The
+ * congestion window stays full (unlike a small SO_SNDBUF). */
+static void tune_socket(conn *c) {
+  uv_os_fd_t fd;
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_tcp_keepalive(&c->tcp, 1, 30);
+  if (c->o.notsent_lowat > 0 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &c->o.notsent_lowat,
+               sizeof c->o.notsent_lowat);
+}
+
+static void on_hs_timeout(uv_timer_t *t) {
+  conn_close(t->data, LOG_WARN, "handshake timed out");
+}
+
+static int conn_new(conn **out, const conn_opts *o) {
+  conn *c = calloc(1, sizeof *c);
+  if (c == NULL) return UV_ENOMEM;
+  c->o = *o;
+  c->rx_cap = HS_BUF;
+  if ((c->rx = malloc(c->rx_cap)) == NULL) {
+    free(c);
+    return UV_ENOMEM;
+  }
+  uv_tcp_init(o->loop, &c->tcp);
+  uv_timer_init(o->loop, &c->hs_timer);
+  c->tcp.data = c->hs_timer.data = c;
+  c->open_handles = 2;
+  snprintf(c->addr, sizeof c->addr, "?");
+  *out = c;
+  return 0;
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  conn *c = h->data;
+  (void)hint;
+  buf->base = (char *)c->rx + c->rx_len;
+  buf->len = c->rx_cap - c->rx_len;
+}
+
+static int write_raw(conn *c, const uint8_t *data, size_t len);
+
+/* Records need a buffer for the largest unit; handshakes never do. */
+static int grow_for_records(conn *c) {
+  size_t max_plain = c->o.max_frame;
+  size_t cap = CHAN_PREFIX + max_plain + CHAN_REC_OVERHEAD + READ_SLACK;
+  uint8_t *rx = realloc(c->rx, cap);
+  if (rx == NULL) return -1;
+  c->rx = rx;
+  c->rx_cap = cap;
+  if ((c->plain = malloc(max_plain)) == NULL) return -1;
+  c->plain_cap = max_plain;
+  return 0;
+}
+
+static const char *hs_refusal(int rc) {
+  switch (rc) {
+  case CHAN_ERR_UNPAIRED: return "refused: key is not paired with this device";
+  case CHAN_ERR_MAGIC: return "refused: not a vss peer (bad magic)";
+  case CHAN_ERR_AUTH:
+    return "refused: handshake authentication failed (forged, or not the "
+           "pinned device)";
+  default: return chan_strerror(rc);
+  }
+}
+
+static void log_refusal(conn *c, int rc) {
+  const uint8_t *pk = chan_peer_pk(c->ch);
+  char fp[17] = "", why[160];
+  if (rc == CHAN_ERR_UNPAIRED && pk) chan_fingerprint(pk, fp);
+  snprintf(why, sizeof why, "%s%s%s", hs_refusal(rc), fp[0] ? " key " : "",
+           fp);
+  conn_close(c, LOG_WARN, why);
+}
+
+static void handshake_unit(conn *c, const uint8_t *u, size_t len) {
+  uint8_t out[CHAN_PREFIX + CHAN_MSG2_LEN];
+  size_t outlen = 0;
+  int rc = chan_hs_recv(c->ch, u, len, out, sizeof out, &outlen);
+  if (rc < 0) {
+    log_refusal(c, rc);
+    return;
+  }
+  if (outlen > 0 && write_raw(c, out, outlen) < 0) {
+    conn_close(c, LOG_WARN, "write failed during handshake");
+    return;
+  }
+  if (rc == 1) {
+    uv_timer_stop(&c->hs_timer);
+    if (grow_for_records(c) < 0) {
+      conn_close(c, LOG_ERROR, "out of memory");
+      return;
+    }
+    c->ready = 1;
+    c->o.cb->established(c->o.owner, c);
+  }
+}
+
+static void record_unit(conn *c, const uint8_t *u, size_t len) {
+  size_t plen = 0;
+  int rc = chan_open(c->ch, u, len, c->plain, c->plain_cap, &plen);
+  if (rc < 0) {
+    char why[96];
+    snprintf(why, sizeof why, "bad record: %s", chan_strerror(rc));
+    conn_close(c, LOG_WARN, why);
+    return;
+  }
+  if (c->o.cb->frame(c->o.owner, c, c->plain, plen) < 0)
+    conn_close(c, LOG_WARN, "protocol error in frame");
+}
+
+/* Handles every whole unit buffered; keeps the partial tail. */
+static void parse_units(conn *c) {
+  size_t off = 0;
+  while (!c->closing) {
+    size_t ul = 0;
+    int rc = chan_unit_len(c->ch, c->rx + off, c->rx_len - off, &ul);
+    if (rc == 1) break;
+    if (rc < 0) {
+      conn_close(c, LOG_WARN,
+                 c->ready ? "oversized record" : "bad handshake message size");
+      return;
+    }
+    if (c->rx_len - off < ul) break;
+    if (c->ready)
+      record_unit(c, c->rx + off, ul);
+    else
+      handshake_unit(c, c->rx + off, ul);
+    off += ul;
+  }
+  if (c->closing) return;
+  memmove(c->rx, c->rx + off, c->rx_len - off);
+  c->rx_len -= off;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  conn *c = s->data;
+  (void)buf;
+  if (n < 0) {
+    conn_close(c, LOG_INFO, n == UV_EOF ? "peer closed" : uv_strerror((int)n));
+    return;
+  }
+  c->rx_len += (size_t)n;
+  c->bytes_in += (uint64_t)n;
+  parse_units(c);
+}
+
+/* ---- writing --------------------------------------------------------- */
+
+static void on_write(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  conn *c = w->c;
+  free(w);
+  if (status < 0) {
+    if (status != UV_ECANCELED) conn_close(c, LOG_INFO, uv_strerror(status));
+    return;
+  }
+  if (!c->closing && c->ready && c->o.cb->writable)
+    c->o.cb->writable(c->o.owner, c);
+}
+
+static wreq *wreq_new(conn *c, size_t len) {
+  wreq *w = malloc(sizeof *w + len);
+  if (w) {
+    w->c = c;
+    w->len = len;
+  }
+  return w;
+}
+
+static int wreq_send(conn *c, wreq *w) {
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc < 0) {
+    free(w);
+    return rc;
+  }
+  c->bytes_out += w->len;
+  return 0;
+}
+
+static int write_raw(conn *c, const uint8_t *data, size_t len) {
+  wreq *w = wreq_new(c, len);
+  if (w == NULL) return UV_ENOMEM;
+  memcpy(w->data, data, len);
+  return wreq_send(c, w);
+}
+
+int conn_send_frame(conn *c, const uint8_t *frame, size_t len) {
+  size_t sealed = chan_sealed_len(len), outlen = 0;
+  wreq *w;
+  int rc;
+  if (c->closing || !c->ready) return UV_ENOTCONN;
+  if ((w = wreq_new(c, sealed)) == NULL) return UV_ENOMEM;
+  if ((rc = chan_seal(c->ch, frame, len, w->data, sealed, &outlen)) < 0) {
+    free(w);
+    log_error("cannot seal a %zu-byte frame for %s: %s", len, c->addr,
+              chan_strerror(rc));
+    return UV_EINVAL;
+  }
+  return wreq_send(c, w);
+}
+
+/* ---- accept / dial --------------------------------------------------- */
+
+static int start(conn *c) {
+  int rc;
+  tune_socket(c);
+  set_addr(c);
+  if (c->o.handshake_timeout > 0)
+    uv_timer_start(&c->hs_timer, on_hs_timeout,
+                   c->o.handshake_timeout / VSS_NS_PER_MS, 0);
+  if ((rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) < 0)
+    conn_close(c, LOG_WARN, uv_strerror(rc));
+  return rc;
+}
+
+int conn_accept(conn **out, const conn_opts *o, uv_stream_t *server) {
+  conn *c;
+  int rc = conn_new(&c, o);
+  if (rc < 0) return rc;
+  if (chan_new(&c->ch, CHAN_RESPONDER, o->self, NULL, o->cb->pinned, o->owner,
+               o->max_frame) < 0) {
+    conn_close(c, LOG_ERROR, "out of memory");
+    return UV_ENOMEM;
+  }
+  if ((rc = uv_accept(server, (uv_stream_t *)&c->tcp)) < 0) {
+    conn_close(c, LOG_WARN, uv_strerror(rc));
+    return rc;
+  }
+  *out = c;
+  return start(c);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  conn *c = req->handle->data;
+  uint8_t m1[CHAN_PREFIX + CHAN_MSG1_LEN];
+  size_t len = 0;
+  if (status < 0) {
+    conn_close(c, LOG_DEBUG, uv_strerror(status));
+    return;
+  }
+  if (c->closing) return;
+  if (start(c) < 0) return;
+  if (chan_hs_start(c->ch, m1, sizeof m1, &len) < 0 ||
+      write_raw(c, m1, len) < 0)
+    conn_close(c, LOG_WARN, "cannot start the handshake");
+}
+
+int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,
+              const uint8_t peer_pk[CHAN_PK_LEN]) {
+  conn *c;
+  int rc = conn_new(&c, o);
+  if (rc < 0) return rc;
+  c->initiator = 1;
+  fmt_sockaddr(addr, c->addr, sizeof c->addr);
+  if (chan_new(&c->ch, CHAN_INITIATOR, o->self, peer_pk, NULL, NULL,
+               o->max_frame) < 0) {
+    conn_close(c, LOG_ERROR, "out of memory");
+    return UV_ENOMEM;
+  }
+  if ((rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect)) < 0) {
+    conn_close(c, LOG_DEBUG, uv_strerror(rc));
+    return rc;
+  }
+  *out = c;
+  return 0;
+}

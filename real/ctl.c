@@ -1,0 +1,372 @@
+/*
+ * ctl.c - the daemon end of the control socket: parse a request, run the
+ * op on the live node, stream the answer; fetches answer when their jobs
+ * end.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blobs_disk.h"
+#include "ctl.h"
+#include "log.h"
+#include "ops.h"
+#include "srv.h"
+
+#define MAX_ARGS 200000
+#define TICK_MS 500
+
+typedef struct waiter {
+  uint64_t job;
+  vss_key key;
+  vss_format fmt;
+  int done;
+} waiter;
+
+typedef struct client {
+  uv_pipe_t pipe;
+  struct ctl *ctl;
+  struct client *prev, *next;
+  char *buf;
+  size_t len, cap;
+  int handled, closing;
+  waiter *w;
+  size_t nw, pending;
+  int failed, progress;
+} client;
+
+typedef struct ctl {
+  srv *s;
+  uv_pipe_t listener;
+  uv_timer_t tick;
+  client head;
+} ctl;
+
+/* ---- writing to a client --------------------------------------------- */
+
+typedef struct cwrite {
+  uv_write_t req;
+  char data[];
+} cwrite;
+
+static void on_cwrite(uv_write_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+static void client_closed(uv_handle_t *h) {
+  client *c = h->data;
+  c->prev->next = c->next;
+  c->next->prev = c->prev;
+  free(c->buf);
+  free(c->w);
+  free(c);
+}
+
+static void client_close(client *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  uv_close((uv_handle_t *)&c->pipe, client_closed);
+}
+
+static void client_line(void *u, char kind, const char *text) {
+  client *c = u;
+  size_t n = strlen(text);
+  cwrite *w;
+  uv_buf_t b;
+  if (c->closing || (w = malloc(sizeof *w + n + 3)) == NULL) return;
+  w->data[0] = kind;
+  w->data[1] = ' ';
+  memcpy(w->data + 2, text, n);
+  w->data[n + 2] = '\n';
+  b = uv_buf_init(w->data, (unsigned)(n + 3));
+  if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_cwrite) < 0) {
+    free(w);
+    client_close(c);
+  }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  client *c = req->data;
+  (void)status;
+  free(req);
+  client_close(c);
+}
+
+/* Writes the exit status; closes once every queued line is out. */
+static void client_finish(client *c, int status) {
+  uv_shutdown_t *req;
+  char st[16];
+  snprintf(st, sizeof st, "%d", status);
+  client_line(c, 'x', st);
+  if (c->closing) return;
+  if ((req = malloc(sizeof *req)) == NULL) {
+    client_close(c);
+    return;
+  }
+  req->data = c;
+  if (uv_shutdown(req, (uv_stream_t *)&c->pipe, on_shutdown) < 0) {
+    free(req);
+    client_close(c);
+  }
+}
+
+/* ---- fetch ------------------------------------------------------------ */
+
+static void print_path(client *c, const vss_key *key, vss_format fmt) {
+  char uri[VSS_URI_MAX + 1], path[4096];
+  vss_uri_format(key, fmt, uri, sizeof uri);
+  blobs_disk_path(c->ctl->s->h->dir, key, fmt, path, sizeof path);
+  out_f(&(out){client_line, c}, 'o', "%s %s", uri, path);
+}
+
+static int is_local(srv *s, const vss_key *key, vss_format fmt) {
+  vss_resolution r;
+  return vss_node_resolve(s->node, key, fmt, VSS_RESOLVE_LOCAL_ONLY, &r,
+                          home_now()) == 0 &&
+         r.kind == VSS_RESOLVED_LOCAL;
+}
+
+static int fetch_one(client *c, const char *uri) {
+  srv *s = c->ctl->s;
+  out o = {client_line, c};
+  waiter *w = &c->w[c->nw];
+  int rc;
+  if (ops_parse_uri(uri, &w->key, &w->fmt, &o) < 0) return -1;
+  if (is_local(s, &w->key, w->fmt)) {
+    print_path(c, &w->key, w->fmt);
+    return 0;
+  }
+  rc = vss_node_fetch(s->node, &w->key, w->fmt, VSS_FETCH_FOREGROUND, &w->job,
+                      home_now());
+  if (rc < 0) {
+    out_f(&o, 'e', "fetch %s: %s", uri, vss_strerror(rc));
+    return -1;
+  }
+  c->nw++;
+  c->pending++;
+  return 0;
+}
+
+static void start_fetch(client *c, int argc, char **argv) {
+  out o = {client_line, c};
+  char *pos[1];
+  int npos = 0, n = 0;
+  optspec spec[] = {{"progress", 0, NULL, &c->progress},
+                    {NULL, 0, NULL, NULL}};
+  /* Options first, then every URI (there may be many). */
+  while (n < argc && !strncmp(argv[n], "--", 2))
+    n++;
+  if (opts_parse(n, argv, spec, pos, 0, &npos, &o) < 0 || n == argc) {
+    if (n == argc) out_f(&o, 'e', "fetch needs one or more sidecar URIs");
+    client_finish(c, EXIT_USAGE);
+    return;
+  }
+  if ((c->w = calloc((size_t)(argc - n), sizeof *c->w)) == NULL) {
+    client_finish(c, EXIT_FAIL);
+    return;
+  }
+  for (int i = n; i < argc; i++)
+    if (fetch_one(c, argv[i]) < 0) c->failed = 1;
+  srv_after(c->ctl->s);
+  if (c->pending == 0) client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
+  else if (c->progress && !uv_is_active((uv_handle_t *)&c->ctl->tick))
+    uv_timer_again(&c->ctl->tick);
+}
+
+void ctl_job_done(srv *s, uint64_t job, int rc) {
+  ctl *x = s->ctl;
+  if (x == NULL) return;
+  for (client *c = x->head.next; c != &x->head; c = c->next) {
+    for (size_t i = 0; i < c->nw; i++) {
+      waiter *w = &c->w[i];
+      if (w->done || w->job != job) continue;
+      w->done = 1;
+      c->pending--;
+      if (rc == 0) {
+        print_path(c, &w->key, w->fmt);
+      } else {
+        char uri[VSS_URI_MAX + 1];
+        vss_uri_format(&w->key, w->fmt, uri, sizeof uri);
+        out_f(&(out){client_line, c}, 'e', "fetch %s failed: %s", uri,
+              vss_strerror(rc));
+        c->failed = 1;
+      }
+    }
+    if (c->nw && c->pending == 0 && !c->closing)
+      client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
+  }
+}
+
+static void progress_of(client *c, const vss_job_info *jobs, int n) {
+  uint64_t done = 0, size = 0;
+  for (size_t i = 0; i < c->nw; i++)
+    for (int k = 0; k < n; k++)
+      if (!c->w[i].done && jobs[k].id == c->w[i].job) {
+        done += jobs[k].done;
+        size += jobs[k].size;
+      }
+  out_f(&(out){client_line, c}, 'p',
+        "progress: %zu of %zu pending, %" PRIu64 "/%" PRIu64 " bytes",
+        c->pending, c->nw, done, size);
+}
+
+static void on_tick(uv_timer_t *t) {
+  ctl *x = t->data;
+  static vss_job_info jobs[4096];
+  int n = vss_node_jobs(x->s->node, jobs, 4096), any = 0;
+  if (n > 4096) n = 4096;
+  for (client *c = x->head.next; c != &x->head; c = c->next)
+    if (c->progress && c->pending && !c->closing) {
+      progress_of(c, jobs, n);
+      any = 1;
+    }
+  if (!any) uv_timer_stop(t);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* Splits the buffered request into lines in place. */
+static int split(client *c, char ***argvp) {
+  char **argv = malloc(MAX_ARGS * sizeof *argv), *p = c->buf;
+  int argc = 0;
+  if (argv == NULL) return -1;
+  while (*p != '\n' && argc < MAX_ARGS) {
+    char *nl = strchr(p, '\n');
+    *nl = '\0';
+    argv[argc++] = p;
+    p = nl + 1;
+  }
+  *argvp = argv;
+  return argc;
+}
+
+static void dispatch(client *c) {
+  ctl *x = c->ctl;
+  out o = {client_line, c};
+  ops_ctx ctx = {x->s->h, x->s->node, x->s};
+  const op_def *op;
+  char **argv = NULL;
+  int argc = split(c, &argv), status;
+
+  c->handled = 1;
+  if (argc < 2 || strcmp(argv[0], CTL_MAGIC) != 0) {
+    out_f(&o, 'e', "bad control request (version mismatch?)");
+    client_finish(c, EXIT_USAGE);
+  } else if ((op = ops_find(argv[1])) == NULL) {
+    out_f(&o, 'e', "unknown command '%s'", argv[1]);
+    client_finish(c, EXIT_USAGE);
+  } else if (op->fn == NULL) {
+    start_fetch(c, argc - 2, argv + 2);
+  } else {
+    status = op->fn(&ctx, argc - 2, argv + 2, &o);
+    if (!x->s->stopping) srv_after(x->s);
+    client_finish(c, status);
+  }
+  free(argv);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  client *c = h->data;
+  (void)hint;
+  if (c->cap - c->len < 4096 && c->cap < CTL_MAX_REQUEST) {
+    size_t cap = c->cap ? c->cap * 2 : 8192;
+    char *nb = realloc(c->buf, cap);
+    if (nb) {
+      c->buf = nb;
+      c->cap = cap;
+    }
+  }
+  buf->base = c->buf ? c->buf + c->len : NULL;
+  buf->len = c->buf ? c->cap - c->len - 1 : 0;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  client *c = st->data;
+  (void)buf;
+  if (n < 0) { /* gone: its fetches carry on in the daemon */
+    client_close(c);
+    return;
+  }
+  if (c->handled) return;
+  c->len += (size_t)n;
+  c->buf[c->len] = '\0';
+  if (c->len >= 2 && !memcmp(c->buf + c->len - 2, "\n\n", 2)) {
+    uv_read_stop(st);
+    dispatch(c);
+  } else if (c->len + 1 >= CTL_MAX_REQUEST) {
+    client_line(c, 'e', "request too large");
+    client_finish(c, EXIT_USAGE);
+  }
+}
+
+static void on_client(uv_stream_t *server, int status) {
+  ctl *x = server->data;
+  client *c;
+  if (status < 0 || (c = calloc(1, sizeof *c)) == NULL) return;
+  c->ctl = x;
+  uv_pipe_init(x->s->loop, &c->pipe, 0);
+  c->pipe.data = c;
+  c->next = x->head.next;
+  c->prev = &x->head;
+  x->head.next->prev = c;
+  x->head.next = c;
+  if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
+      uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
+    client_close(c);
+}
+
+int ctl_start(srv *s) {
+  ctl *x = calloc(1, sizeof *x);
+  int rc;
+  if (x == NULL) return UV_ENOMEM;
+  x->s = s;
+  x->head.next = x->head.prev = &x->head;
+  s->ctl = x;
+  uv_timer_init(s->loop, &x->tick);
+  x->tick.data = x;
+  uv_timer_start(&x->tick, on_tick, TICK_MS, TICK_MS);
+  uv_timer_stop(&x->tick); /* armed by fetch --progress */
+  uv_pipe_init(s->loop, &x->listener, 0);
+  x->listener.data = x;
+  /* We hold the data dir lock, so a socket file here is a dead daemon's. */
+  unlink(s->h->sock_path);
+  if ((rc = uv_pipe_bind(&x->listener, s->h->sock_path)) < 0 ||
+      (rc = uv_listen((uv_stream_t *)&x->listener, 16, on_client)) < 0) {
+    log_error("cannot listen on %s: %s", s->h->sock_path, uv_strerror(rc));
+    return rc;
+  }
+  chmod(s->h->sock_path, 0600);
+  return 0;
+}
+
+static void ctl_freed(uv_handle_t *h) {
+  ctl *x = h->data;
+  free(x);
+}
+
+void ctl_stop(srv *s) {
+  ctl *x = s->ctl;
+  if (x == NULL) return;
+  for (client *c = x->head.next; c != &x->head;) {
+    client *next = c->next;
+    c->next = c->prev = c; /* the ctl (list head) is freed first */
+    if (!c->closing && c->handled) {
+      out_f(&(out){client_line, c}, 'e', "the daemon is stopping");
+      client_finish(c, EXIT_FAIL);
+    } else {
+      client_close(c);
+    }
+    c = next;
+  }
+  unlink(s->h->sock_path);
+  uv_close((uv_handle_t *)&x->tick, NULL);
+  /* The listener closes last, after clients (close callbacks run in
+   * reverse order), and frees the ctl with it. */
+  uv_close((uv_handle_t *)&x->listener, ctl_freed);
+  s->ctl = NULL;
+}

@@ -1,0 +1,125 @@
+/*
+ * fsutil.c - durable file-system helpers.
+ */
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_fsync_dir(int dirfd, const char *rel) {
+  int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int rc = 0;
+  if (fd < 0) return -errno;
+  if (fsync(fd) != 0) rc = -errno;
+  close(fd);
+  return rc;
+}
+
+/* Creates one level; fsyncs its parent when it was new. */
+static int mkdir_one(int dirfd, char *path, size_t cut, mode_t mode) {
+  char save = path[cut];
+  int rc = 0;
+  path[cut] = '\0';
+  if (mkdirat(dirfd, path, mode) == 0) {
+    char *slash = strrchr(path, '/');
+    if (slash) {
+      *slash = '\0';
+      rc = fs_fsync_dir(dirfd, path);
+      *slash = '/';
+    } else {
+      rc = fs_fsync_dir(dirfd, ".");
+    }
+  } else if (errno != EEXIST) {
+    rc = -errno;
+  }
+  path[cut] = save;
+  return rc;
+}
+
+int fs_mkdirs(int dirfd, const char *rel, mode_t mode) {
+  char path[PATH_MAX];
+  size_t n = strlen(rel);
+  struct stat st;
+  int rc;
+
+  if (n == 0 || n >= sizeof path) return -ENAMETOOLONG;
+  /* The common case: it exists already. */
+  if (fstatat(dirfd, rel, &st, 0) == 0 && S_ISDIR(st.st_mode)) return 0;
+  memcpy(path, rel, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (path[i] != '/' && path[i] != '\0') continue;
+    if ((rc = mkdir_one(dirfd, path, i, mode)) < 0) return rc;
+  }
+  return 0;
+}
+
+int fs_path(char *out, size_t cap, const char *dir, const char *name) {
+  int n = snprintf(out, cap, "%s/%s", dir, name);
+  return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len,
+                    mode_t mode) {
+  char tmp[PATH_MAX], dir[PATH_MAX];
+  char *slash;
+  int fd, rc;
+
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+    return -ENAMETOOLONG;
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return -errno;
+  rc = write_all(fd, data, len);
+  if (rc == 0 && fchmod(fd, mode) != 0) rc = -errno;
+  if (rc == 0 && fsync(fd) != 0) rc = -errno;
+  if (close(fd) != 0 && rc == 0) rc = -errno;
+  if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
+  if (rc < 0) {
+    unlink(tmp);
+    return rc;
+  }
+  snprintf(dir, sizeof dir, "%s", path);
+  slash = strrchr(dir, '/');
+  if (slash == NULL) return fs_fsync_dir(AT_FDCWD, ".");
+  *slash = '\0';
+  return fs_fsync_dir(AT_FDCWD, dir[0] ? dir : "/");
+}
+
+int fs_read_small(const char *path, char *buf, size_t cap, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t n = 0;
+  if (fd < 0) return -errno;
+  while (n < cap - 1) {
+    ssize_t r = read(fd, buf + n, cap - 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      return -e;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  buf[n] = '\0';
+  if (len) *len = n;
+  return 0;
+}
