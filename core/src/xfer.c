@@ -93,6 +93,7 @@ struct xjob {
   int state;
   int eager;        /* prefetch of an eager kind (lazy ones wait for it) */
   int fail_rc;      /* first fatal error, acted on by job_settle */
+  int why;          /* last reason a source was dropped for misbehaving */
   uint64_t size;
   vss_hash checksum;
   uint64_t nchunks, ndone, ntodo, cursor;
@@ -503,7 +504,7 @@ static size_t job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
 }
 
 /* Add (or revive) a holder as a source when it has the job's bytes. */
-static int job_add_source(vss_xfer *x, xjob *j, const vss_holder *h) {
+static int job_add_source(xjob *j, const vss_holder *h) {
   if (h->size != j->size || !vss_hash_eq(&h->checksum, &j->checksum))
     return 0;
   jsrc *s = job_src(j, h->peer);
@@ -516,7 +517,6 @@ static int job_add_source(vss_xfer *x, xjob *j, const vss_holder *h) {
   s = &j->src[j->nsrc++];
   memset(s, 0, sizeof(*s));
   s->peer = h->peer;
-  (void)x;
   return 1;
 }
 
@@ -538,7 +538,7 @@ static vss_peer *job_pick_target(vss_xfer *x, xjob *j) {
   j->size = h[best].size;
   j->checksum = h[best].checksum;
   for (size_t i = 0; i < n; i++)
-    job_add_source(x, j, &h[i]);
+    job_add_source(j, &h[i]);
   return peer_at(x, h[best].peer);
 }
 
@@ -547,12 +547,13 @@ static void job_refresh_sources(vss_xfer *x, xjob *j) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = job_holders(x, j, h, XFER_MAX_SOURCES);
   for (size_t i = 0; i < n; i++)
-    job_add_source(x, j, &h[i]);
+    job_add_source(j, &h[i]);
 }
 
 static void src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now) {
   if (s->dropped) return;
   s->dropped = 1;
+  if (rc != VSS_ERR_UNKNOWN_PEER) j->why = rc;
   emit(x, VSS_EV_SOURCE_DROPPED, j, peer_at(x, s->peer), s->bytes, 0, rc,
        now);
 }
@@ -834,7 +835,9 @@ static int job_settle(vss_xfer *x, xjob *j, vss_time now) {
   if (job_live_sources(x, j) == 0) {
     job_refresh_sources(x, j);
     if (job_live_sources(x, j) == 0) {
-      job_fail(x, j, VSS_ERR_NO_SOURCE, now);
+      /* Sources that went offline: NO_SOURCE; sources dropped for bad
+       * bytes or errors: that reason. */
+      job_fail(x, j, j->why ? j->why : VSS_ERR_NO_SOURCE, now);
       return 1;
     }
   }
@@ -1428,7 +1431,7 @@ static void job_offer(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = job_holders(x, j, h, XFER_MAX_SOURCES);
   for (size_t i = 0; i < n; i++)
-    if (h[i].peer == p->idx && job_add_source(x, j, &h[i]))
+    if (h[i].peer == p->idx && job_add_source(j, &h[i]))
       pump_source(x, p, now);
 }
 

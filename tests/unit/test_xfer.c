@@ -231,8 +231,14 @@ static void test_corrupt_only_source_fails(void **state) {
   assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_FETCH_FAILED, job,
                                          vss_h_now(h) + 30 * S, &ev),
                    1);
-  assert_true(ev.rc == VSS_ERR_RETRIES || ev.rc == VSS_ERR_NO_SOURCE);
-  assert_true(fx_count(h, 1, VSS_EV_CHUNK_BAD, job) >= 1);
+  /* The only source was dropped for bad chunks: the failure says so. */
+  assert_int_equal(ev.rc, VSS_ERR_CHECKSUM);
+  assert_int_equal(fx_count(h, 1, VSS_EV_CHUNK_BAD, job), 3);
+  /* Retries of the same source waited for the backoff (50, 100 ms). */
+  const vss_event *b1 = fx_event(h, 1, VSS_EV_CHUNK_BAD, job, 0);
+  const vss_event *r1 = fx_event(h, 1, VSS_EV_RETRY, job, 0);
+  assert_non_null(r1);
+  assert_true(r1->at >= b1->at + 50 * MS);
   assert_false(fx_ready(h, 1, &k));
   uint64_t size;
   assert_int_equal(vss_blobs_stat(vss_h_blobs(h, 1), &k, VSS_FMT_WEBP, &size),
