@@ -43,10 +43,8 @@ void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint) {
 }
 
 void vss_est_rtt_sample(vss_est *e, vss_time rtt) {
-  if (rtt == 0)
-    rtt = 1;
-  if (rtt < e->min_rtt)
-    e->min_rtt = rtt;
+  if (rtt == 0) rtt = 1;
+  if (rtt < e->min_rtt) e->min_rtt = rtt;
   if (e->rtt_samples == 0) {
     /* The first sample replaces the hint (RFC 6298 2.2). */
     e->srtt = rtt;
@@ -132,11 +130,8 @@ uint64_t vss_est_window(const vss_est *e, uint64_t floor, uint64_t ceil) {
   double bdp = clamp_rate(e->rate) * ((double)e->srtt / 1e9);
   double w = 2.0 * bdp + (double)VSS_CHUNK_SIZE;
   uint64_t win = w >= 1.8e19 ? UINT64_MAX : (uint64_t)w;
-  if (ceil < floor)
-    ceil = floor;
-  if (win < floor)
-    win = floor;
-  if (win > ceil)
-    win = ceil;
+  if (ceil < floor) ceil = floor;
+  if (win < floor) win = floor;
+  if (win > ceil) win = ceil;
   return win;
 }

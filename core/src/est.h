@@ -9,8 +9,8 @@
 #include "vss/model.h"
 
 typedef struct vss_est {
-  double rate;      /* bytes/s, smoothed */
-  vss_time srtt;    /* smoothed round trip */
+  double rate;   /* bytes/s, smoothed */
+  vss_time srtt; /* smoothed round trip */
   vss_time rttvar;
   vss_time min_rtt;     /* lowest sample, UNSET before the first */
   uint32_t rtt_samples; /* RTT samples taken */
@@ -20,7 +20,7 @@ typedef struct vss_est {
   uint64_t busy_bytes;
 } vss_est;
 
-#define VSS_EST_DEFAULT_RATE (1.0e6)          /* 1 MB/s when nothing known */
+#define VSS_EST_DEFAULT_RATE (1.0e6) /* 1 MB/s when nothing known */
 #define VSS_EST_DEFAULT_RTT (100 * VSS_NS_PER_MS)
 
 void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint);

@@ -32,8 +32,8 @@
 
 typedef enum action { ACT_NONE = 0, ACT_FETCH, ACT_GENERATE } action;
 
-static int valid_args(const vss_key *key, vss_format fmt,
-                      vss_resolve_mode mode, const vss_resolution *out) {
+static int valid_args(const vss_key *key, vss_format fmt, vss_resolve_mode mode,
+                      const vss_resolution *out) {
   return key && out && key->kind < VSS_KIND_COUNT && fmt < VSS_FMT_COUNT &&
          mode <= VSS_RESOLVE_GENERATE_ASYNC &&
          vss_variant_valid(key->variant, strlen(key->variant));
@@ -105,8 +105,7 @@ static action decide(vss_node *n, const vss_key *key, vss_format fmt,
 }
 
 int vss_node_resolve(vss_node *n, const vss_key *key, vss_format fmt,
-                     vss_resolve_mode mode, vss_resolution *out,
-                     vss_time now) {
+                     vss_resolve_mode mode, vss_resolution *out, vss_time now) {
   if (!n || !valid_args(key, fmt, mode, out)) return VSS_ERR_INVALID;
   action a = decide(n, key, fmt, mode, out);
   if (a != ACT_GENERATE || (mode != VSS_RESOLVE_GENERATE_BLOCKING &&
@@ -130,8 +129,7 @@ static void settle_answer(vss_node *n, const vss_key *key, vss_format fmt,
 }
 
 int vss_node_request(vss_node *n, const vss_key *key, vss_format fmt,
-                     vss_resolve_mode mode, vss_resolution *out,
-                     vss_time now) {
+                     vss_resolve_mode mode, vss_resolution *out, vss_time now) {
   if (!n || !valid_args(key, fmt, mode, out)) return VSS_ERR_INVALID;
   action a = decide(n, key, fmt, mode, out);
   uint64_t job = 0;
@@ -149,8 +147,7 @@ int vss_node_request(vss_node *n, const vss_key *key, vss_format fmt,
     break;
   }
   case ACT_GENERATE: {
-    uint32_t ev =
-        mode == VSS_RESOLVE_GENERATE_ASYNC ? 0 : VSS_EVF_FOREGROUND;
+    uint32_t ev = mode == VSS_RESOLVE_GENERATE_ASYNC ? 0 : VSS_EVF_FOREGROUND;
     rc = vss_xfer_generate(n->xfer, key, fmt, ev, &job, now);
     break;
   }

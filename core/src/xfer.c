@@ -39,13 +39,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XFER_SLICE (64u * 1024u)  /* DATA payload per frame when serving */
-#define XFER_MAX_SOURCES 32       /* holders a job uses at most */
-#define XFER_SRC_MAX_ERRORS 3     /* bad chunks / stalls before a drop */
-#define XFER_MAX_SERVES 65536     /* queued GETs per peer */
-#define XFER_META_CACHE 4         /* chunk-hash lists kept for serving */
-#define XFER_REQ_BUCKETS 4096     /* power of two */
-#define XFER_JOB_BUCKETS 4096     /* power of two */
+#define XFER_SLICE (64u * 1024u) /* DATA payload per frame when serving */
+#define XFER_MAX_SOURCES 32      /* holders a job uses at most */
+#define XFER_SRC_MAX_ERRORS 3    /* bad chunks / stalls before a drop */
+#define XFER_MAX_SERVES 65536    /* queued GETs per peer */
+#define XFER_META_CACHE 4        /* chunk-hash lists kept for serving */
+#define XFER_REQ_BUCKETS 4096    /* power of two */
+#define XFER_JOB_BUCKETS 4096    /* power of two */
 #define XFER_NO_PEER 0xffffu
 
 enum { CH_TODO = 0, CH_INFLIGHT, CH_HELD, CH_DONE };
@@ -58,15 +58,15 @@ typedef struct xjob xjob;
 typedef struct xreq {
   uint32_t id;
   uint16_t peer;
-  uint8_t meta;        /* META-only request */
-  uint8_t fg;          /* counted in the source's foreground window */
-  int outstanding;     /* still expecting bytes from the source */
+  uint8_t meta;    /* META-only request */
+  uint8_t fg;      /* counted in the source's foreground window */
+  int outstanding; /* still expecting bytes from the source */
   xjob *job;
   uint64_t chunk, off;
   uint32_t len, got;
-  uint64_t ahead;      /* source's bytes in flight when this was sent */
+  uint64_t ahead; /* source's bytes in flight when this was sent */
   vss_time sent_at, deadline;
-  uint8_t *buf;        /* the chunk, verified before it is written */
+  uint8_t *buf;               /* the chunk, verified before it is written */
   struct xreq *sprev, *snext; /* source's outstanding list */
   struct xreq *jprev, *jnext; /* job's requests (outstanding and held) */
   struct xreq *hnext;         /* id map */
@@ -74,8 +74,8 @@ typedef struct xreq {
 
 typedef struct xchunk {
   uint8_t state, tries;
-  uint16_t avoid;       /* source that failed it last */
-  vss_time not_before;  /* when `avoid` may have it again */
+  uint16_t avoid;      /* source that failed it last */
+  vss_time not_before; /* when `avoid` may have it again */
 } xchunk;
 
 typedef struct jsrc {
@@ -91,9 +91,9 @@ struct xjob {
   uint32_t flags;   /* VSS_FETCH_* | JF_* */
   uint32_t evflags; /* VSS_EVF_FOREGROUND / VSS_EVF_PREFETCH */
   int state;
-  int eager;        /* prefetch of an eager kind (lazy ones wait for it) */
-  int fail_rc;      /* first fatal error, acted on by job_settle */
-  int why;          /* last reason a source was dropped for misbehaving */
+  int eager;   /* prefetch of an eager kind (lazy ones wait for it) */
+  int fail_rc; /* first fatal error, acted on by job_settle */
+  int why;     /* last reason a source was dropped for misbehaving */
   uint64_t size;
   vss_hash checksum;
   uint64_t nchunks, ndone, ntodo, cursor;
@@ -110,7 +110,7 @@ struct xjob {
   xjob *prev, *next;   /* all jobs, creation order */
   xjob *rprev, *rnext; /* ready list (has work to hand out) */
   int ready;
-  xjob *hnext;         /* key map */
+  xjob *hnext; /* key map */
 };
 
 /* Client side of one peer: our requests to it. */
@@ -170,7 +170,9 @@ static void pf_pump(vss_xfer *x, vss_time now);
 
 /* ---- small helpers --------------------------------------------------- */
 
-static const vss_node_config *cfg(const vss_xfer *x) { return &x->n->cfg; }
+static const vss_node_config *cfg(const vss_xfer *x) {
+  return &x->n->cfg;
+}
 
 static vss_peer *peer_at(const vss_xfer *x, uint16_t idx) {
   return idx < x->n->npeers ? x->n->peers[idx] : NULL;
@@ -444,8 +446,8 @@ static int send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
   return 0;
 }
 
-static int send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
-                      uint64_t c, vss_time now) {
+static int send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,
+                      vss_time now) {
   xreq *r = req_new(x, j, p, xp);
   if (!r) return VSS_ERR_NOMEM;
   r->chunk = c;
@@ -505,8 +507,7 @@ static size_t job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
 
 /* Add (or revive) a holder as a source when it has the job's bytes. */
 static int job_add_source(xjob *j, const vss_holder *h) {
-  if (h->size != j->size || !vss_hash_eq(&h->checksum, &j->checksum))
-    return 0;
+  if (h->size != j->size || !vss_hash_eq(&h->checksum, &j->checksum)) return 0;
   jsrc *s = job_src(j, h->peer);
   if (s) {
     if (!s->dropped || s->errors >= XFER_SRC_MAX_ERRORS) return 0;
@@ -554,8 +555,7 @@ static void src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now) {
   if (s->dropped) return;
   s->dropped = 1;
   if (rc != VSS_ERR_UNKNOWN_PEER) j->why = rc;
-  emit(x, VSS_EV_SOURCE_DROPPED, j, peer_at(x, s->peer), s->bytes, 0, rc,
-       now);
+  emit(x, VSS_EV_SOURCE_DROPPED, j, peer_at(x, s->peer), s->bytes, 0, rc, now);
 }
 
 /* A source misbehaved (bad chunk, stall): drop it after repeated errors. */
@@ -915,8 +915,7 @@ static int is_local(vss_xfer *x, const vss_key *key, vss_format fmt,
   if (vss_store_get_sidecar(x->n->store, key, row) != 0) return 0;
   if (row->status != VSS_STATUS_READY || row->format != fmt) return 0;
   uint64_t size = 0;
-  return vss_blobs_stat(x->n->blobs, key, fmt, &size) == 0 &&
-         size == row->size;
+  return vss_blobs_stat(x->n->blobs, key, fmt, &size) == 0 && size == row->size;
 }
 
 int vss_xfer_is_local(vss_xfer *x, const vss_key *key, vss_format fmt,
@@ -931,8 +930,8 @@ static int window_room(const xsrc *s, int fg, uint64_t win) {
 }
 
 /* Hand source p as much of j as its window takes. */
-static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
-                     uint64_t win, vss_time now) {
+static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t win,
+                     vss_time now) {
   jsrc *s = job_src(j, p->idx);
   if (!s || s->dropped || !src_usable(x, j, p)) return;
   int fg = (j->evflags & VSS_EVF_FOREGROUND) != 0;
@@ -984,7 +983,9 @@ static void rearm(vss_xfer *x) {
   x->expiry = t;
 }
 
-vss_time vss_xfer_expiry(const vss_xfer *x) { return x->expiry; }
+vss_time vss_xfer_expiry(const vss_xfer *x) {
+  return x->expiry;
+}
 
 /* A source that delivered recently is slow, not stalled. */
 static int src_progressing(const vss_peer *p, const xpeer *xp, vss_time now) {
@@ -1272,9 +1273,9 @@ static int on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
     if (rc <= 0) return rc; /* an error went out instead */
   }
   if (g->length == 0)
-    return (g->flags & VSS_GET_META) ? 0
-                                     : send_error(x, p, g->req_id,
-                                                  VSS_ERR_INVALID);
+    return (g->flags & VSS_GET_META)
+               ? 0
+               : send_error(x, p, g->req_id, VSS_ERR_INVALID);
   if (g->offset > row.size || g->length > row.size - g->offset)
     return send_error(x, p, g->req_id, VSS_ERR_INVALID);
   xpeer *xp = xp_get(x, p->idx);
@@ -1431,8 +1432,7 @@ static void job_offer(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = job_holders(x, j, h, XFER_MAX_SOURCES);
   for (size_t i = 0; i < n; i++)
-    if (h[i].peer == p->idx && job_add_source(j, &h[i]))
-      pump_source(x, p, now);
+    if (h[i].peer == p->idx && job_add_source(j, &h[i])) pump_source(x, p, now);
 }
 
 void vss_xfer_offer(vss_xfer *x, vss_peer *p, const vss_key *key,

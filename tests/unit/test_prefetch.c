@@ -155,8 +155,8 @@ static uint32_t max_concurrent_prefetch(vss_h *h, int node) {
   return (uint32_t)max;
 }
 
-static vss_h *pair(uint64_t seed, vss_node_config *bob_cfg,
-                   vss_link_class cls, int metered) {
+static vss_h *pair(uint64_t seed, vss_node_config *bob_cfg, vss_link_class cls,
+                   int metered) {
   vss_h *h = vss_h_new(seed);
   vss_node_config a = fx_cfg();
   fx_node(h, "alice", &a);
@@ -198,9 +198,8 @@ static void test_default_policy_in_fleet(void **state) {
   add_kind(h, 0, 100, 5, VSS_KIND_OCR, "default", VSS_FMT_TEXT, 3000);
   add_kind(h, 0, 200, 2, VSS_KIND_PROXY, "1080p", VSS_FMT_MP4, 1u << 20);
   vss_h_run_idle(h, 60 * S);
-  assert_int_equal(held(h, 1, 0, 20, VSS_KIND_THUMB, "grid@2x", VSS_FMT_WEBP,
-                        THUMB),
-                   20);
+  assert_int_equal(
+      held(h, 1, 0, 20, VSS_KIND_THUMB, "grid@2x", VSS_FMT_WEBP, THUMB), 20);
   assert_int_equal(
       held(h, 1, 100, 5, VSS_KIND_OCR, "default", VSS_FMT_TEXT, 3000), 5);
   assert_int_equal(
@@ -240,8 +239,7 @@ static void test_storage_budget(void **state) {
   assert_int_equal(
       held(h, 1, 0, 12, VSS_KIND_THUMB, "grid@2x", VSS_FMT_WEBP, THUMB), 5);
   uint64_t count, bytes;
-  assert_int_equal(vss_store_count_avail(vss_h_store(h, 1), &count, &bytes),
-                   0);
+  assert_int_equal(vss_store_count_avail(vss_h_store(h, 1), &count, &bytes), 0);
   assert_true(bytes <= c.prefetch.storage_budget);
   const vss_event *skip = fx_event(h, 1, VSS_EV_PREFETCH_SKIPPED, 0, 0);
   assert_non_null(skip);
@@ -366,10 +364,9 @@ static void test_foreground_joins_prefetch(void **state) {
   vss_job_info ji[4];
   assert_int_equal(vss_node_jobs(vss_h_node(h, 1), ji, 4), 1);
   assert_int_equal(ji[0].flags, VSS_EVF_FOREGROUND);
-  assert_int_equal(
-      vss_h_run_until_event(h, 1, VSS_EV_FETCH_DONE, job, vss_h_now(h) + 5 * S,
-                            &ev),
-      1);
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_FETCH_DONE, job,
+                                         vss_h_now(h) + 5 * S, &ev),
+                   1);
   assert_true(ev.flags & VSS_EVF_FOREGROUND);
   vss_h_del(h);
 }

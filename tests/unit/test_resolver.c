@@ -199,9 +199,8 @@ static void test_generate_failed_and_cancel(void **state) {
   vss_node *bob = vss_h_node(h, 1);
   vss_resolution r = resolve(h, 1, &k, VSS_RESOLVE_GENERATE_ASYNC);
   assert_int_equal(r.kind, VSS_RESOLVED_PENDING);
-  assert_int_equal(vss_node_generate_failed(bob, r.job, VSS_ERR_IO,
-                                            vss_h_now(h)),
-                   0);
+  assert_int_equal(
+      vss_node_generate_failed(bob, r.job, VSS_ERR_IO, vss_h_now(h)), 0);
   const vss_event *f = fx_event(h, 1, VSS_EV_FETCH_FAILED, r.job, 0);
   assert_non_null(f);
   assert_int_equal(f->rc, VSS_ERR_GENERATE);

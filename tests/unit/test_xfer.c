@@ -101,9 +101,8 @@ static void test_cross_device_sidecar_fetch(void **state) {
   /* Alice hears that bob now holds it too. */
   vss_h_run_idle(h, vss_h_now(h) + 10 * S);
   vss_xfer_source src;
-  assert_int_equal(vss_xfer_best_source(vss_h_node(h, 0)->xfer, &k,
-                                        VSS_FMT_WEBP, &src),
-                   1);
+  assert_int_equal(
+      vss_xfer_best_source(vss_h_node(h, 0)->xfer, &k, VSS_FMT_WEBP, &src), 1);
   assert_true(fx_same(&src.device, vss_h_device(h, 1)));
   vss_h_del(h);
 }
@@ -348,9 +347,9 @@ static void test_no_source_left_fetch_only_fails(void **state) {
   /* No job left behind; asking again with nobody online fails at once. */
   assert_int_equal(vss_node_jobs(vss_h_node(h, 1), NULL, 0), 0);
   uint64_t job;
-  assert_int_equal(vss_node_fetch(vss_h_node(h, 1), &k, VSS_FMT_MP4, 0, &job,
-                                  vss_h_now(h)),
-                   VSS_ERR_NO_SOURCE);
+  assert_int_equal(
+      vss_node_fetch(vss_h_node(h, 1), &k, VSS_FMT_MP4, 0, &job, vss_h_now(h)),
+      VSS_ERR_NO_SOURCE);
   vss_h_del(h);
 }
 
@@ -479,8 +478,8 @@ static void solo_open(solo *s) {
   c.on_event = solo_event;
   c.event_user = s;
   assert_int_equal(vss_node_new(&s->n, &c, 0), 0);
-  vss_link_info li = {.cls = VSS_LINK_ETHERNET, .rate_hint = 100e6,
-                      .rtt_hint = 2 * MS};
+  vss_link_info li = {
+      .cls = VSS_LINK_ETHERNET, .rate_hint = 100e6, .rtt_hint = 2 * MS};
   for (int i = 0; i < 2; i++) {
     s->ghost[i].b[0] = (uint8_t)(0x10 + i);
     s->ghost[i].b[15] = 7;
@@ -522,8 +521,11 @@ static void solo_offer(solo *s, const vss_key *k, uint64_t size,
     d.flags = VSS_DIGEST_FULL | VSS_DIGEST_FIRST | VSS_DIGEST_LAST;
     size_t mark;
     assert_int_equal(vss_wire_digest_begin(&b, &d, &mark), 0);
-    vss_wire_entry e = {.key = *k, .format = VSS_FMT_WEBP, .has = 1,
-                        .size = size, .checksum = *sum};
+    vss_wire_entry e = {.key = *k,
+                        .format = VSS_FMT_WEBP,
+                        .has = 1,
+                        .size = size,
+                        .checksum = *sum};
     assert_int_equal(vss_wire_digest_add(&b, &e), 0);
     assert_int_equal(vss_wire_digest_end(&b, mark, 1), 0);
     assert_int_equal(vss_node_recv(s->n, &s->ghost[g], b.data, b.len, 0), 0);
@@ -562,12 +564,12 @@ static void test_stalled_request_retried_elsewhere(void **state) {
   assert_int_equal(solo_count(&s, VSS_EV_RETRY), 1);
   /* The late answer from the first is ignored; the second's lands. */
   vss_buf b = {0};
-  assert_int_equal(
-      vss_wire_encode_xfer_data(&b, got.req_id, 0, data, THUMB), 0);
+  assert_int_equal(vss_wire_encode_xfer_data(&b, got.req_id, 0, data, THUMB),
+                   0);
   assert_int_equal(vss_node_recv(s.n, &s.ghost[first], b.data, b.len, t), 0);
   b.len = 0;
-  assert_int_equal(
-      vss_wire_encode_xfer_data(&b, again.req_id, 0, data, THUMB), 0);
+  assert_int_equal(vss_wire_encode_xfer_data(&b, again.req_id, 0, data, THUMB),
+                   0);
   assert_int_equal(
       vss_node_recv(s.n, &s.ghost[1 - first], b.data, b.len, t + MS), 0);
   vss_buf_free(&b);
@@ -685,8 +687,11 @@ static void test_serve_errors_and_data(void **state) {
                    0);
   solo_drain(&s, 0, 0);
   vss_buf keep = {0};
-  vss_msg_xfer_get g = {.req_id = 5, .key = other, .format = VSS_FMT_WEBP,
-                        .offset = 0, .length = 1000};
+  vss_msg_xfer_get g = {.req_id = 5,
+                        .key = other,
+                        .format = VSS_FMT_WEBP,
+                        .offset = 0,
+                        .length = 1000};
   vss_msg m = solo_answer(&s, &g, &keep);
   assert_int_equal(m.type, VSS_MSG_XFER_ERROR);
   assert_int_equal(m.u.error.req_id, 5);
@@ -718,8 +723,11 @@ static void test_serve_errors_and_data(void **state) {
   assert_true(vss_hash_eq(&sum, &m.u.meta.checksum));
   /* A background GET, then a foreground one: the foreground DATA comes
    * first, and a cancelled GET sends nothing. */
-  vss_msg_xfer_get bg = {.req_id = 7, .key = k, .format = VSS_FMT_WEBP,
-                         .offset = 0, .length = THUMB};
+  vss_msg_xfer_get bg = {.req_id = 7,
+                         .key = k,
+                         .format = VSS_FMT_WEBP,
+                         .offset = 0,
+                         .length = THUMB};
   vss_msg_xfer_get fg = bg;
   fg.req_id = 8;
   fg.flags = VSS_GET_FOREGROUND;
@@ -733,8 +741,7 @@ static void test_serve_errors_and_data(void **state) {
   for (int i = 0; i < 3; i++) {
     size_t flen;
     assert_int_equal(vss_wire_frame_len(b.data + off, b.len - off, &flen), 0);
-    assert_int_equal(vss_node_recv(s.n, &s.ghost[0], b.data + off, flen, 0),
-                     0);
+    assert_int_equal(vss_node_recv(s.n, &s.ghost[0], b.data + off, flen, 0), 0);
     off += flen;
   }
   b.len = 0;

@@ -30,17 +30,16 @@ static inline int fx_node(vss_h *h, const char *name, vss_node_config *cfg) {
   return i;
 }
 
-static inline void fx_link(vss_h *h, int a, int b, double rate,
-                           vss_time delay, vss_link_class cls, int metered) {
+static inline void fx_link(vss_h *h, int a, int b, double rate, vss_time delay,
+                           vss_link_class cls, int metered) {
   vss_h_link_opts o = {
       .rate = rate, .delay = delay, .cls = cls, .metered = metered};
   assert_int_equal(vss_h_link(h, a, b, &o), 0);
 }
 
 /* The n-th (0-based) event of a type on a node (for job when non-zero). */
-static inline const vss_event *fx_event(vss_h *h, int node,
-                                        vss_event_type type, uint64_t job,
-                                        size_t nth) {
+static inline const vss_event *fx_event(vss_h *h, int node, vss_event_type type,
+                                        uint64_t job, size_t nth) {
   size_t n;
   const vss_event *ev = vss_h_events(h, node, &n);
   for (size_t k = 0; k < n; k++)
@@ -59,8 +58,8 @@ static inline size_t fx_count(vss_h *h, int node, vss_event_type type,
 }
 
 /* Node `node` holds key: blob bytes equal the harness content. */
-static inline int fx_holds(vss_h *h, int node, const vss_key *k,
-                           vss_format fmt, uint64_t size) {
+static inline int fx_holds(vss_h *h, int node, const vss_key *k, vss_format fmt,
+                           uint64_t size) {
   uint64_t got = 0;
   if (vss_blobs_stat(vss_h_blobs(h, node), k, fmt, &got) || got != size)
     return 0;
