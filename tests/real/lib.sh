@@ -1,0 +1,126 @@
+# lib.sh - helpers for the multi-process loopback tests of vss-node.
+# Sourced by each test_*.sh; needs VSS_NODE (path to the binary).
+#
+# Each node gets its own data dir under one temp dir, listens on
+# 127.0.0.1 on a port the kernel picked at its first start (kept for
+# restarts), and is killed when the test exits, whatever happens.
+
+set -u
+VSS=${VSS_NODE:?set VSS_NODE to the vss-node binary}
+T=$(mktemp -d "${TMPDIR:-/tmp}/vss-real.XXXXXX")
+declare -A PID PORT
+STATUS=1
+
+log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
+
+fail() {
+  log "FAIL: $*"
+  exit 1
+}
+
+cleanup() {
+  local rc=$?
+  for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ "$STATUS" != 0 ] || [ "$rc" != 0 ]; then
+    for f in "$T"/*.log; do
+      [ -f "$f" ] || continue
+      echo "----- $f (last 40 lines)"
+      tail -n 40 "$f"
+    done
+    echo "(kept $T)"
+  else
+    rm -rf "$T"
+  fi
+}
+trap cleanup EXIT
+
+# vn NAME ARGS... : run vss-node on NAME's data dir.
+vn() {
+  local n=$1
+  shift
+  "$VSS" -d "$T/$n" "$@"
+}
+
+# node NAME [config key=value ...]: init a node listening on a free port.
+node() {
+  local n=$1
+  shift
+  vn "$n" init --name "$n" --listen 127.0.0.1:0 >/dev/null || fail "init $n"
+  local kv
+  for kv in "$@"; do cfg_set "$n" "${kv%%=*}" "${kv#*=}"; done
+}
+
+# cfg_set NAME KEY VALUE: set a key that init wrote (any section).
+cfg_set() {
+  local f="$T/$1/config.ini"
+  grep -q "^$2 = " "$f" || fail "no key $2 in $f"
+  sed -i "s|^$2 = .*|$2 = $3|" "$f"
+}
+
+# start NAME: serve in the background, wait until it answers.
+start() {
+  local n=$1 i
+  vn "$n" serve >>"$T/$n.log" 2>&1 &
+  PID[$n]=$!
+  for i in $(seq 100); do
+    if vn "$n" status >"$T/$n.status" 2>/dev/null &&
+      grep -q 'daemon running' "$T/$n.status"; then
+      if [ -z "${PORT[$n]:-}" ]; then
+        PORT[$n]=$(grep -o 'listen=127.0.0.1:[0-9]*' "$T/$n.status" | cut -d: -f2)
+        # Keep the port for restarts (peers dial it).
+        cfg_set "$n" listen "127.0.0.1:${PORT[$n]}"
+      fi
+      return 0
+    fi
+    kill -0 "${PID[$n]}" 2>/dev/null || fail "$n exited at start-up"
+    sleep 0.05
+  done
+  fail "$n did not start"
+}
+
+stop() {
+  vn "$1" stop >/dev/null 2>&1
+  wait "${PID[$1]}" 2>/dev/null
+  unset 'PID[$1]'
+}
+
+kill9() {
+  kill -9 "${PID[$1]}"
+  wait "${PID[$1]}" 2>/dev/null
+  unset 'PID[$1]'
+}
+
+# pair A B: A pins B (and dials it when B has a port).
+pair() {
+  local code addr=()
+  code=$(vn "$2" show identity --code) || fail "code of $2"
+  [ -n "${PORT[$2]:-}" ] && addr=(--addr "127.0.0.1:${PORT[$2]}")
+  vn "$1" pair "$code" --name "$2" "${addr[@]}" >/dev/null || fail "pair $1 $2"
+}
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+  local secs=$1 i
+  shift
+  for i in $(seq $((secs * 20))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+peer_online() { vn "$1" status | grep -q "^peer $2 .*state=online"; }
+holds() { vn "$1" presence "$3" | grep -q "name=$2 online=1"; }
+
+# mkfile PATH SIZE [webp]: deterministic-looking content, optionally with
+# a WebP (RIFF....WEBPVP8 ) header.
+mkfile() {
+  head -c "$2" /dev/urandom >"$1"
+  if [ "${3:-}" = webp ]; then
+    printf 'RIFF\x00\x00\x00\x00WEBPVP8 ' | dd of="$1" conv=notrunc status=none
+  fi
+}
+
+uuid() { cat /proc/sys/kernel/random/uuid; }
+sum_of() { "$VSS" checksum "$1" | cut -d' ' -f1; }
