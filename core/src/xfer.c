@@ -569,19 +569,22 @@ static void src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc,
 
 /* Should source idx take a piece of `len` bytes of j now? When it would
  * finish about as soon as the best source could (queues included), or
- * when the job's remaining work lasts longer than this piece anyway. */
+ * when the job's remaining work lasts longer than this piece anyway.
+ * Sources that may not have this chunk (in backoff for it) do not count
+ * as better. */
 static int src_acceptable(const vss_xfer *x, const xjob *j, uint16_t idx,
-                          uint64_t len) {
+                          uint64_t len, const xchunk *c, vss_time now) {
   vss_time mine = src_cost(x, idx, len), best = VSS_TIME_UNSET;
   double rate = 0;
   for (uint32_t i = 0; i < j->nsrc; i++) {
     const jsrc *s = &j->src[i];
     const vss_peer *p = peer_at(x, s->peer);
     if (s->dropped || !src_usable(x, j, p)) continue;
-    best = vss__tmin(best, src_cost(x, s->peer, len));
     rate += p->est.rate;
+    if (c && c->avoid == s->peer && now < c->not_before) continue;
+    best = vss__tmin(best, src_cost(x, s->peer, len));
   }
-  if (mine <= best + best / 8) return 1;
+  if (best == VSS_TIME_UNSET || mine <= best + best / 8) return 1;
   double left = (double)j->ntodo * VSS_CHUNK_SIZE;
   return rate > 0 && (double)mine <= left / rate * 1e9;
 }
@@ -845,14 +848,21 @@ static int job_settle(vss_xfer *x, xjob *j, vss_time now) {
   return 0;
 }
 
-static void pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
+/* Pump j's live sources, except `skip` (the caller pumps that one). */
+static void pump_sources_but(vss_xfer *x, xjob *j, uint16_t skip,
+                             vss_time now) {
   uint16_t peers[XFER_MAX_SOURCES];
   uint32_t n = 0;
   for (uint32_t i = 0; i < j->nsrc; i++)
-    if (!j->src[i].dropped) peers[n++] = j->src[i].peer;
+    if (!j->src[i].dropped && j->src[i].peer != skip)
+      peers[n++] = j->src[i].peer;
   /* Pumping only sends requests: j stays alive. */
   for (uint32_t i = 0; i < n; i++)
     pump_source(x, peer_at(x, peers[i]), now);
+}
+
+static void pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
+  pump_sources_but(x, j, XFER_NO_PEER, now);
 }
 
 /* ---- budget ---------------------------------------------------------- */
@@ -935,13 +945,14 @@ static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t win,
   jsrc *s = job_src(j, p->idx);
   if (!s || s->dropped || !src_usable(x, j, p)) return;
   int fg = (j->evflags & VSS_EVF_FOREGROUND) != 0;
-  if (meta_needed(j) && src_acceptable(x, j, p->idx, VSS_CHUNK_SIZE) &&
+  if (meta_needed(j) &&
+      src_acceptable(x, j, p->idx, VSS_CHUNK_SIZE, NULL, now) &&
       send_meta_req(x, j, p, xp, now) != 0)
     return;
   while (j->ntodo > 0 && window_room(&xp->c, fg, win)) {
     uint64_t c = next_chunk_for(j, p->idx, now);
     if (c == UINT64_MAX) return;
-    if (!src_acceptable(x, j, p->idx, chunk_len(j, c))) return;
+    if (!src_acceptable(x, j, p->idx, chunk_len(j, c), &j->ch[c], now)) return;
     if (send_chunk(x, j, p, xp, c, now) != 0) return;
   }
 }
@@ -1123,13 +1134,28 @@ static void req_landed(vss_xfer *x, xreq *r, vss_time now) {
   chunk_verify(x, j, r, now);
 }
 
+/* A transport that can lose frames (the harness, datagram drivers) left
+ * a hole in a request: drop the rest of it and fetch the chunk again. */
+static int data_gap(vss_xfer *x, xreq *r, vss_time now) {
+  xjob *j = r->job;
+  uint16_t peer = r->peer;
+  uint64_t c = r->chunk;
+  req_abandon(x, r, now);
+  chunk_requeue(j, c, peer, 1, cfg(x), now);
+  if (!job_settle(x, j, now)) pump_job_sources(x, j, now);
+  return 0;
+}
+
 static int on_data(vss_xfer *x, vss_peer *p, const vss_msg_xfer_data *m,
                    vss_time now) {
   xreq *r = req_find(x, m->req_id);
   if (!r) return 0; /* abandoned: a late answer is harmless */
   if (r->peer != p->idx || r->meta || m->len == 0) return VSS_ERR_PROTO;
-  if (m->offset != r->off + r->got || m->len > r->len - r->got)
+  uint64_t want = r->off + r->got, end = r->off + r->len;
+  if (m->offset < want || m->offset > end || m->len > end - m->offset)
     return VSS_ERR_PROTO;
+  if (m->offset > want) /* a frame went missing: ask again */
+    return data_gap(x, r, now);
   xpeer *xp = x->peers[p->idx];
   if (r->got == 0 && r->ahead == 0) /* nothing queued ahead: a clean RTT */
     vss_est_rtt_sample(&p->est, now - r->sent_at);
@@ -1144,7 +1170,8 @@ static int on_data(vss_xfer *x, vss_peer *p, const vss_msg_xfer_data *m,
   if (s) s->bytes += m->len;
   if (r->got < r->len) return 0;
   req_landed(x, r, now);
-  job_settle(x, j, now);
+  /* A bad chunk goes to the other sources at once, not at p's pace. */
+  if (!job_settle(x, j, now)) pump_sources_but(x, j, p->idx, now);
   pump_source(x, p, now);
   pf_pump(x, now);
   return 0;

@@ -437,6 +437,50 @@ static void test_many_thumbs_pipelined(void **state) {
   vss_h_del(h);
 }
 
+/* Lossy links: lost GETs and DATA frames stall requests, which time out
+ * and are re-requested; the sidecar still arrives intact. */
+static void test_lossy_links_complete(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(11);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "a", &c);
+  fx_node(h, "b", &c);
+  fx_node(h, "bob", &c);
+  vss_key k;
+  vss_h_key(&k, 30, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 8u << 20;
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(vss_h_generate(h, i, &k, VSS_FMT_MP4, size), 0);
+  for (int i = 0; i < 2; i++) {
+    vss_h_link_opts o = {.rate = 50 * MB, .delay = 2 * MS, .loss = 0.05};
+    assert_int_equal(vss_h_link(h, i, 2, &o), 0);
+  }
+  /* Gossip repeats until both holders are known (lost pages retried by
+   * the periodic rounds). */
+  vss_xfer_source src;
+  for (int round = 0; round < 20; round++) {
+    if (vss_xfer_best_source(vss_h_node(h, 2)->xfer, &k, VSS_FMT_MP4, &src) ==
+        2)
+      break;
+    vss_node_gossip_now(vss_h_node(h, 0), vss_h_now(h));
+    vss_node_gossip_now(vss_h_node(h, 1), vss_h_now(h));
+    vss_h_run_until(h, vss_h_now(h) + 1 * S);
+  }
+  assert_true(
+      vss_xfer_best_source(vss_h_node(h, 2)->xfer, &k, VSS_FMT_MP4, &src) > 0);
+  uint64_t job = fetch(h, 2, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  vss_event ev;
+  int r = vss_h_run_until_event(h, 2, VSS_EV_FETCH_DONE, job,
+                                vss_h_now(h) + 60 * S, &ev);
+  if (r != 1) {
+    const vss_event *f = fx_event(h, 2, VSS_EV_FETCH_FAILED, job, 0);
+    fail_msg("not done; failed rc %d", f ? f->rc : 0);
+  }
+  assert_true(fx_count(h, 2, VSS_EV_RETRY, job) > 0);
+  assert_true(fx_holds(h, 2, &k, VSS_FMT_MP4, size));
+  vss_h_del(h);
+}
+
 /* ---- a hand-driven peer: stalls and hostile frames -------------------- */
 
 typedef struct solo {
@@ -604,14 +648,21 @@ static void test_malformed_xfer_frames(void **state) {
   assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, data, 100), 0);
   for (size_t cut = 0; cut < b.len; cut += 7)
     assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, cut, 0) < 0);
-  /* DATA at the wrong offset of a live request. */
+  /* DATA overlapping bytes already received. */
   b.len = 0;
-  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 5, data, 100), 0);
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, data, 100), 0);
+  assert_int_equal(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0), 0);
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 50, data + 50, 100), 0);
+  assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0) < 0);
+  /* DATA past the end of what was asked. */
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, THUMB, data, 1), 0);
   assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0) < 0);
   /* More bytes than asked for. */
   uint8_t *big = calloc(1, THUMB + 10);
   b.len = 0;
-  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, big, THUMB + 10), 0);
+  assert_int_equal(vss_wire_encode_xfer_data(&b, id, 100, big, THUMB), 0);
   assert_true(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0) < 0);
   free(big);
   /* The other ghost answering a request it was not sent. */
@@ -627,8 +678,25 @@ static void test_malformed_xfer_frames(void **state) {
   /* A bad chunk (one flipped byte) is CHUNK_BAD, not recorded. */
   data[THUMB / 2] ^= 1;
   b.len = 0;
+  assert_int_equal(
+      vss_wire_encode_xfer_data(&b, id, 100, data + 100, THUMB - 100), 0);
+  assert_int_equal(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0), 0);
+  data[THUMB / 2] ^= 1;
+  assert_int_equal(solo_count(&s, VSS_EV_CHUNK_BAD), 1);
+  /* Re-requested from the other ghost at once. A hole in its answer (a
+   * lost frame) is not an attack: the chunk is asked for again. */
+  vss_msg_xfer_get again = solo_drain(&s, 1 - src, 0);
+  assert_true(again.req_id != 0);
+  b.len = 0;
+  assert_int_equal(
+      vss_wire_encode_xfer_data(&b, again.req_id, 1000, data + 1000, 100), 0);
+  assert_int_equal(vss_node_recv(s.n, &s.ghost[1 - src], b.data, b.len, 0), 0);
+  /* One retry after the bad chunk, one after the hole. */
+  assert_int_equal(solo_count(&s, VSS_EV_RETRY), 2);
+  /* Answers to abandoned requests are ignored. */
+  b.len = 0;
   assert_int_equal(vss_wire_encode_xfer_data(&b, id, 0, data, THUMB), 0);
-  (void)vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0);
+  assert_int_equal(vss_node_recv(s.n, &s.ghost[src], b.data, b.len, 0), 0);
   /* Random garbage with an XFER type byte never crashes. */
   for (int t = VSS_MSG_XFER_GET; t <= VSS_MSG_XFER_CANCEL; t++) {
     for (int i = 0; i < 200; i++) {
@@ -651,6 +719,7 @@ static void test_malformed_xfer_frames(void **state) {
       0);
   assert_int_equal(r.kind, VSS_RESOLVED_PENDING); /* still fetching */
   assert_int_equal(solo_count(&s, VSS_EV_CHUNK_BAD), 1);
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_FAILED), 0);
   assert_int_equal(vss_store_get_sidecar(s.store, &k, &(vss_sidecar_row){0}),
                    VSS_ERR_NOT_FOUND);
   solo_close(&s);
@@ -780,6 +849,7 @@ int main(void) {
       cmocka_unit_test(test_no_source_left_fetch_only_fails),
       cmocka_unit_test(test_restart_mid_transfer),
       cmocka_unit_test(test_many_thumbs_pipelined),
+      cmocka_unit_test(test_lossy_links_complete),
       cmocka_unit_test(test_stalled_request_retried_elsewhere),
       cmocka_unit_test(test_malformed_xfer_frames),
       cmocka_unit_test(test_serve_errors_and_data),
