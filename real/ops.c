@@ -297,29 +297,54 @@ static int op_peers(ops_ctx *c, int argc, char **argv, out *o) {
 
 /* The bytes are already committed under the key (the CLI copied them):
  * the node checksums them and records the row and availability. */
-static int op_record(ops_ctx *c, int argc, char **argv, out *o) {
+static int record_one(ops_ctx *c, const char *uri, out *o) {
   vss_key key;
   vss_format fmt;
   uint64_t size;
   char path[4096];
   int rc;
-  if (argc != 1) {
-    out_f(o, 'e', "record needs one sidecar URI");
-    return EXIT_USAGE;
-  }
-  if (ops_parse_uri(argv[0], &key, &fmt, o) < 0) return EXIT_USAGE;
+  if (ops_parse_uri(uri, &key, &fmt, o) < 0) return VSS_ERR_INVALID;
+  blobs_disk_path(c->h->dir, &key, fmt, path, sizeof path);
   if ((rc = vss_blobs_stat(c->h->blobs, &key, fmt, &size)) < 0) {
-    blobs_disk_path(c->h->dir, &key, fmt, path, sizeof path);
     out_f(o, 'e', "no bytes at %s: %s", path, vss_strerror(rc));
-    return EXIT_FAIL;
+    return rc;
   }
   if ((rc = vss_node_add_local(c->node, &key, fmt, NULL, size, home_now())) <
       0) {
-    out_f(o, 'e', "cannot record %s: %s", argv[0], vss_strerror(rc));
-    return EXIT_FAIL;
+    out_f(o, 'e', "cannot record %s: %s", uri, vss_strerror(rc));
+    return rc;
   }
-  blobs_disk_path(c->h->dir, &key, fmt, path, sizeof path);
-  out_f(o, 'o', "%s %s", argv[0], path);
+  out_f(o, 'o', "%s %s", uri, path);
+  return 0;
+}
+
+/* Many records share one transaction (one WAL commit per batch, not per
+ * sidecar): a bulk import of thumbnails is then bound by reading and
+ * hashing, not by commits. */
+static int op_record(ops_ctx *c, int argc, char **argv, out *o) {
+  enum { BATCH = 1000 };
+  if (argc == 0) {
+    out_f(o, 'e', "record needs sidecar URIs");
+    return EXIT_USAGE;
+  }
+  for (int i = 0; i < argc; i += BATCH) {
+    int n = argc - i < BATCH ? argc - i : BATCH, rc = 0;
+    if (n > 1 && (rc = vss_store_begin(c->h->store)) < 0) {
+      out_f(o, 'e', "cannot begin a transaction: %s", vss_strerror(rc));
+      return EXIT_FAIL;
+    }
+    for (int k = 0; k < n && rc == 0; k++)
+      rc = record_one(c, argv[i + k], o);
+    if (n > 1 && rc == 0 && (rc = vss_store_commit(c->h->store)) < 0)
+      out_f(o, 'e', "cannot commit: %s", vss_strerror(rc));
+    if (rc < 0) {
+      if (n > 1) vss_store_rollback(c->h->store);
+      if (i + n < argc || n > 1)
+        out_f(o, 'e', "records %d..%d were not recorded; run add again", i + 1,
+              argc);
+      return EXIT_FAIL;
+    }
+  }
   return EXIT_OK;
 }
 
@@ -537,20 +562,19 @@ static void ago(vss_time now, vss_time t, char *buf, size_t cap) {
 static void status_peer(ops_ctx *c, const vss_peer_info *pi, vss_time now,
                         out *o) {
   peer_slot *p = c->srv ? net_slot(c->srv, &pi->device) : NULL;
-  char name[64], dev[VSS_UUID_STR_LEN + 1], age[32], up[32], sent[32],
-      recv[32];
+  char name[64], dev[VSS_UUID_STR_LEN + 1], age[32], up[32];
   name_of(c, &pi->device, name, sizeof name);
   vss_uuid_format(&pi->device, dev);
   ago(now, pi->last_heard, age, sizeof age);
   ago(now, p ? (pi->online ? p->up_since : p->down_since) : 0, up, sizeof up);
-  ops_human_bytes(p ? p->sent : 0, sent, sizeof sent);
-  ops_human_bytes(p ? p->received : 0, recv, sizeof recv);
   out_f(o, 'o',
         "peer %s device=%s state=%s for=%s addr=%s entries=%" PRIu64
-        " avail_age=%s rate=%.1fMB/s rtt=%.2fms sent=%s received=%s",
+        " avail_age=%s rate=%.1fMB/s rtt=%.2fms sent=%" PRIu64
+        " received=%" PRIu64,
         name, dev, pi->online ? "online" : "offline", up,
         p && p->active ? conn_addr(p->active) : "-", pi->entries, age,
-        pi->rate / 1e6, (double)pi->rtt / 1e6, sent, recv);
+        pi->rate / 1e6, (double)pi->rtt / 1e6, p ? p->sent : 0,
+        p ? p->received : 0);
 }
 
 static void status_jobs(ops_ctx *c, vss_time now, out *o) {
@@ -642,7 +666,7 @@ static const op_def OPS[] = {
      "Forget a paired device: its key is unpinned and it can no longer "
      "connect."},
     {"peers", op_peers, 0, "", "List paired devices."},
-    {"record", op_record, 0, "URI",
+    {"record", op_record, 0, "URI...",
      "(internal) Record a sidecar whose bytes are already in the layout."},
     {"list", op_list, 0, "",
      "List this device's sidecars, each with the devices that hold it."},

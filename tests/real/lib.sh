@@ -21,7 +21,6 @@ fail() {
 cleanup() {
   local rc=$?
   for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
-  wait 2>/dev/null
   if [ "$STATUS" != 0 ] || [ "$rc" != 0 ]; then
     for f in "$T"/*.log; do
       [ -f "$f" ] || continue
@@ -61,8 +60,10 @@ cfg_set() {
 # start NAME: serve in the background, wait until it answers.
 start() {
   local n=$1 i
-  vn "$n" serve >>"$T/$n.log" 2>&1 &
+  # Not through vn: $! must be the daemon itself, so kill -9 reaches it.
+  "$VSS" -d "$T/$n" serve >>"$T/$n.log" 2>&1 &
   PID[$n]=$!
+  disown "${PID[$n]}" # no "Killed" job notices; gone() polls instead
   for i in $(seq 100); do
     if vn "$n" status >"$T/$n.status" 2>/dev/null &&
       grep -q 'daemon running' "$T/$n.status"; then
@@ -79,15 +80,25 @@ start() {
   fail "$n did not start"
 }
 
+# gone PID: wait (up to 10 s) until the process has exited.
+gone() {
+  local i
+  for i in $(seq 500); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.02
+  done
+  return 1
+}
+
 stop() {
   vn "$1" stop >/dev/null 2>&1
-  wait "${PID[$1]}" 2>/dev/null
+  gone "${PID[$1]}" || fail "$1 did not stop"
   unset 'PID[$1]'
 }
 
 kill9() {
   kill -9 "${PID[$1]}"
-  wait "${PID[$1]}" 2>/dev/null
+  gone "${PID[$1]}" || fail "$1 survived kill -9"
   unset 'PID[$1]'
 }
 
@@ -124,3 +135,29 @@ mkfile() {
 
 uuid() { cat /proc/sys/kernel/random/uuid; }
 sum_of() { "$VSS" checksum "$1" | cut -d' ' -f1; }
+
+# ready_rows_ok NAME: every `ready` row of NAME's database has its bytes
+# on disk with the checksum the row records (read with sqlite3 and
+# checksummed here, independently of the daemon). Prints the row count.
+ready_rows_ok() {
+  local n=$1 rel sum bad=0 count=0
+  while read -r rel sum; do
+    count=$((count + 1))
+    if [ ! -f "$T/$n/$rel" ]; then
+      log "ready row without bytes: $rel"
+      bad=$((bad + 1))
+    elif [ "$(sum_of "$T/$n/$rel")" != "$sum" ]; then
+      log "ready row with wrong bytes: $rel"
+      bad=$((bad + 1))
+    fi
+  done < <(sqlite3 -separator ' ' "$T/$n/vss.db" \
+    "SELECT rel_path, checksum FROM sidecar WHERE status = 'ready'")
+  echo "$count"
+  [ "$bad" = 0 ]
+}
+
+# done_bytes NAME: bytes done of NAME's first transfer in flight.
+done_bytes() {
+  vn "$1" status | grep -o '^transfer job=.* done=[0-9]*' | head -1 |
+    grep -o 'done=[0-9]*' | cut -d= -f2
+}
