@@ -112,17 +112,23 @@ int home_init(const char *dir, const char *name, const char *listen,
   return rc < 0 ? HOME_ERR : 0;
 }
 
-static int take_lock(home *h, char *err, size_t errcap) {
+static int take_lock(home *h, int wait, char *err, size_t errcap) {
   char path[PATH_MAX], pid[32];
+  int tries = wait ? 100 : 1;
   fs_path(path, sizeof path, h->dir, "lock");
   h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (h->lock_fd < 0) {
     snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
     return HOME_ERR;
   }
-  if (flock(h->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  /* A CLI command run offline holds the lock for a moment: a starting
+   * daemon waits it out rather than failing. */
+  while (flock(h->lock_fd, LOCK_EX | LOCK_NB) != 0 && --tries > 0)
+    nanosleep(&(struct timespec){0, 50000000L}, NULL);
+  if (tries == 0) {
     ssize_t n = pread(h->lock_fd, pid, sizeof pid - 1, 0);
     pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
     snprintf(err, errcap, "%s is in use by process %s (a running daemon?)",
              h->dir, pid[0] ? pid : "?");
     close(h->lock_fd);
@@ -156,7 +162,7 @@ int home_open(home *h, const char *dir, unsigned flags, char *err,
     return HOME_ERR;
   }
   if (flags & HOME_STORE) {
-    if ((rc = take_lock(h, err, errcap)) < 0 ||
+    if ((rc = take_lock(h, flags & HOME_WAIT, err, errcap)) < 0 ||
         (rc = open_db(h, NULL, err, errcap)) < 0 ||
         (rc = blobs_disk_open(&h->blobs, h->dir, &h->swept, err, errcap) < 0
                   ? HOME_ERR

@@ -21,7 +21,7 @@ fail() {
 cleanup() {
   local rc=$?
   for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
-  if [ "$STATUS" != 0 ] || [ "$rc" != 0 ]; then
+  if [ "$STATUS" != 0 ] || [ "$rc" != 0 ] || [ -n "${KEEP:-}" ]; then
     for f in "$T"/*.log; do
       [ -f "$f" ] || continue
       echo "----- $f (last 40 lines)"
