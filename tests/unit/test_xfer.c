@@ -150,6 +150,45 @@ static void test_optimal_source(void **state) {
   vss_h_del(h);
 }
 
+/* Without link hints every source starts at the defaults (1 MB/s,
+ * 100 ms): measurements take over, the pull still fills the links and the
+ * fastest source ends up carrying the most. */
+static void test_no_hints_learns_rates(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(12);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "macbook", &c);
+  fx_node(h, "homeserver", &c);
+  fx_node(h, "cloud", &c);
+  fx_node(h, "bob", &c);
+  const double rate[3] = {45 * MB, 110 * MB, 10 * MB};
+  const vss_time delay[3] = {1 * MS, MS / 2, 25 * MS};
+  for (int i = 0; i < 3; i++) {
+    vss_h_link_opts o = {.rate = rate[i], .delay = delay[i], .no_hints = 1};
+    assert_int_equal(vss_h_link(h, i, 3, &o), 0);
+  }
+  vss_key k;
+  vss_h_key(&k, 31, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 64u << 20;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(vss_h_generate(h, i, &k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  vss_time t0 = vss_h_now(h);
+  uint64_t job = fetch(h, 3, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  vss_event done = wait_done(h, 3, job, 60 * S);
+  double goodput = (double)size / ((double)(done.at - t0) / 1e9);
+  assert_true(goodput > 0.8 * 165 * MB);
+  assert_true(vss_h_bytes(h, 1, 3) > vss_h_bytes(h, 0, 3));
+  assert_true(vss_h_bytes(h, 0, 3) > vss_h_bytes(h, 2, 3));
+  vss_peer_info pi[4];
+  int np = vss_node_peers(vss_h_node(h, 3), pi, 4);
+  assert_int_equal(np, 3);
+  for (int i = 0; i < np; i++) /* measured, no longer the 1 MB/s default */
+    assert_true(pi[i].rate > 5 * MB);
+  assert_true(fx_holds(h, 3, &k, VSS_FMT_MP4, size));
+  vss_h_del(h);
+}
+
 /* A large proxy pulled from all three: every source contributes, in
  * proportion to its rate, and the result verifies. */
 static void test_multi_source_large(void **state) {
@@ -842,6 +881,7 @@ int main(void) {
       cmocka_unit_test(test_cross_device_sidecar_fetch),
       cmocka_unit_test(test_optimal_source),
       cmocka_unit_test(test_multi_source_large),
+      cmocka_unit_test(test_no_hints_learns_rates),
       cmocka_unit_test(test_corrupted_chunk_retried),
       cmocka_unit_test(test_corrupt_only_source_fails),
       cmocka_unit_test(test_source_offline_mid_transfer),
