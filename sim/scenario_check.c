@@ -33,6 +33,9 @@ static int check_link(parser *p, sc_link *l) {
                    "(not first)", l->name);
   if (!l->cls_set) return perr(p, "[link %s]: give class = ethernet, wifi, "
                                   "internet or cellular", l->name);
+  /* With the user's own platform a [link] only gives a device its class,
+   * metering and fault rates: bandwidths and sites come from the XML. */
+  int own = p->sc->platform[0] != 0;
   static const double def_latency[VSS_LINK_COUNT] = {0.0002, 0.002, 0.02, 0.05};
   if (l->latency < 0) l->latency = def_latency[l->cls];
   if (l->metered < 0) l->metered = l->cls == VSS_LINK_CELLULAR;
@@ -42,6 +45,7 @@ static int check_link(parser *p, sc_link *l) {
       l->rates[0] = l->up;
       l->nrates = 1;
     }
+    if (l->nrates == 0 && own) l->rates[l->nrates++] = 1;
     if (l->nrates == 0) return perr(p, "[link %s]: wifi needs rates = ... or "
                                        "bandwidth = ...", l->name);
     l->up = l->down = l->rates[0];
@@ -52,11 +56,11 @@ static int check_link(parser *p, sc_link *l) {
                      "on it is its own)", l->name);
     /* fall through */
   default:
-    if (l->up <= 0 || l->down <= 0)
+    if (!own && (l->up <= 0 || l->down <= 0))
       return perr(p, "[link %s]: give bandwidth = R (or up = R and down = R)",
                   l->name);
   }
-  if (l->cls != VSS_LINK_CELLULAR && !l->site[0])
+  if (!own && l->cls != VSS_LINK_CELLULAR && !l->site[0])
     return perr(p, "[link %s]: give site = NAME (the home, office or cloud "
                    "it belongs to)", l->name);
   if (l->site[0] && !valid_name(l->site))
@@ -172,7 +176,7 @@ int scenario_check(parser *p) {
   }
   for (int i = 0; i < sc->nlinks; i++)
     if (!check_link(p, &sc->links[i])) return 0;
-  if (!check_uplinks(p)) return 0;
+  if (!sc->platform[0] && !check_uplinks(p)) return 0;
   for (int i = 0; i < sc->ndevices; i++)
     if (!check_device(p, &sc->devices[i])) return 0;
   for (int i = 0; i < sc->nsidecars; i++)

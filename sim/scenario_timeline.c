@@ -70,7 +70,7 @@ static int param_ints(parser *p, sc_event *e, const char *k, const char *v) {
     if (!param_u32(p, k, v, &e->step)) return 0;
     return e->step ? 1 : perr(p, "step: at least 1");
   }
-  uint32_t level;
+  uint32_t level = 0;
   if (!param_u32(p, k, v, &level)) return 0;
   if (level >= SC_MAX_RATES) return perr(p, "level: 0..%d", SC_MAX_RATES - 1);
   e->level = (int)level;

@@ -1,0 +1,180 @@
+/*
+ * device.c - one SimGrid actor per device: the driver loop.
+ *
+ *   wake -> apply due world events -> reconcile peers -> own timeline
+ *        -> finished generations -> node timers -> start generations
+ *        -> hand frames to the network -> sleep until a frame lands or
+ *           the earliest of: node expiry, next event, next generation.
+ *
+ * Simulated time (seconds, a double in SimGrid) becomes the node's `now`
+ * in nanoseconds, never going backwards.
+ */
+#include "world.h"
+
+#include <math.h>
+#include <simgrid/actor.h>
+#include <simgrid/comm.h>
+#include <simgrid/engine.h>
+#include <simgrid/mailbox.h>
+#include "sg_shim.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+vss_time device_now(device *d) {
+  double s = simgrid_get_clock();
+  vss_time t = (vss_time)llround(s * 1e9);
+  if (t > d->now) d->now = t;
+  return d->now;
+}
+
+static void peer_down(device *d, int p) {
+  peer_view *pv = &d->peers[p];
+  if (!pv->up) return;
+  pv->up = 0;
+  if (d->node) vss_node_peer_down(d->node, &d->w->devs[p].id, d->now);
+  transport_drop_peer(d, p);
+}
+
+static void peer_up(device *d, int p, uint64_t epoch) {
+  world *w = d->w;
+  peer_view *pv = &d->peers[p];
+  pv->up = 1;
+  pv->epoch = epoch;
+  pv->info = world_link_info(w, d->idx, p);
+  /* bytes in flight: twice the path's bandwidth-delay product */
+  double rate_out = world_link_info(w, p, d->idx).rate_hint;
+  double bdp = rate_out * ns_to_s(pv->info.rtt_hint);
+  double win = 2 * bdp;
+  if (win < WINDOW_MIN) win = WINDOW_MIN;
+  if (win > WINDOW_MAX) win = WINDOW_MAX;
+  pv->window = (uint64_t)win;
+  vss_node_peer_up(d->node, &w->devs[p].id, &pv->info, d->now);
+}
+
+/* Make the node's peers match the world: down what went down (or was
+ * reset), up what came up. */
+void device_reconcile(device *d) {
+  world *w = d->w;
+  d->world_gen = w->gen;
+  for (int p = 0; p < w->ndev; p++) {
+    if (p == d->idx) continue;
+    const pair_state *ps = world_pair(w, d->idx, p);
+    peer_view *pv = &d->peers[p];
+    if (pv->up && (!ps->up || pv->epoch != ps->epoch)) peer_down(d, p);
+    if (!pv->up && ps->up) peer_up(d, p, ps->epoch);
+  }
+}
+
+/* A process restart: the node is rebuilt from its store (availability
+ * survives, the peer cache and transfer state do not). */
+void device_restart(device *d) {
+  d->restart_pending = 0;
+  for (int p = 0; p < d->w->ndev; p++)
+    if (d->peers[p].up) {
+      d->peers[p].up = 0;
+      transport_drop_peer(d, p);
+    }
+  gen_drop_jobs(d);
+  vss_node_del(d->node);
+  d->node = NULL;
+  int rc = vss_node_new(&d->node, &d->ncfg, d->now);
+  if (rc) {
+    fprintf(stderr, "vss-sim: restart of %s failed: %s\n", d->name, vss_strerror(rc));
+    exit(1);
+  }
+  /* New connections: the peers' nodes must forget the old one too. */
+  for (int p = 0; p < d->w->ndev; p++) {
+    pair_state *ps = world_pair(d->w, d->idx, p);
+    if (p != d->idx && ps->up) {
+      ps->epoch++;
+      d->w->gen++;
+    }
+  }
+  metrics_world_event(d->w, d->now, "restarted", d->name, "");
+  device_reconcile(d);
+}
+
+static vss_time tmin(vss_time a, vss_time b) {
+  return a < b ? a : b;
+}
+
+static vss_time next_deadline(device *d) {
+  world *w = d->w;
+  vss_time t = vss_node_get_expiry(d->node);
+  t = tmin(t, timeline_next_device(d));
+  t = tmin(t, timeline_next_global(w));
+  t = tmin(t, gen_next(d));
+  if (w->nbroken) {
+    for (int p = 0; p < w->ndev; p++) {
+      vss_time b = world_pair(w, d->idx, p)->broken_until;
+      if (p != d->idx && b > d->now) t = tmin(t, b);
+    }
+  }
+  return tmin(t, w->end + VSS_NS_PER_S);
+}
+
+/* Everything due at d->now. */
+static void step(device *d) {
+  world *w = d->w;
+  timeline_apply_global(w, d->now);
+  if (w->nbroken) world_refresh_pairs(w, d->idx, d->now);
+  if (d->restart_pending) device_restart(d);
+  if (d->world_gen != w->gen) device_reconcile(d);
+  timeline_device(d);
+  gen_complete(d);
+  if (vss_node_get_expiry(d->node) <= d->now) {
+    int rc = vss_node_handle_expiry(d->node, d->now);
+    if (rc < 0)
+      fprintf(stderr, "vss-sim: %s: handle_expiry: %s\n", d->name, vss_strerror(rc));
+  }
+  gen_start(d);
+  transport_pump(d);
+}
+
+static void complete(device *d, int i) {
+  comm_info ci = d->cinfo[i];
+  comm_remove(d, i); /* SimGrid released its reference on completion */
+  if (ci.kind == COMM_SEND) {
+    transport_send_done(d, ci.env);
+    return;
+  }
+  envelope *env = d->slot[ci.slot];
+  d->slot[ci.slot] = NULL;
+  comm_add(d, sg_mailbox_get_async(d->mbox, &d->slot[ci.slot]), COMM_RECV,
+           ci.slot, NULL);
+  transport_received(d, env);
+}
+
+void device_actor(int argc, char **argv) {
+  world *w = g_world;
+  if (argc < 2) return;
+  device *d = &w->devs[atoi(argv[1])];
+  sg_mailbox_set_receiver(d->mbox_name);
+  transport_post_recvs(d);
+  vss_time last = VSS_TIME_UNSET;
+  int spins = 0;
+  for (;;) {
+    device_now(d);
+    step(d);
+    vss_time deadline = next_deadline(d);
+    /* A timer that does not move on would spin at one instant forever. */
+    spins = d->now == last ? spins + 1 : 0;
+    last = d->now;
+    if (deadline <= d->now && spins > 100000) {
+      if (spins == 100001)
+        fprintf(stderr, "vss-sim: %s: expiry stuck at %.9f s\n", d->name, ns_to_s(d->now));
+      deadline = d->now + 1000;
+    }
+    double timeout = deadline > d->now ? ns_to_s(deadline - d->now) : 0;
+    ssize_t i = sim_comm_wait_any_for(d->comms, (size_t)d->ncomms, timeout);
+    if (i >= 0) {
+      device_now(d);
+      complete(d, (int)i);
+    } else if (deadline > d->now) {
+      /* Timed out: the clock may read a hair early in floating point. */
+      device_now(d);
+      if (d->now < deadline) d->now = deadline;
+    }
+  }
+}

@@ -1,0 +1,201 @@
+/*
+ * monitor.c - an actor that wakes every check_every of simulated time to
+ * (1) measure convergence and (2) show progress on a terminal.
+ *
+ * Convergence, over every thumbnail held anywhere:
+ *   availability - every online device knows at least one holder of every
+ *                  thumbnail (or holds it): the fleet can find them all;
+ *   holders      - every device's cache of every connected peer has as
+ *                  many entries as that peer holds: everyone knows every
+ *                  holder.
+ * Each is reported as the simulated time it last became true (and stayed
+ * true to the end of the run), so later sidecars push it out.
+ */
+#include "world.h"
+
+#include <simgrid/actor.h>
+#include <simgrid/engine.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the set of thumbnails --------------------------------------------------- */
+
+static size_t thumb_slot(const world *w, const vss_key *k) {
+  uint64_t h = hash64(k->content.b, 16, 3);
+  return (size_t)hash64(k->variant, strlen(k->variant), h) & (w->thumb_cap - 1);
+}
+
+static void thumb_rehash(world *w) {
+  w->thumb_cap = w->thumb_cap ? w->thumb_cap * 2 : 1024;
+  free(w->thumb_index);
+  w->thumb_index = xcalloc(w->thumb_cap, sizeof(int));
+  for (size_t i = 0; i < w->thumb_cap; i++)
+    w->thumb_index[i] = -1;
+  for (size_t t = 0; t < w->nthumbs; t++) {
+    size_t i = thumb_slot(w, &w->thumbs[t]);
+    while (w->thumb_index[i] >= 0)
+      i = (i + 1) & (w->thumb_cap - 1);
+    w->thumb_index[i] = (int)t;
+  }
+}
+
+static long thumb_find(const world *w, const vss_key *k) {
+  if (!w->thumb_cap) return -1;
+  for (size_t i = thumb_slot(w, k); w->thumb_index[i] >= 0;
+       i = (i + 1) & (w->thumb_cap - 1))
+    if (vss_key_cmp(&w->thumbs[w->thumb_index[i]], k) == 0) return w->thumb_index[i];
+  return -1;
+}
+
+void monitor_thumb(world *w, const vss_key *key) {
+  if (key->kind != VSS_KIND_THUMB || thumb_find(w, key) >= 0) return;
+  if ((w->nthumbs + 1) * 2 > w->thumb_cap) thumb_rehash(w);
+  if (w->nthumbs == w->capthumbs) {
+    w->capthumbs = w->capthumbs ? w->capthumbs * 2 : 1024;
+    w->thumbs = xrealloc(w->thumbs, w->capthumbs * sizeof(*w->thumbs));
+    if (!w->known) w->known = xcalloc((size_t)w->ndev, sizeof(uint8_t *));
+    for (int d = 0; d < w->ndev; d++)
+      w->known[d] = xrealloc(w->known[d], w->capthumbs);
+  }
+  size_t t = w->nthumbs++;
+  w->thumbs[t] = *key;
+  for (int d = 0; d < w->ndev; d++)
+    w->known[d][t] = 0;
+  size_t i = thumb_slot(w, key);
+  while (w->thumb_index[i] >= 0)
+    i = (i + 1) & (w->thumb_cap - 1);
+  w->thumb_index[i] = (int)t;
+}
+
+void monitor_free(world *w) {
+  for (int d = 0; d < w->ndev && w->known; d++)
+    free(w->known[d]);
+  free(w->known);
+  free(w->thumbs);
+  free(w->thumb_index);
+  w->known = NULL;
+  w->thumbs = NULL;
+  w->thumb_index = NULL;
+}
+
+/* ---- availability convergence -------------------------------------------------- */
+
+typedef struct mark_ctx {
+  world *w;
+  int d;
+} mark_ctx;
+
+static int mark_known(void *user, const vss_key *key, const vss_uuid *device,
+                      int online, uint64_t size, const vss_hash *checksum) {
+  (void)device;
+  (void)online;
+  (void)size;
+  (void)checksum;
+  mark_ctx *c = user;
+  long t = thumb_find(c->w, key);
+  if (t >= 0) c->w->known[c->d][t] = 1;
+  return 0;
+}
+
+/* Ask device d about the thumbnails it did not know yet, one variant at a
+ * time; returns 1 when it now knows them all. */
+static int device_knows_all(world *w, int d, vss_time now) {
+  device *dev = &w->devs[d];
+  vss_uuid *ids = NULL;
+  size_t n = 0;
+  mark_ctx c = {w, d};
+  for (size_t t = 0; t < w->nthumbs; t++) {
+    if (w->known[d][t]) continue;
+    const char *variant = w->thumbs[t].variant;
+    n = 0;
+    ids = xrealloc(ids, (w->nthumbs - t) * sizeof(*ids));
+    for (size_t u = t; u < w->nthumbs; u++)
+      if (!w->known[d][u] && strcmp(w->thumbs[u].variant, variant) == 0)
+        ids[n++] = w->thumbs[u].content;
+    vss_node_get_presence(dev->node, ids, n, VSS_KIND_THUMB, &variant, 1,
+                          mark_known, &c, now);
+    if (!w->known[d][t]) break; /* still unknown: not converged */
+  }
+  free(ids);
+  for (size_t t = 0; t < w->nthumbs; t++)
+    if (!w->known[d][t]) return 0;
+  return 1;
+}
+
+static int avail_converged(world *w, vss_time now) {
+  if (w->nthumbs == 0) return 0;
+  for (int d = 0; d < w->ndev; d++)
+    if (w->online[d] && !device_knows_all(w, d, now)) return 0;
+  return 1;
+}
+
+/* ---- holder convergence -------------------------------------------------------- */
+
+static int holders_converged(world *w) {
+  if (w->nthumbs == 0) return 0;
+  uint64_t *held = xcalloc((size_t)w->ndev, sizeof(uint64_t));
+  vss_peer_info *info = xcalloc((size_t)w->ndev, sizeof(*info));
+  int ok = 1;
+  for (int d = 0; d < w->ndev; d++) {
+    uint64_t bytes;
+    vss_store_count_avail(w->devs[d].store, &held[d], &bytes);
+  }
+  for (int d = 0; d < w->ndev && ok; d++) {
+    if (!w->online[d]) continue;
+    int n = vss_node_peers(w->devs[d].node, info, (size_t)w->ndev);
+    for (int i = 0; i < n && i < w->ndev && ok; i++) {
+      int p = world_dev_by_id(w, &info[i].device);
+      if (p < 0 || !info[i].online || !world_pair(w, d, p)->up) continue;
+      if (info[i].entries != held[p]) ok = 0;
+    }
+  }
+  free(held);
+  free(info);
+  return ok;
+}
+
+/* ---- progress ------------------------------------------------------------------- */
+
+static void progress(world *w, vss_time now, double *last_print) {
+  double t = wall_now();
+  if (t - *last_print < 0.5) return;
+  *last_print = t;
+  double s = ns_to_s(now), e = ns_to_s(w->end);
+  fprintf(stderr, "\r  sim %02d:%02d:%05.2f / %02d:%02d:%02.0f  frames %llu  events %llu  wall %.1f s   ",
+          (int)(s / 3600), (int)(s / 60) % 60, s - 60 * (int)(s / 60),
+          (int)(e / 3600), (int)(e / 60) % 60, e - 60 * (int)(e / 60),
+          (unsigned long long)w->frames_total, (unsigned long long)w->events_total,
+          t - w->wall_start);
+}
+
+static void update(vss_time *since, int holds, vss_time now) {
+  if (!holds)
+    *since = VSS_TIME_UNSET;
+  else if (*since == VSS_TIME_UNSET)
+    *since = now;
+}
+
+void monitor_actor(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  world *w = g_world;
+  double step = ns_to_s(w->sc->check_every);
+  double last_print = 0;
+  int show = w->opt.progress > 0 || (w->opt.progress < 0 && isatty(2) && !w->opt.quiet);
+  for (;;) {
+    sg_actor_sleep_for(step);
+    vss_time now = (vss_time)(simgrid_get_clock() * 1e9 + 0.5);
+    update(&w->avail_converged, avail_converged(w, now), now);
+    update(&w->holders_converged, holders_converged(w), now);
+    if (show) progress(w, now, &last_print);
+  }
+}
