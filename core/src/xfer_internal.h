@@ -1,0 +1,263 @@
+/*
+ * xfer_internal.h - the transfer engine's shared state, seen only by its
+ * own modules (xfer.h is the contract the rest of the node uses):
+ *
+ *   xfer.c           public entry points and hooks (fetch, recv, peers,
+ *                    offers, expiry), the engine's life
+ *   xfer_job.c       job objects: maps, ready lists, start, settle, end,
+ *                    the generation fallback
+ *   xfer_req.c       request objects: ids, per-source lists, GET/CANCEL
+ *   xfer_sched.c     source choice, chunk choice, windows, pumping,
+ *                    deadlines, stalls and retry backoff
+ *   xfer_recv.c      META / DATA / ERROR from sources: verification,
+ *                    temp-blob writes, commit
+ *   xfer_serve.c     serving peers' GETs: queues, lazy DATA, hash lists
+ *   xfer_prefetch.c  turning prefetch candidates into jobs
+ *
+ * Lifetimes: anything that may end a job (verification, errors, timers)
+ * records the outcome on the job and xf_job_settle() acts on it once, at
+ * one place. Loops that may end jobs collect ids first and look them up
+ * again. Functions that may end a job say so.
+ */
+#ifndef VSS_XFER_INTERNAL_H
+#define VSS_XFER_INTERNAL_H
+
+#include "xfer.h"
+
+#include "pcache.h"
+#include "prefetch.h"
+
+#define XFER_SLICE (64u * 1024u) /* DATA payload per frame when serving */
+#define XFER_MAX_SOURCES 32      /* holders a job uses at most */
+#define XFER_SRC_MAX_ERRORS 3    /* bad chunks / stalls before a drop */
+#define XFER_MAX_SERVES 65536    /* queued GETs per peer */
+#define XFER_META_CACHE 4        /* chunk-hash lists kept for serving */
+#define XFER_REQ_BUCKETS 4096    /* power of two */
+#define XFER_JOB_BUCKETS 4096    /* power of two */
+#define XFER_NO_PEER 0xffffu
+
+enum { CH_TODO = 0, CH_INFLIGHT, CH_HELD, CH_DONE };
+enum { J_WAIT = 0, J_XFER, J_GEN };
+/* Internal job flag: prefetch may only use links the policy allows. */
+#define JF_RESTRICTED 0x100u
+
+typedef struct xjob xjob;
+
+typedef struct xreq {
+  uint32_t id;
+  uint16_t peer;
+  uint8_t meta;    /* META-only request */
+  uint8_t fg;      /* counted in the source's foreground window */
+  int outstanding; /* still expecting bytes from the source */
+  xjob *job;
+  uint64_t chunk, off;
+  uint32_t len, got;
+  uint64_t ahead; /* source's bytes in flight when this was sent */
+  vss_time sent_at, deadline;
+  uint8_t *buf;               /* the chunk, verified before it is written */
+  struct xreq *sprev, *snext; /* source's outstanding list */
+  struct xreq *jprev, *jnext; /* job's requests (outstanding and held) */
+  struct xreq *hnext;         /* id map */
+} xreq;
+
+typedef struct xchunk {
+  uint8_t state, tries;
+  uint16_t avoid;      /* source that failed it last */
+  vss_time not_before; /* when `avoid` may have it again */
+} xchunk;
+
+typedef struct jsrc {
+  uint16_t peer;
+  uint8_t dropped, errors;
+  uint64_t bytes; /* delivered to this job */
+} jsrc;
+
+struct xjob {
+  uint64_t id;
+  vss_key key;
+  vss_format fmt;
+  uint32_t flags;   /* VSS_FETCH_* | JF_* */
+  uint32_t evflags; /* VSS_EVF_FOREGROUND / VSS_EVF_PREFETCH */
+  int state;
+  int eager;   /* prefetch of an eager kind (lazy ones wait for it) */
+  int fail_rc; /* first fatal error, acted on by xf_job_settle */
+  int why;     /* last reason a source was dropped for misbehaving */
+  uint64_t size;
+  vss_hash checksum;
+  uint64_t nchunks, ndone, ntodo, cursor;
+  xchunk *ch;
+  vss_hash *hashes; /* verified chunk-hash list (multi-chunk) */
+  int meta_inflight;
+  uint32_t meta_tries;
+  void *tmp;
+  jsrc src[XFER_MAX_SOURCES];
+  uint32_t nsrc;
+  xreq *reqs;
+  vss_time started, wake_at;
+  uint64_t done_bytes;
+  xjob *prev, *next;   /* all jobs, creation order */
+  xjob *rprev, *rnext; /* ready list (has work to hand out) */
+  int ready;
+  xjob *hnext; /* key map */
+};
+
+/* Client side of one peer: our requests to it. */
+typedef struct xsrc {
+  xreq *head, *tail;
+  uint64_t inflight, fg_inflight; /* requested bytes not yet arrived */
+  uint32_t nreq;
+  vss_time last_progress;
+} xsrc;
+
+/* Server side of one peer: its GETs to us. */
+typedef struct xserve {
+  struct xserve *next;
+  uint32_t req_id;
+  vss_key key;
+  vss_format fmt;
+  uint64_t off, end, bytes;
+} xserve;
+
+typedef struct xpeer {
+  xsrc c;
+  xserve *qh[2], *qt[2]; /* 0 foreground, 1 background */
+  uint32_t nserve;
+} xpeer;
+
+typedef struct xmeta {
+  vss_key key;
+  vss_format fmt;
+  uint64_t size, used;
+  vss_hash checksum;
+  vss_hash *hashes;
+  uint64_t n;
+} xmeta;
+
+struct vss_xfer {
+  vss_node *n;
+  xpeer *peers[VSS_MAX_PEERS];
+  xjob *jobs_head, *jobs_tail;
+  uint64_t njobs;
+  xjob *ready_head[2], *ready_tail[2]; /* 0 foreground, 1 background */
+  xjob *jmap[XFER_JOB_BUCKETS];
+  xreq *rmap[XFER_REQ_BUCKETS];
+  uint64_t next_job;
+  uint32_t next_req;
+  uint32_t nfg, npf, npf_eager; /* active foreground / prefetch jobs */
+  vss_time expiry;
+  vss_buf scratch;
+  uint8_t *rbuf; /* server reads, VSS_CHUNK_SIZE */
+  xmeta meta[XFER_META_CACHE];
+  uint64_t meta_tick;
+  vss_prefetch *pf;
+};
+
+/* ---- small helpers --------------------------------------------------- */
+
+static inline const vss_node_config *xf_cfg(const vss_xfer *x) {
+  return &x->n->cfg;
+}
+
+static inline vss_peer *xf_peer_at(const vss_xfer *x, uint16_t idx) {
+  return idx < x->n->npeers ? x->n->peers[idx] : NULL;
+}
+
+static inline uint64_t xf_chunk_len(const xjob *j, uint64_t c) {
+  uint64_t off = c * VSS_CHUNK_SIZE;
+  uint64_t left = j->size - off;
+  return left < VSS_CHUNK_SIZE ? left : VSS_CHUNK_SIZE;
+}
+
+/* ---- xfer_job.c ------------------------------------------------------ */
+
+void xf_emit(vss_xfer *x, vss_event_type t, const xjob *j, const vss_peer *p,
+             uint64_t bytes, uint64_t count, int rc, vss_time now);
+xjob *xf_job_by_key(const vss_xfer *x, const vss_key *key);
+xjob *xf_job_by_id(const vss_xfer *x, uint64_t id);
+void xf_ready_insert(vss_xfer *x, xjob *j);
+void xf_ready_remove(vss_xfer *x, xjob *j);
+/* Counters the prefetch policy reads: sign +1 on entry, -1 on exit. */
+void xf_job_account(vss_xfer *x, const xjob *j, int sign);
+xjob *xf_job_new(vss_xfer *x, const vss_key *key, vss_format fmt,
+                 uint32_t flags, uint32_t evflags, vss_time now);
+/* Remove a job from every list and free it (requests cancelled). */
+void xf_job_free(vss_xfer *x, xjob *j, vss_time now);
+/* Start and pump a job; settle it. May end it. */
+int xf_job_launch(vss_xfer *x, xjob *j, vss_time now);
+/* Act on what happened to a transferring job. Returns 1 when it ended. */
+int xf_job_settle(vss_xfer *x, xjob *j, vss_time now);
+/* Ends j with FETCH_FAILED. */
+void xf_job_failed(vss_xfer *x, xjob *j, int rc, vss_time now);
+/* A fetch failed for good: generate when asked to, else end j. */
+void xf_job_fail(vss_xfer *x, xjob *j, int rc, vss_time now);
+/* Hand j to the application's generator. May end j. */
+int xf_job_generate(vss_xfer *x, xjob *j, vss_time now);
+
+/* ---- xfer_req.c ------------------------------------------------------ */
+
+xpeer *xf_xp_get(vss_xfer *x, uint16_t idx);
+xreq *xf_req_find(const vss_xfer *x, uint32_t id);
+/* The source owes nothing more for r: release its window share. */
+void xf_req_settle_source(vss_xfer *x, xreq *r, vss_time now);
+void xf_req_free(vss_xfer *x, xreq *r, vss_time now);
+/* Forget a request the source still owes; tell it when it can hear. */
+void xf_req_abandon(vss_xfer *x, xreq *r, vss_time now);
+int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
+                     vss_time now);
+int xf_send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,
+                  vss_time now);
+
+/* ---- xfer_sched.c ---------------------------------------------------- */
+
+int xf_src_usable(const vss_xfer *x, const xjob *j, const vss_peer *p);
+jsrc *xf_job_src(xjob *j, uint16_t idx);
+uint32_t xf_job_live_sources(const vss_xfer *x, const xjob *j);
+vss_time xf_src_cost(const vss_xfer *x, uint16_t idx, uint64_t bytes);
+size_t xf_job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
+                      size_t cap);
+int xf_job_add_source(xjob *j, const vss_holder *h);
+vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j);
+void xf_job_refresh_sources(vss_xfer *x, xjob *j);
+void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now);
+void xf_src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc, vss_time now);
+void xf_chunk_requeue(xjob *j, uint64_t c, uint16_t culprit, int counted,
+                      const vss_node_config *cf, vss_time now);
+int xf_job_has_work(const xjob *j);
+/* Pumping only sends requests: no job ends. */
+void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now);
+void xf_pump_all(vss_xfer *x, vss_time now);
+void xf_pump_sources_but(vss_xfer *x, xjob *j, uint16_t skip, vss_time now);
+void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now);
+/* Recompute x->expiry from request deadlines and job wake-ups. */
+void xf_rearm(vss_xfer *x);
+/* Deadlines and wake-ups due at now. May end jobs. */
+void xf_expire(vss_xfer *x, vss_time now);
+
+/* ---- xfer_recv.c ----------------------------------------------------- */
+
+/* Frames from a source; they may end the request's job. Negative: the
+ * peer broke the protocol. */
+
+int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
+               vss_time now);
+int xf_on_data(vss_xfer *x, vss_peer *p, const vss_msg_xfer_data *m,
+               vss_time now);
+int xf_on_error(vss_xfer *x, vss_peer *p, const vss_msg_xfer_error *m,
+                vss_time now);
+/* Every chunk verified and written: commit, report, free j. */
+void xf_job_done(vss_xfer *x, xjob *j, vss_time now);
+
+/* ---- xfer_serve.c ---------------------------------------------------- */
+
+int xf_on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g);
+int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m);
+/* Drop a peer's queued GETs. */
+void xf_serve_clear(xpeer *xp);
+void xf_meta_cache_free(vss_xfer *x);
+
+/* ---- xfer_prefetch.c ------------------------------------------------- */
+
+/* Start prefetch jobs while the policy allows. May end jobs. */
+void xf_pf_pump(vss_xfer *x, vss_time now);
+
+#endif

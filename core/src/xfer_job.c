@@ -1,0 +1,281 @@
+/*
+ * xfer_job.c - transfer jobs: a job per sidecar (key + format), found by
+ * key or id, queued on a ready list (foreground or background) while it
+ * has work to hand out, started (WAIT -> XFER), and ended at one place,
+ * xf_job_settle: committed, failed, or handed to local generation.
+ */
+#include "xfer_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- events and maps ------------------------------------------------- */
+
+void xf_emit(vss_xfer *x, vss_event_type t, const xjob *j, const vss_peer *p,
+             uint64_t bytes, uint64_t count, int rc, vss_time now) {
+  vss_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = t;
+  if (p) ev.peer = p->id;
+  if (j) {
+    ev.key = j->key;
+    ev.format = j->fmt;
+    ev.job = j->id;
+    ev.flags = j->evflags;
+    ev.duration = now >= j->started ? now - j->started : 0;
+  }
+  ev.bytes = bytes;
+  ev.count = count;
+  ev.rc = rc;
+  vss__emit(x->n, &ev, now);
+}
+
+static uint32_t key_hash(const vss_key *k) {
+  uint32_t h = 2166136261u; /* FNV-1a over uuid, kind, variant */
+  for (int i = 0; i < 16; i++)
+    h = (h ^ k->content.b[i]) * 16777619u;
+  h = (h ^ (uint32_t)k->kind) * 16777619u;
+  for (const char *v = k->variant; *v; v++)
+    h = (h ^ (uint8_t)*v) * 16777619u;
+  return h;
+}
+
+xjob *xf_job_by_key(const vss_xfer *x, const vss_key *key) {
+  for (xjob *j = x->jmap[key_hash(key) & (XFER_JOB_BUCKETS - 1)]; j;
+       j = j->hnext)
+    if (vss_key_cmp(&j->key, key) == 0) return j;
+  return NULL;
+}
+
+xjob *xf_job_by_id(const vss_xfer *x, uint64_t id) {
+  for (xjob *j = x->jobs_head; j; j = j->next)
+    if (j->id == id) return j;
+  return NULL;
+}
+
+/* ---- job lists and accounting ---------------------------------------- */
+
+void xf_ready_insert(vss_xfer *x, xjob *j) {
+  if (j->ready) return;
+  int c = (j->evflags & VSS_EVF_FOREGROUND) ? 0 : 1;
+  j->rnext = NULL;
+  j->rprev = x->ready_tail[c];
+  if (j->rprev)
+    j->rprev->rnext = j;
+  else
+    x->ready_head[c] = j;
+  x->ready_tail[c] = j;
+  j->ready = 1;
+}
+
+void xf_ready_remove(vss_xfer *x, xjob *j) {
+  if (!j->ready) return;
+  int c = (j->evflags & VSS_EVF_FOREGROUND) ? 0 : 1;
+  if (j->rprev)
+    j->rprev->rnext = j->rnext;
+  else
+    x->ready_head[c] = j->rnext;
+  if (j->rnext)
+    j->rnext->rprev = j->rprev;
+  else
+    x->ready_tail[c] = j->rprev;
+  j->rprev = j->rnext = NULL;
+  j->ready = 0;
+}
+
+/* Counters the prefetch policy reads: sign +1 on entry, -1 on exit. */
+void xf_job_account(vss_xfer *x, const xjob *j, int sign) {
+  if (j->evflags & VSS_EVF_FOREGROUND) x->nfg += (uint32_t)sign;
+  if (j->evflags & VSS_EVF_PREFETCH) {
+    x->npf += (uint32_t)sign;
+    if (j->eager) x->npf_eager += (uint32_t)sign;
+  }
+}
+
+/* Into the creation-order list (timers and loops walk it) and the key
+ * map. */
+static void job_link(vss_xfer *x, xjob *j) {
+  j->prev = x->jobs_tail;
+  if (j->prev)
+    j->prev->next = j;
+  else
+    x->jobs_head = j;
+  x->jobs_tail = j;
+  uint32_t b = key_hash(&j->key) & (XFER_JOB_BUCKETS - 1);
+  j->hnext = x->jmap[b];
+  x->jmap[b] = j;
+  x->njobs++;
+}
+
+xjob *xf_job_new(vss_xfer *x, const vss_key *key, vss_format fmt,
+                 uint32_t flags, uint32_t evflags, vss_time now) {
+  xjob *j = calloc(1, sizeof(*j));
+  if (!j) return NULL;
+  j->id = ++x->next_job;
+  j->key = *key;
+  j->fmt = fmt;
+  j->flags = flags;
+  j->evflags = evflags;
+  j->state = J_WAIT;
+  j->started = now;
+  j->wake_at = VSS_TIME_UNSET;
+  job_link(x, j);
+  xf_job_account(x, j, +1);
+  return j;
+}
+
+static void job_unlink(vss_xfer *x, xjob *j) {
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    x->jobs_head = j->next;
+  if (j->next)
+    j->next->prev = j->prev;
+  else
+    x->jobs_tail = j->prev;
+  xjob **pp = &x->jmap[key_hash(&j->key) & (XFER_JOB_BUCKETS - 1)];
+  while (*pp && *pp != j)
+    pp = &(*pp)->hnext;
+  if (*pp) *pp = j->hnext;
+  x->njobs--;
+}
+
+/* Remove a job from every list and free it (requests cancelled). */
+void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
+  while (j->reqs)
+    xf_req_abandon(x, j->reqs, now);
+  if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
+  xf_ready_remove(x, j);
+  xf_job_account(x, j, -1);
+  job_unlink(x, j);
+  free(j->ch);
+  free(j->hashes);
+  free(j);
+}
+
+/* ---- starting -------------------------------------------------------- */
+
+/* Every chunk to do, none avoiding a source. */
+static int job_chunks_init(xjob *j) {
+  j->nchunks = vss_chunk_count(j->size);
+  j->ch = calloc(j->nchunks ? j->nchunks : 1, sizeof(*j->ch));
+  if (!j->ch) return VSS_ERR_NOMEM;
+  for (uint64_t c = 0; c < j->nchunks; c++)
+    j->ch[c].avoid = XFER_NO_PEER;
+  j->ntodo = j->nchunks;
+  return 0;
+}
+
+/* WAIT -> XFER: choose sources, open the temp blob. */
+static int job_start(vss_xfer *x, xjob *j, vss_time now) {
+  vss_peer *best = xf_job_pick_target(x, j);
+  if (!best) return VSS_ERR_NO_SOURCE;
+  const vss_prefetch_policy *pol = &xf_cfg(x)->prefetch;
+  if ((j->evflags & VSS_EVF_FOREGROUND) &&
+      !vss_prefetch_fits(pol, vss_xfer_budget_used(x), j->size))
+    return VSS_ERR_FULL;
+  if (job_chunks_init(j)) return VSS_ERR_NOMEM;
+  int rc = vss_blobs_open_temp(x->n->blobs, &j->key, j->fmt, j->size, &j->tmp);
+  if (rc) {
+    j->tmp = NULL;
+    return VSS_ERR_IO;
+  }
+  j->state = J_XFER;
+  j->wake_at = VSS_TIME_UNSET;
+  xf_emit(x, VSS_EV_FETCH_STARTED, j, best, j->size, j->nchunks, 0, now);
+  xf_ready_insert(x, j);
+  return 0;
+}
+
+/* Start and pump a job; settle it (a 0-byte sidecar ends at once). */
+int xf_job_launch(vss_xfer *x, xjob *j, vss_time now) {
+  int rc = job_start(x, j, now);
+  if (rc) return rc;
+  uint64_t id = j->id;
+  xf_pump_job_sources(x, j, now);
+  if ((j = xf_job_by_id(x, id)) != NULL) xf_job_settle(x, j, now);
+  return 0;
+}
+
+/* ---- failure and the generation fallback ----------------------------- */
+
+/* Drop a job's transfer state (requests, temp blob, chunk table). */
+static void job_reset_xfer(vss_xfer *x, xjob *j, vss_time now) {
+  while (j->reqs)
+    xf_req_abandon(x, j->reqs, now);
+  if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
+  j->tmp = NULL;
+  xf_ready_remove(x, j);
+  free(j->ch);
+  free(j->hashes);
+  j->ch = NULL;
+  j->hashes = NULL;
+  j->nchunks = j->ndone = j->ntodo = j->cursor = 0;
+  j->meta_inflight = 0;
+  j->wake_at = VSS_TIME_UNSET;
+}
+
+void xf_job_failed(vss_xfer *x, xjob *j, int rc, vss_time now) {
+  xf_emit(x, VSS_EV_FETCH_FAILED, j, NULL, j->size, j->ndone, rc, now);
+  xf_job_free(x, j, now);
+}
+
+/* Ask the application to generate. Returns 0 when generation started
+ * (or already finished), VSS_ERR_GENERATE when it could not; the job is
+ * ended with FETCH_FAILED in that case. */
+int xf_job_generate(vss_xfer *x, xjob *j, vss_time now) {
+  job_reset_xfer(x, j, now);
+  j->state = J_GEN;
+  j->fail_rc = 0;
+  const vss_node_config *cf = xf_cfg(x);
+  if (!cf->generate) {
+    xf_job_failed(x, j, VSS_ERR_GENERATE, now);
+    return VSS_ERR_GENERATE;
+  }
+  xf_emit(x, VSS_EV_GENERATE_STARTED, j, NULL, 0, 0, 0, now);
+  uint64_t id = j->id;
+  vss_key key = j->key;
+  vss_format fmt = j->fmt;
+  /* The callback may record or fail synchronously: j may be gone. */
+  int rc = cf->generate(cf->generate_user, &key, fmt, id);
+  if (rc == 0) return 0;
+  if ((j = xf_job_by_id(x, id)) != NULL)
+    xf_job_failed(x, j, VSS_ERR_GENERATE, now);
+  return VSS_ERR_GENERATE;
+}
+
+/* A fetch failed for good: fall back to generation when asked to. */
+void xf_job_fail(vss_xfer *x, xjob *j, int rc, vss_time now) {
+  if (rc != VSS_ERR_CANCELED && rc != VSS_ERR_FULL &&
+      (j->flags & VSS_FETCH_GENERATE_ON_FAIL) && j->state != J_GEN) {
+    xf_job_generate(x, j, now);
+    return;
+  }
+  xf_job_failed(x, j, rc, now);
+}
+
+/* ---- settling -------------------------------------------------------- */
+
+/* Act on what happened to a transferring job. Returns 1 when it ended. */
+int xf_job_settle(vss_xfer *x, xjob *j, vss_time now) {
+  if (j->state != J_XFER) return 0;
+  if (j->fail_rc) {
+    xf_job_fail(x, j, j->fail_rc, now);
+    return 1;
+  }
+  if (j->ndone == j->nchunks) {
+    xf_job_done(x, j, now);
+    return 1;
+  }
+  if (xf_job_live_sources(x, j) == 0) {
+    xf_job_refresh_sources(x, j);
+    if (xf_job_live_sources(x, j) == 0) {
+      /* Sources that went offline: NO_SOURCE; sources dropped for bad
+       * bytes or errors: that reason. */
+      xf_job_fail(x, j, j->why ? j->why : VSS_ERR_NO_SOURCE, now);
+      return 1;
+    }
+  }
+  if (xf_job_has_work(j)) xf_ready_insert(x, j);
+  return 0;
+}

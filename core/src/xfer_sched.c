@@ -1,0 +1,355 @@
+/*
+ * xfer_sched.c - who fetches what, and when.
+ *
+ * A job's sources are the online holders with the same size and checksum
+ * as the best-ranked one. Every source keeps its own request window full
+ * (vss_est_window), so a fast source pulls more chunks than a slow one
+ * and many small sidecars from one peer share that window: 1000
+ * thumbnails cost about one RTT, not 1000. A source only takes a chunk
+ * when it would finish it about as soon as the best source could, or when
+ * the job's remaining work outlasts it anyway (so a slow source helps with
+ * a 1 GB proxy but never delays a thumbnail).
+ *
+ * A request past its deadline from a source that delivered nothing lately
+ * is stalled: the chunk goes back with backoff for that source, which is
+ * blamed (dropped after repeated errors).
+ */
+#include "xfer_internal.h"
+
+#include <string.h>
+
+/* ---- sources --------------------------------------------------------- */
+
+int xf_src_usable(const vss_xfer *x, const xjob *j, const vss_peer *p) {
+  if (!p || !p->online) return 0;
+  return !(j->flags & JF_RESTRICTED) ||
+         vss_prefetch_link_ok(&xf_cfg(x)->prefetch, &p->link);
+}
+
+jsrc *xf_job_src(xjob *j, uint16_t idx) {
+  for (uint32_t i = 0; i < j->nsrc; i++)
+    if (j->src[i].peer == idx) return &j->src[i];
+  return NULL;
+}
+
+uint32_t xf_job_live_sources(const vss_xfer *x, const xjob *j) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < j->nsrc; i++)
+    n += !j->src[i].dropped &&
+         xf_src_usable(x, j, xf_peer_at(x, j->src[i].peer));
+  return n;
+}
+
+static uint64_t src_inflight(const vss_xfer *x, uint16_t idx) {
+  return idx < VSS_MAX_PEERS && x->peers[idx] ? x->peers[idx]->c.inflight : 0;
+}
+
+vss_time xf_src_cost(const vss_xfer *x, uint16_t idx, uint64_t bytes) {
+  const vss_peer *p = xf_peer_at(x, idx);
+  return vss_est_cost(&p->est, bytes, src_inflight(x, idx));
+}
+
+/* Holders usable for j, from the peer cache; returns how many. */
+size_t xf_job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
+                      size_t cap) {
+  size_t n = vss_pcache_holders(x->n->pcache, &j->key, h, cap), k = 0;
+  if (n > cap) n = cap;
+  for (size_t i = 0; i < n; i++)
+    if (h[i].format == j->fmt && xf_src_usable(x, j, xf_peer_at(x, h[i].peer)))
+      h[k++] = h[i];
+  return k;
+}
+
+/* Add (or revive) a holder as a source when it has the job's bytes. */
+int xf_job_add_source(xjob *j, const vss_holder *h) {
+  if (h->size != j->size || !vss_hash_eq(&h->checksum, &j->checksum)) return 0;
+  jsrc *s = xf_job_src(j, h->peer);
+  if (s) {
+    if (!s->dropped || s->errors >= XFER_SRC_MAX_ERRORS) return 0;
+    s->dropped = 0; /* back online */
+    return 1;
+  }
+  if (j->nsrc == XFER_MAX_SOURCES) return 0;
+  s = &j->src[j->nsrc++];
+  memset(s, 0, sizeof(*s));
+  s->peer = h->peer;
+  return 1;
+}
+
+/* Pick what to fetch (size, checksum of the cheapest holder) and every
+ * holder that has exactly that. Returns the best source or NULL. */
+vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j) {
+  vss_holder h[XFER_MAX_SOURCES];
+  size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
+  size_t best = n;
+  vss_time best_cost = VSS_TIME_UNSET;
+  for (size_t i = 0; i < n; i++) {
+    vss_time c = xf_src_cost(x, h[i].peer, h[i].size);
+    if (best == n || c < best_cost) {
+      best = i;
+      best_cost = c;
+    }
+  }
+  if (best == n) return NULL;
+  j->size = h[best].size;
+  j->checksum = h[best].checksum;
+  for (size_t i = 0; i < n; i++)
+    xf_job_add_source(j, &h[i]);
+  return xf_peer_at(x, h[best].peer);
+}
+
+/* New holders learned since the job started, and old ones back online. */
+void xf_job_refresh_sources(vss_xfer *x, xjob *j) {
+  vss_holder h[XFER_MAX_SOURCES];
+  size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
+  for (size_t i = 0; i < n; i++)
+    xf_job_add_source(j, &h[i]);
+}
+
+void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now) {
+  if (s->dropped) return;
+  s->dropped = 1;
+  if (rc != VSS_ERR_UNKNOWN_PEER) j->why = rc;
+  xf_emit(x, VSS_EV_SOURCE_DROPPED, j, xf_peer_at(x, s->peer), s->bytes, 0, rc,
+          now);
+}
+
+/* A source misbehaved (bad chunk, stall): drop it after repeated errors. */
+void xf_src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc, vss_time now) {
+  jsrc *s = xf_job_src(j, idx);
+  if (!s) return;
+  if (s->errors < 255) s->errors++;
+  if (s->errors >= XFER_SRC_MAX_ERRORS) xf_src_drop(x, j, s, rc, now);
+}
+
+/* Should source idx take a piece of `len` bytes of j now? When it would
+ * finish about as soon as the best source could (queues included), or
+ * when the job's remaining work lasts longer than this piece anyway.
+ * Sources that may not have this chunk (in backoff for it) do not count
+ * as better. */
+static int src_acceptable(const vss_xfer *x, const xjob *j, uint16_t idx,
+                          uint64_t len, const xchunk *c, vss_time now) {
+  vss_time mine = xf_src_cost(x, idx, len), best = VSS_TIME_UNSET;
+  double rate = 0;
+  for (uint32_t i = 0; i < j->nsrc; i++) {
+    const jsrc *s = &j->src[i];
+    const vss_peer *p = xf_peer_at(x, s->peer);
+    if (s->dropped || !xf_src_usable(x, j, p)) continue;
+    rate += p->est.rate;
+    if (c && c->avoid == s->peer && now < c->not_before) continue;
+    best = vss__tmin(best, xf_src_cost(x, s->peer, len));
+  }
+  if (best == VSS_TIME_UNSET || mine <= best + best / 8) return 1;
+  double left = (double)j->ntodo * VSS_CHUNK_SIZE;
+  return rate > 0 && (double)mine <= left / rate * 1e9;
+}
+
+/* ---- chunks ---------------------------------------------------------- */
+
+static int chunk_eligible(const xchunk *c, uint16_t idx, vss_time now) {
+  return c->state == CH_TODO && (c->avoid != idx || now >= c->not_before);
+}
+
+static uint64_t next_chunk_for(xjob *j, uint16_t idx, vss_time now) {
+  while (j->cursor < j->nchunks && j->ch[j->cursor].state != CH_TODO)
+    j->cursor++;
+  for (uint64_t c = j->cursor; c < j->nchunks; c++)
+    if (chunk_eligible(&j->ch[c], idx, now)) return c;
+  return UINT64_MAX;
+}
+
+/* Put a chunk back to be fetched again. counted: a failure (retry budget
+ * and backoff apply); otherwise the source simply went away. */
+void xf_chunk_requeue(xjob *j, uint64_t c, uint16_t culprit, int counted,
+                      const vss_node_config *cf, vss_time now) {
+  xchunk *ch = &j->ch[c];
+  if (ch->state == CH_DONE || ch->state == CH_TODO) return;
+  ch->state = CH_TODO;
+  j->ntodo++;
+  if (c < j->cursor) j->cursor = c;
+  if (!counted) return;
+  if (++ch->tries > cf->max_retries && !j->fail_rc)
+    j->fail_rc = VSS_ERR_RETRIES;
+  ch->avoid = culprit;
+  unsigned shift = ch->tries > 20 ? 20 : ch->tries - 1;
+  ch->not_before = now + (cf->retry_backoff << shift);
+  j->wake_at = vss__tmin(j->wake_at, ch->not_before);
+}
+
+static int meta_needed(const xjob *j) {
+  return j->nchunks > 1 && !j->hashes && !j->meta_inflight;
+}
+
+int xf_job_has_work(const xjob *j) {
+  return j->state == J_XFER && (j->ntodo > 0 || meta_needed(j));
+}
+
+/* ---- windows --------------------------------------------------------- */
+
+static int window_room(const xsrc *s, int fg, uint64_t win) {
+  return fg ? s->fg_inflight < win : s->inflight < win;
+}
+
+/* Hand source p as much of j as its window takes. */
+static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t win,
+                     vss_time now) {
+  jsrc *s = xf_job_src(j, p->idx);
+  if (!s || s->dropped || !xf_src_usable(x, j, p)) return;
+  int fg = (j->evflags & VSS_EVF_FOREGROUND) != 0;
+  if (meta_needed(j) &&
+      src_acceptable(x, j, p->idx, VSS_CHUNK_SIZE, NULL, now) &&
+      xf_send_meta_req(x, j, p, xp, now) != 0)
+    return;
+  while (j->ntodo > 0 && window_room(&xp->c, fg, win)) {
+    uint64_t c = next_chunk_for(j, p->idx, now);
+    if (c == UINT64_MAX) return;
+    if (!src_acceptable(x, j, p->idx, xf_chunk_len(j, c), &j->ch[c], now))
+      return;
+    if (xf_send_chunk(x, j, p, xp, c, now) != 0) return;
+  }
+}
+
+/* Fill p's window: foreground jobs first, then the rest, oldest first. */
+void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now) {
+  if (!p || !p->online) return;
+  xpeer *xp = xf_xp_get(x, p->idx);
+  if (!xp) return;
+  const vss_node_config *cf = xf_cfg(x);
+  uint64_t win = vss_est_window(&p->est, cf->window_min, cf->window_max);
+  for (int cls = 0; cls < 2; cls++) {
+    for (xjob *j = x->ready_head[cls], *next; j; j = next) {
+      next = j->rnext;
+      if (!window_room(&xp->c, cls == 0, win)) break;
+      job_fill(x, j, p, xp, win, now);
+      if (!xf_job_has_work(j)) xf_ready_remove(x, j);
+    }
+  }
+}
+
+void xf_pump_all(vss_xfer *x, vss_time now) {
+  for (uint16_t i = 0; i < x->n->npeers; i++)
+    if (x->n->peers[i]->online) xf_pump_source(x, x->n->peers[i], now);
+}
+
+/* Pump j's live sources, except `skip` (the caller pumps that one). */
+void xf_pump_sources_but(vss_xfer *x, xjob *j, uint16_t skip, vss_time now) {
+  uint16_t peers[XFER_MAX_SOURCES];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < j->nsrc; i++)
+    if (!j->src[i].dropped && j->src[i].peer != skip)
+      peers[n++] = j->src[i].peer;
+  /* Pumping only sends requests: j stays alive. */
+  for (uint32_t i = 0; i < n; i++)
+    xf_pump_source(x, xf_peer_at(x, peers[i]), now);
+}
+
+void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
+  xf_pump_sources_but(x, j, XFER_NO_PEER, now);
+}
+
+/* ---- timers: deadlines, stalls, backoff ------------------------------ */
+
+void xf_rearm(vss_xfer *x) {
+  vss_time t = VSS_TIME_UNSET;
+  for (uint16_t i = 0; i < x->n->npeers && i < VSS_MAX_PEERS; i++) {
+    const xpeer *xp = x->peers[i];
+    if (!xp) continue;
+    for (const xreq *r = xp->c.head; r; r = r->snext)
+      t = vss__tmin(t, r->deadline);
+  }
+  for (const xjob *j = x->jobs_head; j; j = j->next)
+    t = vss__tmin(t, j->wake_at);
+  x->expiry = t;
+}
+
+/* A source that delivered recently is slow, not stalled. */
+static int src_progressing(const vss_peer *p, const xpeer *xp, vss_time now) {
+  vss_time last = xp->c.last_progress;
+  if (last == VSS_TIME_UNSET || last > now) return 0;
+  return now - last < vss_est_timeout(&p->est, XFER_SLICE, 0);
+}
+
+/* A stalled request's work goes back, counted against its retries. */
+static void stalled_requeue(vss_xfer *x, xjob *j, int meta, uint64_t c,
+                            uint16_t culprit, vss_time now) {
+  if (meta) {
+    j->meta_inflight = 0;
+    if (++j->meta_tries > xf_cfg(x)->max_retries && !j->fail_rc)
+      j->fail_rc = VSS_ERR_RETRIES;
+  } else {
+    xf_chunk_requeue(j, c, culprit, 1, xf_cfg(x), now);
+  }
+}
+
+/* A request outlived its deadline. Returns the job id to settle. */
+static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
+  vss_peer *p = xf_peer_at(x, r->peer);
+  xpeer *xp = x->peers[r->peer];
+  if (p && xp && src_progressing(p, xp, now)) {
+    r->deadline = now + vss_est_timeout(&p->est, r->len - r->got, r->ahead);
+    return 0;
+  }
+  xjob *j = r->job;
+  uint16_t culprit = r->peer;
+  uint64_t c = r->chunk;
+  int meta = r->meta;
+  xf_req_abandon(x, r, now);
+  stalled_requeue(x, j, meta, c, culprit, now);
+  xf_src_blame(x, j, culprit, VSS_ERR_TIMEOUT, now);
+  return j->id;
+}
+
+static void expire_requests(vss_xfer *x, vss_time now) {
+  uint32_t ids[256];
+  size_t n = 0;
+  for (uint16_t i = 0; i < x->n->npeers && n < 256; i++) {
+    const xpeer *xp = x->peers[i];
+    for (const xreq *r = xp ? xp->c.head : NULL; r && n < 256; r = r->snext)
+      if (r->deadline <= now) ids[n++] = r->id;
+  }
+  for (size_t k = 0; k < n; k++) {
+    xreq *r = xf_req_find(x, ids[k]);
+    if (!r) continue;
+    uint64_t jid = req_expired(x, r, now);
+    xjob *j = jid ? xf_job_by_id(x, jid) : NULL;
+    if (j) xf_job_settle(x, j, now);
+  }
+}
+
+static uint64_t next_backoff(const xjob *j, vss_time now) {
+  vss_time t = VSS_TIME_UNSET;
+  for (uint64_t c = 0; c < j->nchunks; c++)
+    if (j->ch[c].state == CH_TODO && j->ch[c].not_before > now)
+      t = vss__tmin(t, j->ch[c].not_before);
+  return t;
+}
+
+/* A job's timer fired: a query went unanswered, or a chunk's backoff
+ * ended (it may be handed out again). May end j. */
+static void job_wake(vss_xfer *x, xjob *j, vss_time now) {
+  if (j->state == J_WAIT) {
+    j->wake_at = VSS_TIME_UNSET;
+    xf_job_fail(x, j, VSS_ERR_NO_SOURCE, now);
+  } else if (j->state == J_XFER) {
+    j->wake_at = next_backoff(j, now);
+    if (xf_job_has_work(j)) xf_ready_insert(x, j);
+  } else {
+    j->wake_at = VSS_TIME_UNSET;
+  }
+}
+
+static void expire_jobs(vss_xfer *x, vss_time now) {
+  uint64_t ids[256];
+  size_t n = 0;
+  for (xjob *j = x->jobs_head; j && n < 256; j = j->next)
+    if (j->wake_at <= now) ids[n++] = j->id;
+  for (size_t k = 0; k < n; k++) {
+    xjob *j = xf_job_by_id(x, ids[k]);
+    if (j) job_wake(x, j, now);
+  }
+}
+
+void xf_expire(vss_xfer *x, vss_time now) {
+  expire_requests(x, now);
+  expire_jobs(x, now);
+}

@@ -1,0 +1,227 @@
+/*
+ * xfer_serve.c - serving peers' GETs.
+ *
+ * GETs for sidecars we hold READY queue per peer, foreground ahead of
+ * background; DATA frames are produced lazily when the driver asks for
+ * the next frame, so a foreground GET overtakes prefetch bytes not yet
+ * sent. A peer names a sidecar key, never a path. Chunk-hash lists are
+ * computed by reading the blob back and kept in a small LRU cache: a
+ * large sidecar is usually asked for by several peers at once.
+ */
+#include "xfer_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- chunk-hash lists ------------------------------------------------ */
+
+static int send_error(vss_xfer *x, vss_peer *p, uint32_t req_id, int code) {
+  x->scratch.len = 0;
+  int rc = vss_wire_encode_xfer_error(&x->scratch, req_id, code);
+  return rc ? rc : vss__send(x->n, p, x->scratch.data, x->scratch.len);
+}
+
+static void meta_free(xmeta *m) {
+  free(m->hashes);
+  memset(m, 0, sizeof(*m));
+}
+
+static xmeta *meta_lookup(vss_xfer *x, const vss_sidecar_row *row) {
+  for (int i = 0; i < XFER_META_CACHE; i++) {
+    xmeta *m = &x->meta[i];
+    if (m->hashes && m->size == row->size && m->fmt == row->format &&
+        vss_key_cmp(&m->key, &row->key) == 0 &&
+        vss_hash_eq(&m->checksum, &row->checksum)) {
+      m->used = ++x->meta_tick;
+      return m;
+    }
+  }
+  return NULL;
+}
+
+/* Chunk hashes of a blob we hold, read back through a hasher. */
+static int meta_compute(vss_xfer *x, const vss_sidecar_row *row,
+                        vss_hash **hashes, uint64_t *n) {
+  vss_hasher *h;
+  int rc = vss_hasher_new(&h);
+  if (rc) return rc;
+  for (uint64_t off = 0; off < row->size && rc == 0;) {
+    uint64_t left = row->size - off;
+    size_t len = left < VSS_CHUNK_SIZE ? (size_t)left : VSS_CHUNK_SIZE;
+    rc = vss_blobs_read(x->n->blobs, &row->key, row->format, off, x->rbuf, len);
+    if (rc == 0) rc = vss_hasher_update(h, x->rbuf, len);
+    off += len;
+  }
+  vss_hash sum;
+  if (rc == 0) rc = vss_hasher_final(h, &sum, hashes, n);
+  vss_hasher_del(h);
+  if (rc) return VSS_ERR_IO;
+  if (!vss_hash_eq(&sum, &row->checksum)) {
+    free(*hashes);
+    return VSS_ERR_CORRUPT; /* our bytes do not match our row */
+  }
+  return 0;
+}
+
+static int meta_get(vss_xfer *x, const vss_sidecar_row *row, xmeta **out) {
+  if ((*out = meta_lookup(x, row)) != NULL) return 0;
+  vss_hash *hs = NULL;
+  uint64_t n = 0;
+  int rc = meta_compute(x, row, &hs, &n);
+  if (rc) return rc;
+  xmeta *m = &x->meta[0];
+  for (int i = 1; i < XFER_META_CACHE; i++)
+    if (x->meta[i].used < m->used) m = &x->meta[i];
+  meta_free(m);
+  m->key = row->key;
+  m->fmt = row->format;
+  m->size = row->size;
+  m->checksum = row->checksum;
+  m->hashes = hs;
+  m->n = n;
+  m->used = ++x->meta_tick;
+  *out = m;
+  return 0;
+}
+
+static int serve_meta(vss_xfer *x, vss_peer *p, uint32_t req_id,
+                      const vss_sidecar_row *row) {
+  xmeta *m;
+  int rc = meta_get(x, row, &m);
+  if (rc) return send_error(x, p, req_id, rc);
+  x->scratch.len = 0;
+  rc = vss_wire_encode_xfer_meta(&x->scratch, req_id, m->size, &m->checksum,
+                                 m->hashes, m->n);
+  if (rc) return send_error(x, p, req_id, VSS_ERR_TOO_BIG);
+  rc = vss__send(x->n, p, x->scratch.data, x->scratch.len);
+  return rc ? rc : 1;
+}
+
+void xf_meta_cache_free(vss_xfer *x) {
+  for (int i = 0; i < XFER_META_CACHE; i++)
+    meta_free(&x->meta[i]);
+}
+
+/* ---- queued GETs ----------------------------------------------------- */
+
+static void serve_push(xpeer *xp, xserve *s, int q) {
+  if (xp->qt[q])
+    xp->qt[q]->next = s;
+  else
+    xp->qh[q] = s;
+  xp->qt[q] = s;
+  xp->nserve++;
+}
+
+/* The row a GET names, when we hold it READY in the asked format.
+ * Returns 1 with *row, or what sending the XFER_ERROR returned (<= 0). */
+static int get_row(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g,
+                   vss_sidecar_row *row) {
+  int rc = vss_store_get_sidecar(x->n->store, &g->key, row);
+  if (rc && rc != VSS_ERR_NOT_FOUND) return send_error(x, p, g->req_id, rc);
+  if (rc || row->status != VSS_STATUS_READY || row->format != g->format)
+    return send_error(x, p, g->req_id, VSS_ERR_NOT_FOUND);
+  return 1;
+}
+
+/* Queue a GET's byte range; DATA is produced when the driver asks. The
+ * cap keeps a peer from making us hold unbounded state. */
+static int serve_queue(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
+  xpeer *xp = xf_xp_get(x, p->idx);
+  if (!xp) return VSS_ERR_NOMEM;
+  if (xp->nserve >= XFER_MAX_SERVES)
+    return send_error(x, p, g->req_id, VSS_ERR_FULL);
+  xserve *s = calloc(1, sizeof(*s));
+  if (!s) return VSS_ERR_NOMEM;
+  s->req_id = g->req_id;
+  s->key = g->key;
+  s->fmt = g->format;
+  s->off = g->offset;
+  s->end = g->offset + g->length;
+  s->bytes = g->length;
+  serve_push(xp, s, (g->flags & VSS_GET_FOREGROUND) ? 0 : 1);
+  return 0;
+}
+
+int xf_on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
+  vss_sidecar_row row;
+  int rc = get_row(x, p, g, &row);
+  if (rc <= 0) return rc;
+  int meta = (g->flags & VSS_GET_META) != 0;
+  if (meta && (rc = serve_meta(x, p, g->req_id, &row)) <= 0)
+    return rc;        /* an error went out instead */
+  if (g->length == 0) /* a META-only request is complete */
+    return meta ? 0 : send_error(x, p, g->req_id, VSS_ERR_INVALID);
+  if (g->offset > row.size || g->length > row.size - g->offset)
+    return send_error(x, p, g->req_id, VSS_ERR_INVALID);
+  return serve_queue(x, p, g);
+}
+
+static xserve *serve_unlink(xpeer *xp, int q, xserve *prev, xserve *s) {
+  if (prev)
+    prev->next = s->next;
+  else
+    xp->qh[q] = s->next;
+  if (xp->qt[q] == s) xp->qt[q] = prev;
+  xp->nserve--;
+  return s;
+}
+
+int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m) {
+  xpeer *xp = x->peers[p->idx];
+  for (int q = 0; xp && q < 2; q++) {
+    for (xserve *s = xp->qh[q], *prev = NULL; s; prev = s, s = s->next) {
+      if (s->req_id != m->req_id) continue;
+      free(serve_unlink(xp, q, prev, s));
+      return 0;
+    }
+  }
+  return 0; /* already served: nothing to drop */
+}
+
+void xf_serve_clear(xpeer *xp) {
+  for (int q = 0; q < 2; q++) {
+    while (xp->qh[q])
+      free(serve_unlink(xp, q, NULL, xp->qh[q]));
+  }
+}
+
+/* ---- lazy DATA ------------------------------------------------------- */
+
+/* The head GET of queue q is fully sent: report it, drop it. */
+static void serve_done(vss_xfer *x, vss_peer *p, xpeer *xp, int q,
+                       vss_time now) {
+  xserve *s = xp->qh[q];
+  vss_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = VSS_EV_SERVED;
+  ev.peer = p->id;
+  ev.key = s->key;
+  ev.format = s->fmt;
+  ev.bytes = s->bytes;
+  ev.flags = q == 0 ? VSS_EVF_FOREGROUND : 0;
+  free(serve_unlink(xp, q, NULL, s));
+  vss__emit(x->n, &ev, now);
+}
+
+int vss_xfer_produce(vss_xfer *x, vss_peer *p, int fg_only, vss_buf *out,
+                     vss_time now) {
+  xpeer *xp = p->idx < VSS_MAX_PEERS ? x->peers[p->idx] : NULL;
+  if (!xp || xp->nserve == 0) return 0;
+  int q = xp->qh[0] ? 0 : (!fg_only && xp->qh[1] ? 1 : -1);
+  if (q < 0) return 0;
+  xserve *s = xp->qh[q];
+  uint64_t left = s->end - s->off;
+  uint32_t len = left < XFER_SLICE ? (uint32_t)left : XFER_SLICE;
+  int rc = vss_blobs_read(x->n->blobs, &s->key, s->fmt, s->off, x->rbuf, len);
+  if (rc) { /* the blob vanished under its row: tell, and stop */
+    rc = vss_wire_encode_xfer_error(out, s->req_id, VSS_ERR_IO);
+    free(serve_unlink(xp, q, NULL, s));
+    return rc ? rc : 1;
+  }
+  rc = vss_wire_encode_xfer_data(out, s->req_id, s->off, x->rbuf, len);
+  if (rc) return rc;
+  s->off += len;
+  if (s->off == s->end) serve_done(x, p, xp, q, now);
+  return 1;
+}
