@@ -39,19 +39,32 @@ struct chan {
   uint8_t k3[32]; /* msg3 key, kept by the responder until msg3 */
   uint8_t key_tx[SS(KEYBYTES)], key_rx[SS(KEYBYTES)];
   SS(state) tx, rx;
+  /* Once records flow, the two directions are independent: chan_open
+   * may run on a worker thread while chan_seal runs on the loop, so a
+   * failed open marks only its own side dead (st no longer changes). */
+  int rx_dead;
 };
 
 const char *chan_strerror(int rc) {
   switch (rc) {
-  case CHAN_OK: return "ok";
-  case CHAN_ERR_STATE: return "handshake step out of order";
-  case CHAN_ERR_SIZE: return "unit has the wrong size or is over the limit";
-  case CHAN_ERR_MAGIC: return "not a vss-chan v1 peer";
-  case CHAN_ERR_AUTH: return "authentication failed (forged or tampered)";
-  case CHAN_ERR_UNPAIRED: return "peer key is not paired with this device";
-  case CHAN_ERR_CRYPTO: return "invalid key material";
-  case CHAN_ERR_BUFFER: return "output buffer too small";
-  default: return "unknown channel error";
+  case CHAN_OK:
+    return "ok";
+  case CHAN_ERR_STATE:
+    return "handshake step out of order";
+  case CHAN_ERR_SIZE:
+    return "unit has the wrong size or is over the limit";
+  case CHAN_ERR_MAGIC:
+    return "not a vss-chan v1 peer";
+  case CHAN_ERR_AUTH:
+    return "authentication failed (forged or tampered)";
+  case CHAN_ERR_UNPAIRED:
+    return "peer key is not paired with this device";
+  case CHAN_ERR_CRYPTO:
+    return "invalid key material";
+  case CHAN_ERR_BUFFER:
+    return "output buffer too small";
+  default:
+    return "unknown channel error";
   }
 }
 
@@ -186,7 +199,8 @@ int chan_new(chan **out, chan_role role, const chan_identity *self,
              const uint8_t *peer_pk, chan_pinned_cb pinned, void *user,
              size_t max_plain) {
   chan *c;
-  if (out == NULL || self == NULL || max_plain == 0 || max_plain > UINT32_MAX / 2)
+  if (out == NULL || self == NULL || max_plain == 0 ||
+      max_plain > UINT32_MAX / 2)
     return CHAN_ERR_STATE;
   if (role == CHAN_INITIATOR ? peer_pk == NULL : pinned == NULL)
     return CHAN_ERR_STATE;
@@ -210,7 +224,9 @@ void chan_del(chan *c) {
   if (c) sodium_free(c); /* sodium_free wipes the keys */
 }
 
-int chan_ready(const chan *c) { return c->st == ST_READY; }
+int chan_ready(const chan *c) {
+  return c->st == ST_READY;
+}
 
 const uint8_t *chan_peer_pk(const chan *c) {
   return c->have_peer ? c->peer_pk : NULL;
@@ -218,11 +234,16 @@ const uint8_t *chan_peer_pk(const chan *c) {
 
 size_t chan_max_body(const chan *c) {
   switch (c->st) {
-  case ST_R_WAIT1: return CHAN_MSG1_LEN;
-  case ST_I_WAIT2: return CHAN_MSG2_LEN;
-  case ST_R_WAIT3: return CHAN_MSG3_LEN;
-  case ST_READY: return c->max_plain + CHAN_REC_OVERHEAD;
-  default: return 0;
+  case ST_R_WAIT1:
+    return CHAN_MSG1_LEN;
+  case ST_I_WAIT2:
+    return CHAN_MSG2_LEN;
+  case ST_R_WAIT3:
+    return CHAN_MSG3_LEN;
+  case ST_READY:
+    return c->max_plain + CHAN_REC_OVERHEAD;
+  default:
+    return 0;
   }
 }
 
@@ -277,7 +298,8 @@ static int recv_msg1(chan *c, const uint8_t *b) {
   int rc;
   if (memcmp(b, MAGIC, 4) != 0) return CHAN_ERR_MAGIC;
   memcpy(c->peer_eph, b + 4, 32);
-  if (crypto_sign_ed25519_sk_to_curve25519(xs, c->self.sk) != 0) return CHAN_ERR_CRYPTO;
+  if (crypto_sign_ed25519_sk_to_curve25519(xs, c->self.sk) != 0)
+    return CHAN_ERR_CRYPTO;
   rc = crypto_scalarmult(c->dh, xs, c->peer_eph);
   sodium_memzero(xs, sizeof xs);
   if (rc != 0) return CHAN_ERR_CRYPTO;
@@ -385,10 +407,16 @@ int chan_seal(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
   if (cap < need) return CHAN_ERR_BUFFER;
   put_u32le(out, (uint32_t)(need - CHAN_PREFIX));
   /* The prefix is associated data: a changed length fails the tag. */
-  SS(push)(&c->tx, out + CHAN_PREFIX, NULL, plain, len, out, CHAN_PREFIX,
-           SS(TAG_MESSAGE));
+  SS(push)
+  (&c->tx, out + CHAN_PREFIX, NULL, plain, len, out, CHAN_PREFIX,
+   SS(TAG_MESSAGE));
   *outlen = need;
   return 0;
+}
+
+static int rx_fail(chan *c, int rc) {
+  c->rx_dead = 1;
+  return rc;
 }
 
 int chan_open(chan *c, const uint8_t *unit, size_t len, uint8_t *plain,
@@ -396,18 +424,18 @@ int chan_open(chan *c, const uint8_t *unit, size_t len, uint8_t *plain,
   unsigned long long mlen = 0;
   unsigned char tag = 0;
   size_t body;
-  if (c->st != ST_READY) return CHAN_ERR_STATE;
-  if (len < CHAN_PREFIX + CHAN_REC_OVERHEAD) return fail(c, CHAN_ERR_SIZE);
+  if (c->st != ST_READY || c->rx_dead) return CHAN_ERR_STATE;
+  if (len < CHAN_PREFIX + CHAN_REC_OVERHEAD) return rx_fail(c, CHAN_ERR_SIZE);
   body = get_u32le(unit);
   if (body != len - CHAN_PREFIX || body > chan_max_body(c))
-    return fail(c, CHAN_ERR_SIZE);
+    return rx_fail(c, CHAN_ERR_SIZE);
   if (cap < body - CHAN_REC_OVERHEAD) return CHAN_ERR_BUFFER;
   /* The stream's implicit counter makes a replayed, reordered or dropped
    * record fail authentication. */
   if (SS(pull)(&c->rx, plain, &mlen, &tag, unit + CHAN_PREFIX, body, unit,
                CHAN_PREFIX) != 0 ||
       tag != SS(TAG_MESSAGE))
-    return fail(c, CHAN_ERR_AUTH);
+    return rx_fail(c, CHAN_ERR_AUTH);
   *plain_len = (size_t)mlen;
   return 0;
 }

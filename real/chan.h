@@ -52,13 +52,13 @@
 
 enum {
   CHAN_OK = 0,
-  CHAN_ERR_STATE = -1,   /* call out of order */
-  CHAN_ERR_SIZE = -2,    /* unit over the limit or not the expected size */
-  CHAN_ERR_MAGIC = -3,   /* not our protocol / version */
-  CHAN_ERR_AUTH = -4,    /* decryption or signature failed: forged */
+  CHAN_ERR_STATE = -1,    /* call out of order */
+  CHAN_ERR_SIZE = -2,     /* unit over the limit or not the expected size */
+  CHAN_ERR_MAGIC = -3,    /* not our protocol / version */
+  CHAN_ERR_AUTH = -4,     /* decryption or signature failed: forged */
   CHAN_ERR_UNPAIRED = -5, /* initiator's key is not pinned here */
-  CHAN_ERR_CRYPTO = -6,  /* weak key or libsodium failure */
-  CHAN_ERR_BUFFER = -7,  /* caller's output buffer too small */
+  CHAN_ERR_CRYPTO = -6,   /* weak key or libsodium failure */
+  CHAN_ERR_BUFFER = -7,   /* caller's output buffer too small */
 };
 
 const char *chan_strerror(int rc);
@@ -118,7 +118,9 @@ int chan_seal(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
               size_t cap, size_t *outlen);
 /* Decrypts one whole record unit (prefix included) into plain (at least
  * chan_max_body() - CHAN_REC_OVERHEAD bytes). Any failure leaves the
- * channel unusable: close the connection. */
+ * receiving side unusable: close the connection. Opening and sealing
+ * touch separate state: one thread may open while another seals, but
+ * each side must be used by one thread at a time. */
 int chan_open(chan *c, const uint8_t *unit, size_t len, uint8_t *plain,
               size_t cap, size_t *plain_len);
 

@@ -208,7 +208,8 @@ static int run_op(global *g, const op_def *op, int argc, char **argv,
       snprintf(cfgp, sizeof cfgp, "%s/config.ini", g->dir);
       if (stat(cfgp, &st) != 0)
         return fail("%s is not a vss-node data dir; run `vss-node -d %s "
-                    "init`", g->dir, g->dir);
+                    "init`",
+                    g->dir, g->dir);
       return fail("`%s` needs the daemon: start `vss-node -d %s serve`",
                   op->verb, g->dir);
     }
@@ -245,7 +246,9 @@ static int copy_in(vss_blobs *b, const char *file, const vss_key *key,
     off += (uint64_t)r;
   }
   close(fd);
-  if (rc == 0) return vss_blobs_commit(b, tmp) < 0 ? fail("cannot store %s%s", file, "") : 0;
+  if (rc == 0)
+    return vss_blobs_commit(b, tmp) < 0 ? fail("cannot store %s%s", file, "")
+                                        : 0;
   if (tmp) vss_blobs_discard(b, tmp);
   return fail("cannot copy %s: %s", file, vss_strerror(rc));
 }
@@ -259,7 +262,8 @@ static int read_pairs(char ***files, char ***uris, int *n) {
   while (fgets(line, sizeof line, stdin)) {
     char *f = strtok(line, " \t\r\n"), *u = strtok(NULL, " \t\r\n");
     if (f == NULL) continue;
-    if (u == NULL) return fail("--stdin: expected 'FILE URI' lines, got '%s'%s", f, "");
+    if (u == NULL)
+      return fail("--stdin: expected 'FILE URI' lines, got '%s'%s", f, "");
     if (*n == cap) {
       cap = cap ? cap * 2 : 256;
       *files = realloc(*files, (size_t)cap * sizeof **files);
@@ -469,7 +473,8 @@ int cli_main(int argc, char **argv) {
   const char *verb;
 
   memset(&g, 0, sizeof g);
-  if (sodium_init() < 0) return fail("libsodium failed to initialise%s%s", "", "");
+  if (sodium_init() < 0)
+    return fail("libsodium failed to initialise%s%s", "", "");
   if (parse_global(&g, &argc, &argv) < 0) return EXIT_USAGE;
   if (argc == 0) {
     fputs(USAGE, stderr);
@@ -478,7 +483,8 @@ int cli_main(int argc, char **argv) {
   verb = argv[0];
   argc--;
   argv++;
-  if (!strcmp(verb, "help")) return argc ? help_for(argv[0]) : (fputs(USAGE, stdout), 0);
+  if (!strcmp(verb, "help"))
+    return argc ? help_for(argv[0]) : (fputs(USAGE, stdout), 0);
   if (!strcmp(verb, "show") || !strcmp(verb, "id")) {
     if (!strcmp(verb, "show") && (argc == 0 || strcmp(argv[0], "identity"))) {
       fprintf(stderr, "vss-node: usage: vss-node show identity [--code]\n");

@@ -63,11 +63,24 @@ int cfg_parse_size(const char *s, uint64_t *out) {
   v = strtod(s, &end);
   if (errno || end == s || v < 0) return -1;
   switch (toupper((unsigned char)*end)) {
-  case 'K': mul = 1ULL << 10; end++; break;
-  case 'M': mul = 1ULL << 20; end++; break;
-  case 'G': mul = 1ULL << 30; end++; break;
-  case 'T': mul = 1ULL << 40; end++; break;
-  default: break;
+  case 'K':
+    mul = 1ULL << 10;
+    end++;
+    break;
+  case 'M':
+    mul = 1ULL << 20;
+    end++;
+    break;
+  case 'G':
+    mul = 1ULL << 30;
+    end++;
+    break;
+  case 'T':
+    mul = 1ULL << 40;
+    end++;
+    break;
+  default:
+    break;
   }
   if (*end == 'i') end++;
   if (*end == 'B' || *end == 'b') end++;
@@ -103,8 +116,8 @@ static int parse_bool(const char *s, int *out) {
   if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1") ||
       !strcasecmp(s, "on"))
     *out = 1;
-  else if (!strcasecmp(s, "no") || !strcasecmp(s, "false") ||
-           !strcmp(s, "0") || !strcasecmp(s, "off"))
+  else if (!strcasecmp(s, "no") || !strcasecmp(s, "false") || !strcmp(s, "0") ||
+           !strcasecmp(s, "off"))
     *out = 0;
   else
     return -1;
@@ -260,7 +273,7 @@ static int set_transfer(load_ctx *lc, const char *k, const char *v) {
 static int set_prefetch(load_ctx *lc, const char *k, const char *v) {
   vss_prefetch_policy *p = &lc->c->core.prefetch;
   if (!strcmp(k, "eager") || !strcmp(k, "lazy") || !strcmp(k, "never")) {
-    uint32_t *m = k[0] == 'e' ? &p->eager_kinds
+    uint32_t *m = k[0] == 'e'   ? &p->eager_kinds
                   : k[0] == 'l' ? &p->lazy_kinds
                                 : &p->never_kinds;
     if (parse_kinds(v, m) < 0)
@@ -327,8 +340,7 @@ static int set_peer(load_ctx *lc, const char *name, const char *k,
   return 1;
 }
 
-static int on_entry(void *user, const char *sec, const char *k,
-                    const char *v) {
+static int on_entry(void *user, const char *sec, const char *k, const char *v) {
   load_ctx *lc = user;
   int ok;
   if (lc->failed) return 1; /* report the first error only */
@@ -511,7 +523,8 @@ static int drop_peer_sections(const char *text, const cfg_peer *p,
     char name[CFG_NAME_MAX + 2];
     int h = header_peer_name(line, len, name, sizeof name);
     if (h >= 0) { /* a header ends the previous section */
-      if (sec_start && !drop && sb_add(out, sec_start, (size_t)(line - sec_start)))
+      if (sec_start && !drop &&
+          sb_add(out, sec_start, (size_t)(line - sec_start)))
         return -ENOMEM;
       sec_start = h == 1 ? line : NULL;
       drop = h == 1 && !strcmp(name, p->name);
@@ -544,8 +557,8 @@ static int peer_text(const cfg_peer *p, strbuf *out) {
 }
 
 /* Rewrites the file without p's sections, then with p's when add. */
-static int rewrite_peer(const char *path, const cfg_peer *p, int add,
-                        char *err, size_t errcap) {
+static int rewrite_peer(const char *path, const cfg_peer *p, int add, char *err,
+                        size_t errcap) {
   enum { MAX_CFG = 1 << 20 };
   char *text = malloc(MAX_CFG);
   strbuf out = {0};
@@ -558,7 +571,8 @@ static int rewrite_peer(const char *path, const cfg_peer *p, int add,
     out.len--; /* no growing run of blank lines */
   if (rc == 0 && add) rc = peer_text(p, &out);
   if (rc == 0) rc = fs_write_atomic(path, out.p ? out.p : "", out.len, 0644);
-  if (rc < 0) snprintf(err, errcap, "cannot update %s: %s", path, strerror(-rc));
+  if (rc < 0)
+    snprintf(err, errcap, "cannot update %s: %s", path, strerror(-rc));
   free(out.p);
   free(text);
   return rc;

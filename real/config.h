@@ -63,8 +63,7 @@ int cfg_write_default(const char *path, const char *name, const char *listen,
                       char *err, size_t errcap);
 /* Adds or replaces the [peer NAME] section (matched by name or device),
  * keeping the rest of the file as the user wrote it. */
-int cfg_set_peer(const char *path, const cfg_peer *p, char *err,
-                 size_t errcap);
+int cfg_set_peer(const char *path, const cfg_peer *p, char *err, size_t errcap);
 
 /* Removes the peer's section (matched by name or device). */
 int cfg_remove_peer(const char *path, const cfg_peer *p, char *err,

@@ -1,7 +1,7 @@
 /*
  * conn.c - a libuv TCP connection carrying the secure channel.
  */
-#include "conn.h"
+#include "conn_internal.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,29 +12,6 @@
 
 #include "log.h"
 
-#define HS_BUF 256           /* read buffer while unauthenticated */
-#define READ_SLACK (64 << 10) /* room to read past one whole unit */
-
-struct conn {
-  uv_tcp_t tcp; /* first: handle data points back here anyway */
-  uv_timer_t hs_timer;
-  uv_connect_t connect_req;
-  conn_opts o;
-  chan *ch;
-  int open_handles;
-  int closing;
-  int ready;
-  int initiator;
-  char addr[64];
-  void *user;
-
-  uint8_t *rx; /* unparsed input */
-  size_t rx_len, rx_cap;
-  uint8_t *plain; /* one decrypted frame */
-  size_t plain_cap;
-  uint64_t bytes_in, bytes_out;
-};
-
 typedef struct wreq {
   uv_write_t req;
   conn *c;
@@ -44,15 +21,33 @@ typedef struct wreq {
 
 /* ---- accessors ------------------------------------------------------- */
 
-int conn_ready(const conn *c) { return c->ready; }
-int conn_closing(const conn *c) { return c->closing; }
-int conn_initiator(const conn *c) { return c->initiator; }
-const uint8_t *conn_peer_pk(const conn *c) { return chan_peer_pk(c->ch); }
-const char *conn_addr(const conn *c) { return c->addr; }
-void conn_set_user(conn *c, void *user) { c->user = user; }
-void *conn_user(const conn *c) { return c->user; }
-uint64_t conn_bytes_in(const conn *c) { return c->bytes_in; }
-uint64_t conn_bytes_out(const conn *c) { return c->bytes_out; }
+int conn_ready(const conn *c) {
+  return c->ready;
+}
+int conn_closing(const conn *c) {
+  return c->closing;
+}
+int conn_initiator(const conn *c) {
+  return c->initiator;
+}
+const uint8_t *conn_peer_pk(const conn *c) {
+  return chan_peer_pk(c->ch);
+}
+const char *conn_addr(const conn *c) {
+  return c->addr;
+}
+void conn_set_user(conn *c, void *user) {
+  c->user = user;
+}
+void *conn_user(const conn *c) {
+  return c->user;
+}
+uint64_t conn_bytes_in(const conn *c) {
+  return c->bytes_in;
+}
+uint64_t conn_bytes_out(const conn *c) {
+  return c->bytes_out;
+}
 
 size_t conn_write_queue(const conn *c) {
   return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
@@ -60,14 +55,21 @@ size_t conn_write_queue(const conn *c) {
 
 /* ---- closing --------------------------------------------------------- */
 
+void conn_finalize(conn *c) {
+  if (c->o.cb->closed) c->o.cb->closed(c->o.owner, c);
+  chan_del(c->ch);
+  conn_rx_free(c);
+  free(c);
+}
+
 static void on_handle_closed(uv_handle_t *h) {
   conn *c = h->data;
   if (--c->open_handles > 0) return;
-  if (c->o.cb->closed) c->o.cb->closed(c->o.owner, c);
-  chan_del(c->ch);
-  free(c->rx);
-  free(c->plain);
-  free(c);
+  /* A worker may still be opening records with our channel. */
+  if (c->job_busy)
+    c->free_pending = 1;
+  else
+    conn_finalize(c);
 }
 
 void conn_close(conn *c, int level, const char *why) {
@@ -138,36 +140,19 @@ static int conn_new(conn **out, const conn_opts *o) {
 
 /* ---- reading --------------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  conn *c = h->data;
-  (void)hint;
-  buf->base = (char *)c->rx + c->rx_len;
-  buf->len = c->rx_cap - c->rx_len;
-}
-
 static int write_raw(conn *c, const uint8_t *data, size_t len);
-
-/* Records need a buffer for the largest unit; handshakes never do. */
-static int grow_for_records(conn *c) {
-  size_t max_plain = c->o.max_frame;
-  size_t cap = CHAN_PREFIX + max_plain + CHAN_REC_OVERHEAD + READ_SLACK;
-  uint8_t *rx = realloc(c->rx, cap);
-  if (rx == NULL) return -1;
-  c->rx = rx;
-  c->rx_cap = cap;
-  if ((c->plain = malloc(max_plain)) == NULL) return -1;
-  c->plain_cap = max_plain;
-  return 0;
-}
 
 static const char *hs_refusal(int rc) {
   switch (rc) {
-  case CHAN_ERR_UNPAIRED: return "refused: key is not paired with this device";
-  case CHAN_ERR_MAGIC: return "refused: not a vss peer (bad magic)";
+  case CHAN_ERR_UNPAIRED:
+    return "refused: key is not paired with this device";
+  case CHAN_ERR_MAGIC:
+    return "refused: not a vss peer (bad magic)";
   case CHAN_ERR_AUTH:
     return "refused: handshake authentication failed (forged, or not the "
            "pinned device)";
-  default: return chan_strerror(rc);
+  default:
+    return chan_strerror(rc);
   }
 }
 
@@ -175,12 +160,11 @@ static void log_refusal(conn *c, int rc) {
   const uint8_t *pk = chan_peer_pk(c->ch);
   char fp[17] = "", why[160];
   if (rc == CHAN_ERR_UNPAIRED && pk) chan_fingerprint(pk, fp);
-  snprintf(why, sizeof why, "%s%s%s", hs_refusal(rc), fp[0] ? " key " : "",
-           fp);
+  snprintf(why, sizeof why, "%s%s%s", hs_refusal(rc), fp[0] ? " key " : "", fp);
   conn_close(c, LOG_WARN, why);
 }
 
-static void handshake_unit(conn *c, const uint8_t *u, size_t len) {
+void conn_handshake_unit(conn *c, const uint8_t *u, size_t len) {
   uint8_t out[CHAN_PREFIX + CHAN_MSG2_LEN];
   size_t outlen = 0;
   int rc = chan_hs_recv(c->ch, u, len, out, sizeof out, &outlen);
@@ -194,62 +178,13 @@ static void handshake_unit(conn *c, const uint8_t *u, size_t len) {
   }
   if (rc == 1) {
     uv_timer_stop(&c->hs_timer);
-    if (grow_for_records(c) < 0) {
+    if (conn_rx_grow(c) < 0) {
       conn_close(c, LOG_ERROR, "out of memory");
       return;
     }
     c->ready = 1;
     c->o.cb->established(c->o.owner, c);
   }
-}
-
-static void record_unit(conn *c, const uint8_t *u, size_t len) {
-  size_t plen = 0;
-  int rc = chan_open(c->ch, u, len, c->plain, c->plain_cap, &plen);
-  if (rc < 0) {
-    char why[96];
-    snprintf(why, sizeof why, "bad record: %s", chan_strerror(rc));
-    conn_close(c, LOG_WARN, why);
-    return;
-  }
-  if (c->o.cb->frame(c->o.owner, c, c->plain, plen) < 0)
-    conn_close(c, LOG_WARN, "protocol error in frame");
-}
-
-/* Handles every whole unit buffered; keeps the partial tail. */
-static void parse_units(conn *c) {
-  size_t off = 0;
-  while (!c->closing) {
-    size_t ul = 0;
-    int rc = chan_unit_len(c->ch, c->rx + off, c->rx_len - off, &ul);
-    if (rc == 1) break;
-    if (rc < 0) {
-      conn_close(c, LOG_WARN,
-                 c->ready ? "oversized record" : "bad handshake message size");
-      return;
-    }
-    if (c->rx_len - off < ul) break;
-    if (c->ready)
-      record_unit(c, c->rx + off, ul);
-    else
-      handshake_unit(c, c->rx + off, ul);
-    off += ul;
-  }
-  if (c->closing) return;
-  memmove(c->rx, c->rx + off, c->rx_len - off);
-  c->rx_len -= off;
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  conn *c = s->data;
-  (void)buf;
-  if (n < 0) {
-    conn_close(c, LOG_INFO, n == UV_EOF ? "peer closed" : uv_strerror((int)n));
-    return;
-  }
-  c->rx_len += (size_t)n;
-  c->bytes_in += (uint64_t)n;
-  parse_units(c);
 }
 
 /* ---- writing --------------------------------------------------------- */
@@ -317,7 +252,8 @@ static int start(conn *c) {
   if (c->o.handshake_timeout > 0)
     uv_timer_start(&c->hs_timer, on_hs_timeout,
                    c->o.handshake_timeout / VSS_NS_PER_MS, 0);
-  if ((rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) < 0)
+  if ((rc = uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc,
+                          conn_on_read)) < 0)
     conn_close(c, LOG_WARN, uv_strerror(rc));
   return rc;
 }

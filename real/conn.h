@@ -40,8 +40,8 @@ typedef struct conn_opts {
   const conn_cb *cb;
   void *owner;
   vss_time handshake_timeout;
-  size_t max_frame;     /* the core's largest frame */
-  int notsent_lowat;    /* TCP_NOTSENT_LOWAT bytes (0: kernel default) */
+  size_t max_frame;  /* the core's largest frame */
+  int notsent_lowat; /* TCP_NOTSENT_LOWAT bytes (0: kernel default) */
 } conn_opts;
 
 /* Accepts a pending connection from `server` as the responder. */

@@ -156,8 +156,7 @@ static void start_fetch(client *c, int argc, char **argv) {
   out o = {client_line, c};
   char *pos[1];
   int npos = 0, n = 0;
-  optspec spec[] = {{"progress", 0, NULL, &c->progress},
-                    {NULL, 0, NULL, NULL}};
+  optspec spec[] = {{"progress", 0, NULL, &c->progress}, {NULL, 0, NULL, NULL}};
   /* Options first, then every URI (there may be many). */
   while (n < argc && !strncmp(argv[n], "--", 2))
     n++;
@@ -173,7 +172,8 @@ static void start_fetch(client *c, int argc, char **argv) {
   for (int i = n; i < argc; i++)
     if (fetch_one(c, argv[i]) < 0) c->failed = 1;
   srv_after(c->ctl->s);
-  if (c->pending == 0) client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
+  if (c->pending == 0)
+    client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
   else if (c->progress && !uv_is_active((uv_handle_t *)&c->ctl->tick))
     uv_timer_again(&c->ctl->tick);
 }

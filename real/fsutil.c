@@ -20,42 +20,59 @@ int fs_fsync_dir(int dirfd, const char *rel) {
   return rc;
 }
 
-/* Creates one level; fsyncs its parent when it was new. */
-static int mkdir_one(int dirfd, char *path, size_t cut, mode_t mode) {
-  char save = path[cut];
-  int rc = 0;
-  path[cut] = '\0';
-  if (mkdirat(dirfd, path, mode) == 0) {
-    char *slash = strrchr(path, '/');
-    if (slash) {
-      *slash = '\0';
-      rc = fs_fsync_dir(dirfd, path);
-      *slash = '/';
-    } else {
-      rc = fs_fsync_dir(dirfd, ".");
-    }
-  } else if (errno != EEXIST) {
-    rc = -errno;
-  }
-  path[cut] = save;
-  return rc;
-}
-
-int fs_mkdirs(int dirfd, const char *rel, mode_t mode) {
+int fs_mkdirs_nosync(int dirfd, const char *rel, mode_t mode, int *first) {
   char path[PATH_MAX];
   size_t n = strlen(rel);
   struct stat st;
-  int rc;
 
+  *first = -1;
   if (n == 0 || n >= sizeof path) return -ENAMETOOLONG;
   /* The common case: it exists already. */
   if (fstatat(dirfd, rel, &st, 0) == 0 && S_ISDIR(st.st_mode)) return 0;
   memcpy(path, rel, n + 1);
   for (size_t i = 1; i <= n; i++) {
     if (path[i] != '/' && path[i] != '\0') continue;
-    if ((rc = mkdir_one(dirfd, path, i, mode)) < 0) return rc;
+    path[i] = '\0';
+    if (mkdirat(dirfd, path, mode) == 0) {
+      if (*first < 0)
+        *first = (int)(strrchr(path, '/') ? strrchr(path, '/') - path + 1 : 0);
+    } else if (errno != EEXIST) {
+      return -errno;
+    }
+    path[i] = rel[i];
   }
   return 0;
+}
+
+int fs_sync_created(int dirfd, const char *rel, int first) {
+  char path[PATH_MAX];
+  size_t n = strlen(rel);
+  int rc;
+  if (first < 0) return 0;
+  if (n >= sizeof path) return -ENAMETOOLONG;
+  memcpy(path, rel, n + 1);
+  /* The parent of the first new component ("." at the top). */
+  if (first == 0) {
+    rc = fs_fsync_dir(dirfd, ".");
+  } else {
+    path[first - 1] = '\0';
+    rc = fs_fsync_dir(dirfd, path);
+    path[first - 1] = '/';
+  }
+  /* Each new directory above rel (rel itself is the caller's). */
+  for (size_t i = (size_t)first; rc == 0 && i < n; i++) {
+    if (path[i] != '/') continue;
+    path[i] = '\0';
+    rc = fs_fsync_dir(dirfd, path);
+    path[i] = '/';
+  }
+  return rc;
+}
+
+int fs_mkdirs(int dirfd, const char *rel, mode_t mode) {
+  int first, rc = fs_mkdirs_nosync(dirfd, rel, mode, &first);
+  if (rc == 0 && first >= 0) rc = fs_fsync_dir(dirfd, rel);
+  return rc == 0 ? fs_sync_created(dirfd, rel, first) : rc;
 }
 
 int fs_path(char *out, size_t cap, const char *dir, const char *name) {

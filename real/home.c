@@ -70,8 +70,8 @@ static int paths(home *h, const char *dir, char *err, size_t errcap) {
 static int open_db(home *h, const vss_uuid *dev, char *err, size_t errcap) {
   char sqlerr[256] = "";
   vss_store_meta meta;
-  int rc = vss_store_sqlite_open(&h->store, h->db_path, dev, sqlerr,
-                                 sizeof sqlerr);
+  int rc =
+      vss_store_sqlite_open(&h->store, h->db_path, dev, sqlerr, sizeof sqlerr);
   if (rc < 0) {
     snprintf(err, errcap, "cannot open database %s: %s%s%s", h->db_path,
              vss_strerror(rc), sqlerr[0] ? ": " : "", sqlerr);
@@ -152,8 +152,10 @@ int home_open(home *h, const char *dir, unsigned flags, char *err,
   h->lock_fd = -1;
   if (paths(h, dir, err, errcap) < 0) return HOME_ERR;
   if (stat(h->cfg_path, &st) != 0) {
-    snprintf(err, errcap, "%s is not a vss-node data dir (no config.ini); "
-             "run `vss-node -d %s init`", h->dir, h->dir);
+    snprintf(err, errcap,
+             "%s is not a vss-node data dir (no config.ini); "
+             "run `vss-node -d %s init`",
+             h->dir, h->dir);
     return HOME_MISSING;
   }
   if (cfg_load(&h->cfg, h->cfg_path, err, errcap) < 0) return HOME_ERR;

@@ -13,8 +13,12 @@
 static int g_level = LOG_INFO;
 static char g_name[64] = "vss-node";
 
-void log_set_level(int level) { g_level = level; }
-int log_get_level(void) { return g_level; }
+void log_set_level(int level) {
+  g_level = level;
+}
+int log_get_level(void) {
+  return g_level;
+}
 
 void log_set_name(const char *name) {
   snprintf(g_name, sizeof g_name, "%s", name ? name : "vss-node");

@@ -3,4 +3,6 @@
  */
 #include "cli.h"
 
-int main(int argc, char **argv) { return cli_main(argc, argv); }
+int main(int argc, char **argv) {
+  return cli_main(argc, argv);
+}

@@ -50,15 +50,18 @@ static void link_del(conn_link *l) {
 
 /* ---- upload limit ---------------------------------------------------- */
 
-static void on_throttle(uv_timer_t *t) { srv_after(t->data); }
+static void on_throttle(uv_timer_t *t) {
+  srv_after(t->data);
+}
 
 /* Token bucket over all peers: at most upload_limit bytes/s, bursts of a
  * tenth of a second (or one frame). */
 static int tokens_ok(srv *s, vss_time now) {
   double rate = (double)s->h->cfg.upload_limit, cap;
   if (rate <= 0) return 1;
-  cap = rate / 10 > VSS_WIRE_HDR + VSS_WIRE_MAX_BODY ? rate / 10
-                                                     : VSS_WIRE_HDR + VSS_WIRE_MAX_BODY;
+  cap = rate / 10 > VSS_WIRE_HDR + VSS_WIRE_MAX_BODY
+            ? rate / 10
+            : VSS_WIRE_HDR + VSS_WIRE_MAX_BODY;
   s->tokens += (double)(now - s->tokens_at) * rate / 1e9;
   if (s->tokens > cap) s->tokens = cap;
   s->tokens_at = now;
@@ -99,8 +102,7 @@ void net_pump_all(srv *s) {
 
 /* ---- sessions -------------------------------------------------------- */
 
-static const vss_uuid *initiator_of(const srv *s, conn *c,
-                                    const peer_slot *p) {
+static const vss_uuid *initiator_of(const srv *s, conn *c, const peer_slot *p) {
   return conn_initiator(c) ? &s->h->device : &p->device;
 }
 
@@ -109,9 +111,8 @@ static const vss_uuid *initiator_of(const srv *s, conn *c,
  * smaller device id; otherwise the new one wins, since a peer only dials
  * when it has lost its session (restart, half-open connection). */
 static int prefer_new(const srv *s, peer_slot *p, conn *nw, conn *old) {
-  const vss_uuid *lo = vss_uuid_cmp(&s->h->device, &p->device) < 0
-                           ? &s->h->device
-                           : &p->device;
+  const vss_uuid *lo =
+      vss_uuid_cmp(&s->h->device, &p->device) < 0 ? &s->h->device : &p->device;
   if (conn_initiator(nw) == conn_initiator(old)) return 1;
   if (home_now() - p->up_since > RACE_WINDOW) return 1;
   return vss_uuid_cmp(initiator_of(s, nw, p), lo) == 0;
@@ -178,8 +179,8 @@ static int cb_frame(void *owner, conn *c, const uint8_t *f, size_t len) {
   if (p == NULL || p->active != c) return 0; /* a session being dropped */
   /* One record carries exactly one core frame. */
   if (vss_wire_frame_len(f, len, &flen) < 0 || flen != len) {
-    log_warn("peer %s sent a record that is not one frame (%zu bytes)",
-             p->name, len);
+    log_warn("peer %s sent a record that is not one frame (%zu bytes)", p->name,
+             len);
     return -1;
   }
   p->received += len;
@@ -325,7 +326,9 @@ typedef struct load_ctx {
   int rc;
 } load_ctx;
 
-static void free_closed(uv_handle_t *h) { free(h->data); }
+static void free_closed(uv_handle_t *h) {
+  free(h->data);
+}
 
 /* A pending getaddrinfo still points at the slot: on_resolved frees it. */
 static void slot_closed(uv_handle_t *h) {
@@ -505,7 +508,9 @@ int net_start(srv *s) {
   return net_load_peers(s);
 }
 
-static void noop_close(uv_handle_t *h) { (void)h; }
+static void noop_close(uv_handle_t *h) {
+  (void)h;
+}
 
 void net_stop(srv *s) {
   if (s->conns.next == NULL) return; /* never started */

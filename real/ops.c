@@ -150,8 +150,9 @@ static int parse_pair_opts(int argc, char **argv, cfg_peer *p, char **codep,
                     {NULL, 0, NULL, NULL}};
   if (opts_parse(argc, argv, spec, pos, 1, &npos, o) < 0) return -1;
   if (npos != 1) {
-    out_f(o, 'e', "pair needs the other device's pairing code "
-                  "(it prints it with `vss-node show identity`)");
+    out_f(o, 'e',
+          "pair needs the other device's pairing code "
+          "(it prints it with `vss-node show identity`)");
     return -1;
   }
   *codep = pos[0];
@@ -188,8 +189,9 @@ static int op_pair(ops_ctx *c, int argc, char **argv, out *o) {
   memset(&row, 0, sizeof row);
   rc = paircode_decode(code, &p.device, row.pubkey);
   if (rc < 0) {
-    out_f(o, 'e', rc == -2 ? "pairing code checksum does not match: mistyped?"
-                           : "not a pairing code (expected vss1-...)");
+    out_f(o, 'e',
+          rc == -2 ? "pairing code checksum does not match: mistyped?"
+                   : "not a pairing code (expected vss1-...)");
     return EXIT_USAGE;
   }
   if (vss_uuid_cmp(&p.device, &c->h->device) == 0) {
@@ -367,13 +369,13 @@ static int holder_cb(void *user, const vss_key *key, const vss_uuid *device,
   if (hc->per_line) {
     vss_uuid_format(device, dev);
     vss_hash_hex(checksum, sum);
-    out_f(hc->o, 'o', "%s device=%s name=%s online=%d size=%" PRIu64
-          " checksum=%s%s",
+    out_f(hc->o, 'o',
+          "%s device=%s name=%s online=%d size=%" PRIu64 " checksum=%s%s",
           hc->uri, dev, name, online, size, sum,
           vss_uuid_cmp(device, &hc->c->h->device) == 0 ? " self" : "");
   }
-  snprintf(hc->names + len, sizeof hc->names - len, "%s%s%s",
-           hc->n ? "," : "", name, online ? "" : "(offline)");
+  snprintf(hc->names + len, sizeof hc->names - len, "%s%s%s", hc->n ? "," : "",
+           name, online ? "" : "(offline)");
   hc->n++;
   return 0;
 }
@@ -474,8 +476,10 @@ static int op_resolve(ops_ctx *c, int argc, char **argv, out *o) {
     return EXIT_USAGE;
   }
   if (parse_mode(mode_s, &mode) < 0) {
-    out_f(o, 'e', "--mode %s: expected local, fetch, fetch-or-generate, "
-                  "generate or generate-async", mode_s);
+    out_f(o, 'e',
+          "--mode %s: expected local, fetch, fetch-or-generate, "
+          "generate or generate-async",
+          mode_s);
     return EXIT_USAGE;
   }
   if ((rc = vss_node_resolve(c->node, &key, fmt, mode, &r, home_now())) < 0) {
@@ -528,8 +532,8 @@ static int verify_row(void *user, const vss_avail_row *a) {
     why = "no bytes on disk";
   else if (size != row.size)
     why = "size on disk differs from the database";
-  else if (vss_blobs_checksum(vc->c->h->blobs, &a->key, a->format, size,
-                              &sum) < 0 ||
+  else if (vss_blobs_checksum(vc->c->h->blobs, &a->key, a->format, size, &sum) <
+               0 ||
            !vss_hash_eq(&sum, &row.checksum))
     why = "checksum mismatch";
   if (why) {
@@ -589,9 +593,8 @@ static void status_jobs(ops_ctx *c, vss_time now, out *o) {
           "transfer job=%" PRIu64 " %s done=%" PRIu64 " size=%" PRIu64
           " progress=%.0f%% sources=%u %s age=%s",
           j->id, uri, j->done, j->size,
-          j->size ? 100.0 * (double)j->done / (double)j->size : 0.0,
-          j->sources, j->flags & VSS_EVF_PREFETCH ? "prefetch" : "foreground",
-          age);
+          j->size ? 100.0 * (double)j->done / (double)j->size : 0.0, j->sources,
+          j->flags & VSS_EVF_PREFETCH ? "prefetch" : "foreground", age);
   }
   if (n > 64) out_f(o, 'o', "transfer ... and %d more", n - 64);
 }
@@ -677,8 +680,7 @@ static const op_def OPS[] = {
      "Decide where a sidecar would come from: local (prints the path), "
      "remote (the best source), pending or missing. MODE: local, fetch, "
      "fetch-or-generate (default), generate, generate-async."},
-    {"fetch", NULL, 1,
-     "URI... [--stdin] [--timeout SECONDS] [--progress]",
+    {"fetch", NULL, 1, "URI... [--stdin] [--timeout SECONDS] [--progress]",
      "Fetch sidecars from paired devices into the local store (verified, "
      "then committed) and print their paths. --stdin reads URIs, one a "
      "line. Needs the daemon."},

@@ -40,7 +40,7 @@ typedef int (*op_fn)(ops_ctx *c, int argc, char **argv, out *o);
 typedef struct op_def {
   const char *verb;
   op_fn fn;
-  int daemon_only; /* needs live peers */
+  int daemon_only;   /* needs live peers */
   const char *usage; /* "ARGS [OPTIONS]" */
   const char *help;  /* one paragraph */
 } op_def;

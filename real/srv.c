@@ -72,8 +72,8 @@ static void log_fetch(srv *s, const vss_event *ev) {
     break;
   case VSS_EV_FETCH_DONE:
     log_info("fetch #%llu %s done: %llu bytes in %.3f s, verified",
-             (unsigned long long)ev->job, uri,
-             (unsigned long long)ev->bytes, (double)ev->duration / 1e9);
+             (unsigned long long)ev->job, uri, (unsigned long long)ev->bytes,
+             (double)ev->duration / 1e9);
     break;
   case VSS_EV_FETCH_FAILED:
     log_warn("fetch #%llu %s failed: %s", (unsigned long long)ev->job, uri,
@@ -83,10 +83,11 @@ static void log_fetch(srv *s, const vss_event *ev) {
     log_warn("bad chunk of %s from %s: dropped it as a source", uri, who);
     break;
   case VSS_EV_SOURCE_DROPPED:
-    log_info("fetch #%llu: source %s dropped (%s)",
-             (unsigned long long)ev->job, who, vss_strerror(ev->rc));
+    log_info("fetch #%llu: source %s dropped (%s)", (unsigned long long)ev->job,
+             who, vss_strerror(ev->rc));
     break;
-  default: break;
+  default:
+    break;
   }
 }
 
@@ -96,13 +97,17 @@ static void on_event(void *user, const vss_event *ev) {
   switch (ev->type) {
   case VSS_EV_FETCH_STARTED:
   case VSS_EV_CHUNK_BAD:
-  case VSS_EV_SOURCE_DROPPED: log_fetch(s, ev); break;
+  case VSS_EV_SOURCE_DROPPED:
+    log_fetch(s, ev);
+    break;
   case VSS_EV_FETCH_DONE:
   case VSS_EV_FETCH_FAILED:
     log_fetch(s, ev);
     ctl_job_done(s, ev->job, ev->type == VSS_EV_FETCH_DONE ? 0 : ev->rc);
     break;
-  case VSS_EV_GENERATED: ctl_job_done(s, ev->job, ev->rc); break;
+  case VSS_EV_GENERATED:
+    ctl_job_done(s, ev->job, ev->rc);
+    break;
   case VSS_EV_DIGEST_RECEIVED:
     log_debug("digest from %s: %llu entries%s",
               srv_name_of(s, &ev->peer, who, sizeof who),
@@ -112,8 +117,7 @@ static void on_event(void *user, const vss_event *ev) {
   case VSS_EV_PROTO_ERROR: {
     peer_slot *p = net_slot(s, &ev->peer);
     log_warn("protocol error from %s: %s; dropping the session",
-             srv_name_of(s, &ev->peer, who, sizeof who),
-             vss_strerror(ev->rc));
+             srv_name_of(s, &ev->peer, who, sizeof who), vss_strerror(ev->rc));
     if (p && p->active) conn_close(p->active, LOG_INFO, "protocol error");
     break;
   }
@@ -121,7 +125,8 @@ static void on_event(void *user, const vss_event *ev) {
     log_info("availability cache of %s expired",
              srv_name_of(s, &ev->peer, who, sizeof who));
     break;
-  default: break;
+  default:
+    break;
   }
 }
 

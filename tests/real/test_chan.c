@@ -27,7 +27,9 @@ static int pinned(void *user, const uint8_t pk[CHAN_PK_LEN]) {
   return 0;
 }
 
-static void ident(chan_identity *id) { crypto_sign_keypair(id->pk, id->sk); }
+static void ident(chan_identity *id) {
+  crypto_sign_keypair(id->pk, id->sk);
+}
 
 typedef struct pair {
   chan_identity a, b; /* a initiates to b */
@@ -42,10 +44,10 @@ static void pair_setup(pair *p, int pin_a) {
   ident(&p->a);
   ident(&p->b);
   if (pin_a) p->pins.keys[p->pins.n++] = p->a.pk;
-  assert_int_equal(chan_new(&p->ci, CHAN_INITIATOR, &p->a, p->b.pk, NULL,
-                            NULL, MAXP), 0);
-  assert_int_equal(chan_new(&p->cr, CHAN_RESPONDER, &p->b, NULL, pinned,
-                            &p->pins, MAXP), 0);
+  assert_int_equal(
+      chan_new(&p->ci, CHAN_INITIATOR, &p->a, p->b.pk, NULL, NULL, MAXP), 0);
+  assert_int_equal(
+      chan_new(&p->cr, CHAN_RESPONDER, &p->b, NULL, pinned, &p->pins, MAXP), 0);
 }
 
 static void pair_free(pair *p) {
@@ -123,8 +125,8 @@ static void test_wrong_pinned_key(void **st) {
   (void)st;
   pair_setup(&p, 1);
   ident(&other);
-  assert_int_equal(chan_new(&ci, CHAN_INITIATOR, &p.a, other.pk, NULL, NULL,
-                            MAXP), 0);
+  assert_int_equal(
+      chan_new(&ci, CHAN_INITIATOR, &p.a, other.pk, NULL, NULL, MAXP), 0);
   assert_int_equal(chan_hs_start(ci, p.m1, sizeof p.m1, &p.l1), 0);
   assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
                    CHAN_ERR_AUTH);
@@ -163,8 +165,8 @@ static void test_replayed_handshake(void **st) {
   (void)st;
   pair_setup(&p, 1);
   assert_int_equal(handshake(&p), 1);
-  assert_int_equal(chan_new(&cr2, CHAN_RESPONDER, &p.b, NULL, pinned, &p.pins,
-                            MAXP), 0);
+  assert_int_equal(
+      chan_new(&cr2, CHAN_RESPONDER, &p.b, NULL, pinned, &p.pins, MAXP), 0);
   assert_int_equal(chan_hs_recv(cr2, p.m1, p.l1, m2, sizeof m2, &l2), 0);
   assert_int_equal(chan_hs_recv(cr2, p.m3, p.l3, NULL, 0, &l), CHAN_ERR_AUTH);
   assert_false(chan_ready(cr2));

@@ -42,8 +42,8 @@ static void test_defaults(void **st) {
   cfg c;
   char err[256];
   (void)st;
-  assert_int_equal(cfg_write_default(path, "alice", "127.0.0.1:7000", err,
-                                     sizeof err), 0);
+  assert_int_equal(
+      cfg_write_default(path, "alice", "127.0.0.1:7000", err, sizeof err), 0);
   assert_true(cfg_write_default(path, "x", "off", err, sizeof err) < 0);
   assert_int_equal(cfg_load(&c, path, err, sizeof err), 0);
   assert_string_equal(c.name, "alice");

@@ -1,0 +1,551 @@
+/*
+ * bench_real.c - vss-node goodput on loopback against a raw TCP copy of
+ * the same bytes, measured in the same run.
+ *
+ *   1. one proxy (default 1 GiB) alice -> bob
+ *   2. many thumbnails (default 10,000 x 45,000 bytes) alice -> bob
+ *
+ * Each is timed as `vss-node fetch` (request to verified, committed,
+ * durable bytes on bob) and as a raw copy over plain TCP between two
+ * processes: sender reads the file, receiver writes it. The raw copy is
+ * run twice: "durable" (fsync each file and its directory, the same
+ * guarantee vss-node gives) and "plain" (no fsync). Ratios are printed
+ * against both. CPU time (user + sys) per GB and peak RSS are taken from
+ * each daemon's rusage when it exits (one daemon lifetime per phase).
+ *
+ * usage: bench_real [--quick] [--proxy-mb N] [--thumbs N] [--keep]
+ */
+#define _GNU_SOURCE /* asprintf, wait4, usleep */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#ifndef VSS_NODE_BIN
+#define VSS_NODE_BIN "vss-node"
+#endif
+
+#define THUMB_SIZE 45000
+#define BUF (1 << 20)
+
+static char g_dir[256];
+static const char *g_node = VSS_NODE_BIN;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "bench_real: %s: %s (work dir %s)\n", what, strerror(errno),
+          g_dir);
+  exit(1);
+}
+
+/* ---- running vss-node ------------------------------------------------ */
+
+/* Runs vss-node -d DIR args...; stdin/stdout redirected when given. */
+static int run(const char *node, const char *in, const char *out,
+               const char *const *args) {
+  char dir[300];
+  const char *argv[16];
+  int n = 0, st;
+  pid_t pid;
+  snprintf(dir, sizeof dir, "%s/%s", g_dir, node);
+  argv[n++] = g_node;
+  argv[n++] = "-d";
+  argv[n++] = dir;
+  while (*args && n < 15)
+    argv[n++] = *args++;
+  argv[n] = NULL;
+  if ((pid = fork()) < 0) die("fork");
+  if (pid == 0) {
+    if (in && freopen(in, "r", stdin) == NULL) _exit(126);
+    if (out && freopen(out, "w", stdout) == NULL) _exit(126);
+    execv(g_node, (char *const *)argv);
+    _exit(127);
+  }
+  if (waitpid(pid, &st, 0) < 0) die("waitpid");
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* CLI output goes to /dev/null: only the figures are printed. */
+#define RUN(node, ...)                                                         \
+  run(node, NULL, "/dev/null", (const char *const[]){__VA_ARGS__, NULL})
+
+static char *run_capture(const char *node, const char *const *args) {
+  static char buf[4096];
+  char path[300];
+  FILE *f;
+  size_t n;
+  snprintf(path, sizeof path, "%s/capture.txt", g_dir);
+  if (run(node, NULL, path, args) != 0) return NULL; /* quiet */
+  if ((f = fopen(path, "r")) == NULL) return NULL;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+static pid_t serve(const char *node) {
+  char dir[300], log[300];
+  pid_t pid;
+  snprintf(dir, sizeof dir, "%s/%s", g_dir, node);
+  snprintf(log, sizeof log, "%s/%s.log", g_dir, node);
+  if ((pid = fork()) < 0) die("fork");
+  if (pid == 0) {
+    if (freopen(log, "a", stderr) == NULL) _exit(126);
+    execl(g_node, g_node, "-d", dir, "serve", (char *)NULL);
+    _exit(127);
+  }
+  /* Wait for its control socket. */
+  for (int i = 0; i < 200; i++) {
+    char *s = run_capture(node, (const char *const[]){"status", NULL});
+    if (s && strstr(s, "daemon running")) return pid;
+    usleep(20000);
+  }
+  die("daemon did not start");
+  return -1;
+}
+
+static void stop(const char *node, pid_t pid, struct rusage *ru) {
+  int st;
+  RUN(node, "stop");
+  if (wait4(pid, &st, 0, ru) < 0) die("wait4");
+}
+
+static int wait_output(const char *node, const char *const *args,
+                       const char *needle, double secs) {
+  double end = now_s() + secs;
+  while (now_s() < end) {
+    char *s = run_capture(node, args);
+    if (s && strstr(s, needle)) return 0;
+    usleep(20000);
+  }
+  return -1;
+}
+
+/* ---- content --------------------------------------------------------- */
+
+static void write_file(const char *path, uint64_t size, uint64_t seed) {
+  static uint8_t buf[BUF];
+  uint8_t key[randombytes_SEEDBYTES] = {0};
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  uint64_t off = 0, chunk = 0;
+  if (fd < 0) die(path);
+  memcpy(key, &seed, sizeof seed);
+  while (off < size) {
+    size_t n = size - off < BUF ? (size_t)(size - off) : BUF;
+    memcpy(key + 8, &chunk, sizeof chunk);
+    chunk++;
+    randombytes_buf_deterministic(buf, n, key);
+    if (write(fd, buf, n) != (ssize_t)n) die("write");
+    off += n;
+  }
+  close(fd);
+}
+
+static void uuid_of(uint64_t i, char out[37]) {
+  uint8_t b[16];
+  uint8_t key[randombytes_SEEDBYTES] = {0};
+  memcpy(key, &i, sizeof i);
+  key[31] = 0x5a;
+  randombytes_buf_deterministic(b, sizeof b, key);
+  b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+  b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+  snprintf(out, 37,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
+           "%02x",
+           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+           b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* ---- the raw TCP copy ------------------------------------------------ */
+
+static int listen_any(uint16_t *port) {
+  struct sockaddr_in sa;
+  socklen_t len = sizeof sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      listen(fd, 1) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len))
+    die("listen");
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+static int read_full(int fd, void *p, size_t n) {
+  uint8_t *b = p;
+  while (n > 0) {
+    ssize_t r = read(fd, b, n);
+    if (r <= 0) return -1;
+    b += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+static void write_full(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n > 0) {
+    ssize_t w = write(fd, b, n);
+    if (w <= 0) die("write");
+    b += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Receiver: "u64 size | bytes" per file until EOF; each file written to
+ * outdir/N, then (durable) fsync + rename + fsync(dir). */
+/* A port free right now (the kernel's pick), for alice to listen on. */
+static uint16_t free_port(void) {
+  uint16_t port;
+  int fd = listen_any(&port);
+  close(fd);
+  return port;
+}
+
+static void raw_receiver(int lfd, const char *outdir, int durable) {
+  static uint8_t buf[BUF];
+  int s = accept(lfd, NULL, NULL), dfd = open(outdir, O_RDONLY);
+  uint64_t size, i = 0;
+  if (s < 0 || dfd < 0) _exit(1);
+  while (read_full(s, &size, sizeof size) == 0) {
+    char tmp[64], fin[64];
+    int fd;
+    snprintf(tmp, sizeof tmp, "%" PRIu64 ".part", i);
+    snprintf(fin, sizeof fin, "%" PRIu64, i++);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) _exit(1);
+    while (size > 0) {
+      size_t n = size < BUF ? (size_t)size : BUF;
+      ssize_t r = read(s, buf, n);
+      if (r <= 0) _exit(1);
+      write_full(fd, buf, (size_t)r);
+      size -= (uint64_t)r;
+    }
+    if (durable && fsync(fd) != 0) _exit(1);
+    close(fd);
+    if (renameat(dfd, tmp, dfd, fin) != 0) _exit(1);
+    if (durable && fsync(dfd) != 0) _exit(1);
+  }
+  _exit(0);
+}
+
+static void raw_send_file(int s, const char *path) {
+  static uint8_t buf[BUF];
+  struct stat st;
+  uint64_t size;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0 || fstat(fd, &st) != 0) die(path);
+  size = (uint64_t)st.st_size;
+  write_full(s, &size, sizeof size);
+  for (;;) {
+    ssize_t r = read(fd, buf, BUF);
+    if (r < 0) die("read");
+    if (r == 0) break;
+    write_full(s, buf, (size_t)r);
+  }
+  close(fd);
+}
+
+/* Copies every file over one TCP connection; returns the seconds from
+ * connect to the receiver's last (durable) write. */
+static double raw_copy(char **paths, size_t n, int durable, struct rusage *ru) {
+  char outdir[300], cmd[700];
+  uint16_t port;
+  int lfd, s, st;
+  struct sockaddr_in sa;
+  pid_t pid;
+  double t0;
+  struct rusage self0, self1, child;
+
+  snprintf(outdir, sizeof outdir, "%s/raw", g_dir);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", outdir, outdir);
+  if (system(cmd) != 0) die("mkdir raw");
+  lfd = listen_any(&port);
+  if ((pid = fork()) == 0) raw_receiver(lfd, outdir, durable);
+  close(lfd);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  getrusage(RUSAGE_SELF, &self0);
+  t0 = now_s();
+  if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+      connect(s, (struct sockaddr *)&sa, sizeof sa) != 0)
+    die("connect");
+  for (size_t i = 0; i < n; i++)
+    raw_send_file(s, paths[i]);
+  close(s);
+  if (wait4(pid, &st, 0, &child) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    die("raw receiver");
+  getrusage(RUSAGE_SELF, &self1);
+  /* CPU of both ends, as for the two daemons. */
+  memset(ru, 0, sizeof *ru);
+  ru->ru_utime.tv_sec =
+      self1.ru_utime.tv_sec - self0.ru_utime.tv_sec + child.ru_utime.tv_sec;
+  ru->ru_utime.tv_usec =
+      self1.ru_utime.tv_usec - self0.ru_utime.tv_usec + child.ru_utime.tv_usec;
+  ru->ru_stime.tv_sec =
+      self1.ru_stime.tv_sec - self0.ru_stime.tv_sec + child.ru_stime.tv_sec;
+  ru->ru_stime.tv_usec =
+      self1.ru_stime.tv_usec - self0.ru_stime.tv_usec + child.ru_stime.tv_usec;
+  return now_s() - t0;
+}
+
+/* ---- phases ---------------------------------------------------------- */
+
+static double cpu_s(const struct rusage *ru) {
+  return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+         (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
+typedef struct result {
+  const char *name;
+  uint64_t bytes;
+  double node_s, raw_durable_s, raw_plain_s;
+  double cold_s; /* from the first request, failed attempts included */
+  int attempts;
+  double cpu_alice, cpu_bob, cpu_raw;
+  long rss_alice_kb, rss_bob_kb;
+} result;
+
+static char g_alice_addr[32];
+
+static void pair_and_wait(const char *uri) {
+  char *ca = run_capture(
+      "alice", (const char *const[]){"show", "identity", "--code", NULL});
+  char code_a[128], code_b[128];
+  if (ca == NULL) die("code of alice");
+  snprintf(code_a, sizeof code_a, "%.*s", (int)strcspn(ca, "\n"), ca);
+  ca = run_capture("bob",
+                   (const char *const[]){"show", "identity", "--code", NULL});
+  if (ca == NULL) die("code of bob");
+  snprintf(code_b, sizeof code_b, "%.*s", (int)strcspn(ca, "\n"), ca);
+  if (RUN("alice", "pair", code_b, "--name", "bob") != 0 ||
+      RUN("bob", "pair", code_a, "--name", "alice", "--addr", g_alice_addr) !=
+          0)
+    die("pair");
+  (void)uri;
+}
+
+/* Starts both daemons, waits until bob knows alice holds `probe`, runs
+ * `fetch` on bob with the URIs in `list`, stops both. */
+static void node_phase(const char *list, const char *probe, result *r) {
+  struct rusage ra, rb;
+  pid_t pa = serve("alice"), pb = serve("bob");
+  char out[300];
+  double t0;
+  int rc;
+  if (wait_output("bob", (const char *const[]){"presence", probe, NULL},
+                  "name=alice online=1", 30) < 0)
+    die("bob never learned alice's sidecars");
+  snprintf(out, sizeof out, "%s/fetch.out", g_dir);
+  /* A failed attempt is reported, then retried (see report()). */
+  r->cold_s = now_s();
+  for (r->attempts = 1;; r->attempts++) {
+    t0 = now_s();
+    rc = run(
+        "bob", list, out,
+        (const char *const[]){"fetch", "--stdin", "--timeout", "3600", NULL});
+    r->node_s = now_s() - t0;
+    if (rc == 0) break;
+    if (r->attempts == 3) die("fetch failed 3 times (see bob.log)");
+    fprintf(stderr,
+            "bench_real: %s fetch attempt %d failed after %.3f s "
+            "(see %s/bob.log); retrying\n",
+            r->name, r->attempts, r->node_s, g_dir);
+  }
+  r->cold_s = now_s() - r->cold_s;
+  stop("alice", pa, &ra);
+  stop("bob", pb, &rb);
+  r->cpu_alice = cpu_s(&ra);
+  r->cpu_bob = cpu_s(&rb);
+  r->rss_alice_kb = ra.ru_maxrss;
+  r->rss_bob_kb = rb.ru_maxrss;
+}
+
+static void raw_phase(char **paths, size_t n, result *r) {
+  struct rusage ru;
+  r->raw_plain_s = raw_copy(paths, n, 0, &ru);
+  r->raw_durable_s = raw_copy(paths, n, 1, &ru);
+  r->cpu_raw = cpu_s(&ru);
+}
+
+static void report(const result *r) {
+  double gb = (double)r->bytes / 1e9, mb = (double)r->bytes / 1e6;
+  double node = mb / r->node_s, dur = mb / r->raw_durable_s,
+         plain = mb / r->raw_plain_s;
+  printf("\n%s: %.1f MB\n", r->name, mb);
+  printf("  vss-node fetch      %8.3f s  %8.1f MB/s\n", r->node_s, node);
+  if (r->attempts > 1)
+    printf("  (attempt %d; %.3f s from the first request: %.1f MB/s)\n",
+           r->attempts, r->cold_s, mb / r->cold_s);
+  printf("  raw TCP, durable    %8.3f s  %8.1f MB/s   ratio %.2f\n",
+         r->raw_durable_s, dur, node / dur);
+  printf("  raw TCP, no fsync   %8.3f s  %8.1f MB/s   ratio %.2f\n",
+         r->raw_plain_s, plain, node / plain);
+  printf("  CPU per GB: alice (sender) %.2f s, bob (receiver) %.2f s, "
+         "raw copy (both ends) %.2f s\n",
+         r->cpu_alice / gb, r->cpu_bob / gb, r->cpu_raw / gb);
+  printf("  peak RSS: alice %.1f MiB, bob %.1f MiB\n",
+         (double)r->rss_alice_kb / 1024, (double)r->rss_bob_kb / 1024);
+}
+
+/* ---- setup ----------------------------------------------------------- */
+
+static void init_nodes(void) {
+  char cfg[300], cmd[800];
+  snprintf(g_alice_addr, sizeof g_alice_addr, "127.0.0.1:%u",
+           (unsigned)free_port());
+  if (RUN("alice", "init", "--name", "alice", "--listen", g_alice_addr) ||
+      RUN("bob", "init", "--name", "bob", "--listen", "off"))
+    die("init");
+  /* Bob fetches on demand only: the timed fetch does all the work. */
+  snprintf(cfg, sizeof cfg, "%s/bob/config.ini", g_dir);
+  snprintf(cmd, sizeof cmd, "sed -i 's/^eager = .*/eager = none/' '%s'", cfg);
+  if (system(cmd) != 0) die("config");
+}
+
+static void add_proxy(uint64_t size, char *uri, size_t cap, char *path,
+                      size_t pcap) {
+  char src[300], u[37];
+  uuid_of(1, u);
+  snprintf(uri, cap, "sidecar://%s/proxies/1080p.mp4", u);
+  snprintf(src, sizeof src, "%s/src.mp4", g_dir);
+  write_file(src, size, 1);
+  if (RUN("alice", "add", src, uri) != 0) die("add proxy");
+  unlink(src);
+  snprintf(path, pcap,
+           "%s/alice/sidecars/content/%.2s/%.2s/%s/proxies/1080p.mp4", g_dir, u,
+           u + 2, u);
+}
+
+/* Writes n thumbnails, adds them on alice in one `add --stdin`, and
+ * leaves the URI list (for fetch) and the sidecar paths (for raw). */
+static char **add_thumbs(size_t n, const char *list) {
+  char srcdir[300], addlist[300], u[37];
+  char **paths = calloc(n, sizeof *paths);
+  FILE *fa, *fl;
+  snprintf(srcdir, sizeof srcdir, "%s/thumbsrc", g_dir);
+  snprintf(addlist, sizeof addlist, "%s/add.list", g_dir);
+  mkdir(srcdir, 0755);
+  if (!paths || !(fa = fopen(addlist, "w")) || !(fl = fopen(list, "w")))
+    die("lists");
+  for (size_t i = 0; i < n; i++) {
+    char src[400];
+    uuid_of(1000 + i, u);
+    snprintf(src, sizeof src, "%s/%zu.webp", srcdir, i);
+    write_file(src, THUMB_SIZE, 1000 + i);
+    fprintf(fa, "%s sidecar://%s/thumbs/grid@2x.webp\n", src, u);
+    fprintf(fl, "sidecar://%s/thumbs/grid@2x.webp\n", u);
+    if (asprintf(&paths[i],
+                 "%s/alice/sidecars/content/%.2s/%.2s/%s/thumbs/grid@2x.webp",
+                 g_dir, u, u + 2, u) < 0)
+      die("asprintf");
+  }
+  fclose(fa);
+  fclose(fl);
+  if (run("alice", addlist, "/dev/null",
+          (const char *const[]){"add", "--stdin", NULL}))
+    die("add thumbs");
+  {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", srcdir);
+    if (system(cmd) != 0) die("rm");
+  }
+  return paths;
+}
+
+int main(int argc, char **argv) {
+  uint64_t proxy_mb = 1024;
+  size_t thumbs = 10000;
+  int keep = 0;
+  char proxy_uri[128], proxy_path[400], list[300], one[300], probe[128];
+  char *proxy_paths[1] = {proxy_path}, **thumb_paths;
+  result rp, rt;
+  FILE *f;
+
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--quick")) {
+      proxy_mb = 64;
+      thumbs = 300;
+    } else if (!strcmp(argv[i], "--proxy-mb") && i + 1 < argc) {
+      proxy_mb = strtoull(argv[++i], NULL, 10);
+    } else if (!strcmp(argv[i], "--thumbs") && i + 1 < argc) {
+      thumbs = strtoull(argv[++i], NULL, 10);
+    } else if (!strcmp(argv[i], "--keep")) {
+      keep = 1;
+    } else {
+      fprintf(stderr, "usage: bench_real [--quick] [--proxy-mb N] "
+                      "[--thumbs N] [--keep]\n");
+      return 2;
+    }
+  }
+  memset(&rp, 0, sizeof rp);
+  memset(&rt, 0, sizeof rt);
+  rp.name = "proxy";
+  rt.name = "thumbnails";
+  if (getenv("VSS_NODE")) g_node = getenv("VSS_NODE");
+  if (sodium_init() < 0) return 1;
+  snprintf(g_dir, sizeof g_dir, "/tmp/vss-bench-XXXXXX");
+  if (mkdtemp(g_dir) == NULL) die("mkdtemp");
+  printf("bench_real: %s, proxy %" PRIu64 " MiB, %zu x %d-byte thumbnails, "
+         "work dir %s\n",
+         g_node, proxy_mb, thumbs, THUMB_SIZE, g_dir);
+  fflush(stdout);
+
+  init_nodes();
+  add_proxy(proxy_mb << 20, proxy_uri, sizeof proxy_uri, proxy_path,
+            sizeof proxy_path);
+  snprintf(list, sizeof list, "%s/thumbs.list", g_dir);
+  thumb_paths = add_thumbs(thumbs, list);
+  pair_and_wait(proxy_uri);
+  rp.bytes = proxy_mb << 20;
+  rt.bytes = (uint64_t)thumbs * THUMB_SIZE;
+
+  raw_phase(proxy_paths, 1, &rp);
+  snprintf(one, sizeof one, "%s/proxy.list", g_dir);
+  if ((f = fopen(one, "w")) == NULL) die("list");
+  fprintf(f, "%s\n", proxy_uri);
+  fclose(f);
+  node_phase(one, proxy_uri, &rp);
+  report(&rp);
+  fflush(stdout);
+
+  raw_phase(thumb_paths, thumbs, &rt);
+  if ((f = fopen(list, "r")) == NULL || !fgets(probe, sizeof probe, f))
+    die("list");
+  fclose(f);
+  probe[strcspn(probe, "\n")] = '\0';
+  node_phase(list, probe, &rt);
+  report(&rt);
+  printf("\nthumbnails vs proxy goodput: %.2f (node), %.2f (raw durable)\n",
+         ((double)rt.bytes / rt.node_s) / ((double)rp.bytes / rp.node_s),
+         ((double)rt.bytes / rt.raw_durable_s) /
+             ((double)rp.bytes / rp.raw_durable_s));
+
+  if (!keep) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) return 1;
+  }
+  return 0;
+}
