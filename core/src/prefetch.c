@@ -162,20 +162,37 @@ int vss_prefetch_offer(vss_prefetch *pf, const vss_prefetch_policy *pol,
   return rc ? rc : 1;
 }
 
-int vss_prefetch_pop(vss_prefetch *pf, int allow_lazy, vss_pf_cand *out) {
-  pf_entry e;
-  vss_pf_class cls = VSS_PF_EAGER;
-  if (!ring_pop(&pf->q[0], &e)) {
-    if (!allow_lazy || !ring_pop(&pf->q[1], &e)) return 0;
-    cls = VSS_PF_LAZY;
-  }
+/* The queue the next candidate comes from: eager first; -1 when none. */
+static int next_queue(const vss_prefetch *pf, int allow_lazy) {
+  if (pf->q[0].count) return 0;
+  return allow_lazy && pf->q[1].count ? 1 : -1;
+}
+
+static void cand_of(const vss_prefetch *pf, const pf_entry *e, int q,
+                    vss_pf_cand *out) {
   memset(out, 0, sizeof(*out));
-  memcpy(out->key.content.b, e.uuid, 16);
-  out->key.kind = (vss_kind)e.kind;
-  memcpy(out->key.variant, pf->variants[e.variant], sizeof(out->key.variant));
-  out->fmt = (vss_format)e.fmt;
-  out->size = e.size;
-  out->cls = cls;
+  memcpy(out->key.content.b, e->uuid, 16);
+  out->key.kind = (vss_kind)e->kind;
+  memcpy(out->key.variant, pf->variants[e->variant], sizeof(out->key.variant));
+  out->fmt = (vss_format)e->fmt;
+  out->size = e->size;
+  out->cls = q == 0 ? VSS_PF_EAGER : VSS_PF_LAZY;
+}
+
+int vss_prefetch_pop(vss_prefetch *pf, int allow_lazy, vss_pf_cand *out) {
+  int q = next_queue(pf, allow_lazy);
+  pf_entry e;
+  if (q < 0 || !ring_pop(&pf->q[q], &e)) return 0;
+  cand_of(pf, &e, q, out);
+  return 1;
+}
+
+int vss_prefetch_peek(const vss_prefetch *pf, int allow_lazy,
+                      vss_pf_cand *out) {
+  int q = next_queue(pf, allow_lazy);
+  if (q < 0) return 0;
+  const pf_ring *r = &pf->q[q];
+  cand_of(pf, &r->e[r->head], q, out);
   return 1;
 }
 

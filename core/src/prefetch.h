@@ -1,13 +1,13 @@
 /*
- * prefetch.h - prefetch policy (internal, used by xfer.c).
+ * prefetch.h - prefetch policy (internal, used by xfer_prefetch.c).
  *
  * Offers (a peer holds key) become candidates when the policy makes their
  * kind eager or lazy and the offering peer's link may carry prefetch.
  * Candidates wait in two FIFO queues (eager, lazy) of compact entries:
  * 1M offers per digest happen, so an offer costs O(1) and ~32 bytes.
  * Duplicates (several holders) and keys that became local are weeded out
- * when a candidate is popped, not when it is offered: that check needs
- * the store, which is too slow for every offer.
+ * when a candidate comes up (peeked, then popped), not when it is
+ * offered: that check needs the store, which is too slow for every offer.
  */
 #ifndef VSS_PREFETCH_H
 #define VSS_PREFETCH_H
@@ -50,6 +50,9 @@ int vss_prefetch_offer(vss_prefetch *pf, const vss_prefetch_policy *pol,
 /* Pop the next candidate: eager first; lazy only when allow_lazy.
  * Returns 1 when one was popped, 0 when none is eligible. */
 int vss_prefetch_pop(vss_prefetch *pf, int allow_lazy, vss_pf_cand *out);
+/* The candidate vss_prefetch_pop would return, left in its queue (the
+ * caller may have no room for it yet). */
+int vss_prefetch_peek(const vss_prefetch *pf, int allow_lazy, vss_pf_cand *out);
 /* Candidates waiting in a class. */
 uint64_t vss_prefetch_pending(const vss_prefetch *pf, vss_pf_class cls);
 /* Drop every candidate (policy changed, say). */

@@ -12,7 +12,7 @@
  *   xfer_recv.c      META / DATA / ERROR from sources: verification,
  *                    temp-blob writes, commit
  *   xfer_serve.c     serving peers' GETs: queues, lazy DATA, hash lists
- *   xfer_prefetch.c  turning prefetch candidates into jobs
+ *   xfer_prefetch.c  turning prefetch candidates into jobs, in slots
  *
  * Lifetimes: anything that may end a job (verification, errors, timers)
  * records the outcome on the job and xf_job_settle() acts on it once, at
@@ -42,6 +42,20 @@ enum { J_WAIT = 0, J_XFER, J_GEN };
 #define JF_RESTRICTED 0x100u
 
 typedef struct xjob xjob;
+
+/* A prefetch slot: what the policy's max_concurrent counts. A large
+ * sidecar takes a slot of its own; small ones (one chunk at most) from
+ * the same source share a batch slot holding up to that source's
+ * request window in bytes, refilled as its members finish. A backlog of
+ * thumbnails then keeps the source's window full instead of paying a
+ * round trip per max_concurrent of them. */
+typedef struct xslot {
+  struct xslot *prev, *next;
+  uint16_t peer;  /* the best source when its members started */
+  int batch;      /* small sidecars of peer; else one large one */
+  uint64_t bytes; /* sizes of the members not yet ended */
+  uint32_t njobs;
+} xslot;
 
 typedef struct xreq {
   uint32_t id;
@@ -79,9 +93,11 @@ struct xjob {
   uint32_t flags;   /* VSS_FETCH_* | JF_* */
   uint32_t evflags; /* VSS_EVF_FOREGROUND / VSS_EVF_PREFETCH */
   int state;
-  int eager;   /* prefetch of an eager kind (lazy ones wait for it) */
-  int fail_rc; /* first fatal error, acted on by xf_job_settle */
-  int why;     /* last reason a source was dropped for misbehaving */
+  int eager;           /* prefetch of an eager kind (lazy ones wait for it) */
+  xslot *slot;         /* prefetch only; NULL when not (or no longer) one */
+  uint64_t slot_bytes; /* what this job counts in its slot */
+  int fail_rc;         /* first fatal error, acted on by xf_job_settle */
+  int why;             /* last reason a source was dropped for misbehaving */
   uint64_t size;
   vss_hash checksum;
   uint64_t nchunks, ndone, ntodo, cursor;
@@ -143,7 +159,9 @@ struct vss_xfer {
   xreq *rmap[XFER_REQ_BUCKETS];
   uint64_t next_job;
   uint32_t next_req;
-  uint32_t nfg, npf, npf_eager; /* active foreground / prefetch jobs */
+  uint32_t nfg, npf_eager; /* active foreground / eager prefetch jobs */
+  xslot *slots;            /* prefetch slots in use */
+  uint32_t nslots;
   vss_time expiry;
   vss_buf scratch;
   uint8_t *rbuf; /* server reads, VSS_CHUNK_SIZE */
@@ -176,8 +194,9 @@ xjob *xf_job_by_key(const vss_xfer *x, const vss_key *key);
 xjob *xf_job_by_id(const vss_xfer *x, uint64_t id);
 void xf_ready_insert(vss_xfer *x, xjob *j);
 void xf_ready_remove(vss_xfer *x, xjob *j);
-/* Counters the prefetch policy reads: sign +1 on entry, -1 on exit. */
-void xf_job_account(vss_xfer *x, const xjob *j, int sign);
+/* Counters the prefetch policy reads: sign +1 on entry, -1 on exit
+ * (which also releases a prefetch's slot). */
+void xf_job_account(vss_xfer *x, xjob *j, int sign);
 xjob *xf_job_new(vss_xfer *x, const vss_key *key, vss_format fmt,
                  uint32_t flags, uint32_t evflags, vss_time now);
 /* Remove a job from every list and free it (requests cancelled). */
@@ -216,6 +235,8 @@ vss_time xf_src_cost(const vss_xfer *x, uint16_t idx, uint64_t bytes);
 size_t xf_job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
                       size_t cap);
 int xf_job_add_source(xjob *j, const vss_holder *h);
+/* Index of the cheapest of n holders (queues included); n when none. */
+size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n);
 vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j);
 void xf_job_refresh_sources(vss_xfer *x, xjob *j);
 void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now);
@@ -259,5 +280,7 @@ void xf_meta_cache_free(vss_xfer *x);
 
 /* Start prefetch jobs while the policy allows. May end jobs. */
 void xf_pf_pump(vss_xfer *x, vss_time now);
+/* j no longer counts in its prefetch slot (ended, or now foreground). */
+void xf_pf_slot_leave(vss_xfer *x, xjob *j);
 
 #endif

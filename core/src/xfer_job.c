@@ -83,12 +83,13 @@ void xf_ready_remove(vss_xfer *x, xjob *j) {
   j->ready = 0;
 }
 
-/* Counters the prefetch policy reads: sign +1 on entry, -1 on exit. */
-void xf_job_account(vss_xfer *x, const xjob *j, int sign) {
+/* Counters the prefetch policy reads: sign +1 on entry, -1 on exit
+ * (which also releases a prefetch's slot). */
+void xf_job_account(vss_xfer *x, xjob *j, int sign) {
   if (j->evflags & VSS_EVF_FOREGROUND) x->nfg += (uint32_t)sign;
   if (j->evflags & VSS_EVF_PREFETCH) {
-    x->npf += (uint32_t)sign;
     if (j->eager) x->npf_eager += (uint32_t)sign;
+    if (sign < 0) xf_pf_slot_leave(x, j);
   }
 }
 

@@ -76,11 +76,7 @@ int xf_job_add_source(xjob *j, const vss_holder *h) {
   return 1;
 }
 
-/* Pick what to fetch (size, checksum of the cheapest holder) and every
- * holder that has exactly that. Returns the best source or NULL. */
-vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j) {
-  vss_holder h[XFER_MAX_SOURCES];
-  size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
+size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n) {
   size_t best = n;
   vss_time best_cost = VSS_TIME_UNSET;
   for (size_t i = 0; i < n; i++) {
@@ -90,6 +86,15 @@ vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j) {
       best_cost = c;
     }
   }
+  return best;
+}
+
+/* Pick what to fetch (size, checksum of the cheapest holder) and every
+ * holder that has exactly that. Returns the best source or NULL. */
+vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j) {
+  vss_holder h[XFER_MAX_SOURCES];
+  size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
+  size_t best = xf_best_holder(x, h, n);
   if (best == n) return NULL;
   j->size = h[best].size;
   j->checksum = h[best].checksum;
