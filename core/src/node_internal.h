@@ -5,7 +5,7 @@
  *   gossip.c    HELLO / DIGEST exchange, delta and full pages (lazy)
  *   pcache.c    in-memory cache of peers' availability
  *   query.c     "do you have X?" with cached negative answers
- *   xfer.c      transfer jobs (client) and serving (server)
+ *   xfer*.c     transfer jobs (client) and serving (server), see xfer.h
  *   est.c       per-peer rate / RTT estimates
  *   resolver.c  resolve / request / fetch-or-generate decisions
  *   prefetch.c  prefetch policy

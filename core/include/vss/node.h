@@ -132,7 +132,9 @@ typedef struct vss_prefetch_policy {
   uint32_t eager_kinds;   /* prefetch as soon as a peer has it (thumb) */
   uint32_t lazy_kinds;    /* prefetch only when idle (ocr, transcript) */
   uint32_t never_kinds;   /* on demand only (proxy) */
-  uint32_t max_concurrent; /* prefetch jobs at once (3) */
+  uint32_t max_concurrent; /* prefetch slots at once (3): a slot is one
+                              large sidecar, or a window of small ones
+                              from one source */
   uint32_t allowed_links; /* VSS_LINK_BIT mask; default all but cellular */
   int allow_metered;      /* 0: no prefetch over metered links */
   uint64_t storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
