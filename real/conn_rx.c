@@ -16,10 +16,11 @@
 #include "conn_internal.h"
 #include "log.h"
 
-#define READ_SLACK (1u << 20)    /* reads may run this far past a unit */
-#define OFFLOAD_MIN (128u << 10) /* batches at least this big go to a worker   \
-                                  */
-#define MIN_FREE (64u << 10)     /* pause reading below this much room */
+#define READ_SLACK (1u << 20) /* reads may run this far past a unit */
+#define OFFLOAD_MIN                                                            \
+  (128u << 10)               /* batches at least this big go to a worker       \
+                              */
+#define MIN_FREE (64u << 10) /* pause reading below this much room */
 
 struct rxjob {
   uv_work_t work;

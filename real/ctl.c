@@ -152,6 +152,11 @@ static int fetch_one(client *c, const char *uri) {
   return 0;
 }
 
+static int by_job(const void *a, const void *b) {
+  uint64_t x = ((const waiter *)a)->job, y = ((const waiter *)b)->job;
+  return x < y ? -1 : x > y;
+}
+
 static void start_fetch(client *c, int argc, char **argv) {
   out o = {client_line, c};
   char *pos[1];
@@ -171,6 +176,8 @@ static void start_fetch(client *c, int argc, char **argv) {
   }
   for (int i = n; i < argc; i++)
     if (fetch_one(c, argv[i]) < 0) c->failed = 1;
+  /* A key already in flight joins its (older) job: restore job order. */
+  qsort(c->w, c->nw, sizeof *c->w, by_job);
   srv_after(c->ctl->s);
   if (c->pending == 0)
     client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
@@ -178,26 +185,45 @@ static void start_fetch(client *c, int argc, char **argv) {
     uv_timer_again(&c->ctl->tick);
 }
 
+/* Waiters are sorted by job (start_fetch): a bulk fetch of 10,000
+ * sidecars must not scan them all per completion. */
+static size_t first_waiter(const client *c, uint64_t job) {
+  size_t lo = 0, hi = c->nw;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (c->w[mid].job < job)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static void waiter_done(client *c, waiter *w, int rc) {
+  w->done = 1;
+  c->pending--;
+  if (rc == 0) {
+    print_path(c, &w->key, w->fmt);
+  } else {
+    char uri[VSS_URI_MAX + 1];
+    vss_uri_format(&w->key, w->fmt, uri, sizeof uri);
+    out_f(&(out){client_line, c}, 'e', "fetch %s failed: %s", uri,
+          vss_strerror(rc));
+    c->failed = 1;
+  }
+}
+
 void ctl_job_done(srv *s, uint64_t job, int rc) {
   ctl *x = s->ctl;
   if (x == NULL) return;
   for (client *c = x->head.next; c != &x->head; c = c->next) {
-    for (size_t i = 0; i < c->nw; i++) {
-      waiter *w = &c->w[i];
-      if (w->done || w->job != job) continue;
-      w->done = 1;
-      c->pending--;
-      if (rc == 0) {
-        print_path(c, &w->key, w->fmt);
-      } else {
-        char uri[VSS_URI_MAX + 1];
-        vss_uri_format(&w->key, w->fmt, uri, sizeof uri);
-        out_f(&(out){client_line, c}, 'e', "fetch %s failed: %s", uri,
-              vss_strerror(rc));
-        c->failed = 1;
-      }
+    int hit = 0;
+    for (size_t i = first_waiter(c, job); i < c->nw && c->w[i].job == job;
+         i++) {
+      if (!c->w[i].done) waiter_done(c, &c->w[i], rc);
+      hit = 1;
     }
-    if (c->nw && c->pending == 0 && !c->closing)
+    if (hit && c->pending == 0 && !c->closing)
       client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
   }
 }

@@ -20,26 +20,41 @@ int fs_fsync_dir(int dirfd, const char *rel) {
   return rc;
 }
 
+/* Offset in path (length n) just past its deepest existing directory
+ * prefix: most sidecars land beside existing ones, so look from the
+ * bottom up rather than creating from the top. */
+static size_t existing_prefix(int dirfd, char *path, size_t n) {
+  struct stat st;
+  for (size_t i = n; i > 0; i--) {
+    if (path[i] != '/' && path[i] != '\0') continue;
+    char save = path[i];
+    int ok;
+    path[i] = '\0';
+    ok = fstatat(dirfd, path, &st, 0) == 0 && S_ISDIR(st.st_mode);
+    path[i] = save;
+    if (ok) return i + 1;
+  }
+  return 0;
+}
+
 int fs_mkdirs_nosync(int dirfd, const char *rel, mode_t mode, int *first) {
   char path[PATH_MAX];
-  size_t n = strlen(rel);
-  struct stat st;
+  size_t n = strlen(rel), start;
 
   *first = -1;
   if (n == 0 || n >= sizeof path) return -ENAMETOOLONG;
-  /* The common case: it exists already. */
-  if (fstatat(dirfd, rel, &st, 0) == 0 && S_ISDIR(st.st_mode)) return 0;
   memcpy(path, rel, n + 1);
-  for (size_t i = 1; i <= n; i++) {
+  if ((start = existing_prefix(dirfd, path, n)) > n) return 0;
+  for (size_t i = start; i <= n; i++) {
     if (path[i] != '/' && path[i] != '\0') continue;
     path[i] = '\0';
     if (mkdirat(dirfd, path, mode) == 0) {
-      if (*first < 0)
-        *first = (int)(strrchr(path, '/') ? strrchr(path, '/') - path + 1 : 0);
+      if (*first < 0) *first = (int)start;
     } else if (errno != EEXIST) {
       return -errno;
     }
     path[i] = rel[i];
+    start = i + 1;
   }
   return 0;
 }
