@@ -292,3 +292,46 @@ int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,
   if (rc < 0) return rc;
   return fs_path(out, cap, data_dir, rel) < 0 ? VSS_ERR_BUFFER : 0;
 }
+
+int blobs_disk_import(vss_blobs *b, const char *file, const vss_key *key,
+                      vss_format fmt, uint64_t *size, char *err,
+                      size_t errcap) {
+  enum { CHUNK = 1 << 20 };
+  struct stat st;
+  void *tmp = NULL;
+  uint64_t off = 0;
+  char *buf;
+  int fd = open(file, O_RDONLY | O_CLOEXEC), rc;
+  if (fd < 0) {
+    snprintf(err, errcap, "cannot open %s: %s", file, strerror(errno));
+    return VSS_ERR_IO;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      (buf = malloc(CHUNK)) == NULL) {
+    snprintf(err, errcap, "%s is not a regular file", file);
+    close(fd);
+    return VSS_ERR_INVALID;
+  }
+  rc = vss_blobs_open_temp(b, key, fmt, (uint64_t)st.st_size, &tmp);
+  while (rc == 0 && off < (uint64_t)st.st_size) {
+    ssize_t r = read(fd, buf, CHUNK);
+    if (r <= 0) {
+      rc = VSS_ERR_IO; /* shrank under us, or a read error */
+      break;
+    }
+    rc = vss_blobs_write(b, tmp, off, buf, (size_t)r);
+    off += (uint64_t)r;
+  }
+  close(fd);
+  free(buf);
+  if (rc == 0) {
+    rc = vss_blobs_commit(b, tmp);
+    tmp = NULL;
+  }
+  if (tmp) vss_blobs_discard(b, tmp);
+  if (rc < 0)
+    snprintf(err, errcap, "cannot store %s: %s", file, vss_strerror(rc));
+  else
+    *size = off;
+  return rc;
+}

@@ -27,6 +27,9 @@
  * temp file is swept. */
 int blobs_disk_open(vss_blobs **out, const char *data_dir, size_t *swept,
                     char *err, size_t errcap);
+/* Copies a regular file into the store under key (temp + commit). */
+int blobs_disk_import(vss_blobs *b, const char *file, const vss_key *key,
+                      vss_format fmt, uint64_t *size, char *err, size_t errcap);
 /* Absolute path of a sidecar's bytes (for users; I/O goes by key). */
 int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,
                     char *out, size_t cap);

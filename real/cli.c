@@ -50,7 +50,8 @@ static const char USAGE[] =
     "  list                       this device's sidecars and their holders\n"
     "  presence URI...            which devices hold these sidecars\n"
     "  resolve URI [--mode M]     local path, best remote source, or missing\n"
-    "  fetch URI... [--timeout S] fetch from paired devices (needs serve)\n"
+    "  fetch URI... [--timeout S] [--or-generate]\n"
+    "                             fetch from paired devices (needs serve)\n"
     "  gossip                     exchange availability now\n"
     "  verify                     check every sidecar's bytes\n"
     "  checksum FILE              the two-level BLAKE2b checksum of a file\n"
@@ -225,32 +226,11 @@ static int run_op(global *g, const op_def *op, int argc, char **argv,
 
 static int copy_in(vss_blobs *b, const char *file, const vss_key *key,
                    vss_format fmt) {
-  static char buf[1 << 20];
-  struct stat st;
-  void *tmp = NULL;
-  uint64_t off = 0;
-  int fd = open(file, O_RDONLY | O_CLOEXEC), rc;
-  if (fd < 0) return fail("cannot open %s: %s", file, strerror(errno));
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return fail("%s is not a regular file%s", file, "");
-  }
-  rc = vss_blobs_open_temp(b, key, fmt, (uint64_t)st.st_size, &tmp);
-  while (rc == 0 && off < (uint64_t)st.st_size) {
-    ssize_t r = read(fd, buf, sizeof buf);
-    if (r <= 0) {
-      rc = VSS_ERR_IO;
-      break;
-    }
-    rc = vss_blobs_write(b, tmp, off, buf, (size_t)r);
-    off += (uint64_t)r;
-  }
-  close(fd);
-  if (rc == 0)
-    return vss_blobs_commit(b, tmp) < 0 ? fail("cannot store %s%s", file, "")
-                                        : 0;
-  if (tmp) vss_blobs_discard(b, tmp);
-  return fail("cannot copy %s: %s", file, vss_strerror(rc));
+  char err[512];
+  uint64_t size;
+  if (blobs_disk_import(b, file, key, fmt, &size, err, sizeof err) < 0)
+    return fail("%s%s", err, "");
+  return 0;
 }
 
 /* Reads "FILE URI" lines. */
@@ -323,12 +303,13 @@ static int cmd_add(global *g, int argc, char **argv) {
 
 static int cmd_fetch(global *g, int argc, char **argv) {
   const char *timeout = NULL;
-  int use_stdin = 0, progress = 0, npos, n = 0, cap = 0, rc;
+  int use_stdin = 0, progress = 0, or_gen = 0, npos, n = 0, cap = 0, rc;
   char **pos = calloc((size_t)argc + 1, sizeof *pos), **args = NULL;
   char line[4096];
   optspec spec[] = {{"timeout", 1, &timeout, NULL},
                     {"stdin", 0, NULL, &use_stdin},
                     {"progress", 0, NULL, &progress},
+                    {"or-generate", 0, NULL, &or_gen},
                     {NULL, 0, NULL, NULL}};
   double secs = 0;
   if (pos == NULL) return EXIT_FAIL;
@@ -340,9 +321,10 @@ static int cmd_fetch(global *g, int argc, char **argv) {
     free(pos);
     return fail("--timeout '%s': expected seconds%s", timeout, "");
   }
-  cap = npos + 2;
+  cap = npos + 3;
   args = malloc((size_t)cap * sizeof *args);
   if (progress) args[n++] = "--progress";
+  if (or_gen) args[n++] = "--or-generate";
   for (int i = 0; i < npos; i++)
     args[n++] = pos[i];
   while (use_stdin && fgets(line, sizeof line, stdin)) {
@@ -351,7 +333,7 @@ static int cmd_fetch(global *g, int argc, char **argv) {
     if (n == cap) args = realloc(args, (size_t)(cap *= 2) * sizeof *args);
     args[n++] = strdup(u);
   }
-  if (n == (progress ? 1 : 0)) {
+  if (n == progress + or_gen) {
     fprintf(stderr, "usage: vss-node fetch URI... [--stdin] [--timeout S]\n");
     rc = EXIT_USAGE;
   } else {

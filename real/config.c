@@ -294,6 +294,23 @@ static int set_prefetch(load_ctx *lc, const char *k, const char *v) {
   return 1;
 }
 
+/* [generate]: an external program makes sidecars this device lacks
+ * (resolver fallback): `command URI OUTPUT_PATH`, exit 0 when done. */
+static int set_generate(load_ctx *lc, const char *k, const char *v) {
+  cfg *c = lc->c;
+  vss_kind kind;
+  if (!strcmp(k, "command")) {
+    if (strlen(v) >= sizeof c->gen_command) return BAD("command: too long");
+    snprintf(c->gen_command, sizeof c->gen_command, "%s", v);
+    return 1;
+  }
+  if (!strcmp(k, "timeout")) return set_dur(lc, v, &c->gen_timeout);
+  if (!strncmp(k, "cost_", 5) &&
+      vss_kind_parse(k + 5, strlen(k + 5), &kind) == 0)
+    return set_dur(lc, v, &c->core.gen_cost[kind]);
+  return BAD("unknown key in [generate] (command, timeout, cost_KIND)");
+}
+
 static cfg_peer *peer_section(load_ctx *lc, const char *name) {
   cfg *c = lc->c;
   cfg_peer *np;
@@ -352,6 +369,8 @@ static int on_entry(void *user, const char *sec, const char *k, const char *v) {
     ok = set_transfer(lc, k, v);
   else if (!strcmp(sec, "prefetch"))
     ok = set_prefetch(lc, k, v);
+  else if (!strcmp(sec, "generate"))
+    ok = set_generate(lc, k, v);
   else if (!strncmp(sec, "peer ", 5))
     ok = set_peer(lc, sec + 5, k, v);
   else
@@ -369,6 +388,7 @@ static void defaults(cfg *c) {
   c->handshake_timeout = 10 * VSS_NS_PER_S;
   c->reconnect_min = 250 * VSS_NS_PER_MS;
   c->reconnect_max = 30 * VSS_NS_PER_S;
+  c->gen_timeout = 300 * VSS_NS_PER_S;
   vss_node_config_default(&c->core);
 }
 
@@ -443,6 +463,12 @@ static const char TEMPLATE[] =
     "links = ethernet,wifi,internet\n"
     "allow_metered = no\n"
     "storage_budget = 0\n"
+    "\n"
+    "; A program that generates a missing sidecar (resolver fallback), run\n"
+    "; as `command URI OUTPUT_PATH`; exit 0 when OUTPUT_PATH is written.\n"
+    "[generate]\n"
+    "command =\n"
+    "timeout = 5min\n"
     "\n"
     "; Peers are added by `vss-node pair`: one [peer NAME] section each.\n";
 

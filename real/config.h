@@ -11,6 +11,7 @@
  *   [transfer]  max_retries, retry_backoff, window_min, window_max
  *   [prefetch]  eager, lazy, never, max_concurrent, links, allow_metered,
  *               storage_budget
+ *   [generate]  command, timeout, cost_KIND (e.g. cost_thumb = 2s)
  *   [peer NAME] device, addr, link, metered, rate_hint, rtt_hint
  *
  * Durations take a unit (ms, s, min, h); sizes take K, M, G (powers of
@@ -48,7 +49,9 @@ typedef struct cfg {
   uint64_t upload_limit; /* bytes/s, 0 = unlimited */
   vss_time handshake_timeout;
   vss_time reconnect_min, reconnect_max;
-  vss_node_config core; /* store/blobs/callbacks left for the daemon */
+  vss_node_config core;   /* store/blobs/callbacks left for the daemon */
+  char gen_command[1024]; /* "" = this device cannot generate */
+  vss_time gen_timeout;
   cfg_peer *peers;
   size_t npeers;
 } cfg;

@@ -36,7 +36,7 @@ typedef struct client {
   int handled, closing;
   waiter *w;
   size_t nw, pending;
-  int failed, progress;
+  int failed, progress, or_generate;
 } client;
 
 typedef struct ctl {
@@ -141,8 +141,10 @@ static int fetch_one(client *c, const char *uri) {
     print_path(c, &w->key, w->fmt);
     return 0;
   }
-  rc = vss_node_fetch(s->node, &w->key, w->fmt, VSS_FETCH_FOREGROUND, &w->job,
-                      home_now());
+  rc = vss_node_fetch(s->node, &w->key, w->fmt,
+                      VSS_FETCH_FOREGROUND |
+                          (c->or_generate ? VSS_FETCH_GENERATE_ON_FAIL : 0),
+                      &w->job, home_now());
   if (rc < 0) {
     out_f(&o, 'e', "fetch %s: %s", uri, vss_strerror(rc));
     return -1;
@@ -161,7 +163,9 @@ static void start_fetch(client *c, int argc, char **argv) {
   out o = {client_line, c};
   char *pos[1];
   int npos = 0, n = 0;
-  optspec spec[] = {{"progress", 0, NULL, &c->progress}, {NULL, 0, NULL, NULL}};
+  optspec spec[] = {{"progress", 0, NULL, &c->progress},
+                    {"or-generate", 0, NULL, &c->or_generate},
+                    {NULL, 0, NULL, NULL}};
   /* Options first, then every URI (there may be many). */
   while (n < argc && !strncmp(argv[n], "--", 2))
     n++;

@@ -137,6 +137,7 @@ void srv_stop(srv *s, const char *why) {
   log_info("stopping: %s", why);
   s->stopping = 1;
   ctl_stop(s);
+  gen_stop_all(s);
   net_stop(s);
   uv_close((uv_handle_t *)&s->expiry, NULL);
   uv_close((uv_handle_t *)&s->stop_timer, NULL);
@@ -164,7 +165,10 @@ static int make_node(srv *s) {
   c.rand = node_rand;
   c.on_event = on_event;
   c.event_user = s;
-  c.generate = NULL; /* no generator here: fetch or report missing */
+  /* Without a [generate] command this device cannot generate: the
+   * resolver then fetches or reports the sidecar missing. */
+  c.generate = s->h->cfg.gen_command[0] ? gen_start : NULL;
+  c.generate_user = s;
   if ((rc = vss_node_new(&s->node, &c, home_now())) < 0)
     log_error("cannot start the node: %s", vss_strerror(rc));
   return rc;

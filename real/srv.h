@@ -5,6 +5,7 @@
  *   net.c   listener, paired peers (dial with backoff), sessions,
  *           sending under the write-queue bound and the upload limit
  *   ctl.c   the local control socket the CLI talks to
+ *   gen.c   local generation by an external program
  *
  * Driving rule: after every input to the node (frame, peer up/down,
  * timer, a CLI request) call srv_after(), which writes what the node
@@ -60,6 +61,7 @@ typedef struct srv {
   int listening;
   char listen_addr[64];
   struct ctl *ctl;
+  struct gen *gens; /* generators running */
 
   peer_slot **slots;
   size_t nslots;
@@ -93,6 +95,10 @@ void net_stop(srv *s);
 int net_load_peers(srv *s);
 peer_slot *net_slot(const srv *s, const vss_uuid *device);
 void net_pump_all(srv *s);
+
+/* gen.c: the node's generate callback, and killing them at shutdown. */
+int gen_start(void *user, const vss_key *key, vss_format fmt, uint64_t job);
+void gen_stop_all(srv *s);
 
 /* ctl.c */
 int ctl_start(srv *s);

@@ -53,8 +53,8 @@ node() {
 # cfg_set NAME KEY VALUE: set a key that init wrote (any section).
 cfg_set() {
   local f="$T/$1/config.ini"
-  grep -q "^$2 = " "$f" || fail "no key $2 in $f"
-  sed -i "s|^$2 = .*|$2 = $3|" "$f"
+  grep -q "^$2 =" "$f" || fail "no key $2 in $f"
+  sed -i "s|^$2 =.*|$2 = $3|" "$f"
 }
 
 # start NAME: serve in the background, wait until it answers.
