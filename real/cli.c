@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +147,12 @@ static int cmd_serve(global *g, int argc, char **argv) {
                 level, "");
   }
   log_set_level(g->verbose ? LOG_DEBUG : lv);
+#ifdef __GLIBC__
+  /* Frames are up to a megabyte and come and go by the thousand: keep
+   * them on the heap instead of an mmap, page faults and zeroing each. */
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
   rc = srv_run(&h);
   home_close(&h);
   return rc;

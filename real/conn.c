@@ -16,8 +16,26 @@ typedef struct wreq {
   uv_write_t req;
   conn *c;
   size_t len;
+  int pooled; /* a big buffer that goes back to the connection's pool */
   uint8_t data[];
 } wreq;
+
+/* Bulk frames reuse a few big buffers: a fresh megabyte per frame costs
+ * an mmap, page faults and zeroing on every write. */
+#define POOL_MIN (64u << 10)
+
+static size_t pool_size(const conn *c) {
+  return chan_sealed_len(c->o.max_frame);
+}
+
+static void wreq_free(wreq *w) {
+  conn *c = w->c;
+  if (w->pooled && c->npool < CONN_POOL) {
+    c->pool[c->npool++] = w;
+    return;
+  }
+  free(w);
+}
 
 /* ---- accessors ------------------------------------------------------- */
 
@@ -57,6 +75,8 @@ size_t conn_write_queue(const conn *c) {
 
 void conn_finalize(conn *c) {
   if (c->o.cb->closed) c->o.cb->closed(c->o.owner, c);
+  while (c->npool > 0)
+    free(c->pool[--c->npool]);
   chan_del(c->ch);
   conn_rx_free(c);
   free(c);
@@ -192,7 +212,7 @@ void conn_handshake_unit(conn *c, const uint8_t *u, size_t len) {
 static void on_write(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   conn *c = w->c;
-  free(w);
+  wreq_free(w);
   if (status < 0) {
     if (status != UV_ECANCELED) conn_close(c, LOG_INFO, uv_strerror(status));
     return;
@@ -202,10 +222,13 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 static wreq *wreq_new(conn *c, size_t len) {
-  wreq *w = malloc(sizeof *w + len);
+  int big = len >= POOL_MIN && len <= pool_size(c);
+  wreq *w = big && c->npool ? c->pool[--c->npool]
+                            : malloc(sizeof *w + (big ? pool_size(c) : len));
   if (w) {
     w->c = c;
     w->len = len;
+    w->pooled = big;
   }
   return w;
 }
@@ -214,7 +237,7 @@ static int wreq_send(conn *c, wreq *w) {
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
   if (rc < 0) {
-    free(w);
+    wreq_free(w);
     return rc;
   }
   c->bytes_out += w->len;
@@ -235,7 +258,7 @@ int conn_send_frame(conn *c, const uint8_t *frame, size_t len) {
   if (c->closing || !c->ready) return UV_ENOTCONN;
   if ((w = wreq_new(c, sealed)) == NULL) return UV_ENOMEM;
   if ((rc = chan_seal(c->ch, frame, len, w->data, sealed, &outlen)) < 0) {
-    free(w);
+    wreq_free(w);
     log_error("cannot seal a %zu-byte frame for %s: %s", len, c->addr,
               chan_strerror(rc));
     return UV_EINVAL;

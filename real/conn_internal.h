@@ -7,7 +7,8 @@
 
 #include "conn.h"
 
-#define HS_BUF 256 /* read buffer while unauthenticated */
+#define HS_BUF 256  /* read buffer while unauthenticated */
+#define CONN_POOL 8 /* spare big write buffers kept */
 
 typedef struct rxjob rxjob;
 
@@ -33,6 +34,8 @@ struct conn {
   int read_paused;  /* rx full while the worker is busy */
   int free_pending; /* closed while busy: the job's end frees us */
   uint64_t bytes_in, bytes_out;
+  struct wreq *pool[CONN_POOL];
+  int npool;
 };
 
 /* conn.c */

@@ -72,6 +72,7 @@ static int run(const char *node, const char *in, const char *out,
   while (*args && n < 15)
     argv[n++] = *args++;
   argv[n] = NULL;
+  fflush(stdout); /* or the child's freopen writes our buffer again */
   if ((pid = fork()) < 0) die("fork");
   if (pid == 0) {
     if (in && freopen(in, "r", stdin) == NULL) _exit(126);
@@ -106,6 +107,7 @@ static pid_t serve(const char *node) {
   pid_t pid;
   snprintf(dir, sizeof dir, "%s/%s", g_dir, node);
   snprintf(log, sizeof log, "%s/%s.log", g_dir, node);
+  fflush(stdout);
   if ((pid = fork()) < 0) die("fork");
   if (pid == 0) {
     if (freopen(log, "a", stderr) == NULL) _exit(126);
@@ -280,6 +282,7 @@ static double raw_copy(char **paths, size_t n, int durable, struct rusage *ru) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", outdir, outdir);
   if (system(cmd) != 0) die("mkdir raw");
   lfd = listen_any(&port);
+  fflush(stdout);
   if ((pid = fork()) == 0) raw_receiver(lfd, outdir, durable);
   close(lfd);
   memset(&sa, 0, sizeof sa);
@@ -387,6 +390,18 @@ static void raw_phase(char **paths, size_t n, result *r) {
   r->raw_plain_s = raw_copy(paths, n, 0, &ru);
   r->raw_durable_s = raw_copy(paths, n, 1, &ru);
   r->cpu_raw = cpu_s(&ru);
+}
+
+static void print_load(const char *when) {
+  char buf[128] = "?";
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fgets(buf, sizeof buf, f) == NULL) buf[0] = '\0';
+    fclose(f);
+  }
+  buf[strcspn(buf, "\n")] = '\0';
+  printf("load average %s: %s (other work on the machine skews figures)\n",
+         when, buf);
 }
 
 static void report(const result *r) {
@@ -512,6 +527,7 @@ int main(int argc, char **argv) {
          g_node, proxy_mb, thumbs, THUMB_SIZE, g_dir);
   fflush(stdout);
 
+  print_load("at start");
   init_nodes();
   add_proxy(proxy_mb << 20, proxy_uri, sizeof proxy_uri, proxy_path,
             sizeof proxy_path);
@@ -542,6 +558,7 @@ int main(int argc, char **argv) {
          ((double)rt.bytes / rt.raw_durable_s) /
              ((double)rp.bytes / rp.raw_durable_s));
 
+  print_load("at end");
   if (!keep) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
