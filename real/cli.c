@@ -136,8 +136,8 @@ static int cmd_serve(global *g, int argc, char **argv) {
   optspec spec[] = {{"log-level", 1, &level, NULL}, {NULL, 0, NULL, NULL}};
   if (opts_parse(argc, argv, spec, pos, 0, &npos, &STDOUT_SINK) < 0)
     return EXIT_USAGE;
-  rc = home_open(&h, g->dir, HOME_IDENT | HOME_STORE | HOME_WAIT, err,
-                 sizeof err);
+  rc = home_open(&h, g->dir, HOME_IDENT | HOME_STORE | HOME_WAIT | HOME_SWEEP,
+                 err, sizeof err);
   if (rc < 0) return fail("%s%s", err, "");
   log_set_name(h.cfg.name);
   lv = level ? log_level_parse(level) : h.cfg.log_level;

@@ -166,7 +166,9 @@ int home_open(home *h, const char *dir, unsigned flags, char *err,
   if (flags & HOME_STORE) {
     if ((rc = take_lock(h, flags & HOME_WAIT, err, errcap)) < 0 ||
         (rc = open_db(h, NULL, err, errcap)) < 0 ||
-        (rc = blobs_disk_open(&h->blobs, h->dir, &h->swept, err, errcap) < 0
+        (rc = blobs_disk_open(&h->blobs, h->dir,
+                              (flags & HOME_SWEEP) ? &h->swept : NULL, err,
+                              errcap) < 0
                   ? HOME_ERR
                   : 0) < 0) {
       home_close(h);

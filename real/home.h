@@ -22,6 +22,7 @@
 #define HOME_IDENT 0x1 /* load identity.key */
 #define HOME_STORE 0x2 /* lock, open the database and blob store */
 #define HOME_WAIT 0x4  /* wait up to 5 s for the lock (short CLI runs) */
+#define HOME_SWEEP 0x8 /* remove the .part files a crash left (logged) */
 
 enum { HOME_ERR = -1, HOME_BUSY = -2, HOME_MISSING = -3 };
 
