@@ -13,38 +13,13 @@
 
 #include "blobs_disk.h"
 #include "ctl.h"
+#include "ctl_internal.h"
 #include "log.h"
 #include "ops.h"
 #include "srv.h"
 
 #define MAX_ARGS 200000
 #define TICK_MS 500
-
-typedef struct waiter {
-  uint64_t job;
-  vss_key key;
-  vss_format fmt;
-  int done;
-} waiter;
-
-typedef struct client {
-  uv_pipe_t pipe;
-  struct ctl *ctl;
-  struct client *prev, *next;
-  char *buf;
-  size_t len, cap;
-  int handled, closing;
-  waiter *w;
-  size_t nw, pending;
-  int failed, progress, or_generate;
-} client;
-
-typedef struct ctl {
-  srv *s;
-  uv_pipe_t listener;
-  uv_timer_t tick;
-  client head;
-} ctl;
 
 /* ---- writing to a client --------------------------------------------- */
 
@@ -63,7 +38,7 @@ static void client_closed(uv_handle_t *h) {
   c->prev->next = c->next;
   c->next->prev = c->prev;
   free(c->buf);
-  free(c->w);
+  ctl_fetch_free(c);
   free(c);
 }
 
@@ -73,7 +48,7 @@ static void client_close(client *c) {
   uv_close((uv_handle_t *)&c->pipe, client_closed);
 }
 
-static void client_line(void *u, char kind, const char *text) {
+void client_line(void *u, char kind, const char *text) {
   client *c = u;
   size_t n = strlen(text);
   cwrite *w;
@@ -98,7 +73,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 /* Writes the exit status; closes once every queued line is out. */
-static void client_finish(client *c, int status) {
+void client_finish(client *c, int status) {
   uv_shutdown_t *req;
   char st[16];
   snprintf(st, sizeof st, "%d", status);
@@ -113,149 +88,6 @@ static void client_finish(client *c, int status) {
     free(req);
     client_close(c);
   }
-}
-
-/* ---- fetch ------------------------------------------------------------ */
-
-static void print_path(client *c, const vss_key *key, vss_format fmt) {
-  char uri[VSS_URI_MAX + 1], path[4096];
-  vss_uri_format(key, fmt, uri, sizeof uri);
-  blobs_disk_path(c->ctl->s->h->dir, key, fmt, path, sizeof path);
-  out_f(&(out){client_line, c}, 'o', "%s %s", uri, path);
-}
-
-static int is_local(srv *s, const vss_key *key, vss_format fmt) {
-  vss_resolution r;
-  return vss_node_resolve(s->node, key, fmt, VSS_RESOLVE_LOCAL_ONLY, &r,
-                          home_now()) == 0 &&
-         r.kind == VSS_RESOLVED_LOCAL;
-}
-
-static int fetch_one(client *c, const char *uri) {
-  srv *s = c->ctl->s;
-  out o = {client_line, c};
-  waiter *w = &c->w[c->nw];
-  int rc;
-  if (ops_parse_uri(uri, &w->key, &w->fmt, &o) < 0) return -1;
-  if (is_local(s, &w->key, w->fmt)) {
-    print_path(c, &w->key, w->fmt);
-    return 0;
-  }
-  rc = vss_node_fetch(s->node, &w->key, w->fmt,
-                      VSS_FETCH_FOREGROUND |
-                          (c->or_generate ? VSS_FETCH_GENERATE_ON_FAIL : 0),
-                      &w->job, home_now());
-  if (rc < 0) {
-    out_f(&o, 'e', "fetch %s: %s", uri, vss_strerror(rc));
-    return -1;
-  }
-  c->nw++;
-  c->pending++;
-  return 0;
-}
-
-static int by_job(const void *a, const void *b) {
-  uint64_t x = ((const waiter *)a)->job, y = ((const waiter *)b)->job;
-  return x < y ? -1 : x > y;
-}
-
-static void start_fetch(client *c, int argc, char **argv) {
-  out o = {client_line, c};
-  char *pos[1];
-  int npos = 0, n = 0;
-  optspec spec[] = {{"progress", 0, NULL, &c->progress},
-                    {"or-generate", 0, NULL, &c->or_generate},
-                    {NULL, 0, NULL, NULL}};
-  /* Options first, then every URI (there may be many). */
-  while (n < argc && !strncmp(argv[n], "--", 2))
-    n++;
-  if (opts_parse(n, argv, spec, pos, 0, &npos, &o) < 0 || n == argc) {
-    if (n == argc) out_f(&o, 'e', "fetch needs one or more sidecar URIs");
-    client_finish(c, EXIT_USAGE);
-    return;
-  }
-  if ((c->w = calloc((size_t)(argc - n), sizeof *c->w)) == NULL) {
-    client_finish(c, EXIT_FAIL);
-    return;
-  }
-  for (int i = n; i < argc; i++)
-    if (fetch_one(c, argv[i]) < 0) c->failed = 1;
-  /* A key already in flight joins its (older) job: restore job order. */
-  qsort(c->w, c->nw, sizeof *c->w, by_job);
-  srv_after(c->ctl->s);
-  if (c->pending == 0)
-    client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
-  else if (c->progress && !uv_is_active((uv_handle_t *)&c->ctl->tick))
-    uv_timer_again(&c->ctl->tick);
-}
-
-/* Waiters are sorted by job (start_fetch): a bulk fetch of 10,000
- * sidecars must not scan them all per completion. */
-static size_t first_waiter(const client *c, uint64_t job) {
-  size_t lo = 0, hi = c->nw;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (c->w[mid].job < job)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-static void waiter_done(client *c, waiter *w, int rc) {
-  w->done = 1;
-  c->pending--;
-  if (rc == 0) {
-    print_path(c, &w->key, w->fmt);
-  } else {
-    char uri[VSS_URI_MAX + 1];
-    vss_uri_format(&w->key, w->fmt, uri, sizeof uri);
-    out_f(&(out){client_line, c}, 'e', "fetch %s failed: %s", uri,
-          vss_strerror(rc));
-    c->failed = 1;
-  }
-}
-
-void ctl_job_done(srv *s, uint64_t job, int rc) {
-  ctl *x = s->ctl;
-  if (x == NULL) return;
-  for (client *c = x->head.next; c != &x->head; c = c->next) {
-    int hit = 0;
-    for (size_t i = first_waiter(c, job); i < c->nw && c->w[i].job == job;
-         i++) {
-      if (!c->w[i].done) waiter_done(c, &c->w[i], rc);
-      hit = 1;
-    }
-    if (hit && c->pending == 0 && !c->closing)
-      client_finish(c, c->failed ? EXIT_FAIL : EXIT_OK);
-  }
-}
-
-static void progress_of(client *c, const vss_job_info *jobs, int n) {
-  uint64_t done = 0, size = 0;
-  for (size_t i = 0; i < c->nw; i++)
-    for (int k = 0; k < n; k++)
-      if (!c->w[i].done && jobs[k].id == c->w[i].job) {
-        done += jobs[k].done;
-        size += jobs[k].size;
-      }
-  out_f(&(out){client_line, c}, 'p',
-        "progress: %zu of %zu pending, %" PRIu64 "/%" PRIu64 " bytes",
-        c->pending, c->nw, done, size);
-}
-
-static void on_tick(uv_timer_t *t) {
-  ctl *x = t->data;
-  static vss_job_info jobs[4096];
-  int n = vss_node_jobs(x->s->node, jobs, 4096), any = 0;
-  if (n > 4096) n = 4096;
-  for (client *c = x->head.next; c != &x->head; c = c->next)
-    if (c->progress && c->pending && !c->closing) {
-      progress_of(c, jobs, n);
-      any = 1;
-    }
-  if (!any) uv_timer_stop(t);
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -291,7 +123,7 @@ static void dispatch(client *c) {
     out_f(&o, 'e', "unknown command '%s'", argv[1]);
     client_finish(c, EXIT_USAGE);
   } else if (op->fn == NULL) {
-    start_fetch(c, argc - 2, argv + 2);
+    ctl_fetch_start(c, argc - 2, argv + 2);
   } else {
     status = op->fn(&ctx, argc - 2, argv + 2, &o);
     if (!x->s->stopping) srv_after(x->s);
@@ -359,8 +191,10 @@ int ctl_start(srv *s) {
   s->ctl = x;
   uv_timer_init(s->loop, &x->tick);
   x->tick.data = x;
-  uv_timer_start(&x->tick, on_tick, TICK_MS, TICK_MS);
+  uv_timer_start(&x->tick, ctl_fetch_tick, TICK_MS, TICK_MS);
   uv_timer_stop(&x->tick); /* armed by fetch --progress */
+  uv_timer_init(s->loop, &x->launch);
+  x->launch.data = x;
   uv_pipe_init(s->loop, &x->listener, 0);
   x->listener.data = x;
   /* We hold the data dir lock, so a socket file here is a dead daemon's. */
@@ -395,6 +229,7 @@ void ctl_stop(srv *s) {
   }
   unlink(s->h->sock_path);
   uv_close((uv_handle_t *)&x->tick, NULL);
+  uv_close((uv_handle_t *)&x->launch, NULL);
   /* The listener closes last, after clients (close callbacks run in
    * reverse order), and frees the ctl with it. */
   uv_close((uv_handle_t *)&x->listener, ctl_freed);
