@@ -349,8 +349,23 @@ static void pair_and_wait(const char *uri) {
   (void)uri;
 }
 
+/* Bob has alice's whole availability: the bulk fetch below must not race
+ * the digest (keys not yet known would be queried one by one). */
+static int wait_entries(uint64_t want, double secs) {
+  double end = now_s() + secs;
+  while (now_s() < end) {
+    char *s = run_capture("bob", (const char *const[]){"status", NULL});
+    char *e = s ? strstr(s, "entries=") : NULL;
+    if (e && strtoull(e + 8, NULL, 10) >= want) return 0;
+    usleep(50000);
+  }
+  return -1;
+}
+
 /* Starts both daemons, waits until bob knows alice holds `probe`, runs
  * `fetch` on bob with the URIs in `list`, stops both. */
+static uint64_t g_entries; /* sidecars alice holds */
+
 static void node_phase(const char *list, const char *probe, result *r) {
   struct rusage ra, rb;
   pid_t pa = serve("alice"), pb = serve("bob");
@@ -358,7 +373,8 @@ static void node_phase(const char *list, const char *probe, result *r) {
   double t0;
   int rc;
   if (wait_output("bob", (const char *const[]){"presence", probe, NULL},
-                  "name=alice online=1", 30) < 0)
+                  "name=alice online=1", 30) < 0 ||
+      wait_entries(g_entries, 60) < 0)
     die("bob never learned alice's sidecars");
   snprintf(out, sizeof out, "%s/fetch.out", g_dir);
   /* A failed attempt is reported, then retried (see report()). */
@@ -534,6 +550,7 @@ int main(int argc, char **argv) {
   snprintf(list, sizeof list, "%s/thumbs.list", g_dir);
   thumb_paths = add_thumbs(thumbs, list);
   pair_and_wait(proxy_uri);
+  g_entries = 1 + thumbs;
   rp.bytes = proxy_mb << 20;
   rt.bytes = (uint64_t)thumbs * THUMB_SIZE;
 
