@@ -329,6 +329,11 @@ int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,
     conn_close(c, LOG_DEBUG, uv_strerror(rc));
     return rc;
   }
+  /* The handshake timeout covers connecting too: a silent address would
+   * otherwise hold the dialler for the kernel's SYN retries (~2 min). */
+  if (c->o.handshake_timeout > 0)
+    uv_timer_start(&c->hs_timer, on_hs_timeout,
+                   c->o.handshake_timeout / VSS_NS_PER_MS, 0);
   *out = c;
   return 0;
 }
