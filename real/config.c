@@ -579,6 +579,12 @@ static int peer_text(const cfg_peer *p, strbuf *out) {
   n += snprintf(buf + n, sizeof buf - (size_t)n, "link = %s\nmetered = %s\n",
                 vss_link_class_name(p->link.cls),
                 p->link.metered ? "yes" : "no");
+  if (p->link.rtt_hint)
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "rtt_hint = %.3fms\n",
+                  (double)p->link.rtt_hint / 1e6);
+  if (p->link.rate_hint > 0)
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "rate_hint = %.0f\n",
+                  p->link.rate_hint);
   return sb_add(out, buf, (size_t)n);
 }
 

@@ -140,13 +140,14 @@ static int op_identity(ops_ctx *c, int argc, char **argv, out *o) {
 
 static int parse_pair_opts(int argc, char **argv, cfg_peer *p, char **codep,
                            out *o) {
-  const char *addr = NULL, *name = NULL, *link = NULL;
+  const char *addr = NULL, *name = NULL, *link = NULL, *rtt = NULL,
+             *rate = NULL;
   int metered = 0, npos;
+  uint64_t rate_v = 0;
   char *pos[1];
-  optspec spec[] = {{"addr", 1, &addr, NULL},
-                    {"name", 1, &name, NULL},
-                    {"link", 1, &link, NULL},
-                    {"metered", 0, NULL, &metered},
+  optspec spec[] = {{"addr", 1, &addr, NULL},    {"name", 1, &name, NULL},
+                    {"link", 1, &link, NULL},    {"metered", 0, NULL, &metered},
+                    {"rtt-hint", 1, &rtt, NULL}, {"rate-hint", 1, &rate, NULL},
                     {NULL, 0, NULL, NULL}};
   if (opts_parse(argc, argv, spec, pos, 1, &npos, o) < 0) return -1;
   if (npos != 1) {
@@ -175,6 +176,16 @@ static int parse_pair_opts(int argc, char **argv, cfg_peer *p, char **codep,
     out_f(o, 'e', "--name '%s': use 1-63 of [A-Za-z0-9_.-]", name);
     return -1;
   }
+  if (rtt && cfg_parse_duration(rtt, &p->link.rtt_hint) < 0) {
+    out_f(o, 'e', "--rtt-hint '%s': expected a duration (e.g. 5ms)", rtt);
+    return -1;
+  }
+  if (rate && cfg_parse_size(rate, &rate_v) < 0) {
+    out_f(o, 'e', "--rate-hint '%s': expected bytes per second (e.g. 100M)",
+          rate);
+    return -1;
+  }
+  p->link.rate_hint = (double)rate_v;
   if (name) snprintf(p->name, sizeof p->name, "%s", name);
   return 0;
 }
@@ -661,10 +672,13 @@ static const op_def OPS[] = {
      "Print this device's name, id, public key, fingerprint and pairing "
      "code. --code prints only the code. Also `show identity`, `id`."},
     {"pair", op_pair, 0,
-     "CODE [--addr HOST:PORT] [--name NAME] [--link CLASS] [--metered]",
+     "CODE [--addr HOST:PORT] [--name NAME] [--link CLASS] [--metered] "
+     "[--rtt-hint DURATION] [--rate-hint BYTES/S]",
      "Pin the device whose pairing code is CODE: only paired devices may "
      "connect. --addr makes this node dial it; without it the node only "
-     "accepts its connections. Both devices pair each other."},
+     "accepts its connections. Both devices pair each other. The link "
+     "options describe the path (class, metered, expected RTT and rate: "
+     "they seed the estimates that measured transfers then replace)."},
     {"unpair", op_unpair, 0, "NAME|DEVICE",
      "Forget a paired device: its key is unpinned and it can no longer "
      "connect."},

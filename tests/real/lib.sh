@@ -102,12 +102,14 @@ kill9() {
   unset 'PID[$1]'
 }
 
-# pair A B: A pins B (and dials it when B has a port).
+# pair A B [OPTIONS]: A pins B (and dials it when B has a port).
 pair() {
-  local code addr=()
-  code=$(vn "$2" show identity --code) || fail "code of $2"
-  [ -n "${PORT[$2]:-}" ] && addr=(--addr "127.0.0.1:${PORT[$2]}")
-  vn "$1" pair "$code" --name "$2" "${addr[@]}" >/dev/null || fail "pair $1 $2"
+  local a=$1 b=$2 code addr=()
+  shift 2
+  code=$(vn "$b" show identity --code) || fail "code of $b"
+  [ -n "${PORT[$b]:-}" ] && addr=(--addr "127.0.0.1:${PORT[$b]}")
+  vn "$a" pair "$code" --name "$b" "${addr[@]}" "$@" >/dev/null ||
+    fail "pair $a $b"
 }
 
 # wait_for SECONDS CMD...: poll until CMD succeeds.
