@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,9 +51,13 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static pid_t g_daemons[2]; /* running, killed on the way out */
+
 static void die(const char *what) {
   fprintf(stderr, "bench_real: %s: %s (work dir %s)\n", what, strerror(errno),
           g_dir);
+  for (int i = 0; i < 2; i++)
+    if (g_daemons[i] > 0) kill(g_daemons[i], SIGTERM);
   exit(1);
 }
 
@@ -368,7 +373,7 @@ static uint64_t g_entries; /* sidecars alice holds */
 
 static void node_phase(const char *list, const char *probe, result *r) {
   struct rusage ra, rb;
-  pid_t pa = serve("alice"), pb = serve("bob");
+  pid_t pa = g_daemons[0] = serve("alice"), pb = g_daemons[1] = serve("bob");
   char out[300];
   double t0;
   int rc;
@@ -395,6 +400,7 @@ static void node_phase(const char *list, const char *probe, result *r) {
   r->cold_s = now_s() - r->cold_s;
   stop("alice", pa, &ra);
   stop("bob", pb, &rb);
+  g_daemons[0] = g_daemons[1] = 0;
   r->cpu_alice = cpu_s(&ra);
   r->cpu_bob = cpu_s(&rb);
   r->rss_alice_kb = ra.ru_maxrss;
