@@ -49,6 +49,7 @@ static void peer_up(device *d, int p, uint64_t epoch) {
   if (win < WINDOW_MIN) win = WINDOW_MIN;
   if (win > WINDOW_MAX) win = WINDOW_MAX;
   pv->window = (uint64_t)win;
+  pv->bundle = pv->window / MAX_BUNDLES;
   vss_node_peer_up(d->node, &w->devs[p].id, &pv->info, d->now);
 }
 
@@ -136,7 +137,7 @@ static void complete(device *d, int i) {
   comm_info ci = d->cinfo[i];
   comm_remove(d, i); /* SimGrid released its reference on completion */
   if (ci.kind == COMM_SEND) {
-    transport_send_done(d, ci.env);
+    transport_send_done(d, &ci.sent);
     return;
   }
   envelope *env = d->slot[ci.slot];

@@ -96,6 +96,15 @@ static int simgrid_args(const cli *c, const scenario *sc, char **argv,
   for (int i = 0; i < nm; i++)
     argv[n++] = (char *)m[i];
   argv[n++] = (char *)"--log=xbt_cfg.thres:warning";
+  /* Device actors never return; at exit SimGrid notes it skips their
+   * clean-up (we free our side ourselves). Killing them instead costs as
+   * much as the run with thousands of comms pending. */
+  argv[n++] = (char *)"--log=ker_engine.thres:error";
+  /* A wifi link is one constraint of capacity 1 (airtime) that flows use
+   * at 1/rate per byte/s, ~1e-8: at the default precision (1e-5) its
+   * last sliver of capacity rounds to zero, a flow gets a zero share and
+   * SimGrid's lazy update aborts ("The Impossible Did Happen"). */
+  argv[n++] = (char *)"--cfg=maxmin/precision:1e-9";
   for (int i = 0; i < sc->ncfg; i++) {
     snprintf(store[i], sizeof(store[i]), "--cfg=%s", sc->cfg[i]);
     argv[n++] = store[i];
@@ -239,9 +248,6 @@ int main(int argc, char **argv) {
   }
   rc = c.probe ? probe_mode(&c, &w) : simulate(&c, &w, out);
   fflush(NULL);
-  /* The device actors never return: end them so SimGrid shuts down clean. */
-  sg_actor_kill_all();
-  simgrid_run();
   int ns3 = strcmp(sc.model, "ns-3") == 0;
   monitor_free(&w);
   world_free(&w);

@@ -181,17 +181,21 @@ static void grid_done(world *w, request *r, vss_time now, int local) {
 
 static void req_resolve(world *w, request *r, vss_time now, int local) {
   r->done = 1;
+  r->ready = now;
   w->devs[r->device].m.requests_done++;
   metrics_latency(w, LAT_REQUEST, r->device, ns_to_ms(now - r->t0));
   grid_done(w, r, now, local);
 }
 
-/* A key became local on device d: requests waiting for it are done. */
-static void resolve_key(world *w, int d, const vss_key *key, vss_time now) {
+/* A key became local on device d (fetched from `source`, or -1): the
+ * requests waiting for it are done. */
+static void resolve_key(world *w, int d, const vss_key *key, vss_time now,
+                        int source) {
   for (int i = w->req_index[req_bucket(w, d, key)]; i >= 0; i = w->reqs[i].next) {
     request *r = &w->reqs[i];
-    if (!r->done && r->device == d && vss_key_cmp(&r->key, key) == 0)
-      req_resolve(w, r, now, 0);
+    if (r->done || r->device != d || vss_key_cmp(&r->key, key) != 0) continue;
+    r->source = source;
+    req_resolve(w, r, now, 0);
   }
 }
 
@@ -209,6 +213,7 @@ int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
   r->grid = grid;
   r->key = *key;
   r->t0 = d->now;
+  r->source = -1;
   size_t b = req_bucket(w, d->idx, key);
   r->next = w->req_index[b];
   w->req_index[b] = idx;
@@ -231,6 +236,7 @@ int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
 /* ---- node events ------------------------------------------------------------------ */
 
 static void on_fetch_done(world *w, device *d, const vss_event *ev) {
+  int source = vss_uuid_is_nil(&ev->peer) ? -1 : world_dev_by_id(w, &ev->peer);
   if (ev->count == 0 && vss_uuid_is_nil(&ev->peer)) {
     d->m.satisfied_locally++;
   } else {
@@ -244,7 +250,7 @@ static void on_fetch_done(world *w, device *d, const vss_event *ev) {
       metrics_latency(w, LAT_PREFETCH, d->idx, ns_to_ms(ev->duration));
     }
   }
-  resolve_key(w, d->idx, &ev->key, ev->at);
+  resolve_key(w, d->idx, &ev->key, ev->at, source);
 }
 
 void metrics_on_event(void *user, const vss_event *ev) {
@@ -254,6 +260,13 @@ void metrics_on_event(void *user, const vss_event *ev) {
   w->events_total++;
   log_event(w, d, ev);
   switch (ev->type) {
+  case VSS_EV_PRESENCE_CHANGED:
+  case VSS_EV_PEER_EXPIRED:
+  case VSS_EV_PEER_UP:
+  case VSS_EV_PEER_DOWN: w->avail_changes++; break;
+  default: break;
+  }
+  switch (ev->type) {
   case VSS_EV_DIGEST_RECEIVED:
     if (ev->duration != VSS_TIME_UNSET)
       metrics_latency(w, LAT_EXCHANGE, d->idx, ns_to_ms(ev->duration));
@@ -261,10 +274,12 @@ void metrics_on_event(void *user, const vss_event *ev) {
   case VSS_EV_FETCH_DONE:
     on_fetch_done(w, d, ev);
     monitor_thumb(w, &ev->key);
+    w->avail_changes++;
     break;
   case VSS_EV_LOCAL_RECORDED:
-    resolve_key(w, d->idx, &ev->key, ev->at);
+    resolve_key(w, d->idx, &ev->key, ev->at, -1);
     monitor_thumb(w, &ev->key);
+    w->avail_changes++;
     break;
   case VSS_EV_FETCH_FAILED:
     if (ev->rc < 0 && ev->rc >= VSS_ERR_MIN) d->m.fetch_failed_rc[-ev->rc]++;
@@ -275,15 +290,14 @@ void metrics_on_event(void *user, const vss_event *ev) {
 
 /* ---- frames, pairs, links ---------------------------------------------------------- */
 
-const char *metrics_frame_class(const uint8_t *frame, size_t len) {
-  if (len < VSS_WIRE_HDR) return "other";
-  switch (frame[5]) {
+int metrics_frame_class(uint8_t type) {
+  switch (type) {
   case VSS_MSG_HELLO:
-  case VSS_MSG_DIGEST: return "gossip";
+  case VSS_MSG_DIGEST: return CLS_GOSSIP;
   case VSS_MSG_QUERY:
-  case VSS_MSG_QUERY_REPLY: return "query";
-  case VSS_MSG_XFER_DATA: return "data";
-  default: return "xfer";
+  case VSS_MSG_QUERY_REPLY: return CLS_QUERY;
+  case VSS_MSG_XFER_DATA: return CLS_DATA;
+  default: return CLS_XFER;
   }
 }
 
@@ -305,37 +319,45 @@ static void spread(world *w, sim_link *l, double t0, double t1, double bytes) {
 }
 
 /* A frame finished crossing the network (the sender's put completed). */
-void metrics_frame_sent(device *d, int peer, const envelope *env) {
+void metrics_frame_sent(device *d, const sent_frame *sf) {
   world *w = d->w;
-  const char *cls = metrics_frame_class(env->data, env->len);
-  int data = cls[0] == 'd';
-  d->m.tx_bytes += env->len;
-  d->m.tx_frames++;
-  w->frames_total++;
-  if (cls[0] == 'g') d->m.gossip_tx += env->len;
-  if (cls[0] == 'q') d->m.query_tx += env->len;
-  if (cls[0] == 'x') d->m.xfer_ctl_tx += env->len;
-  if (data) d->m.data_tx += env->len;
-  if (env->lost) d->m.lost_tx++;
-  if (env->corrupted) d->m.corrupted_tx++;
-  w->pair_bytes[d->idx][peer] += env->len;
-  if (data) w->pair_data[d->idx][peer] += env->len;
+  int peer = sf->dst;
+  uint32_t data = sf->cls_bytes[CLS_DATA];
+  d->m.tx_bytes += sf->len;
+  d->m.tx_frames += sf->frames;
+  w->frames_total += sf->frames;
+  d->m.gossip_tx += sf->cls_bytes[CLS_GOSSIP];
+  d->m.query_tx += sf->cls_bytes[CLS_QUERY];
+  d->m.xfer_ctl_tx += sf->cls_bytes[CLS_XFER];
+  d->m.data_tx += data;
+  d->m.lost_tx += sf->lost;
+  d->m.corrupted_tx += sf->corrupted;
+  w->pair_bytes[d->idx][peer] += sf->len;
+  w->pair_data[d->idx][peer] += data;
   const route *r = world_route(w, d->idx, peer);
-  double t0 = ns_to_s(env->sent_at), t1 = ns_to_s(d->now);
+  double t0 = ns_to_s(sf->sent_at), t1 = ns_to_s(d->now);
   for (int i = 0; i < r->nlinks; i++) {
     sim_link *l = &w->links[r->links[i]];
-    l->bytes += env->len;
+    l->bytes += sf->len;
     l->frames++;
-    if (data) l->data_bytes += env->len;
-    spread(w, l, t0, t1, (double)env->len);
+    if (data) {
+      l->data_bytes += data;
+      /* Completions come in time order, so the union of the frames'
+       * [sent, done] intervals grows at its right end only. */
+      double from = t0 > l->data_busy_until ? t0 : l->data_busy_until;
+      if (t1 > from) l->data_busy_s += t1 - from;
+      if (t1 > l->data_busy_until) l->data_busy_until = t1;
+    }
+    spread(w, l, t0, t1, (double)sf->len);
   }
 }
 
-void metrics_frame_received(device *d, int peer, const envelope *env) {
+void metrics_frame_received(device *d, int peer, const uint8_t *frame,
+                            size_t len) {
   (void)peer;
-  d->m.rx_bytes += env->len;
+  d->m.rx_bytes += len;
   d->m.rx_frames++;
-  const char *cls = metrics_frame_class(env->data, env->len);
-  if (cls[0] == 'g') d->m.gossip_rx += env->len;
-  if (cls[0] == 'd') d->m.data_rx += env->len;
+  int cls = metrics_frame_class(len > 5 ? frame[5] : 0);
+  if (cls == CLS_GOSSIP) d->m.gossip_rx += len;
+  if (cls == CLS_DATA) d->m.data_rx += len;
 }

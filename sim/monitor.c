@@ -113,6 +113,10 @@ static int device_knows_all(world *w, int d, vss_time now) {
   vss_uuid *ids = NULL;
   size_t n = 0;
   mark_ctx c = {w, d};
+  for (size_t t = 0; t < w->nthumbs; t++) /* held here: known, no SQL */
+    if (!w->known[d][t] && synth_blobs_pure(dev->synth, &w->thumbs[t],
+                                            VSS_FMT_WEBP) >= 0)
+      w->known[d][t] = 1;
   for (size_t t = 0; t < w->nthumbs; t++) {
     if (w->known[d][t]) continue;
     const char *variant = w->thumbs[t].variant;
@@ -145,10 +149,10 @@ static int holders_converged(world *w) {
   uint64_t *held = xcalloc((size_t)w->ndev, sizeof(uint64_t));
   vss_peer_info *info = xcalloc((size_t)w->ndev, sizeof(*info));
   int ok = 1;
-  for (int d = 0; d < w->ndev; d++) {
-    uint64_t bytes;
-    vss_store_count_avail(w->devs[d].store, &held[d], &bytes);
-  }
+  /* What each device holds: its committed blobs (a row is committed right
+   * after its blob, in the same step of the run). */
+  for (int d = 0; d < w->ndev; d++)
+    held[d] = synth_blobs_count(w->devs[d].synth);
   for (int d = 0; d < w->ndev && ok; d++) {
     if (!w->online[d]) continue;
     int n = vss_node_peers(w->devs[d].node, info, (size_t)w->ndev);
@@ -170,11 +174,20 @@ static void progress(world *w, vss_time now, double *last_print) {
   if (t - *last_print < 0.5) return;
   *last_print = t;
   double s = ns_to_s(now), e = ns_to_s(w->end);
-  fprintf(stderr, "\r  sim %02d:%02d:%05.2f / %02d:%02d:%02.0f  frames %llu  events %llu  wall %.1f s   ",
+  fprintf(stderr, "\r  sim %02d:%02d:%05.2f / %02d:%02d:%02.0f  frames %llu  events %llu  in flight %llu  wall %.1f s   ",
           (int)(s / 3600), (int)(s / 60) % 60, s - 60 * (int)(s / 60),
           (int)(e / 3600), (int)(e / 60) % 60, e - 60 * (int)(e / 60),
           (unsigned long long)w->frames_total, (unsigned long long)w->events_total,
-          t - w->wall_start);
+          (unsigned long long)w->live_envelopes, t - w->wall_start);
+  if (getenv("VSS_SIM_DEBUG")) {
+    long sends = 0, held = 0;
+    for (int d = 0; d < w->ndev; d++) {
+      sends += w->devs[d].ncomms - RECV_SLOTS;
+      for (int p = 0; p < w->ndev; p++)
+        held += (long)w->devs[d].peers[p].held_bytes;
+    }
+    fprintf(stderr, " [puts %ld held %ld B]", sends, held);
+  }
 }
 
 static void update(vss_time *since, int holds, vss_time now) {
@@ -191,11 +204,26 @@ void monitor_actor(int argc, char **argv) {
   double step = ns_to_s(w->sc->check_every);
   double last_print = 0;
   int show = w->opt.progress > 0 || (w->opt.progress < 0 && isatty(2) && !w->opt.quiet);
+  size_t seen_thumbs = 0;
+  uint64_t seen_gen = 0, seen_changes = UINT64_MAX;
+  int avail = 0, holders = 0;
   for (;;) {
     sg_actor_sleep_for(step);
     vss_time now = (vss_time)(simgrid_get_clock() * 1e9 + 0.5);
-    update(&w->avail_converged, avail_converged(w, now), now);
-    update(&w->holders_converged, holders_converged(w), now);
+    /* Knowing a holder only changes with new thumbnails or connectivity:
+     * keep the answer otherwise. */
+    if (!avail || w->nthumbs != seen_thumbs || w->gen != seen_gen) {
+      avail = avail_converged(w, now);
+      seen_thumbs = w->nthumbs;
+      seen_gen = w->gen;
+    }
+    update(&w->avail_converged, avail, now);
+    /* Holder knowledge changes only through the events counted here. */
+    if (w->avail_changes != seen_changes) {
+      holders = holders_converged(w);
+      seen_changes = w->avail_changes;
+    }
+    update(&w->holders_converged, holders, now);
     if (show) progress(w, now, &last_print);
   }
 }

@@ -53,7 +53,7 @@ typedef struct sc_device {
   int cls;      /* index into classes (resolved after parsing) */
   char link_name[SC_NAME], class_name[SC_NAME];
   int link_line, class_line;
-  int wifi_rate;
+  int wifi_rate, wifi_rate_line;
   uint64_t storage;
   int storage_set;
   vss_time gen_cost[VSS_KIND_COUNT];
@@ -171,6 +171,7 @@ typedef struct scenario {
   sc_log event_log;
   int64_t verify; /* -1 all, 0 none, N: up to N per device */
   vss_time check_every;
+  vss_time start_spread; /* devices come online over [0, spread) */
 
   sc_link *links;
   int nlinks;
@@ -193,6 +194,10 @@ int scenario_load(scenario *sc, const char *path, char *err, size_t errcap);
 int scenario_load_string(scenario *sc, const char *text, const char *path,
                          char *err, size_t errcap);
 void scenario_free(scenario *sc);
+
+/* start_spread: each initially online device gets an "online" event at a
+ * time drawn from the seed (it starts offline until then). */
+void scenario_spread_starts(scenario *sc);
 
 int sc_find_link(const scenario *sc, const char *name);
 int sc_find_device(const scenario *sc, const char *name);

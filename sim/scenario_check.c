@@ -94,6 +94,7 @@ static int check_device(parser *p, sc_device *d) {
   d->link = sc_find_link(sc, d->link_name);
   if (d->link < 0) return perr(p, "link: unknown link '%s'", d->link_name);
   const sc_link *l = &sc->links[d->link];
+  if (d->wifi_rate_line) at_line(p, d->wifi_rate_line);
   if (d->wifi_rate && l->cls != VSS_LINK_WIFI)
     return perr(p, "[device %s]: wifi_rate on a %s link", d->name,
                 vss_link_class_name(l->cls));
@@ -157,6 +158,26 @@ static int check_event(parser *p, sc_event *e) {
                   l->name, l->nrates);
   }
   return 1;
+}
+
+static int cmp_event(const void *a, const void *b);
+
+void scenario_spread_starts(scenario *sc) {
+  if (!sc->start_spread) return;
+  for (int d = 0; d < sc->ndevices; d++) {
+    if (!sc->devices[d].online) continue;
+    sim_rng r;
+    rng_seed(&r, sc->seed ^ hash64(sc->devices[d].name, strlen(sc->devices[d].name), 5));
+    vss_time at = (vss_time)(rng_unit(&r) * (double)sc->start_spread);
+    if (at == 0) continue;
+    sc->devices[d].online = 0;
+    sc_event *e = sc_add_event(sc);
+    e->type = EV_ONLINE;
+    e->at = at;
+    e->device = d;
+    scopy(e->dev_name, sizeof(e->dev_name), sc->devices[d].name);
+  }
+  qsort(sc->events, (size_t)sc->nevents, sizeof(*sc->events), cmp_event);
 }
 
 static int cmp_event(const void *a, const void *b) {

@@ -32,6 +32,7 @@ typedef struct parser {
   const char *text;
   size_t off, len;
   int line;
+  int header_line; /* of the last [section] header read */
   int long_line; /* line number of an over-long line, 0 if none */
   char err[SC_ERR];
   int failed;

@@ -129,6 +129,7 @@ int key_scenario(parser *p, const char *key, const char *v) {
     if (!set_time(p, key, v, &sc->check_every)) return 0;
     return sc->check_every ? 1 : perr(p, "check_every: must be above zero");
   }
+  if (strcmp(key, "start_spread") == 0) return set_time(p, key, v, &sc->start_spread);
   if (strcmp(key, "payload") == 0) {
     if (strcmp(v, "real") == 0) return 1;
     return perr(p, "payload: only 'real' is supported (size-only payloads "
@@ -137,7 +138,7 @@ int key_scenario(parser *p, const char *key, const char *v) {
   return unknown(p, key, "name, description, seed, duration, model, platform, "
                          "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
                          "change_batch_delay, cache_ttl, event_log, verify, "
-                         "check_every, payload");
+                         "check_every, start_spread, payload");
 }
 
 /* ---- [link NAME] ----------------------------------------------------- */
@@ -268,6 +269,7 @@ int key_device(parser *p, sc_device *d, const char *key, const char *v) {
     uint64_t n;
     if (!set_uint(p, key, v, SC_MAX_RATES - 1, &n)) return 0;
     d->wifi_rate = (int)n;
+    d->wifi_rate_line = p->line;
     return 1;
   }
   if (strcmp(key, "storage") == 0)

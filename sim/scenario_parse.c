@@ -45,6 +45,10 @@ static char *reader(char *str, int num, void *stream) {
   }
   memcpy(str, start, n);
   str[n] = '\0';
+  const char *q = str;
+  while (*q == ' ' || *q == '\t')
+    q++;
+  if (*q == '[') p->header_line = p->line;
   return str;
 }
 
@@ -159,7 +163,7 @@ static int open_named(parser *p, const char *name, add_fn add,
   p->nexp = n;
   for (int i = 0; i < n; i++) {
     int idx = find ? find(p->sc, p->exp_names[i]) : -1;
-    p->exp_index[i] = idx >= 0 ? idx : add(p->sc, p->exp_names[i], p->line);
+    p->exp_index[i] = idx >= 0 ? idx : add(p->sc, p->exp_names[i], p->header_line);
   }
   return 1;
 }
@@ -200,6 +204,7 @@ static int enter_section(parser *p, const char *section) {
     }
   }
   p->kind = SECT_NONE;
+  p->line = p->header_line;
   return perr(p, "unknown section [%s] (scenario, link, class, device, sizes, "
                  "sidecars, timeline)", section);
 }

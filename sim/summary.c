@@ -146,13 +146,6 @@ static void write_devices(world *w) {
   fclose(f);
 }
 
-static double link_active_s(const world *w, const sim_link *l) {
-  int n = 0;
-  for (int b = 0; b < w->nbuckets; b++)
-    n += l->series[b] > 0;
-  return n * w->bucket_s;
-}
-
 static double link_peak(const world *w, const sim_link *l) {
   double m = 0;
   for (int b = 0; b < w->nbuckets; b++)
@@ -164,12 +157,13 @@ static void write_links(world *w, out *o) {
   FILE *f = open_out(w, "links.csv");
   if (!f) return;
   double dur = ns_to_s(w->end);
-  fputs("link,class,capacity_Bps,bytes,data_bytes,frames,active_s,"
+  /* goodput: sidecar data over the time data was in flight on the link */
+  fputs("link,class,capacity_Bps,bytes,data_bytes,frames,data_busy_s,"
         "goodput_Bps,mean_Bps,peak_Bps,utilisation,peak_utilisation\n", f);
   for (int i = 0; i < w->nlinks; i++) {
     const sim_link *l = &w->links[i];
     if (l->hidden || l->bytes == 0) continue;
-    double active = link_active_s(w, l);
+    double active = l->data_busy_s;
     double goodput = active > 0 ? (double)l->data_bytes / active : 0;
     double util = l->capacity > 0 ? (double)l->bytes / (l->capacity * dur) : -1;
     double peak = link_peak(w, l);
@@ -217,17 +211,20 @@ static void write_series(world *w) {
   fclose(f);
 }
 
+/* Who sent sidecar data to whom; in the summary too for small fleets
+ * (every pair, zeros included, so a test can assert who was NOT used). */
 static void write_pairs(world *w, out *o) {
   FILE *f = open_out(w, "pairs.csv");
   if (!f) return;
   fputs("src,dst,bytes,data_bytes\n", f);
   for (int a = 0; a < w->ndev; a++)
     for (int b = 0; b < w->ndev; b++) {
-      if (!w->pair_bytes[a][b]) continue;
-      fprintf(f, "%s,%s,%llu,%llu\n", w->devs[a].name, w->devs[b].name,
-              (unsigned long long)w->pair_bytes[a][b],
-              (unsigned long long)w->pair_data[a][b]);
-      if (w->ndev <= 16 && w->pair_data[a][b])
+      if (a == b) continue;
+      if (w->pair_bytes[a][b])
+        fprintf(f, "%s,%s,%llu,%llu\n", w->devs[a].name, w->devs[b].name,
+                (unsigned long long)w->pair_bytes[a][b],
+                (unsigned long long)w->pair_data[a][b]);
+      if (w->ndev <= 8)
         put_fmt(o, (double)w->pair_data[a][b], "pair.%s.%s.data_bytes",
                 w->devs[a].name, w->devs[b].name);
     }
@@ -262,6 +259,31 @@ static void write_grids(world *w, out *o) {
   fclose(f);
   put_num(o, "first_thumb_ms", first);
   put_num(o, "grid_complete_ms", all);
+}
+
+/* Single requests (timeline "request"): when each was ready and where it
+ * came from; the first one is in the summary too. */
+static void write_requests(world *w, out *o) {
+  FILE *f = open_out(w, "requests.csv");
+  if (!f) return;
+  fputs("device,t0_s,content,kind,variant,ready_ms,source\n", f);
+  int first = 1;
+  for (size_t i = 0; i < w->nreqs; i++) {
+    const request *r = &w->reqs[i];
+    if (r->grid >= 0) continue;
+    char id[VSS_UUID_STR_LEN + 1];
+    vss_uuid_format(&r->key.content, id);
+    double ms = r->done ? ns_to_ms(r->ready - r->t0) : -1;
+    const char *src = r->source >= 0 ? w->devs[r->source].name : (r->done ? "local" : "");
+    fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s\n", w->devs[r->device].name, ns_to_s(r->t0), id,
+            vss_kind_name(r->key.kind), r->key.variant, ms, src);
+    if (first) {
+      put_num(o, "first_request_ms", ms);
+      if (r->source >= 0) put_fmt(o, 1, "first_request.from.%s", w->devs[r->source].name);
+      first = 0;
+    }
+  }
+  fclose(f);
 }
 
 /* ---- totals ------------------------------------------------------------------------- */
@@ -360,6 +382,7 @@ int summary_write(world *w, double wall_s, long peak_kb) {
   put_latency(&o, w, LAT_PREFETCH, "prefetch");
   put_latency(&o, w, LAT_REQUEST, "request_ready");
   write_grids(w, &o);
+  write_requests(w, &o);
   put_num(&o, "convergence.availability_s", conv_s(w->avail_converged));
   put_num(&o, "convergence.holders_s", conv_s(w->holders_converged));
   put_num(&o, "thumbnails", (double)w->nthumbs);

@@ -3,20 +3,24 @@
  *
  * Every device owns one mailbox in permanent-receiver mode (a put starts
  * flowing at once, as on a connected socket) and keeps RECV_SLOTS gets
- * posted on it, so frames from different peers are noticed as they land.
- * Frames to one peer are numbered per connection epoch; several are in
- * flight at once (up to the peer's window, about twice the path's
- * bandwidth-delay product) and the receiver puts them back in order.
+ * posted on it, so bundles from different peers are noticed as they land.
  *
- * The node decides what goes next (vss_node_next_send, round-robin over
- * peers, priorities within a peer). A frame for a peer whose window is
- * full waits in that peer's small hold queue; pulling stops when a peer
- * holds more than its window, so foreground frames stay close to the
- * front of each queue.
+ * The node decides what goes next (vss_node_next_send: round-robin over
+ * peers, priorities within a peer). Frames for a peer are sent in
+ * bundles of consecutive frames, at most MAX_BUNDLES in flight and about
+ * window / MAX_BUNDLES bytes each, where the window is twice the path's
+ * bandwidth-delay product: what TCP keeps in flight. One SimGrid flow per
+ * bundle (not per frame) keeps the number of concurrent flows, and so the
+ * cost of SimGrid's max-min solver, proportional to busy connections
+ * rather than frames. Frames that do not fit wait in the peer's hold
+ * queue; pulling stops when a peer is saturated, so the node keeps the
+ * rest and a foreground frame is at most about a window behind.
  *
- * Faults: a frame is lost with the route's loss probability (it still
- * uses bandwidth; the receiver discards it) and an XFER_DATA frame gets a
- * flipped payload byte with the route's corruption probability.
+ * Bundles to one peer are numbered per connection epoch and put back in
+ * order by the receiver. Faults: each frame is lost with the route's loss
+ * probability (it still uses bandwidth; the receiver skips it) and an
+ * XFER_DATA frame gets one flipped payload byte with the route's
+ * corruption probability.
  */
 #include "world.h"
 
@@ -28,16 +32,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the device's comm array (what sg_comm_wait_any_for watches) ------- */
+/* ---- the device's comm array (what the wait watches) ------------------- */
 
-int comm_add(device *d, sg_comm_t c, comm_kind kind, int slot, envelope *env) {
+int comm_add(device *d, sg_comm_t c, comm_kind kind, int slot,
+             const sent_frame *sent) {
   if (d->ncomms == d->capcomms) {
     d->capcomms = d->capcomms ? d->capcomms * 2 : 64;
     d->comms = xrealloc(d->comms, (size_t)d->capcomms * sizeof(*d->comms));
     d->cinfo = xrealloc(d->cinfo, (size_t)d->capcomms * sizeof(*d->cinfo));
   }
   d->comms[d->ncomms] = c;
-  d->cinfo[d->ncomms] = (comm_info){.kind = kind, .slot = slot, .env = env};
+  d->cinfo[d->ncomms] = (comm_info){.kind = kind, .slot = slot};
+  if (sent) d->cinfo[d->ncomms].sent = *sent;
   return d->ncomms++;
 }
 
@@ -80,6 +86,16 @@ void transport_free_live(world *w) {
   }
 }
 
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static void wr32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* ---- faults ------------------------------------------------------------------ */
 
 static void route_faults(world *w, int a, int b, double *loss, double *corrupt) {
@@ -96,49 +112,16 @@ static void route_faults(world *w, int a, int b, double *loss, double *corrupt) 
 
 /* Flip one byte of an XFER_DATA payload: header damage would be a framing
  * error, which a real transport (TCP + AEAD) turns into a disconnect. */
-static int corrupt_data(device *d, envelope *env) {
-  if (env->len <= VSS_WIRE_HDR || env->data[5] != VSS_MSG_XFER_DATA) return 0;
+static int corrupt_data(device *d, uint8_t *frame, size_t len) {
+  if (len <= VSS_WIRE_HDR || frame[5] != VSS_MSG_XFER_DATA) return 0;
   vss_msg m;
-  if (vss_wire_decode(env->data, env->len, &m) || m.u.data.len == 0) return 0;
-  size_t off = (size_t)(m.u.data.data - env->data);
-  env->data[off + rng_below(&d->rng, m.u.data.len)] ^= 0x5a;
+  if (vss_wire_decode(frame, len, &m) || m.u.data.len == 0) return 0;
+  size_t off = (size_t)(m.u.data.data - frame);
+  frame[off + rng_below(&d->rng, m.u.data.len)] ^= 0x5a;
   return 1;
 }
 
 /* ---- sending --------------------------------------------------------------------- */
-
-static int window_open(const peer_view *pv, size_t len) {
-  if (pv->out_frames == 0) return 1;
-  return pv->out_frames < MAX_INFLIGHT && pv->out_bytes + len <= pv->window;
-}
-
-static void put(device *d, int p, const uint8_t *frame, size_t len) {
-  world *w = d->w;
-  peer_view *pv = &d->peers[p];
-  pair_state *ps = world_pair(w, d->idx, p);
-  if (pv->tx_epoch != ps->epoch) {
-    pv->tx_epoch = ps->epoch;
-    pv->tx_seq = 0;
-  }
-  envelope *env = xcalloc(1, sizeof(*env) + len);
-  env->src = d->idx;
-  env->dst = p;
-  env->epoch = ps->epoch;
-  env->seq = pv->tx_seq++;
-  env->sent_at = d->now;
-  env->len = len;
-  memcpy(env->data, frame, len);
-  double loss, corrupt;
-  route_faults(w, d->idx, p, &loss, &corrupt);
-  if (loss > 0 && rng_unit(&d->rng) < loss) env->lost = 1;
-  if (corrupt > 0 && !env->lost && rng_unit(&d->rng) < corrupt)
-    env->corrupted = corrupt_data(d, env);
-  live_add(w, env);
-  pv->out_frames++;
-  pv->out_bytes += len;
-  sg_comm_t c = sg_mailbox_put_async(w->devs[p].mbox, env, (long)len);
-  comm_add(d, c, COMM_SEND, -1, env);
-}
 
 static void hold(peer_view *pv, const uint8_t *frame, size_t len) {
   held_frame *h = xcalloc(1, sizeof(*h) + len);
@@ -152,47 +135,110 @@ static void hold(peer_view *pv, const uint8_t *frame, size_t len) {
   pv->held_bytes += len;
 }
 
-static void flush_held(device *d, int p) {
+static void add_frame(device *d, envelope *env, sent_frame *sf, const held_frame *h,
+                      double loss, double corrupt) {
+  uint8_t *p = env->data + env->used;
+  wr32(p, (uint32_t)h->len);
+  p[4] = 0;
+  memcpy(p + FR_HDR, h->data, h->len);
+  if (loss > 0 && rng_unit(&d->rng) < loss) {
+    p[4] |= FR_LOST;
+    sf->lost++;
+  } else if (corrupt > 0 && rng_unit(&d->rng) < corrupt &&
+             corrupt_data(d, p + FR_HDR, h->len)) {
+    p[4] |= FR_CORRUPTED;
+    sf->corrupted++;
+  }
+  env->used += FR_HDR + h->len;
+  env->len += h->len;
+  env->nframes++;
+  sf->cls_bytes[metrics_frame_class(h->len > 5 ? h->data[5] : 0)] += (uint32_t)h->len;
+}
+
+/* Moves held frames (at least one, then up to the bundle size) into one
+ * envelope and puts it on the network. */
+static void put_bundle(device *d, int p) {
+  world *w = d->w;
   peer_view *pv = &d->peers[p];
-  while (pv->held && pv->up && window_open(pv, pv->held->len)) {
+  pair_state *ps = world_pair(w, d->idx, p);
+  size_t bytes = 0, n = 0;
+  for (held_frame *h = pv->held; h && (n == 0 || bytes + h->len <= pv->bundle);
+       h = h->next) {
+    bytes += h->len;
+    n++;
+  }
+  if (pv->tx_epoch != ps->epoch) {
+    pv->tx_epoch = ps->epoch;
+    pv->tx_seq = 0;
+  }
+  envelope *env = xcalloc(1, sizeof(*env) + bytes + n * FR_HDR);
+  env->src = d->idx;
+  env->dst = p;
+  env->epoch = ps->epoch;
+  env->seq = pv->tx_seq++;
+  sent_frame sf = {.dst = p, .sent_at = d->now};
+  double loss, corrupt;
+  route_faults(w, d->idx, p, &loss, &corrupt);
+  for (size_t i = 0; i < n; i++) {
     held_frame *h = pv->held;
     pv->held = h->next;
-    if (!pv->held) pv->held_tail = NULL;
     pv->held_bytes -= h->len;
-    put(d, p, h->data, h->len);
+    add_frame(d, env, &sf, h, loss, corrupt);
     free(h);
   }
+  if (!pv->held) pv->held_tail = NULL;
+  sf.len = (uint32_t)env->len;
+  sf.frames = env->nframes;
+  live_add(w, env);
+  pv->out_bundles++;
+  pv->out_bytes += env->len;
+  sg_comm_t c = sg_mailbox_put_async(w->devs[p].mbox, env, (long)env->len);
+  comm_add(d, c, COMM_SEND, -1, &sf);
+}
+
+/* Send what the peer holds while bundles may go: a full bundle, or any
+ * frames when nothing is in flight (a lone request must not wait). */
+static void flush(device *d, int p, int partial) {
+  peer_view *pv = &d->peers[p];
+  while (pv->up && pv->held && pv->out_bundles < MAX_BUNDLES &&
+         (partial || pv->held_bytes >= pv->bundle))
+    put_bundle(d, p);
 }
 
 void transport_pump(device *d) {
   world *w = d->w;
+  int *touched = NULL, ntouched = 0;
   for (;;) {
     vss_outmsg m;
     int rc = vss_node_next_send(d->node, NULL, &m, d->now);
-    if (rc < 0) {
-      fprintf(stderr, "vss-sim: %s: next_send: %s\n", d->name, vss_strerror(rc));
-      return;
-    }
-    if (rc == 0) return;
+    if (rc < 0) fprintf(stderr, "vss-sim: %s: next_send: %s\n", d->name, vss_strerror(rc));
+    if (rc <= 0) break;
     int p = world_dev_by_id(w, &m.peer);
     if (p < 0 || !d->peers[p].up) continue; /* not ours to carry */
     peer_view *pv = &d->peers[p];
-    if (!pv->held && window_open(pv, m.len)) {
-      put(d, p, m.data, m.len);
-      continue;
-    }
     hold(pv, m.data, m.len);
-    if (pv->held_bytes > pv->window) return; /* this peer is saturated */
+    if (!pv->touched) {
+      pv->touched = 1;
+      touched = xrealloc(touched, (size_t)(ntouched + 1) * sizeof(int));
+      touched[ntouched++] = p;
+    }
+    flush(d, p, 0);
+    if (pv->out_bundles == MAX_BUNDLES && pv->held_bytes >= pv->bundle)
+      break; /* saturated: leave the rest in the node, in priority order */
   }
+  for (int i = 0; i < ntouched; i++) {
+    d->peers[touched[i]].touched = 0;
+    flush(d, touched[i], 1);
+  }
+  free(touched);
 }
 
-void transport_send_done(device *d, envelope *env) {
-  peer_view *pv = &d->peers[env->dst];
-  metrics_frame_sent(d, env->dst, env);
-  pv->out_frames--;
-  pv->out_bytes -= env->len;
-  /* The envelope now belongs to the receiver (or sits in its mailbox). */
-  flush_held(d, env->dst);
+void transport_send_done(device *d, const sent_frame *sf) {
+  peer_view *pv = &d->peers[sf->dst];
+  metrics_frame_sent(d, sf);
+  pv->out_bundles--;
+  pv->out_bytes -= sf->len;
+  flush(d, sf->dst, 1);
 }
 
 static void drop_reorder(peer_view *pv) {
@@ -217,22 +263,30 @@ void transport_drop_peer(device *d, int p) {
 
 /* ---- receiving ------------------------------------------------------------------- */
 
+/* What a real driver does with a peer that sent garbage: hang up, and let
+ * it reconnect after a pause. */
+static void broken(device *d, int p) {
+  world *w = d->w;
+  d->m.proto_errors++;
+  pair_state *ps = world_pair(w, d->idx, p);
+  if (ps->broken_until <= d->now) w->nbroken++;
+  ps->broken_until = d->now + VSS_NS_PER_S;
+  world_refresh_pairs(w, d->idx, d->now);
+  device_reconcile(d);
+}
+
 static void deliver(device *d, envelope *env) {
   world *w = d->w;
   int p = env->src;
-  metrics_frame_received(d, p, env);
-  if (!env->lost && d->peers[p].up) {
-    int rc = vss_node_recv(d->node, &w->devs[p].id, env->data, env->len, d->now);
-    if (rc < 0) {
-      /* What a real driver does with a peer that sent garbage: hang up,
-       * and let it reconnect after a pause. */
-      d->m.proto_errors++;
-      pair_state *ps = world_pair(w, d->idx, p);
-      if (ps->broken_until <= d->now) w->nbroken++;
-      ps->broken_until = d->now + VSS_NS_PER_S;
-      world_refresh_pairs(w, d->idx, d->now);
-      device_reconcile(d);
-    }
+  const uint8_t *q = env->data, *end = env->data + env->used;
+  while (q + FR_HDR <= end && d->peers[p].up && d->peers[p].epoch == env->epoch) {
+    uint32_t len = rd32(q);
+    uint8_t flags = q[4];
+    const uint8_t *frame = q + FR_HDR;
+    q += FR_HDR + len;
+    metrics_frame_received(d, p, frame, len);
+    if (flags & FR_LOST) continue;
+    if (vss_node_recv(d->node, &w->devs[p].id, frame, len, d->now) < 0) broken(d, p);
   }
   free(env);
 }
@@ -252,7 +306,7 @@ void transport_received(device *d, envelope *env) {
   peer_view *pv = &d->peers[p];
   const pair_state *ps = world_pair(w, d->idx, p);
   if (env->epoch != ps->epoch || !pv->up || pv->epoch != env->epoch) {
-    d->m.stale_rx++; /* sent on a connection that is gone */
+    d->m.stale_rx += env->nframes; /* sent on a connection that is gone */
     free(env);
     return;
   }

@@ -153,6 +153,7 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
   w->loss = sc->loss;
   w->corrupt = sc->corrupt;
   w->avail_converged = w->holders_converged = VSS_TIME_UNSET;
+  scenario_spread_starts(sc);
   if (platform_build(sc, &w->plat, err, cap)) return -1;
   w->devs = xcalloc((size_t)w->ndev, sizeof(device));
   w->online = xcalloc((size_t)w->ndev, sizeof(int));

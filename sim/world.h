@@ -24,29 +24,48 @@
 #include <simgrid/forward.h>
 #include <stdio.h>
 
-#define RECV_SLOTS 32          /* receives posted per device mailbox */
-#define MAX_INFLIGHT 64        /* frames in flight per peer */
+#define RECV_SLOTS 16          /* receives posted per device mailbox */
+#define MAX_BUNDLES 3          /* bundles in flight per peer */
 #define WINDOW_MIN (64u * 1024u)
 #define WINDOW_MAX (16u * 1024u * 1024u)
 
 typedef struct world world;
 typedef struct device device;
 
-/* One frame in flight: SimGrid carries a pointer to it. */
+/* What a sender remembers of a bundle it put: the envelope belongs to
+ * the receiver once the transfer ends, and the receiver's actor may free
+ * it before the sender's actor sees its put complete. */
+typedef struct sent_frame {
+  int dst;
+  uint32_t len, frames;
+  uint32_t cls_bytes[4]; /* gossip, query, xfer control, data */
+  uint16_t lost, corrupted;
+  vss_time sent_at;
+} sent_frame;
+
+enum { CLS_GOSSIP = 0, CLS_QUERY, CLS_XFER, CLS_DATA };
+
+/* One bundle of frames in flight to one peer (consecutive frames of the
+ * connection, like the segments TCP has in flight): SimGrid carries a
+ * pointer to it as one communication of `len` bytes. data holds, per
+ * frame: u32 length, u8 flags (FR_LOST, FR_CORRUPTED), the frame. */
 typedef struct envelope {
   struct envelope *next;             /* reorder list */
   struct envelope *lprev, *lnext;    /* every live envelope (cleanup) */
   int src, dst;
   uint64_t epoch, seq;
-  int lost;        /* dropped by fault injection: still uses bandwidth */
-  int corrupted;
-  vss_time sent_at;
-  size_t len;
-  uint8_t data[];  /* the frame */
+  uint32_t nframes;
+  size_t len;      /* frame bytes (what the network carries) */
+  size_t used;     /* bytes of data[] */
+  uint8_t data[];
 } envelope;
 
+#define FR_HDR 5
+#define FR_LOST 1      /* dropped by fault injection: uses bandwidth only */
+#define FR_CORRUPTED 2
+
 /* A frame taken from the node but not yet given to SimGrid (the peer's
- * window is full): a small socket buffer. */
+ * bundles are all in flight): a small socket buffer. */
 typedef struct held_frame {
   struct held_frame *next;
   size_t len;
@@ -59,10 +78,12 @@ typedef struct peer_view {
   uint64_t epoch;       /* connection the node knows */
   vss_link_info info;
   uint64_t window;      /* bytes in flight allowed */
+  uint64_t bundle;      /* bytes per bundle: window / MAX_BUNDLES */
   /* send side */
   uint64_t tx_epoch, tx_seq;
-  uint32_t out_frames;
+  uint32_t out_bundles;
   uint64_t out_bytes;
+  int touched;          /* got frames in the current pump */
   held_frame *held, *held_tail;
   uint64_t held_bytes;
   /* receive side */
@@ -74,8 +95,8 @@ typedef enum comm_kind { COMM_RECV = 0, COMM_SEND } comm_kind;
 
 typedef struct comm_info {
   comm_kind kind;
-  int slot;       /* RECV: receive slot */
-  envelope *env;  /* SEND: the frame */
+  int slot;        /* RECV: receive slot */
+  sent_frame sent; /* SEND */
 } comm_info;
 
 typedef struct gen_item {
@@ -150,6 +171,7 @@ typedef struct sim_link {
   double capacity;
   uint64_t bytes, data_bytes, frames;
   double *series; /* bytes per time bucket */
+  double data_busy_s, data_busy_until; /* union of data frames' lifetimes */
 } sim_link;
 
 typedef struct route {
@@ -178,9 +200,10 @@ enum { LAT_EXCHANGE = 0, LAT_FG_FETCH, LAT_PREFETCH, LAT_REQUEST, LAT_COUNT };
 typedef struct request {
   int device, grid; /* grid -1: a single request */
   vss_key key;
-  vss_time t0;
+  vss_time t0, ready;
   int done, failed;
-  int next; /* chain in the request index */
+  int source; /* device it was fetched from; -1 local or generated */
+  int next;   /* chain in the request index */
 } request;
 
 typedef struct grid {
@@ -240,6 +263,7 @@ struct world {
   uint64_t live_envelopes;
   envelope *live; /* list of envelopes in flight */
   uint64_t frames_total, events_total;
+  uint64_t avail_changes; /* events that can change who knows what */
   uint64_t **pair_bytes, **pair_data; /* [src][dst] */
 
   /* convergence (monitor) */
@@ -287,12 +311,13 @@ vss_time device_now(device *d);
 
 /* transport.c */
 void transport_pump(device *d);
-void transport_send_done(device *d, envelope *env);
+void transport_send_done(device *d, const sent_frame *sf);
 void transport_received(device *d, envelope *env);
 void transport_post_recvs(device *d);
 void transport_drop_peer(device *d, int p);
 void transport_free_live(world *w);
-int comm_add(device *d, sg_comm_t c, comm_kind kind, int slot, envelope *env);
+int comm_add(device *d, sg_comm_t c, comm_kind kind, int slot,
+             const sent_frame *sent);
 void comm_remove(device *d, int i);
 
 /* gen.c */
@@ -306,15 +331,16 @@ void gen_drop_jobs(device *d);
 /* metrics.c */
 void metrics_init(world *w);
 void metrics_on_event(void *user, const vss_event *ev);
-void metrics_frame_sent(device *d, int peer, const envelope *env);
-void metrics_frame_received(device *d, int peer, const envelope *env);
+void metrics_frame_sent(device *d, const sent_frame *sf);
+void metrics_frame_received(device *d, int peer, const uint8_t *frame,
+                            size_t len);
 void metrics_world_event(world *w, vss_time at, const char *what,
                          const char *who, const char *detail);
 void metrics_latency(world *w, int kind, int device, double ms);
 int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
                     vss_resolve_mode mode);
 void metrics_close(world *w);
-const char *metrics_frame_class(const uint8_t *frame, size_t len);
+int metrics_frame_class(uint8_t type); /* CLS_* */
 
 /* summary.c */
 int summary_write(world *w, double wall_s, long peak_kb);
