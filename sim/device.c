@@ -42,14 +42,22 @@ static void peer_up(device *d, int p, uint64_t epoch) {
   pv->up = 1;
   pv->epoch = epoch;
   pv->info = world_link_info(w, d->idx, p);
-  /* bytes in flight: twice the path's bandwidth-delay product */
   double rate_out = world_link_info(w, p, d->idx).rate_hint;
-  double bdp = rate_out * ns_to_s(pv->info.rtt_hint);
-  double win = 2 * bdp;
-  if (win < WINDOW_MIN) win = WINDOW_MIN;
-  if (win > WINDOW_MAX) win = WINDOW_MAX;
-  pv->window = (uint64_t)win;
-  pv->bundle = pv->window / MAX_BUNDLES;
+  if (w->stream) {
+    /* Only bytes being serialised count: propagation is the driver's
+     * delay. Bundles of about half a millisecond at the path's rate. */
+    double b = rate_out * 0.0005;
+    pv->bundle = b > BUNDLE_MIN ? (uint64_t)b : BUNDLE_MIN;
+    pv->window = pv->bundle * MAX_BUNDLES;
+  } else {
+    /* SimGrid carries the latency per bundle: twice the path's
+     * bandwidth-delay product in flight */
+    double win = 2 * rate_out * ns_to_s(pv->info.rtt_hint);
+    if (win < WINDOW_MIN) win = WINDOW_MIN;
+    if (win > WINDOW_MAX) win = WINDOW_MAX;
+    pv->window = (uint64_t)win;
+    pv->bundle = pv->window / MAX_BUNDLES;
+  }
   vss_node_peer_up(d->node, &w->devs[p].id, &pv->info, d->now);
 }
 
@@ -106,6 +114,7 @@ static vss_time next_deadline(device *d) {
   t = tmin(t, timeline_next_device(d));
   t = tmin(t, timeline_next_global(w));
   t = tmin(t, gen_next(d));
+  t = tmin(t, transport_next_due(d));
   if (w->nbroken) {
     for (int p = 0; p < w->ndev; p++) {
       vss_time b = world_pair(w, d->idx, p)->broken_until;
@@ -123,6 +132,7 @@ static void step(device *d) {
   if (d->restart_pending) device_restart(d);
   if (d->world_gen != w->gen) device_reconcile(d);
   timeline_device(d);
+  transport_deliver_due(d);
   gen_complete(d);
   if (vss_node_get_expiry(d->node) <= d->now) {
     int rc = vss_node_handle_expiry(d->node, d->now);

@@ -17,6 +17,9 @@
  * reports leave out: "~bridge/WIFI" joins a cell to its LAN and carries
  * the cell's latency (SimGrid wifi links have none), "~dc/DEV.up|down"
  * attach devices that sit directly on an internet link (a datacenter).
+ *
+ * Link latencies are not in the XML (latency="0s"): the driver delays
+ * each delivered bundle by its route's latency (see transport.c).
  */
 #ifndef SIM_PLATFORM_H
 #define SIM_PLATFORM_H

@@ -48,7 +48,11 @@ static void set_link(world *w, const sc_event *e) {
   for (int i = 0; i < w->nlinks; i++) {
     sim_link *l = &w->links[i];
     if (l->sc_link != e->link) continue;
-    if (e->set & EVS_LAT) sg_link_set_latency(l->sg, e->latency);
+    if (e->set & EVS_LAT) {
+      l->latency = e->latency; /* stream mode: the driver's delay */
+      int wifi = w->sc->links[e->link].cls == VSS_LINK_WIFI && !l->hidden;
+      if (!w->stream && !wifi) sg_link_set_latency(l->sg, e->latency);
+    }
     double bw = 0;
     if ((e->set & EVS_UP) && l->dir != 2) bw = e->up;
     if ((e->set & EVS_DOWN) && l->dir == 2) bw = e->down;

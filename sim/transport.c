@@ -16,6 +16,16 @@
  * queue; pulling stops when a peer is saturated, so the node keeps the
  * rest and a foreground frame is at most about a window behind.
  *
+ * On the generated platform SimGrid's links carry no latency ("stream
+ * mode"): a bundle completes when its last byte has crossed the
+ * bottleneck, and the receiver holds it for the route's propagation delay
+ * before the node sees it. A connection's byte stream so pays the latency
+ * once, as on a warm TCP connection, and the window only has to cover the
+ * bytes being serialised, not the bandwidth-delay product: a few bundles
+ * per peer, so the node's priorities decide what goes next. With the
+ * user's own platform (or ns-3) SimGrid carries the latency of each bundle
+ * and the window covers twice the bandwidth-delay product instead.
+ *
  * Bundles to one peer are numbered per connection epoch and put back in
  * order by the receiver. Faults: each frame is lost with the route's loss
  * probability (it still uses bandwidth; the receiver skips it) and an
@@ -299,9 +309,72 @@ static void insert_sorted(peer_view *pv, envelope *env) {
   *pp = env;
 }
 
+/* ---- propagation (stream mode): a min-heap of arrivals by due time ---- */
+
+static int before(const envelope *a, const envelope *b) {
+  return a->due < b->due || (a->due == b->due && a->order < b->order);
+}
+
+static void heap_push(device *d, envelope *e) {
+  if (d->narrivals == d->caparrivals) {
+    d->caparrivals = d->caparrivals ? d->caparrivals * 2 : 64;
+    d->arrivals = xrealloc(d->arrivals, (size_t)d->caparrivals * sizeof(*d->arrivals));
+  }
+  int i = d->narrivals++;
+  while (i > 0 && before(e, d->arrivals[(i - 1) / 2])) {
+    d->arrivals[i] = d->arrivals[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  d->arrivals[i] = e;
+}
+
+static envelope *heap_pop(device *d) {
+  envelope *top = d->arrivals[0], *last = d->arrivals[--d->narrivals];
+  int i = 0;
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= d->narrivals) break;
+    if (c + 1 < d->narrivals && before(d->arrivals[c + 1], d->arrivals[c])) c++;
+    if (!before(d->arrivals[c], last)) break;
+    d->arrivals[i] = d->arrivals[c];
+    i = c;
+  }
+  if (d->narrivals) d->arrivals[i] = last;
+  return top;
+}
+
+vss_time transport_next_due(const device *d) {
+  return d->narrivals ? d->arrivals[0]->due : VSS_TIME_UNSET;
+}
+
+static void process(device *d, envelope *env);
+
+void transport_deliver_due(device *d) {
+  while (d->narrivals && d->arrivals[0]->due <= d->now)
+    process(d, heap_pop(d));
+}
+
+/* A bundle landed: in stream mode it still has the route's propagation
+ * delay ahead of it (kept monotonic per peer, so bundles stay in order
+ * when a link's latency drops mid-stream). */
 void transport_received(device *d, envelope *env) {
   world *w = d->w;
   live_del(w, env);
+  vss_time delay = route_delay(w, env->src, d->idx);
+  if (!delay) {
+    process(d, env);
+    return;
+  }
+  peer_view *pv = &d->peers[env->src];
+  env->due = d->now + delay;
+  if (env->due < pv->last_due) env->due = pv->last_due;
+  pv->last_due = env->due;
+  env->order = d->arrival_order++;
+  heap_push(d, env);
+}
+
+static void process(device *d, envelope *env) {
+  world *w = d->w;
   int p = env->src;
   peer_view *pv = &d->peers[p];
   const pair_state *ps = world_pair(w, d->idx, p);

@@ -148,6 +148,8 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
   w->sc = sc;
   w->opt = *opt;
   w->own_platform = sc->platform[0] != 0;
+  /* ns-3 carries its own latencies (and wants them on the links). */
+  w->stream = !w->own_platform && strcmp(sc->model, "ns-3") != 0;
   w->ndev = sc->ndevices;
   w->end = sc->duration;
   w->loss = sc->loss;
@@ -180,7 +182,8 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
 /* ---- the SimGrid side ------------------------------------------------------ */
 
 static int add_world_link(world *w, sg_link_t l, int sc_link, int dir,
-                          int hidden, int device, double capacity) {
+                          int hidden, int device, double capacity,
+                          double latency) {
   w->links = xrealloc(w->links, (size_t)(w->nlinks + 1) * sizeof(*w->links));
   sim_link *s = &w->links[w->nlinks];
   memset(s, 0, sizeof(*s));
@@ -191,6 +194,7 @@ static int add_world_link(world *w, sg_link_t l, int sc_link, int dir,
   s->hidden = hidden;
   s->device = device;
   s->capacity = capacity;
+  s->latency = latency;
   s->series = xcalloc((size_t)w->nbuckets, sizeof(double));
   sg_link_set_data(l, (void *)(intptr_t)(w->nlinks + 1));
   return w->nlinks++;
@@ -207,7 +211,8 @@ static int map_links(world *w, char *err, size_t cap) {
       const plat_link *pl = &w->plat.links[i];
       sg_link_t l = sg_link_by_name(pl->id);
       if (!l) return snprintf(err, cap, "platform: link %s missing", pl->id), -1;
-      add_world_link(w, l, pl->sc_link, pl->dir, pl->hidden, pl->device, pl->bw);
+      add_world_link(w, l, pl->sc_link, pl->dir, pl->hidden, pl->device, pl->bw,
+                     pl->latency);
     }
     return 0;
   }
@@ -216,7 +221,7 @@ static int map_links(world *w, char *err, size_t cap) {
   qsort(all, n, sizeof(*all), cmp_link_name); /* a stable order for reports */
   for (size_t i = 0; i < n; i++)
     add_world_link(w, all[i], sc_find_link(w->sc, sg_link_get_name(all[i])), 0,
-                   0, -1, sg_link_get_bandwidth(all[i]));
+                   0, -1, sg_link_get_bandwidth(all[i]), sg_link_get_latency(all[i]));
   free(all);
   return 0;
 }
@@ -270,7 +275,24 @@ static void compute_route(world *w, int a, int b, xbt_dynar_t tmp) {
     if (w->links[idx].sc_link >= 0)
       add_unique(&r->sclinks, &r->nsclinks, w->links[idx].sc_link);
   }
-  r->latency = sg_host_get_route_latency(w->devs[a].host, w->devs[b].host);
+  if (w->stream) {
+    r->latency = 0;
+    for (int i = 0; i < r->nlinks; i++)
+      r->latency += w->links[r->links[i]].latency;
+  } else {
+    r->latency = sg_host_get_route_latency(w->devs[a].host, w->devs[b].host);
+  }
+}
+
+/* Propagation delay the driver adds to a bundle a -> b (stream mode):
+ * the route's latency (links may change) times the model's factor. */
+vss_time route_delay(world *w, int a, int b) {
+  if (!w->stream) return 0;
+  const route *r = world_route(w, a, b);
+  double lat = 0;
+  for (int i = 0; i < r->nlinks; i++)
+    lat += w->links[r->links[i]].latency;
+  return s_to_ns(lat * w->opt.latency_factor);
 }
 
 int world_routes(world *w, char *err, size_t cap) {
@@ -368,8 +390,10 @@ vss_link_info world_link_info(world *w, int d, int p) {
     li.cls = VSS_LINK_INTERNET;
   li.metered = ld->metered || lp->metered;
   li.rate_hint = route_rate(w, p, d);
-  double rtt = (world_route(w, d, p)->latency + world_route(w, p, d)->latency) *
-               w->opt.latency_factor;
+  double rtt = ns_to_s(route_delay(w, d, p) + route_delay(w, p, d));
+  if (!w->stream)
+    rtt = (world_route(w, d, p)->latency + world_route(w, p, d)->latency) *
+          w->opt.latency_factor;
   li.rtt_hint = s_to_ns(rtt);
   return li;
 }
@@ -399,6 +423,9 @@ void world_free(world *w) {
     free(d->gq);
     free(d->running);
     free(d->own_ev);
+    for (int i = 0; i < d->narrivals; i++)
+      free(d->arrivals[i]);
+    free(d->arrivals);
   }
   for (int i = 0; i < w->ndev * (w->routes ? w->ndev : 0); i++) {
     free(w->routes[i].links);

@@ -26,6 +26,7 @@
 
 #define RECV_SLOTS 16          /* receives posted per device mailbox */
 #define MAX_BUNDLES 3          /* bundles in flight per peer */
+#define BUNDLE_MIN (64u * 1024u)
 #define WINDOW_MIN (64u * 1024u)
 #define WINDOW_MAX (16u * 1024u * 1024u)
 
@@ -57,6 +58,8 @@ typedef struct envelope {
   uint32_t nframes;
   size_t len;      /* frame bytes (what the network carries) */
   size_t used;     /* bytes of data[] */
+  vss_time due;    /* stream mode: arrival + propagation delay */
+  uint64_t order;  /* arrival order, for ties at one due time */
   uint8_t data[];
 } envelope;
 
@@ -89,6 +92,7 @@ typedef struct peer_view {
   /* receive side */
   uint64_t rx_epoch, rx_seq;
   envelope *reorder;
+  vss_time last_due; /* keeps a pair's deliveries in order */
 } peer_view;
 
 typedef enum comm_kind { COMM_RECV = 0, COMM_SEND } comm_kind;
@@ -152,6 +156,9 @@ struct device {
   comm_info *cinfo;
   int ncomms, capcomms;
   void *slot[RECV_SLOTS];
+  envelope **arrivals; /* min-heap by (due, order): in propagation */
+  int narrivals, caparrivals;
+  uint64_t arrival_order;
 
   gen_item *gq; /* waiting generations (FIFO from gq_head) */
   int gq_head, gq_n, gq_cap;
@@ -169,6 +176,7 @@ typedef struct sim_link {
   int hidden;
   int device;  /* port of this device, or -1 */
   double capacity;
+  double latency; /* seconds, one way (stream mode: added by the driver) */
   uint64_t bytes, data_bytes, frames;
   double *series; /* bytes per time bucket */
   double data_busy_s, data_busy_until; /* union of data frames' lifetimes */
@@ -226,6 +234,7 @@ struct world {
   options opt;
   platform plat;
   int own_platform;
+  int stream; /* latencies added by the driver (generated platform) */
   int ndev;
   device *devs;
 
@@ -316,6 +325,9 @@ void transport_received(device *d, envelope *env);
 void transport_post_recvs(device *d);
 void transport_drop_peer(device *d, int p);
 void transport_free_live(world *w);
+void transport_deliver_due(device *d);
+vss_time transport_next_due(const device *d);
+vss_time route_delay(world *w, int a, int b); /* stream mode, else 0 */
 int comm_add(device *d, sg_comm_t c, comm_kind kind, int slot,
              const sent_frame *sent);
 void comm_remove(device *d, int i);

@@ -1,8 +1,9 @@
 #!/bin/sh
 # check_summary.sh SUMMARY.csv ASSERTION... - asserts figures of a vss-sim
 # summary. An assertion is METRIC OP VALUE with OP one of == != <= >= < >
-# and no spaces, e.g. device.mobile.held.thumb==200. Every check is
-# printed; the exit status is 1 when one fails or names a missing metric.
+# and no spaces, e.g. device.mobile.held.thumb==200; VALUE may also name
+# another metric (a>b). Every check is printed; the exit status is 1 when
+# one fails or names a missing metric.
 set -eu
 summary=${1:?usage: check_summary.sh SUMMARY.csv ASSERTION...}
 shift
@@ -14,12 +15,16 @@ awk -F, -v checks="$*" '
     for (i = 1; i <= n; i++) {
       if (!match(a[i], /(==|!=|<=|>=|<|>)/)) { print "bad assertion: " a[i]; bad++; continue }
       m = substr(a[i], 1, RSTART - 1); op = substr(a[i], RSTART, RLENGTH)
-      want = substr(a[i], RSTART + RLENGTH) + 0
+      rhs = substr(a[i], RSTART + RLENGTH)
       if (!(m in v)) { printf "FAIL %s: no such metric\n", m; bad++; continue }
+      if (rhs ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) want = rhs + 0
+      else if (rhs in v) { want = v[rhs] + 0; op = op " " rhs " =" }
+      else { printf "FAIL %s: no such metric\n", rhs; bad++; continue }
       got = v[m] + 0
-      ok = (op == "==" && got == want) || (op == "!=" && got != want) ||
-           (op == "<=" && got <= want) || (op == ">=" && got >= want) ||
-           (op == "<" && got < want) || (op == ">" && got > want)
+      o = substr(op, 1, index(op " ", " ") - 1)
+      ok = (o == "==" && got == want) || (o == "!=" && got != want) ||
+           (o == "<=" && got <= want) || (o == ">=" && got >= want) ||
+           (o == "<" && got < want) || (o == ">" && got > want)
       printf "%s %s = %s (want %s %s)\n", ok ? "ok  " : "FAIL", m, v[m], op, want
       if (!ok) bad++
     }
