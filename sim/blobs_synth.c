@@ -186,10 +186,11 @@ static void free_tmp(tmp_blob *t) {
 static int m_commit(void *ctx, void *tmp) {
   synth_blobs *s = ctx;
   tmp_blob *t = tmp;
-  int whole = t->size == 0 ||
-              (t->nspans == 1 && t->spans[0].a == 0 && t->spans[0].b == t->size);
+  int whole = t->size == 0 || (t->nspans == 1 && t->spans[0].a == 0 &&
+                               t->spans[0].b == t->size);
   if (!whole && !t->bytes) materialise(t);
-  if (t->bytes && content_equal(&t->key, t->size, 0, t->bytes, (size_t)t->size)) {
+  if (t->bytes &&
+      content_equal(&t->key, t->size, 0, t->bytes, (size_t)t->size)) {
     free(t->bytes);
     t->bytes = NULL;
   }

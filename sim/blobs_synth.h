@@ -24,8 +24,7 @@ int synth_blobs_add(synth_blobs *s, const vss_key *key, vss_format fmt,
                     uint64_t size);
 /* 1 when the committed blob holds the deterministic content, 0 when it
  * holds other bytes, VSS_ERR_NOT_FOUND when absent. */
-int synth_blobs_pure(const synth_blobs *s, const vss_key *key,
-                     vss_format fmt);
+int synth_blobs_pure(const synth_blobs *s, const vss_key *key, vss_format fmt);
 uint64_t synth_blobs_count(const synth_blobs *s);
 /* Bytes of real buffers held (blobs that differ from their content). */
 uint64_t synth_blobs_real_bytes(const synth_blobs *s);

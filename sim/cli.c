@@ -20,9 +20,11 @@ static void usage(FILE *f) {
       "  --seed N           replay with this seed instead of the scenario's\n"
       "  --duration T       simulated duration, e.g. 90s, 1h\n"
       "  --model M          lv08-warm (default), lv08, cm02, constant, ns-3\n"
-      "  --platform XML     your own SimGrid platform (hosts named as devices)\n"
+      "  --platform XML     your own SimGrid platform (hosts named as "
+      "devices)\n"
       "  --check            check the scenario file and exit\n"
-      "  --probe A:B[:SIZE] time one SIZE-byte flow (default 100MB) from A to B\n"
+      "  --probe A:B[:SIZE] time one SIZE-byte flow (default 100MB) from A to "
+      "B\n"
       "                     alone on the platform, and exit\n"
       "  --no-report        write the data files but no plots or report\n"
       "  --reports-dir DIR  where make_report.sh and the gnuplot scripts are\n"
@@ -62,12 +64,14 @@ int cli_parse(cli *c, int argc, char **argv) {
     int done = 0;
     for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !done; k++)
       if (strcmp(a, opts[k].name) == 0) {
-        if (value(argc, argv, &i, (const char **)((char *)c + opts[k].off))) return -1;
+        if (value(argc, argv, &i, (const char **)((char *)c + opts[k].off)))
+          return -1;
         done = 1;
       }
     if (done) continue;
     if (strncmp(a, "--cfg=", 6) == 0 || strncmp(a, "--log=", 6) == 0) {
-      if (c->nsg == CLI_MAX_SG) return fprintf(stderr, "vss-sim: too many --cfg\n"), -1;
+      if (c->nsg == CLI_MAX_SG)
+        return fprintf(stderr, "vss-sim: too many --cfg\n"), -1;
       c->sg_args[c->nsg++] = a;
     } else if (strcmp(a, "--check") == 0) {
       c->check = 1;
@@ -89,7 +93,8 @@ int cli_parse(cli *c, int argc, char **argv) {
     } else if (!c->scenario) {
       c->scenario = a;
     } else {
-      fprintf(stderr, "vss-sim: one scenario at a time (%s, %s)\n", c->scenario, a);
+      fprintf(stderr, "vss-sim: one scenario at a time (%s, %s)\n", c->scenario,
+              a);
       return -1;
     }
   }
@@ -111,11 +116,13 @@ int cli_apply(const cli *c, scenario *sc, char *err, size_t cap) {
       return snprintf(err, cap, "--duration: %s", e), -1;
   }
   if (c->model) {
-    static const char *ok[] = {"lv08-warm", "lv08", "cm02", "constant", "ns-3", "ib", "smpi"};
+    static const char *ok[] = {"lv08-warm", "lv08", "cm02", "constant",
+                               "ns-3",      "ib",   "smpi"};
     int found = 0;
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
       found |= strcmp(c->model, ok[i]) == 0;
-    if (!found) return snprintf(err, cap, "--model: unknown '%s'", c->model), -1;
+    if (!found)
+      return snprintf(err, cap, "--model: unknown '%s'", c->model), -1;
     scopy(sc->model, sizeof(sc->model), c->model);
   }
   if (c->platform) scopy(sc->platform, sizeof(sc->platform), c->platform);

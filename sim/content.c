@@ -21,7 +21,8 @@ void content_uuid(uint32_t n, vss_uuid *out) {
   out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
-void content_key(vss_key *k, uint32_t item, vss_kind kind, const char *variant) {
+void content_key(vss_key *k, uint32_t item, vss_kind kind,
+                 const char *variant) {
   vss_uuid u;
   content_uuid(item, &u);
   vss_key_set(k, &u, kind, variant);
@@ -38,8 +39,12 @@ uint64_t content_size(const scenario *sc, const vss_key *key) {
   rng_seed(&r, key_hash(key) ^ sc->seed);
   double v = d.a;
   switch (d.type) {
-  case DIST_UNIFORM: v = d.a + (d.b - d.a) * rng_unit(&r); break;
-  case DIST_NORMAL: v = d.a + d.b * rng_normal(&r); break;
+  case DIST_UNIFORM:
+    v = d.a + (d.b - d.a) * rng_unit(&r);
+    break;
+  case DIST_NORMAL:
+    v = d.a + d.b * rng_normal(&r);
+    break;
   case DIST_LOGNORMAL: {
     /* median m and a standard deviation s of the size: sigma from
      * s^2 = m^2 e^{sigma^2} (e^{sigma^2} - 1), solved for e^{sigma^2}. */
@@ -49,7 +54,8 @@ uint64_t content_size(const scenario *sc, const vss_key *key) {
     v = d.a * exp(sigma * rng_normal(&r));
     break;
   }
-  default: break;
+  default:
+    break;
   }
   if (!(v >= 64)) v = 64;
   if (v > 1e15) v = 1e15;

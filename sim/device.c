@@ -89,7 +89,8 @@ void device_restart(device *d) {
   d->node = NULL;
   int rc = vss_node_new(&d->node, &d->ncfg, d->now);
   if (rc) {
-    fprintf(stderr, "vss-sim: restart of %s failed: %s\n", d->name, vss_strerror(rc));
+    fprintf(stderr, "vss-sim: restart of %s failed: %s\n", d->name,
+            vss_strerror(rc));
     exit(1);
   }
   /* New connections: the peers' nodes must forget the old one too. */
@@ -137,7 +138,8 @@ static void step(device *d) {
   if (vss_node_get_expiry(d->node) <= d->now) {
     int rc = vss_node_handle_expiry(d->node, d->now);
     if (rc < 0)
-      fprintf(stderr, "vss-sim: %s: handle_expiry: %s\n", d->name, vss_strerror(rc));
+      fprintf(stderr, "vss-sim: %s: handle_expiry: %s\n", d->name,
+              vss_strerror(rc));
   }
   gen_start(d);
   transport_pump(d);
@@ -174,7 +176,8 @@ void device_actor(int argc, char **argv) {
     last = d->now;
     if (deadline <= d->now && spins > 100000) {
       if (spins == 100001)
-        fprintf(stderr, "vss-sim: %s: expiry stuck at %.9f s\n", d->name, ns_to_s(d->now));
+        fprintf(stderr, "vss-sim: %s: expiry stuck at %.9f s\n", d->name,
+                ns_to_s(d->now));
       deadline = d->now + 1000;
     }
     double timeout = deadline > d->now ? ns_to_s(deadline - d->now) : 0;

@@ -130,9 +130,11 @@ static int write_platform(world *w, const char *dir, char *path, size_t cap) {
 
 static int run_report(const char *reports_dir, const char *out_dir) {
   char script[SC_PATH + 32];
-  if (path_join(script, sizeof(script), reports_dir, "make_report.sh")) return -1;
+  if (path_join(script, sizeof(script), reports_dir, "make_report.sh"))
+    return -1;
   if (access(script, R_OK)) {
-    fprintf(stderr, "vss-sim: no report generator at %s (use --reports-dir)\n", script);
+    fprintf(stderr, "vss-sim: no report generator at %s (use --reports-dir)\n",
+            script);
     return -1;
   }
   fflush(NULL);
@@ -153,11 +155,12 @@ static long peak_rss_kb(void) {
 }
 
 static void announce(const scenario *sc, const char *out) {
-  printf("vss-sim: scenario %s, seed %llu, model %s, %d devices, %.3f s simulated\n",
+  printf("vss-sim: scenario %s, seed %llu, model %s, %d devices, %.3f s "
+         "simulated\n",
          sc->name, (unsigned long long)sc->seed, sc->model, sc->ndevices,
          ns_to_s(sc->duration));
-  printf("vss-sim: replay with: vss-sim %s --seed %llu   output: %s\n", sc->path,
-         (unsigned long long)sc->seed, out);
+  printf("vss-sim: replay with: vss-sim %s --seed %llu   output: %s\n",
+         sc->path, (unsigned long long)sc->seed, out);
   fflush(stdout);
 }
 
@@ -186,13 +189,17 @@ static int simulate(const cli *c, world *w, const char *out) {
   if (shown) fputc('\n', stderr);
   if (summary_write(w, wall, peak_rss_kb())) return 1;
   if (!c->quiet)
-    printf("vss-sim: %.1f s simulated in %.2f s wall, %llu frames, %llu node events\n",
+    printf("vss-sim: %.1f s simulated in %.2f s wall, %llu frames, %llu node "
+           "events\n",
            ns_to_s(w->end), wall, (unsigned long long)w->frames_total,
            (unsigned long long)w->events_total);
   if (!c->no_report) {
-    const char *dir = c->reports_dir ? c->reports_dir : getenv("VSS_REPORTS_DIR");
+    const char *dir =
+        c->reports_dir ? c->reports_dir : getenv("VSS_REPORTS_DIR");
     if (run_report(dir ? dir : VSS_REPORTS_DIR, out))
-      fprintf(stderr, "vss-sim: report generation failed (data files are in %s)\n", out);
+      fprintf(stderr,
+              "vss-sim: report generation failed (data files are in %s)\n",
+              out);
   }
   printf("%s/%s\n", out, c->no_report ? "summary.csv" : "report.md");
   fflush(stdout);
@@ -205,7 +212,8 @@ int main(int argc, char **argv) {
   if (rc) return rc > 0 ? 0 : 2;
   static scenario sc;
   char err[SC_ERR];
-  if (scenario_load(&sc, c.scenario, err, sizeof(err)) || cli_apply(&c, &sc, err, sizeof(err))) {
+  if (scenario_load(&sc, c.scenario, err, sizeof(err)) ||
+      cli_apply(&c, &sc, err, sizeof(err))) {
     fprintf(stderr, "vss-sim: %s\n", err);
     return 2;
   }
@@ -213,10 +221,11 @@ int main(int argc, char **argv) {
   if (c.out)
     scopy(out, sizeof(out), c.out);
   else
-    snprintf(out, sizeof(out), "out/%.200s-seed%llu", sc.name, (unsigned long long)sc.seed);
+    snprintf(out, sizeof(out), "out/%.200s-seed%llu", sc.name,
+             (unsigned long long)sc.seed);
   if (c.check) {
-    printf("%s: ok (%d links, %d devices, %d sidecar sets, %d events)\n", sc.path,
-           sc.nlinks, sc.ndevices, sc.nsidecars, sc.nevents);
+    printf("%s: ok (%d links, %d devices, %d sidecar sets, %d events)\n",
+           sc.path, sc.nlinks, sc.ndevices, sc.nsidecars, sc.nevents);
     scenario_free(&sc);
     return 0;
   }
@@ -228,8 +237,11 @@ int main(int argc, char **argv) {
     announce(&sc, out);
     copy_file(sc.path, out, "scenario.ini");
   }
-  options opt = {.out_dir = out, .quiet = c.quiet, .progress = c.progress,
-                 .no_report = c.no_report, .reports_dir = c.reports_dir};
+  options opt = {.out_dir = out,
+                 .quiet = c.quiet,
+                 .progress = c.progress,
+                 .no_report = c.no_report,
+                 .reports_dir = c.reports_dir};
   char *sargv[CLI_MAX_SG + SC_MAX_CFG + 8];
   static char store[SC_MAX_CFG][160];
   int sargc = simgrid_args(&c, &sc, sargv, store, &opt.latency_factor);
@@ -237,7 +249,8 @@ int main(int argc, char **argv) {
   char path[SC_PATH + 32];
   if (world_init(&w, &sc, &opt, err, sizeof(err)) ||
       write_platform(&w, out, path, sizeof(path))) {
-    fprintf(stderr, "vss-sim: %s\n", err[0] ? err : "cannot write the platform");
+    fprintf(stderr, "vss-sim: %s\n",
+            err[0] ? err : "cannot write the platform");
     return 1;
   }
   simgrid_init(&sargc, sargv);
@@ -248,10 +261,18 @@ int main(int argc, char **argv) {
   }
   rc = c.probe ? probe_mode(&c, &w) : simulate(&c, &w, out);
   fflush(NULL);
+#ifdef __SANITIZE_ADDRESS__
+  /* LeakSanitizer faults scanning the stacks of live SimGrid actors at
+   * exit: end them first (slow with thousands of comms pending, so only
+   * in sanitizer builds). */
+  sg_actor_kill_all();
+  simgrid_run();
+#endif
   int ns3 = strcmp(sc.model, "ns-3") == 0;
   monitor_free(&w);
   world_free(&w);
   scenario_free(&sc);
-  if (ns3) _exit(rc); /* SimGrid 3.32's ns-3 binding crashes in its exit handler */
+  if (ns3)
+    _exit(rc); /* SimGrid 3.32's ns-3 binding crashes in its exit handler */
   return rc;
 }

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- content uuid -> item number (for readable logs) ---------------------- */
+/* ---- content uuid -> item number (for readable logs) ----------------------
+ */
 
 typedef struct item_slot {
   vss_uuid id;
@@ -59,17 +60,20 @@ static void items_build(const scenario *sc) {
       item_add(sc->sidecars[s].first + i * sc->sidecars[s].step);
   for (int e = 0; e < sc->nevents; e++) {
     const sc_event *ev = &sc->events[e];
-    if (ev->type == EV_GENERATE || ev->type == EV_OPEN_GRID || ev->type == EV_REQUEST)
+    if (ev->type == EV_GENERATE || ev->type == EV_OPEN_GRID ||
+        ev->type == EV_REQUEST)
       for (uint32_t i = 0; i < (ev->count ? ev->count : 1); i++)
         item_add(ev->first + i * ev->step);
   }
 }
 
-/* ---- set-up ------------------------------------------------------------------ */
+/* ---- set-up
+ * ------------------------------------------------------------------ */
 
 static double pick_bucket(vss_time duration) {
-  static const double steps[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
-                                 0.5,   1,     2,     5,    10,   30,   60,  300};
+  static const double steps[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                 0.1,   0.2,   0.5,   1,    2,    5,
+                                 10,    30,    60,    300};
   double d = ns_to_s(duration);
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
     if (d / steps[i] <= 600) return steps[i];
@@ -118,7 +122,8 @@ void metrics_close(world *w) {
   items_cap = 0;
 }
 
-/* ---- the event log ------------------------------------------------------------- */
+/* ---- the event log
+ * ------------------------------------------------------------- */
 
 static void csv_key(FILE *f, const vss_key *k) {
   if (vss_uuid_is_nil(&k->content)) {
@@ -140,8 +145,8 @@ static void log_event(world *w, const device *d, const vss_event *ev) {
   FILE *f = w->events_csv;
   if (!f) return;
   int p = vss_uuid_is_nil(&ev->peer) ? -1 : world_dev_by_id(w, &ev->peer);
-  fprintf(f, "%.9f,%s,%s,%s,", ns_to_s(ev->at), d->name, vss_event_name(ev->type),
-          p >= 0 ? w->devs[p].name : "");
+  fprintf(f, "%.9f,%s,%s,%s,", ns_to_s(ev->at), d->name,
+          vss_event_name(ev->type), p >= 0 ? w->devs[p].name : "");
   csv_key(f, &ev->key);
   double dur = ev->duration == VSS_TIME_UNSET ? -1 : ns_to_ms(ev->duration);
   fprintf(f, ",%llu,%llu,%llu,%.6f,%u,%s,\n", (unsigned long long)ev->job,
@@ -152,22 +157,26 @@ static void log_event(world *w, const device *d, const vss_event *ev) {
 void metrics_world_event(world *w, vss_time at, const char *what,
                          const char *who, const char *detail) {
   if (!w->events_csv) return;
-  fprintf(w->events_csv, "%.9f,%s,%s,,,,,,,,,,,%s\n", ns_to_s(at), who, what, detail);
+  fprintf(w->events_csv, "%.9f,%s,%s,,,,,,,,,,,%s\n", ns_to_s(at), who, what,
+          detail);
 }
 
-/* ---- latency samples and requests ------------------------------------------------ */
+/* ---- latency samples and requests
+ * ------------------------------------------------ */
 
 void metrics_latency(world *w, int kind, int device, double ms) {
   if (w->nlat == w->caplat) {
     w->caplat = w->caplat ? w->caplat * 2 : 1024;
     w->lat = xrealloc(w->lat, w->caplat * sizeof(*w->lat));
   }
-  w->lat[w->nlat++] = (latency_sample){.kind = kind, .device = device, .ms = ms};
+  w->lat[w->nlat++] =
+      (latency_sample){.kind = kind, .device = device, .ms = ms};
 }
 
 static size_t req_bucket(const world *w, int device, const vss_key *k) {
   uint64_t h = hash64(k->content.b, 16, (uint64_t)device * 131 + k->kind);
-  return (size_t)hash64(k->variant, strlen(k->variant), h) & (w->req_buckets - 1);
+  return (size_t)hash64(k->variant, strlen(k->variant), h) &
+         (w->req_buckets - 1);
 }
 
 static void grid_done(world *w, request *r, vss_time now, int local) {
@@ -191,7 +200,8 @@ static void req_resolve(world *w, request *r, vss_time now, int local) {
  * requests waiting for it are done. */
 static void resolve_key(world *w, int d, const vss_key *key, vss_time now,
                         int source) {
-  for (int i = w->req_index[req_bucket(w, d, key)]; i >= 0; i = w->reqs[i].next) {
+  for (int i = w->req_index[req_bucket(w, d, key)]; i >= 0;
+       i = w->reqs[i].next) {
     request *r = &w->reqs[i];
     if (r->done || r->device != d || vss_key_cmp(&r->key, key) != 0) continue;
     r->source = source;
@@ -233,7 +243,8 @@ int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
   return 0;
 }
 
-/* ---- node events ------------------------------------------------------------------ */
+/* ---- node events
+ * ------------------------------------------------------------------ */
 
 static void on_fetch_done(world *w, device *d, const vss_event *ev) {
   int source = vss_uuid_is_nil(&ev->peer) ? -1 : world_dev_by_id(w, &ev->peer);
@@ -263,8 +274,11 @@ void metrics_on_event(void *user, const vss_event *ev) {
   case VSS_EV_PRESENCE_CHANGED:
   case VSS_EV_PEER_EXPIRED:
   case VSS_EV_PEER_UP:
-  case VSS_EV_PEER_DOWN: w->avail_changes++; break;
-  default: break;
+  case VSS_EV_PEER_DOWN:
+    w->avail_changes++;
+    break;
+  default:
+    break;
   }
   switch (ev->type) {
   case VSS_EV_DIGEST_RECEIVED:
@@ -284,20 +298,26 @@ void metrics_on_event(void *user, const vss_event *ev) {
   case VSS_EV_FETCH_FAILED:
     if (ev->rc < 0 && ev->rc >= VSS_ERR_MIN) d->m.fetch_failed_rc[-ev->rc]++;
     break;
-  default: break;
+  default:
+    break;
   }
 }
 
-/* ---- frames, pairs, links ---------------------------------------------------------- */
+/* ---- frames, pairs, links
+ * ---------------------------------------------------------- */
 
 int metrics_frame_class(uint8_t type) {
   switch (type) {
   case VSS_MSG_HELLO:
-  case VSS_MSG_DIGEST: return CLS_GOSSIP;
+  case VSS_MSG_DIGEST:
+    return CLS_GOSSIP;
   case VSS_MSG_QUERY:
-  case VSS_MSG_QUERY_REPLY: return CLS_QUERY;
-  case VSS_MSG_XFER_DATA: return CLS_DATA;
-  default: return CLS_XFER;
+  case VSS_MSG_QUERY_REPLY:
+    return CLS_QUERY;
+  case VSS_MSG_XFER_DATA:
+    return CLS_DATA;
+  default:
+    return CLS_XFER;
   }
 }
 

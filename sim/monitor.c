@@ -27,7 +27,8 @@ double wall_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- the set of thumbnails --------------------------------------------------- */
+/* ---- the set of thumbnails
+ * --------------------------------------------------- */
 
 static size_t thumb_slot(const world *w, const vss_key *k) {
   uint64_t h = hash64(k->content.b, 16, 3);
@@ -52,7 +53,8 @@ static long thumb_find(const world *w, const vss_key *k) {
   if (!w->thumb_cap) return -1;
   for (size_t i = thumb_slot(w, k); w->thumb_index[i] >= 0;
        i = (i + 1) & (w->thumb_cap - 1))
-    if (vss_key_cmp(&w->thumbs[w->thumb_index[i]], k) == 0) return w->thumb_index[i];
+    if (vss_key_cmp(&w->thumbs[w->thumb_index[i]], k) == 0)
+      return w->thumb_index[i];
   return -1;
 }
 
@@ -87,7 +89,8 @@ void monitor_free(world *w) {
   w->thumb_index = NULL;
 }
 
-/* ---- availability convergence -------------------------------------------------- */
+/* ---- availability convergence
+ * -------------------------------------------------- */
 
 typedef struct mark_ctx {
   world *w;
@@ -114,8 +117,8 @@ static int device_knows_all(world *w, int d, vss_time now) {
   size_t n = 0;
   mark_ctx c = {w, d};
   for (size_t t = 0; t < w->nthumbs; t++) /* held here: known, no SQL */
-    if (!w->known[d][t] && synth_blobs_pure(dev->synth, &w->thumbs[t],
-                                            VSS_FMT_WEBP) >= 0)
+    if (!w->known[d][t] &&
+        synth_blobs_pure(dev->synth, &w->thumbs[t], VSS_FMT_WEBP) >= 0)
       w->known[d][t] = 1;
   for (size_t t = 0; t < w->nthumbs; t++) {
     if (w->known[d][t]) continue;
@@ -142,7 +145,8 @@ static int avail_converged(world *w, vss_time now) {
   return 1;
 }
 
-/* ---- holder convergence -------------------------------------------------------- */
+/* ---- holder convergence
+ * -------------------------------------------------------- */
 
 static int holders_converged(world *w) {
   if (w->nthumbs == 0) return 0;
@@ -167,17 +171,21 @@ static int holders_converged(world *w) {
   return ok;
 }
 
-/* ---- progress ------------------------------------------------------------------- */
+/* ---- progress
+ * ------------------------------------------------------------------- */
 
 static void progress(world *w, vss_time now, double *last_print) {
   double t = wall_now();
   if (t - *last_print < 0.5) return;
   *last_print = t;
   double s = ns_to_s(now), e = ns_to_s(w->end);
-  fprintf(stderr, "\r  sim %02d:%02d:%05.2f / %02d:%02d:%02.0f  frames %llu  events %llu  in flight %llu  wall %.1f s   ",
+  fprintf(stderr,
+          "\r  sim %02d:%02d:%05.2f / %02d:%02d:%02.0f  frames %llu  events "
+          "%llu  in flight %llu  wall %.1f s   ",
           (int)(s / 3600), (int)(s / 60) % 60, s - 60 * (int)(s / 60),
           (int)(e / 3600), (int)(e / 60) % 60, e - 60 * (int)(e / 60),
-          (unsigned long long)w->frames_total, (unsigned long long)w->events_total,
+          (unsigned long long)w->frames_total,
+          (unsigned long long)w->events_total,
           (unsigned long long)w->live_envelopes, t - w->wall_start);
   if (getenv("VSS_SIM_DEBUG")) {
     long sends = 0, held = 0;
@@ -203,7 +211,8 @@ void monitor_actor(int argc, char **argv) {
   world *w = g_world;
   double step = ns_to_s(w->sc->check_every);
   double last_print = 0;
-  int show = w->opt.progress > 0 || (w->opt.progress < 0 && isatty(2) && !w->opt.quiet);
+  int show = w->opt.progress > 0 ||
+             (w->opt.progress < 0 && isatty(2) && !w->opt.quiet);
   size_t seen_thumbs = 0;
   uint64_t seen_gen = 0, seen_changes = UINT64_MAX;
   int avail = 0, holders = 0;

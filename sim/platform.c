@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DC_BW 1.25e9     /* 10 Gb/s datacenter / modem-side ports */
+#define DC_BW 1.25e9 /* 10 Gb/s datacenter / modem-side ports */
 #define DC_LAT 50e-6
 #define BRIDGE_BW 1.25e9 /* access point to LAN */
 
@@ -26,7 +26,8 @@ static int add_site(platform *pl, const char *name) {
 
 static void add_link(platform *pl, const char *id, int sc_link, int dir,
                      int hidden, int device, double bw, double lat) {
-  pl->links = xrealloc(pl->links, (size_t)(pl->nlinks + 1) * sizeof(*pl->links));
+  pl->links =
+      xrealloc(pl->links, (size_t)(pl->nlinks + 1) * sizeof(*pl->links));
   plat_link *l = &pl->links[pl->nlinks++];
   memset(l, 0, sizeof(*l));
   scopy(l->id, sizeof(l->id), id);
@@ -56,9 +57,12 @@ static void place_device(const scenario *sc, platform *pl, int d) {
   switch (l->cls) {
   case VSS_LINK_ETHERNET:
     pl->dev_site[d] = add_site(pl, l->site);
-    port_links(pl, l->name, dev->link, 0, d, dev->name, l->up, l->down, l->latency);
+    port_links(pl, l->name, dev->link, 0, d, dev->name, l->up, l->down,
+               l->latency);
     break;
-  case VSS_LINK_WIFI: pl->dev_site[d] = add_site(pl, l->site); break;
+  case VSS_LINK_WIFI:
+    pl->dev_site[d] = add_site(pl, l->site);
+    break;
   case VSS_LINK_INTERNET:
     pl->dev_site[d] = add_site(pl, l->site);
     port_links(pl, "~dc", -1, 1, d, dev->name, DC_BW, DC_BW, DC_LAT);
@@ -68,7 +72,8 @@ static void place_device(const scenario *sc, platform *pl, int d) {
     pl->dev_site[d] = add_site(pl, cell);
     pl->uplink[pl->dev_site[d]] = dev->link;
     port_links(pl, "~dc", -1, 1, d, dev->name, DC_BW, DC_BW, DC_LAT);
-    port_links(pl, l->name, dev->link, 0, d, dev->name, l->up, l->down, l->latency);
+    port_links(pl, l->name, dev->link, 0, d, dev->name, l->up, l->down,
+               l->latency);
     break;
   }
 }
@@ -122,8 +127,9 @@ void platform_free(platform *pl) {
  * byte stream, not once per message. */
 static void xml_link(FILE *f, const char *indent, const plat_link *l,
                      const char *policy) {
-  fprintf(f, "%s<link id=\"%s\" bandwidth=\"%.17gBps\" latency=\"0s\"%s/>"
-             "<!-- %.9g s, added by vss-sim -->\n",
+  fprintf(f,
+          "%s<link id=\"%s\" bandwidth=\"%.17gBps\" latency=\"0s\"%s/>"
+          "<!-- %.9g s, added by vss-sim -->\n",
           indent, l->id, l->bw, policy, l->latency);
 }
 
@@ -134,7 +140,8 @@ static const plat_link *find_plink(const platform *pl, const char *id) {
 }
 
 /* The two port link ids of a LAN device (ethernet port or datacenter). */
-static void port_ids(const scenario *sc, int d, char *up, char *down, size_t cap) {
+static void port_ids(const scenario *sc, int d, char *up, char *down,
+                     size_t cap) {
   const sc_device *dev = &sc->devices[d];
   const sc_link *l = &sc->links[dev->link];
   const char *prefix = l->cls == VSS_LINK_ETHERNET ? l->name : "~dc";
@@ -149,8 +156,9 @@ static int in_lan(const scenario *sc, const platform *pl, int d, int s) {
 
 static void route(FILE *f, const char *src, const char *dst, const char *l1,
                   const char *l2) {
-  fprintf(f, "      <route src=\"%s\" dst=\"%s\" symmetrical=\"NO\">"
-             "<link_ctn id=\"%s\"/>",
+  fprintf(f,
+          "      <route src=\"%s\" dst=\"%s\" symmetrical=\"NO\">"
+          "<link_ctn id=\"%s\"/>",
           src, dst, l1);
   if (l2) fprintf(f, "<link_ctn id=\"%s\"/>", l2);
   fprintf(f, "</route>\n");
@@ -163,7 +171,8 @@ static void write_lan(FILE *f, const scenario *sc, const platform *pl, int s) {
   fprintf(f, "    <zone id=\"z.%s.lan\" routing=\"Full\">\n", site);
   for (int d = 0; d < sc->ndevices; d++)
     if (in_lan(sc, pl, d, s))
-      fprintf(f, "      <host id=\"%s\" speed=\"1Gf\"/>\n", sc->devices[d].name);
+      fprintf(f, "      <host id=\"%s\" speed=\"1Gf\"/>\n",
+              sc->devices[d].name);
   fprintf(f, "      <router id=\"%s\"/>\n", gw);
   for (int d = 0; d < sc->ndevices; d++) {
     if (!in_lan(sc, pl, d, s)) continue;
@@ -191,8 +200,10 @@ static void write_wifi(FILE *f, const scenario *sc, const platform *pl, int w) {
   fprintf(f, "      <prop id=\"access_point\" value=\"_ap.%s\"/>\n", l->name);
   for (int d = 0; d < sc->ndevices; d++)
     if (sc->devices[d].link == w)
-      fprintf(f, "      <host id=\"%s\" speed=\"1Gf\"/>\n", sc->devices[d].name);
-  fprintf(f, "      <link id=\"%s\" sharing_policy=\"WIFI\" bandwidth=\"", l->name);
+      fprintf(f, "      <host id=\"%s\" speed=\"1Gf\"/>\n",
+              sc->devices[d].name);
+  fprintf(f, "      <link id=\"%s\" sharing_policy=\"WIFI\" bandwidth=\"",
+          l->name);
   for (int i = 0; i < l->nrates; i++)
     fprintf(f, "%s%.17gBps", i ? "," : "", l->rates[i]);
   fprintf(f, "\" latency=\"0s\"/>\n");
@@ -204,15 +215,17 @@ static void write_wifi(FILE *f, const scenario *sc, const platform *pl, int w) {
 static void zone_route(FILE *f, const char *indent, const char *src,
                        const char *dst, const char *gs, const char *gd,
                        const char *l1, const char *l2) {
-  fprintf(f, "%s<zoneRoute src=\"%s\" dst=\"%s\" gw_src=\"%s\" gw_dst=\"%s\" "
-             "symmetrical=\"NO\"><link_ctn id=\"%s\"/>",
+  fprintf(f,
+          "%s<zoneRoute src=\"%s\" dst=\"%s\" gw_src=\"%s\" gw_dst=\"%s\" "
+          "symmetrical=\"NO\"><link_ctn id=\"%s\"/>",
           indent, src, dst, gs, gd, l1);
   if (l2) fprintf(f, "<link_ctn id=\"%s\"/>", l2);
   fprintf(f, "</zoneRoute>\n");
 }
 
 /* Wifi cells of a site: bridges, and routes cell <-> LAN, cell <-> cell. */
-static void write_cells(FILE *f, const scenario *sc, const platform *pl, int s) {
+static void write_cells(FILE *f, const scenario *sc, const platform *pl,
+                        int s) {
   char gw[SC_NAME + 16], lan[SC_NAME + 16], cell[SC_NAME + 16];
   snprintf(gw, sizeof(gw), "_gw.%s", pl->site[s]);
   snprintf(lan, sizeof(lan), "z.%s.lan", pl->site[s]);
@@ -241,8 +254,8 @@ static void write_cells(FILE *f, const scenario *sc, const platform *pl, int s) 
 }
 
 /* Uplink link ids of a site ("LINK.up" or, for a modem, "LINK/DEV.up"). */
-static void uplink_ids(const scenario *sc, const platform *pl, int s,
-                       char *up, char *down, size_t cap) {
+static void uplink_ids(const scenario *sc, const platform *pl, int s, char *up,
+                       char *down, size_t cap) {
   const sc_link *l = &sc->links[pl->uplink[s]];
   if (l->cls == VSS_LINK_CELLULAR) {
     for (int d = 0; d < sc->ndevices; d++)
@@ -268,7 +281,8 @@ static void write_internet(FILE *f, const scenario *sc, const platform *pl) {
   for (int a = 0; a < pl->nsites; a++)
     for (int b = 0; b < pl->nsites; b++) {
       if (a == b || pl->uplink[a] < 0 || pl->uplink[b] < 0) continue;
-      char ua[160], da[160], ub[160], db[160], ga[SC_NAME + 16], gb[SC_NAME + 16];
+      char ua[160], da[160], ub[160], db[160], ga[SC_NAME + 16],
+          gb[SC_NAME + 16];
       char za[SC_NAME + 16], zb[SC_NAME + 16];
       uplink_ids(sc, pl, a, ua, da, sizeof(ua));
       uplink_ids(sc, pl, b, ub, db, sizeof(ub));
@@ -281,11 +295,12 @@ static void write_internet(FILE *f, const scenario *sc, const platform *pl) {
 }
 
 int platform_write_xml(const scenario *sc, const platform *pl, FILE *f) {
-  fprintf(f, "<?xml version='1.0'?>\n"
-             "<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
-             "<!-- Generated by vss-sim from %s (see sim/platform.h) -->\n"
-             "<platform version=\"4.1\">\n"
-             "<zone id=\"world\" routing=\"Full\">\n",
+  fprintf(f,
+          "<?xml version='1.0'?>\n"
+          "<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
+          "<!-- Generated by vss-sim from %s (see sim/platform.h) -->\n"
+          "<platform version=\"4.1\">\n"
+          "<zone id=\"world\" routing=\"Full\">\n",
           sc->path);
   for (int s = 0; s < pl->nsites; s++) {
     fprintf(f, "  <zone id=\"z.%s\" routing=\"Full\">\n", pl->site[s]);

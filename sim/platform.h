@@ -30,10 +30,10 @@
 
 typedef struct plat_link {
   char id[SC_NAME * 2 + 16];
-  int sc_link;     /* scenario link it realises, -1 for none */
-  int dir;         /* 0 both/shared, 1 up (towards the core), 2 down */
-  int hidden;      /* plumbing, left out of reports */
-  int device;      /* the device of a per-device port, else -1 */
+  int sc_link; /* scenario link it realises, -1 for none */
+  int dir;     /* 0 both/shared, 1 up (towards the core), 2 down */
+  int hidden;  /* plumbing, left out of reports */
+  int device;  /* the device of a per-device port, else -1 */
   double bw, latency;
 } plat_link;
 

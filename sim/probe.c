@@ -42,9 +42,11 @@ int probe_parse(const world *w, const char *spec, int *a, int *b,
   *a = sc_find_device(w->sc, buf);
   *b = sc_find_device(w->sc, c1 + 1);
   if (*a < 0 || *b < 0 || *a == *b)
-    return snprintf(err, cap, "--probe: two different devices of the scenario"), -1;
+    return snprintf(err, cap, "--probe: two different devices of the scenario"),
+           -1;
   *size = 100000000;
-  if (c2 && parse_size(c2 + 1, size, e)) return snprintf(err, cap, "--probe: %s", e), -1;
+  if (c2 && parse_size(c2 + 1, size, e))
+    return snprintf(err, cap, "--probe: %s", e), -1;
   return 0;
 }
 

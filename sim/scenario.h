@@ -26,12 +26,12 @@ typedef struct sc_link {
   vss_link_class cls;
   int cls_set;
   char site[SC_NAME];
-  double up, down;             /* bytes/s; ethernet: each direction */
-  double rates[SC_MAX_RATES];  /* wifi rate levels, level 0 first */
+  double up, down;            /* bytes/s; ethernet: each direction */
+  double rates[SC_MAX_RATES]; /* wifi rate levels, level 0 first */
   int nrates;
-  double latency;              /* seconds, one way */
-  double loss, corrupt;        /* per frame crossing the link */
-  int metered;                 /* -1: class default (cellular) */
+  double latency;       /* seconds, one way */
+  double loss, corrupt; /* per frame crossing the link */
+  int metered;          /* -1: class default (cellular) */
 } sc_link;
 
 typedef struct sc_class {
@@ -49,8 +49,8 @@ typedef struct sc_class {
 typedef struct sc_device {
   char name[SC_NAME];
   sc_pos pos;
-  int link;     /* index into links (resolved after parsing) */
-  int cls;      /* index into classes (resolved after parsing) */
+  int link; /* index into links (resolved after parsing) */
+  int cls;  /* index into classes (resolved after parsing) */
   char link_name[SC_NAME], class_name[SC_NAME];
   int link_line, class_line;
   int wifi_rate, wifi_rate_line;

@@ -29,10 +29,15 @@ static int valid_name(const char *s) {
 static int check_link(parser *p, sc_link *l) {
   at_line(p, l->pos.line);
   if (!valid_name(l->name))
-    return perr(p, "link name '%s': use letters, digits, '.', '-', '_' "
-                   "(not first)", l->name);
-  if (!l->cls_set) return perr(p, "[link %s]: give class = ethernet, wifi, "
-                                  "internet or cellular", l->name);
+    return perr(p,
+                "link name '%s': use letters, digits, '.', '-', '_' "
+                "(not first)",
+                l->name);
+  if (!l->cls_set)
+    return perr(p,
+                "[link %s]: give class = ethernet, wifi, "
+                "internet or cellular",
+                l->name);
   /* With the user's own platform a [link] only gives a device its class,
    * metering and fault rates: bandwidths and sites come from the XML. */
   int own = p->sc->platform[0] != 0;
@@ -46,14 +51,19 @@ static int check_link(parser *p, sc_link *l) {
       l->nrates = 1;
     }
     if (l->nrates == 0 && own) l->rates[l->nrates++] = 1;
-    if (l->nrates == 0) return perr(p, "[link %s]: wifi needs rates = ... or "
-                                       "bandwidth = ...", l->name);
+    if (l->nrates == 0)
+      return perr(p,
+                  "[link %s]: wifi needs rates = ... or "
+                  "bandwidth = ...",
+                  l->name);
     l->up = l->down = l->rates[0];
     break;
   case VSS_LINK_CELLULAR:
     if (l->site[0])
-      return perr(p, "[link %s]: a cellular link has no site (each device "
-                     "on it is its own)", l->name);
+      return perr(p,
+                  "[link %s]: a cellular link has no site (each device "
+                  "on it is its own)",
+                  l->name);
     /* fall through */
   default:
     if (!own && (l->up <= 0 || l->down <= 0))
@@ -61,8 +71,10 @@ static int check_link(parser *p, sc_link *l) {
                   l->name);
   }
   if (!own && l->cls != VSS_LINK_CELLULAR && !l->site[0])
-    return perr(p, "[link %s]: give site = NAME (the home, office or cloud "
-                   "it belongs to)", l->name);
+    return perr(p,
+                "[link %s]: give site = NAME (the home, office or cloud "
+                "it belongs to)",
+                l->name);
   if (l->site[0] && !valid_name(l->site))
     return perr(p, "[link %s]: bad site name '%s'", l->name, l->site);
   return 1;
@@ -87,9 +99,12 @@ static int check_device(parser *p, sc_device *d) {
   scenario *sc = p->sc;
   at_line(p, d->pos.line);
   if (!valid_name(d->name))
-    return perr(p, "device name '%s': use letters, digits, '.', '-', '_' "
-                   "(not first)", d->name);
-  if (!d->link_name[0]) return perr(p, "[device %s]: give link = NAME", d->name);
+    return perr(p,
+                "device name '%s': use letters, digits, '.', '-', '_' "
+                "(not first)",
+                d->name);
+  if (!d->link_name[0])
+    return perr(p, "[device %s]: give link = NAME", d->name);
   at_line(p, d->link_line);
   d->link = sc_find_link(sc, d->link_name);
   if (d->link < 0) return perr(p, "link: unknown link '%s'", d->link_name);
@@ -113,8 +128,10 @@ static int check_device(parser *p, sc_device *d) {
 
 static int check_sidecars(parser *p, sc_sidecars *s) {
   at_line(p, s->pos.line);
-  if (!s->on[0]) return perr(p, "[sidecars %s]: give on = DEVICE[, ...] or all", s->name);
-  if (s->count == 0) return perr(p, "[sidecars %s]: count must be above zero", s->name);
+  if (!s->on[0])
+    return perr(p, "[sidecars %s]: give on = DEVICE[, ...] or all", s->name);
+  if (s->count == 0)
+    return perr(p, "[sidecars %s]: count must be above zero", s->name);
   if (!s->format_set) s->format = sc_default_format(s->kind);
   at_line(p, s->on_line);
   if (!parse_devices(p, s->on, &s->holders, &s->nholders)) return 0;
@@ -128,9 +145,11 @@ static int check_sidecars(parser *p, sc_sidecars *s) {
 static int check_event_link(parser *p, sc_event *e) {
   scenario *sc = p->sc;
   e->link = sc_find_link(sc, e->link_name);
-  if (e->link < 0) return perr(p, "%s: unknown link '%s'", sc_ev_name(e->type), e->link_name);
+  if (e->link < 0)
+    return perr(p, "%s: unknown link '%s'", sc_ev_name(e->type), e->link_name);
   const sc_link *l = &sc->links[e->link];
-  if (e->type == EV_LINK_SET && l->cls == VSS_LINK_WIFI && (e->set & (EVS_UP | EVS_DOWN)))
+  if (e->type == EV_LINK_SET && l->cls == VSS_LINK_WIFI &&
+      (e->set & (EVS_UP | EVS_DOWN)))
     return perr(p, "link-set: a wifi link's rate changes per station: use "
                    "wifi-rate DEVICE level=N");
   return 1;
@@ -148,7 +167,8 @@ static int check_event(parser *p, sc_event *e) {
   if (e->link_name[0]) return check_event_link(p, e);
   if (!e->dev_name[0]) return 1;
   e->device = sc_find_device(sc, e->dev_name);
-  if (e->device < 0) return perr(p, "%s: unknown device '%s'", sc_ev_name(e->type), e->dev_name);
+  if (e->device < 0)
+    return perr(p, "%s: unknown device '%s'", sc_ev_name(e->type), e->dev_name);
   const sc_link *l = &sc->links[sc->devices[e->device].link];
   if (e->type == EV_WIFI_RATE) {
     if (l->cls != VSS_LINK_WIFI)
@@ -167,7 +187,8 @@ void scenario_spread_starts(scenario *sc) {
   for (int d = 0; d < sc->ndevices; d++) {
     if (!sc->devices[d].online) continue;
     sim_rng r;
-    rng_seed(&r, sc->seed ^ hash64(sc->devices[d].name, strlen(sc->devices[d].name), 5));
+    rng_seed(&r, sc->seed ^ hash64(sc->devices[d].name,
+                                   strlen(sc->devices[d].name), 5));
     vss_time at = (vss_time)(rng_unit(&r) * (double)sc->start_spread);
     if (at == 0) continue;
     sc->devices[d].online = 0;
@@ -177,7 +198,8 @@ void scenario_spread_starts(scenario *sc) {
     e->device = d;
     scopy(e->dev_name, sizeof(e->dev_name), sc->devices[d].name);
   }
-  qsort(sc->events, (size_t)sc->nevents, sizeof(*sc->events), cmp_event);
+  if (sc->nevents)
+    qsort(sc->events, (size_t)sc->nevents, sizeof(*sc->events), cmp_event);
 }
 
 static int cmp_event(const void *a, const void *b) {
@@ -204,6 +226,7 @@ int scenario_check(parser *p) {
     if (!check_sidecars(p, &sc->sidecars[i])) return 0;
   for (int i = 0; i < sc->nevents; i++)
     if (!check_event(p, &sc->events[i])) return 0;
-  qsort(sc->events, (size_t)sc->nevents, sizeof(*sc->events), cmp_event);
+  if (sc->nevents)
+    qsort(sc->events, (size_t)sc->nevents, sizeof(*sc->events), cmp_event);
   return 1;
 }

@@ -33,25 +33,24 @@ typedef struct parser {
   size_t off, len;
   int line;
   int header_line; /* of the last [section] header read */
-  int long_line; /* line number of an over-long line, 0 if none */
+  int long_line;   /* line number of an over-long line, 0 if none */
   char err[SC_ERR];
   int failed;
 
   sc_seen *seen;
   int nseen, capseen;
 
-  char sect[128];   /* current raw section header */
+  char sect[128]; /* current raw section header */
   sect_kind kind;
-  int nexp;         /* expansions of the section name */
+  int nexp; /* expansions of the section name */
   char (*exp_names)[SC_NAME];
   int (*exp_vals)[2];
-  int *exp_index;   /* object index per expansion */
+  int *exp_index; /* object index per expansion */
   int event_order;
 } parser;
 
 /* Records "path:line: message" once (the first error wins). */
-int perr(parser *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int perr(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "{a..b}" ranges in a name: fills names/vals (at most cap); returns the
  * count or -1 with an error recorded. */
@@ -66,12 +65,10 @@ int key_link(parser *p, sc_link *l, const char *key, const char *value);
 int key_class(parser *p, sc_class *c, const char *key, const char *value);
 int key_device(parser *p, sc_device *d, const char *key, const char *value);
 int key_sizes(parser *p, const char *key, const char *value);
-int key_sidecars(parser *p, sc_sidecars *s, const char *key,
-                 const char *value);
+int key_sidecars(parser *p, sc_sidecars *s, const char *key, const char *value);
 int key_timeline(parser *p, const char *key, const char *value);
 /* Registers a [sizes] entry (error when kind.variant already has one). */
-int add_size(parser *p, vss_kind kind, const char *variant,
-             const size_dist *d);
+int add_size(parser *p, vss_kind kind, const char *variant, const size_dist *d);
 
 int sc_add_link(scenario *sc, const char *name, int line);
 int sc_add_class(scenario *sc, const char *name, int line);

@@ -53,7 +53,8 @@ static int set_uint(parser *p, const char *key, const char *v, uint64_t max,
 static int set_name(parser *p, const char *key, const char *v, char *out,
                     size_t cap) {
   if (!*v) return perr(p, "%s: empty value", key);
-  if (!scopy(out, cap, v)) return perr(p, "%s: longer than %zu characters", key, cap - 1);
+  if (!scopy(out, cap, v))
+    return perr(p, "%s: longer than %zu characters", key, cap - 1);
   return 1;
 }
 
@@ -75,17 +76,20 @@ static int set_verify(parser *p, const char *v) {
 
 static int set_model(parser *p, const char *v) {
   static const char *models[] = {"lv08-warm", "lv08", "cm02", "constant",
-                                 "ns-3", "ib", "smpi"};
+                                 "ns-3",      "ib",   "smpi"};
   for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
     if (strcmp(v, models[i]) == 0)
       return set_name(p, "model", v, p->sc->model, sizeof(p->sc->model));
-  return perr(p, "model: unknown '%s' (lv08-warm, lv08, cm02, constant, "
-                 "ns-3, ib, smpi)", v);
+  return perr(p,
+              "model: unknown '%s' (lv08-warm, lv08, cm02, constant, "
+              "ns-3, ib, smpi)",
+              v);
 }
 
 int key_scenario(parser *p, const char *key, const char *v) {
   scenario *sc = p->sc;
-  if (strcmp(key, "name") == 0) return set_name(p, key, v, sc->name, sizeof(sc->name));
+  if (strcmp(key, "name") == 0)
+    return set_name(p, key, v, sc->name, sizeof(sc->name));
   if (strcmp(key, "description") == 0)
     return set_name(p, key, v, sc->description, sizeof(sc->description));
   if (strcmp(key, "seed") == 0) {
@@ -101,7 +105,8 @@ int key_scenario(parser *p, const char *key, const char *v) {
   if (strcmp(key, "platform") == 0)
     return set_name(p, key, v, sc->platform, sizeof(sc->platform));
   if (strcmp(key, "cfg") == 0) {
-    if (sc->ncfg == SC_MAX_CFG) return perr(p, "cfg: at most %d lines", SC_MAX_CFG);
+    if (sc->ncfg == SC_MAX_CFG)
+      return perr(p, "cfg: at most %d lines", SC_MAX_CFG);
     if (!strchr(v, ':')) return perr(p, "cfg: want name:value, as for --cfg=");
     return set_name(p, key, v, sc->cfg[sc->ncfg++], sizeof(sc->cfg[0]));
   }
@@ -109,11 +114,13 @@ int key_scenario(parser *p, const char *key, const char *v) {
   if (strcmp(key, "corrupt") == 0) return set_prob(p, key, v, &sc->corrupt);
   if (strcmp(key, "gossip_interval") == 0) {
     if (!set_time(p, key, v, &sc->gossip_interval)) return 0;
-    return sc->gossip_interval ? 1 : perr(p, "gossip_interval: must be above zero");
+    return sc->gossip_interval ? 1
+                               : perr(p, "gossip_interval: must be above zero");
   }
   if (strcmp(key, "gossip_jitter") == 0) {
     char err[UNIT_ERR_MAX];
-    if (parse_double(v, 0, 0.9, &sc->gossip_jitter, err)) return VALUE_ERR(p, key, err);
+    if (parse_double(v, 0, 0.9, &sc->gossip_jitter, err))
+      return VALUE_ERR(p, key, err);
     return 1;
   }
   if (strcmp(key, "change_batch_delay") == 0)
@@ -129,16 +136,18 @@ int key_scenario(parser *p, const char *key, const char *v) {
     if (!set_time(p, key, v, &sc->check_every)) return 0;
     return sc->check_every ? 1 : perr(p, "check_every: must be above zero");
   }
-  if (strcmp(key, "start_spread") == 0) return set_time(p, key, v, &sc->start_spread);
+  if (strcmp(key, "start_spread") == 0)
+    return set_time(p, key, v, &sc->start_spread);
   if (strcmp(key, "payload") == 0) {
     if (strcmp(v, "real") == 0) return 1;
     return perr(p, "payload: only 'real' is supported (size-only payloads "
                    "need a core hook; see sim/README.md)");
   }
-  return unknown(p, key, "name, description, seed, duration, model, platform, "
-                         "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
-                         "change_batch_delay, cache_ttl, event_log, verify, "
-                         "check_every, start_spread, payload");
+  return unknown(p, key,
+                 "name, description, seed, duration, model, platform, "
+                 "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
+                 "change_batch_delay, cache_ttl, event_log, verify, "
+                 "check_every, start_spread, payload");
 }
 
 /* ---- [link NAME] ----------------------------------------------------- */
@@ -148,7 +157,8 @@ static int set_rates(parser *p, sc_link *l, const char *v) {
   char *items[SC_MAX_RATES + 1];
   if (!scopy(buf, sizeof(buf), v)) return perr(p, "rates: too long");
   int n = split_list(buf, items, SC_MAX_RATES);
-  if (n <= 0) return perr(p, "rates: want 1 to %d rates, fastest first", SC_MAX_RATES);
+  if (n <= 0)
+    return perr(p, "rates: want 1 to %d rates, fastest first", SC_MAX_RATES);
   for (int i = 0; i < n; i++)
     if (!set_rate(p, "rates", items[i], &l->rates[i])) return 0;
   l->nrates = n;
@@ -158,12 +168,15 @@ static int set_rates(parser *p, sc_link *l, const char *v) {
 int key_link(parser *p, sc_link *l, const char *key, const char *v) {
   if (strcmp(key, "class") == 0) {
     if (vss_link_class_parse(v, strlen(v), &l->cls))
-      return perr(p, "class: unknown link class '%s' (ethernet, wifi, "
-                     "internet, cellular)", v);
+      return perr(p,
+                  "class: unknown link class '%s' (ethernet, wifi, "
+                  "internet, cellular)",
+                  v);
     l->cls_set = 1;
     return 1;
   }
-  if (strcmp(key, "site") == 0) return set_name(p, key, v, l->site, sizeof(l->site));
+  if (strcmp(key, "site") == 0)
+    return set_name(p, key, v, l->site, sizeof(l->site));
   if (strcmp(key, "bandwidth") == 0) {
     if (!set_rate(p, key, v, &l->up)) return 0;
     l->down = l->up;
@@ -181,8 +194,9 @@ int key_link(parser *p, sc_link *l, const char *key, const char *v) {
   if (strcmp(key, "loss") == 0) return set_prob(p, key, v, &l->loss);
   if (strcmp(key, "corrupt") == 0) return set_prob(p, key, v, &l->corrupt);
   if (strcmp(key, "metered") == 0) return set_bool(p, key, v, &l->metered);
-  return unknown(p, key, "class, site, bandwidth, up, down, rates, latency, "
-                         "loss, corrupt, metered");
+  return unknown(p, key,
+                 "class, site, bandwidth, up, down, rates, latency, "
+                 "loss, corrupt, metered");
 }
 
 /* ---- [class NAME] and the device keys they share --------------------- */
@@ -193,8 +207,10 @@ static int set_gen(parser *p, const char *key, const char *v, vss_time *costs,
   const char *kname = key + 4;
   vss_kind k;
   if (vss_kind_parse(kname, strlen(kname), &k))
-    return perr(p, "%s: unknown kind '%s' (thumb, thumbstrip, proxy, "
-                   "embeddings, ocr, transcript, gaussian_splat)", key, kname);
+    return perr(p,
+                "%s: unknown kind '%s' (thumb, thumbstrip, proxy, "
+                "embeddings, ocr, transcript, gaussian_splat)",
+                key, kname);
   if (strcmp(v, "no") == 0 || strcmp(v, "never") == 0) {
     costs[k] = VSS_TIME_UNSET;
   } else {
@@ -207,8 +223,10 @@ static int set_gen(parser *p, const char *key, const char *v, vss_time *costs,
 
 static int set_strategy(parser *p, const char *v, vss_strategy *out) {
   if (vss_strategy_parse(v, strlen(v), out))
-    return perr(p, "strategy: unknown '%s' (cost, prefer-fetch, "
-                   "prefer-generate)", v);
+    return perr(p,
+                "strategy: unknown '%s' (cost, prefer-fetch, "
+                "prefer-generate)",
+                v);
   return 1;
 }
 
@@ -221,8 +239,10 @@ static int set_parallel(parser *p, const char *v, int *out) {
 }
 
 int key_class(parser *p, sc_class *c, const char *key, const char *v) {
-  if (strncmp(key, "gen.", 4) == 0) return set_gen(p, key, v, c->gen_cost, NULL);
-  if (strcmp(key, "gen_parallel") == 0) return set_parallel(p, v, &c->gen_parallel);
+  if (strncmp(key, "gen.", 4) == 0)
+    return set_gen(p, key, v, c->gen_cost, NULL);
+  if (strcmp(key, "gen_parallel") == 0)
+    return set_parallel(p, v, &c->gen_parallel);
   if (strcmp(key, "strategy") == 0) return set_strategy(p, v, &c->strategy);
   if (strcmp(key, "storage") == 0) return set_size(p, key, v, &c->storage);
   return unknown(p, key, "gen.KIND, gen_parallel, strategy, storage");
@@ -241,9 +261,11 @@ static int set_prefetch(parser *p, sc_device *d, const char *key,
   if (strcmp(k, "never") == 0)
     return d->prefetch_set |= PF_NEVER, parse_kinds(p, v, &pf->never_kinds);
   if (strcmp(k, "links") == 0)
-    return d->prefetch_set |= PF_LINKS, parse_links_mask(p, v, &pf->allowed_links);
+    return d->prefetch_set |= PF_LINKS,
+           parse_links_mask(p, v, &pf->allowed_links);
   if (strcmp(k, "metered") == 0)
-    return d->prefetch_set |= PF_METERED, set_bool(p, key, v, &pf->allow_metered);
+    return d->prefetch_set |= PF_METERED,
+           set_bool(p, key, v, &pf->allow_metered);
   if (strcmp(k, "max_concurrent") == 0) {
     uint64_t n;
     if (!set_uint(p, key, v, 1024, &n)) return 0;
@@ -251,9 +273,10 @@ static int set_prefetch(parser *p, sc_device *d, const char *key,
     d->prefetch_set |= PF_MAX;
     return 1;
   }
-  return unknown(p, key, "prefetch.eager, prefetch.lazy, prefetch.never, "
-                         "prefetch.max_concurrent, prefetch.links, "
-                         "prefetch.metered");
+  return unknown(p, key,
+                 "prefetch.eager, prefetch.lazy, prefetch.never, "
+                 "prefetch.max_concurrent, prefetch.links, "
+                 "prefetch.metered");
 }
 
 int key_device(parser *p, sc_device *d, const char *key, const char *v) {
@@ -276,15 +299,18 @@ int key_device(parser *p, sc_device *d, const char *key, const char *v) {
     return d->storage_set = 1, set_size(p, key, v, &d->storage);
   if (strncmp(key, "gen.", 4) == 0)
     return set_gen(p, key, v, d->gen_cost, &d->gen_cost_set);
-  if (strcmp(key, "gen_parallel") == 0) return set_parallel(p, v, &d->gen_parallel);
+  if (strcmp(key, "gen_parallel") == 0)
+    return set_parallel(p, v, &d->gen_parallel);
   if (strcmp(key, "strategy") == 0)
     return d->strategy_set = 1, set_strategy(p, v, &d->strategy);
-  if (strcmp(key, "can_generate") == 0) return set_bool(p, key, v, &d->can_generate);
+  if (strcmp(key, "can_generate") == 0)
+    return set_bool(p, key, v, &d->can_generate);
   if (strcmp(key, "online") == 0) return set_bool(p, key, v, &d->online);
   if (strncmp(key, "prefetch.", 9) == 0) return set_prefetch(p, d, key, v);
-  return unknown(p, key, "class, link, wifi_rate, storage, gen.KIND, "
-                         "gen_parallel, strategy, can_generate, online, "
-                         "prefetch.*");
+  return unknown(p, key,
+                 "class, link, wifi_rate, storage, gen.KIND, "
+                 "gen_parallel, strategy, can_generate, online, "
+                 "prefetch.*");
 }
 
 /* ---- [sizes] --------------------------------------------------------- */
@@ -297,7 +323,8 @@ int add_size(parser *p, vss_kind kind, const char *variant,
       return perr(p, "size of %s%s%s already set at line %d",
                   vss_kind_name(kind), *variant ? "." : "", variant,
                   sc->sizes[i].pos.line);
-  sc->sizes = xrealloc(sc->sizes, (size_t)(sc->nsizes + 1) * sizeof(*sc->sizes));
+  sc->sizes =
+      xrealloc(sc->sizes, (size_t)(sc->nsizes + 1) * sizeof(*sc->sizes));
   sc_size *s = &sc->sizes[sc->nsizes++];
   memset(s, 0, sizeof(*s));
   s->kind = kind;
@@ -359,13 +386,16 @@ int key_sidecars(parser *p, sc_sidecars *s, const char *key, const char *v) {
     return 1;
   }
   if (strcmp(key, "variant") == 0) {
-    if (!vss_variant_valid(v, strlen(v))) return perr(p, "variant: bad '%s'", v);
+    if (!vss_variant_valid(v, strlen(v)))
+      return perr(p, "variant: bad '%s'", v);
     return set_name(p, key, v, s->variant, sizeof(s->variant));
   }
   if (strcmp(key, "format") == 0) {
     if (vss_format_parse(v, strlen(v), &s->format))
-      return perr(p, "format: unknown '%s' (webp, mp4, json, messagepack, "
-                     "text, ply)", v);
+      return perr(p,
+                  "format: unknown '%s' (webp, mp4, json, messagepack, "
+                  "text, ply)",
+                  v);
     s->format_set = 1;
     return 1;
   }

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MS(x) ((vss_time)(x) * VSS_NS_PER_MS)
-#define SEC(x) ((vss_time)(x) * VSS_NS_PER_S)
+#define MS(x) ((vss_time)(x)*VSS_NS_PER_MS)
+#define SEC(x) ((vss_time)(x)*VSS_NS_PER_S)
 #define NEVER VSS_TIME_UNSET
 
 /* Generation costs per device class: rough wall times of Spacedrive-like
@@ -26,20 +26,41 @@ static const struct {
   vss_strategy strategy;
   uint64_t storage;
 } builtin[] = {
-    {"desktop", {MS(40), MS(1500), SEC(60), MS(150), MS(800), SEC(30), SEC(600)},
-     4, VSS_STRATEGY_COST, 0},
-    {"laptop", {MS(60), MS(2500), SEC(120), MS(250), MS(1200), SEC(60), NEVER},
-     2, VSS_STRATEGY_COST, 0},
-    {"mobile", {MS(150), SEC(6), NEVER, MS(600), SEC(3), SEC(240), NEVER},
-     1, VSS_STRATEGY_PREFER_FETCH, 4000000000ULL},
-    {"tablet", {MS(120), SEC(5), NEVER, MS(500), MS(2500), SEC(200), NEVER},
-     1, VSS_STRATEGY_PREFER_FETCH, 8000000000ULL},
-    {"server", {MS(50), SEC(2), SEC(90), MS(200), SEC(1), SEC(45), SEC(1200)},
-     4, VSS_STRATEGY_PREFER_GENERATE, 0},
-    {"nas", {MS(200), SEC(8), SEC(600), SEC(1), SEC(4), SEC(300), NEVER},
-     2, VSS_STRATEGY_COST, 0},
-    {"cloud", {MS(30), SEC(1), SEC(30), MS(80), MS(500), SEC(15), SEC(300)},
-     8, VSS_STRATEGY_PREFER_GENERATE, 0},
+    {"desktop",
+     {MS(40), MS(1500), SEC(60), MS(150), MS(800), SEC(30), SEC(600)},
+     4,
+     VSS_STRATEGY_COST,
+     0},
+    {"laptop",
+     {MS(60), MS(2500), SEC(120), MS(250), MS(1200), SEC(60), NEVER},
+     2,
+     VSS_STRATEGY_COST,
+     0},
+    {"mobile",
+     {MS(150), SEC(6), NEVER, MS(600), SEC(3), SEC(240), NEVER},
+     1,
+     VSS_STRATEGY_PREFER_FETCH,
+     4000000000ULL},
+    {"tablet",
+     {MS(120), SEC(5), NEVER, MS(500), MS(2500), SEC(200), NEVER},
+     1,
+     VSS_STRATEGY_PREFER_FETCH,
+     8000000000ULL},
+    {"server",
+     {MS(50), SEC(2), SEC(90), MS(200), SEC(1), SEC(45), SEC(1200)},
+     4,
+     VSS_STRATEGY_PREFER_GENERATE,
+     0},
+    {"nas",
+     {MS(200), SEC(8), SEC(600), SEC(1), SEC(4), SEC(300), NEVER},
+     2,
+     VSS_STRATEGY_COST,
+     0},
+    {"cloud",
+     {MS(30), SEC(1), SEC(30), MS(80), MS(500), SEC(15), SEC(300)},
+     8,
+     VSS_STRATEGY_PREFER_GENERATE,
+     0},
 };
 
 void sc_builtin_classes(scenario *sc) {
@@ -55,7 +76,8 @@ void sc_builtin_classes(scenario *sc) {
 }
 
 int sc_add_link(scenario *sc, const char *name, int line) {
-  sc->links = xrealloc(sc->links, (size_t)(sc->nlinks + 1) * sizeof(*sc->links));
+  sc->links =
+      xrealloc(sc->links, (size_t)(sc->nlinks + 1) * sizeof(*sc->links));
   sc_link *l = &sc->links[sc->nlinks];
   memset(l, 0, sizeof(*l));
   scopy(l->name, sizeof(l->name), name);
@@ -109,7 +131,8 @@ int sc_add_sidecars(scenario *sc, const char *name, int line) {
 }
 
 sc_event *sc_add_event(scenario *sc) {
-  sc->events = xrealloc(sc->events, (size_t)(sc->nevents + 1) * sizeof(*sc->events));
+  sc->events =
+      xrealloc(sc->events, (size_t)(sc->nevents + 1) * sizeof(*sc->events));
   sc_event *e = &sc->events[sc->nevents++];
   memset(e, 0, sizeof(*e));
   e->device = e->link = -1;
@@ -190,8 +213,9 @@ int parse_kinds(parser *p, const char *value, uint32_t *mask) {
   for (int i = 0; i < n; i++) {
     vss_kind k;
     if (vss_kind_parse(items[i], strlen(items[i]), &k))
-      return perr(p, "unknown kind '%s' (thumb, thumbstrip, proxy, "
-                     "embeddings, ocr, transcript, gaussian_splat, or none)",
+      return perr(p,
+                  "unknown kind '%s' (thumb, thumbstrip, proxy, "
+                  "embeddings, ocr, transcript, gaussian_splat, or none)",
                   items[i]);
     *mask |= VSS_KIND_BIT(k);
   }
@@ -203,14 +227,17 @@ int parse_links_mask(parser *p, const char *value, uint32_t *mask) {
   char *items[VSS_LINK_COUNT + 1];
   *mask = 0;
   if (strcmp(value, "none") == 0) return 1;
-  if (!scopy(buf, sizeof(buf), value)) return perr(p, "link class list too long");
+  if (!scopy(buf, sizeof(buf), value))
+    return perr(p, "link class list too long");
   int n = split_list(buf, items, VSS_LINK_COUNT);
   if (n < 0) return perr(p, "too many link classes in '%s'", value);
   for (int i = 0; i < n; i++) {
     vss_link_class c;
     if (vss_link_class_parse(items[i], strlen(items[i]), &c))
-      return perr(p, "unknown link class '%s' (ethernet, wifi, internet, "
-                     "cellular, or none)", items[i]);
+      return perr(p,
+                  "unknown link class '%s' (ethernet, wifi, internet, "
+                  "cellular, or none)",
+                  items[i]);
     *mask |= VSS_LINK_BIT(c);
   }
   return 1;
@@ -231,8 +258,8 @@ const char *sc_mode_name(vss_resolve_mode m) {
 }
 
 static const char *const ev_names[EV_COUNT] = {
-    "generate", "open-grid", "request", "offline",  "online",   "restart",
-    "link-down", "link-up",  "link-set", "wifi-rate", "gossip", "faults"};
+    "generate",  "open-grid", "request",  "offline",   "online", "restart",
+    "link-down", "link-up",   "link-set", "wifi-rate", "gossip", "faults"};
 
 const char *sc_ev_name(sc_ev_type t) {
   return (unsigned)t < EV_COUNT ? ev_names[t] : "?";
@@ -271,12 +298,24 @@ static size_dist builtin_size(vss_kind kind, const char *variant) {
   case VSS_KIND_THUMB:
     d.a = px ? 45000.0 * ((double)px * px) / (512.0 * 512.0) : 45000;
     break;
-  case VSS_KIND_THUMBSTRIP: d.a = 300000; break;
-  case VSS_KIND_PROXY: d.a = 40e6; break;
-  case VSS_KIND_EMBEDDINGS: d.a = 1536; break;
-  case VSS_KIND_OCR: d.a = 4000; break;
-  case VSS_KIND_TRANSCRIPT: d.a = 20000; break;
-  default: d.a = 20e6; break;
+  case VSS_KIND_THUMBSTRIP:
+    d.a = 300000;
+    break;
+  case VSS_KIND_PROXY:
+    d.a = 40e6;
+    break;
+  case VSS_KIND_EMBEDDINGS:
+    d.a = 1536;
+    break;
+  case VSS_KIND_OCR:
+    d.a = 4000;
+    break;
+  case VSS_KIND_TRANSCRIPT:
+    d.a = 20000;
+    break;
+  default:
+    d.a = 20e6;
+    break;
   }
   return d;
 }
@@ -294,11 +333,17 @@ size_dist sc_size_for(const scenario *sc, vss_kind kind, const char *variant) {
 vss_format sc_default_format(vss_kind kind) {
   switch (kind) {
   case VSS_KIND_THUMB:
-  case VSS_KIND_THUMBSTRIP: return VSS_FMT_WEBP;
-  case VSS_KIND_PROXY: return VSS_FMT_MP4;
-  case VSS_KIND_EMBEDDINGS: return VSS_FMT_MSGPACK;
-  case VSS_KIND_OCR: return VSS_FMT_JSON;
-  case VSS_KIND_TRANSCRIPT: return VSS_FMT_TEXT;
-  default: return VSS_FMT_PLY;
+  case VSS_KIND_THUMBSTRIP:
+    return VSS_FMT_WEBP;
+  case VSS_KIND_PROXY:
+    return VSS_FMT_MP4;
+  case VSS_KIND_EMBEDDINGS:
+    return VSS_FMT_MSGPACK;
+  case VSS_KIND_OCR:
+    return VSS_FMT_JSON;
+  case VSS_KIND_TRANSCRIPT:
+    return VSS_FMT_TEXT;
+  default:
+    return VSS_FMT_PLY;
   }
 }

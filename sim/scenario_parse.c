@@ -71,8 +71,10 @@ int expand_name(parser *p, const char *pattern, char (*names)[SC_NAME],
   int lo[2] = {0, 0}, hi[2] = {0, 0};
   const char *after[2] = {NULL, NULL};
   int nr = 0;
-  for (const char *s = strchr(pattern, '{'); s; s = strchr(after[nr - 1], '{')) {
-    if (nr == 2) return perr(p, "at most two {a..b} ranges in '%s'", pattern) - 1;
+  for (const char *s = strchr(pattern, '{'); s;
+       s = strchr(after[nr - 1], '{')) {
+    if (nr == 2)
+      return perr(p, "at most two {a..b} ranges in '%s'", pattern) - 1;
     if (parse_range(s + 1, &lo[nr], &hi[nr], &after[nr]))
       return perr(p, "bad range in '%s' (want {0..9})", pattern) - 1;
     open[nr++] = s;
@@ -95,7 +97,9 @@ int expand_name(parser *p, const char *pattern, char (*names)[SC_NAME],
                  pattern, lo[0] + i, (int)(open[1] - after[0]), after[0],
                  lo[1] + j, after[1]);
       if (strlen(buf) >= SC_NAME)
-        return perr(p, "name '%s' longer than %d characters", buf, SC_NAME - 1) - 1;
+        return perr(p, "name '%s' longer than %d characters", buf,
+                    SC_NAME - 1) -
+               1;
       memcpy(names[n], buf, strlen(buf) + 1);
       vals[n][0] = lo[0] + i;
       vals[n][1] = lo[1] + j;
@@ -116,7 +120,8 @@ int subst_value(parser *p, const char *value, const int vals[2], char *out,
       s++;
     }
     size_t n = piece ? strlen(piece) : 1;
-    if (o + n + 1 > cap) return perr(p, "value too long after $1/$2 substitution") - 1;
+    if (o + n + 1 > cap)
+      return perr(p, "value too long after $1/$2 substitution") - 1;
     memcpy(out + o, piece ? piece : s, n);
     o += n;
   }
@@ -128,7 +133,8 @@ static int check_dup(parser *p, const char *sect, const char *key) {
   for (int i = 0; i < p->nseen; i++)
     if (strcmp(p->seen[i].key, key) == 0 && strcmp(p->seen[i].sect, sect) == 0)
       return perr(p, "duplicate key '%s' in [%s] (first set at line %d)", key,
-                  sect, p->seen[i].line) - 1;
+                  sect, p->seen[i].line) -
+             1;
   if (p->nseen == p->capseen) {
     p->capseen = p->capseen ? p->capseen * 2 : 64;
     p->seen = xrealloc(p->seen, (size_t)p->capseen * sizeof(*p->seen));
@@ -157,13 +163,15 @@ typedef int (*add_fn)(scenario *sc, const char *name, int line);
 
 static int open_named(parser *p, const char *name, add_fn add,
                       int (*find)(const scenario *, const char *)) {
-  if (!*name) return perr(p, "[%s] needs a name, e.g. [%s home]", p->sect, p->sect);
+  if (!*name)
+    return perr(p, "[%s] needs a name, e.g. [%s home]", p->sect, p->sect);
   int n = expand_name(p, name, p->exp_names, p->exp_vals, SC_MAX_EXPAND);
   if (n < 0) return 0;
   p->nexp = n;
   for (int i = 0; i < n; i++) {
     int idx = find ? find(p->sc, p->exp_names[i]) : -1;
-    p->exp_index[i] = idx >= 0 ? idx : add(p->sc, p->exp_names[i], p->header_line);
+    p->exp_index[i] =
+        idx >= 0 ? idx : add(p->sc, p->exp_names[i], p->header_line);
   }
   return 1;
 }
@@ -192,32 +200,42 @@ static int enter_section(parser *p, const char *section) {
   for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
     if (strcmp(word, kinds[i].word) != 0) continue;
     p->kind = kinds[i].kind;
-    if (!kinds[i].named && *rest)
-      return perr(p, "[%s] takes no name", word);
+    if (!kinds[i].named && *rest) return perr(p, "[%s] takes no name", word);
     switch (p->kind) {
-    case SECT_LINK: return open_named(p, rest, sc_add_link, sc_find_link);
-    case SECT_CLASS: return open_named(p, rest, sc_add_class, sc_find_class);
-    case SECT_DEVICE: return open_named(p, rest, sc_add_device, sc_find_device);
+    case SECT_LINK:
+      return open_named(p, rest, sc_add_link, sc_find_link);
+    case SECT_CLASS:
+      return open_named(p, rest, sc_add_class, sc_find_class);
+    case SECT_DEVICE:
+      return open_named(p, rest, sc_add_device, sc_find_device);
     case SECT_SIDECARS:
       return open_named(p, rest, sc_add_sidecars, find_sidecars);
-    default: return 1;
+    default:
+      return 1;
     }
   }
   p->kind = SECT_NONE;
   p->line = p->header_line;
-  return perr(p, "unknown section [%s] (scenario, link, class, device, sizes, "
-                 "sidecars, timeline)", section);
+  return perr(p,
+              "unknown section [%s] (scenario, link, class, device, sizes, "
+              "sidecars, timeline)",
+              section);
 }
 
 static int dispatch_one(parser *p, int i, const char *key, const char *value) {
   scenario *sc = p->sc;
   int idx = p->exp_index[i];
   switch (p->kind) {
-  case SECT_LINK: return key_link(p, &sc->links[idx], key, value);
-  case SECT_CLASS: return key_class(p, &sc->classes[idx], key, value);
-  case SECT_DEVICE: return key_device(p, &sc->devices[idx], key, value);
-  case SECT_SIDECARS: return key_sidecars(p, &sc->sidecars[idx], key, value);
-  default: return perr(p, "internal: bad section kind");
+  case SECT_LINK:
+    return key_link(p, &sc->links[idx], key, value);
+  case SECT_CLASS:
+    return key_class(p, &sc->classes[idx], key, value);
+  case SECT_DEVICE:
+    return key_device(p, &sc->devices[idx], key, value);
+  case SECT_SIDECARS:
+    return key_sidecars(p, &sc->sidecars[idx], key, value);
+  default:
+    return perr(p, "internal: bad section kind");
   }
 }
 
@@ -233,10 +251,17 @@ static int handler(void *user, const char *section, const char *key,
       check_dup(p, section, key))
     return 1;
   switch (p->kind) {
-  case SECT_SCENARIO: key_scenario(p, key, value); return 1;
-  case SECT_SIZES: key_sizes(p, key, value); return 1;
-  case SECT_TIMELINE: key_timeline(p, key, value); return 1;
-  default: break;
+  case SECT_SCENARIO:
+    key_scenario(p, key, value);
+    return 1;
+  case SECT_SIZES:
+    key_sizes(p, key, value);
+    return 1;
+  case SECT_TIMELINE:
+    key_timeline(p, key, value);
+    return 1;
+  default:
+    break;
   }
   for (int i = 0; i < p->nexp && !p->failed; i++) {
     char v[512];

@@ -79,11 +79,13 @@ static int param_ints(parser *p, sc_event *e, const char *k, const char *v) {
 
 static int param_names(parser *p, sc_event *e, const char *k, const char *v) {
   if (strcmp(k, "kind") == 0) {
-    if (vss_kind_parse(v, strlen(v), &e->kind)) return perr(p, "kind: unknown '%s'", v);
+    if (vss_kind_parse(v, strlen(v), &e->kind))
+      return perr(p, "kind: unknown '%s'", v);
     return 1;
   }
   if (strcmp(k, "variant") == 0) {
-    if (!vss_variant_valid(v, strlen(v))) return perr(p, "variant: bad '%s'", v);
+    if (!vss_variant_valid(v, strlen(v)))
+      return perr(p, "variant: bad '%s'", v);
     scopy(e->variant, sizeof(e->variant), v);
     return 1;
   }
@@ -94,8 +96,10 @@ static int param_names(parser *p, sc_event *e, const char *k, const char *v) {
     return 1;
   }
   if (parse_mode(v, &e->mode))
-    return perr(p, "mode: unknown '%s' (local-only, fetch-only, "
-                   "fetch-or-generate, generate-blocking, generate-async)", v);
+    return perr(p,
+                "mode: unknown '%s' (local-only, fetch-only, "
+                "fetch-or-generate, generate-blocking, generate-async)",
+                v);
   return 1;
 }
 
@@ -106,7 +110,8 @@ static int param_link(parser *p, sc_event *e, const char *k, const char *v) {
     e->set |= EVS_UP | EVS_DOWN;
     return 1;
   }
-  if (strcmp(k, "up") == 0) return e->set |= EVS_UP, param_rate(p, k, v, &e->up);
+  if (strcmp(k, "up") == 0)
+    return e->set |= EVS_UP, param_rate(p, k, v, &e->up);
   if (strcmp(k, "down") == 0)
     return e->set |= EVS_DOWN, param_rate(p, k, v, &e->down);
   if (strcmp(k, "latency") == 0) {
@@ -117,7 +122,8 @@ static int param_link(parser *p, sc_event *e, const char *k, const char *v) {
     e->set |= EVS_LAT;
     return 1;
   }
-  if (strcmp(k, "loss") == 0) return e->set |= EVS_LOSS, param_prob(p, k, v, &e->loss);
+  if (strcmp(k, "loss") == 0)
+    return e->set |= EVS_LOSS, param_prob(p, k, v, &e->loss);
   return e->set |= EVS_CORRUPT, param_prob(p, k, v, &e->corrupt);
 }
 
@@ -153,14 +159,17 @@ static int one_event(parser *p, vss_time at, int ci, const char *target,
   event_defaults(e, commands[ci].type);
   e->at = at;
   e->pos.line = p->line;
-  if (commands[ci].target == T_DEVICE) scopy(e->dev_name, sizeof(e->dev_name), target);
-  if (commands[ci].target == T_LINK) scopy(e->link_name, sizeof(e->link_name), target);
+  if (commands[ci].target == T_DEVICE)
+    scopy(e->dev_name, sizeof(e->dev_name), target);
+  if (commands[ci].target == T_LINK)
+    scopy(e->link_name, sizeof(e->link_name), target);
   for (char *tok = strtok(params, " \t"); tok; tok = strtok(NULL, " \t"))
     if (!param(p, e, commands[ci].name, commands[ci].params, tok)) return 0;
   if (e->type == EV_OPEN_GRID && e->count == 0)
     return perr(p, "open-grid: give count=N (items in the grid)");
   if (e->type == EV_LINK_SET && !(e->set & 0xff))
-    return perr(p, "link-set: give bandwidth, up, down, latency, loss or corrupt");
+    return perr(p,
+                "link-set: give bandwidth, up, down, latency, loss or corrupt");
   if (e->type == EV_FAULTS && !(e->set & (EVS_LOSS | EVS_CORRUPT)))
     return perr(p, "faults: give loss=P and/or corrupt=P");
   if (!(e->set & 0x100)) e->format = sc_default_format(e->kind);
@@ -180,9 +189,11 @@ int key_timeline(parser *p, const char *key, const char *value) {
   while (ci < NCOMMANDS && strcmp(commands[ci].name, cmd) != 0)
     ci++;
   if (ci == NCOMMANDS)
-    return perr(p, "unknown command '%s' (generate, open-grid, request, "
-                   "offline, online, restart, gossip, wifi-rate, link-down, "
-                   "link-up, link-set, faults)", cmd);
+    return perr(p,
+                "unknown command '%s' (generate, open-grid, request, "
+                "offline, online, restart, gossip, wifi-rate, link-down, "
+                "link-up, link-set, faults)",
+                cmd);
   char *target = NULL;
   if (commands[ci].target != T_NONE) {
     target = strtok(NULL, " \t");
@@ -193,7 +204,8 @@ int key_timeline(parser *p, const char *key, const char *value) {
   char *rest = strtok(NULL, "");
   char params[512];
   scopy(params, sizeof(params), rest ? rest : "");
-  if (commands[ci].target != T_DEVICE) return one_event(p, at, (int)ci, target, params);
+  if (commands[ci].target != T_DEVICE)
+    return one_event(p, at, (int)ci, target, params);
   int n = expand_name(p, target, p->exp_names, p->exp_vals, SC_MAX_EXPAND);
   for (int i = 0; i < n; i++) {
     char sub[512];

@@ -57,7 +57,8 @@ static void put_fmt(out *o, double v, const char *fmt, ...) {
   put_num(o, name, v);
 }
 
-/* ---- latency percentiles ---------------------------------------------------- */
+/* ---- latency percentiles ----------------------------------------------------
+ */
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -88,7 +89,8 @@ static void put_latency(out *o, world *w, int kind, const char *name) {
   free(v);
 }
 
-/* ---- end-of-run verification -------------------------------------------------- */
+/* ---- end-of-run verification
+ * -------------------------------------------------- */
 
 typedef struct verify_ctx {
   device *d;
@@ -120,28 +122,34 @@ static void verify_all(world *w) {
   }
 }
 
-/* ---- tables ---------------------------------------------------------------------- */
+/* ---- tables
+ * ---------------------------------------------------------------------- */
 
 static void write_devices(world *w) {
   FILE *f = open_out(w, "devices.csv");
   if (!f) return;
   fputs("device,class,link,link_class,online_end,bytes_sent,bytes_received,"
         "gossip_bytes,data_sent,data_received,fetched,generated,held,verified,"
-        "verify_failed,requests,requests_done\n", f);
+        "verify_failed,requests,requests_done\n",
+        f);
   for (int i = 0; i < w->ndev; i++) {
     const device *d = &w->devs[i];
     const sc_link *l = &w->sc->links[d->cfg->link];
-    fprintf(f, "%s,%s,%s,%s,%d,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
-            d->name, w->sc->classes[d->cfg->cls].name, l->name,
-            vss_link_class_name(l->cls), w->online[i],
-            (unsigned long long)d->m.tx_bytes, (unsigned long long)d->m.rx_bytes,
-            (unsigned long long)(d->m.gossip_tx + d->m.gossip_rx),
-            (unsigned long long)d->m.data_tx, (unsigned long long)d->m.data_rx,
-            (unsigned long long)d->m.fetched,
-            (unsigned long long)(d->m.gen_app + d->m.gen_resolver),
-            (unsigned long long)d->m.held_end, (unsigned long long)d->m.verified,
-            (unsigned long long)d->m.verify_failed, (unsigned long long)d->m.requests,
-            (unsigned long long)d->m.requests_done);
+    fprintf(
+        f,
+        "%s,%s,%s,%s,%d,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
+        "%llu\n",
+        d->name, w->sc->classes[d->cfg->cls].name, l->name,
+        vss_link_class_name(l->cls), w->online[i],
+        (unsigned long long)d->m.tx_bytes, (unsigned long long)d->m.rx_bytes,
+        (unsigned long long)(d->m.gossip_tx + d->m.gossip_rx),
+        (unsigned long long)d->m.data_tx, (unsigned long long)d->m.data_rx,
+        (unsigned long long)d->m.fetched,
+        (unsigned long long)(d->m.gen_app + d->m.gen_resolver),
+        (unsigned long long)d->m.held_end, (unsigned long long)d->m.verified,
+        (unsigned long long)d->m.verify_failed,
+        (unsigned long long)d->m.requests,
+        (unsigned long long)d->m.requests_done);
   }
   fclose(f);
 }
@@ -159,7 +167,8 @@ static void write_links(world *w, out *o) {
   double dur = ns_to_s(w->end);
   /* goodput: sidecar data over the time data was in flight on the link */
   fputs("link,class,capacity_Bps,bytes,data_bytes,frames,data_busy_s,"
-        "goodput_Bps,mean_Bps,peak_Bps,utilisation,peak_utilisation\n", f);
+        "goodput_Bps,mean_Bps,peak_Bps,utilisation,peak_utilisation\n",
+        f);
   for (int i = 0; i < w->nlinks; i++) {
     const sim_link *l = &w->links[i];
     if (l->hidden || l->bytes == 0) continue;
@@ -167,15 +176,19 @@ static void write_links(world *w, out *o) {
     double goodput = active > 0 ? (double)l->data_bytes / active : 0;
     double util = l->capacity > 0 ? (double)l->bytes / (l->capacity * dur) : -1;
     double peak = link_peak(w, l);
-    const char *cls = l->sc_link >= 0 ? vss_link_class_name(w->sc->links[l->sc_link].cls) : "";
-    fprintf(f, "%s,%s,%.0f,%llu,%llu,%llu,%.3f,%.0f,%.0f,%.0f,%.6f,%.6f\n", l->name, cls,
-            l->capacity, (unsigned long long)l->bytes, (unsigned long long)l->data_bytes,
-            (unsigned long long)l->frames, active, goodput, (double)l->bytes / dur, peak,
-            util, l->capacity > 0 ? peak / l->capacity : -1);
+    const char *cls = l->sc_link >= 0
+                          ? vss_link_class_name(w->sc->links[l->sc_link].cls)
+                          : "";
+    fprintf(f, "%s,%s,%.0f,%llu,%llu,%llu,%.3f,%.0f,%.0f,%.0f,%.6f,%.6f\n",
+            l->name, cls, l->capacity, (unsigned long long)l->bytes,
+            (unsigned long long)l->data_bytes, (unsigned long long)l->frames,
+            active, goodput, (double)l->bytes / dur, peak, util,
+            l->capacity > 0 ? peak / l->capacity : -1);
     put_fmt(o, (double)l->bytes, "link.%s.bytes", l->name);
     put_fmt(o, goodput, "link.%s.goodput_Bps", l->name);
     put_fmt(o, util, "link.%s.utilisation", l->name);
-    put_fmt(o, l->capacity > 0 ? peak / l->capacity : -1, "link.%s.peak_utilisation", l->name);
+    put_fmt(o, l->capacity > 0 ? peak / l->capacity : -1,
+            "link.%s.peak_utilisation", l->name);
   }
   fclose(f);
 }
@@ -233,13 +246,13 @@ static void write_pairs(world *w, out *o) {
 
 static void write_latency(world *w) {
   static const char *kinds[LAT_COUNT] = {"exchange", "fg_fetch", "prefetch",
-                                          "request_ready"};
+                                         "request_ready"};
   FILE *f = open_out(w, "latency.csv");
   if (!f) return;
   fputs("kind,device,ms\n", f);
   for (size_t i = 0; i < w->nlat; i++)
-    fprintf(f, "%s,%s,%.6f\n", kinds[w->lat[i].kind], w->devs[w->lat[i].device].name,
-            w->lat[i].ms);
+    fprintf(f, "%s,%s,%.6f\n", kinds[w->lat[i].kind],
+            w->devs[w->lat[i].device].name, w->lat[i].ms);
   fclose(f);
 }
 
@@ -250,7 +263,8 @@ static void write_grids(world *w, out *o) {
   double first = -1, all = -1;
   for (int g = 0; g < w->ngrids; g++) {
     const grid *gr = &w->grids[g];
-    double f_ms = gr->first == VSS_TIME_UNSET ? -1 : ns_to_ms(gr->first - gr->t0);
+    double f_ms =
+        gr->first == VSS_TIME_UNSET ? -1 : ns_to_ms(gr->first - gr->t0);
     double a_ms = gr->done == gr->n ? ns_to_ms(gr->last - gr->t0) : -1;
     fprintf(f, "%s,%.6f,%u,%u,%u,%.3f,%.3f\n", w->devs[gr->device].name,
             ns_to_s(gr->t0), gr->n, gr->done, gr->local, f_ms, a_ms);
@@ -274,19 +288,23 @@ static void write_requests(world *w, out *o) {
     char id[VSS_UUID_STR_LEN + 1];
     vss_uuid_format(&r->key.content, id);
     double ms = r->done ? ns_to_ms(r->ready - r->t0) : -1;
-    const char *src = r->source >= 0 ? w->devs[r->source].name : (r->done ? "local" : "");
-    fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s\n", w->devs[r->device].name, ns_to_s(r->t0), id,
-            vss_kind_name(r->key.kind), r->key.variant, ms, src);
+    const char *src =
+        r->source >= 0 ? w->devs[r->source].name : (r->done ? "local" : "");
+    fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s\n", w->devs[r->device].name,
+            ns_to_s(r->t0), id, vss_kind_name(r->key.kind), r->key.variant, ms,
+            src);
     if (first) {
       put_num(o, "first_request_ms", ms);
-      if (r->source >= 0) put_fmt(o, 1, "first_request.from.%s", w->devs[r->source].name);
+      if (r->source >= 0)
+        put_fmt(o, 1, "first_request.from.%s", w->devs[r->source].name);
       first = 0;
     }
   }
   fclose(f);
 }
 
-/* ---- totals ------------------------------------------------------------------------- */
+/* ---- totals
+ * ------------------------------------------------------------------------- */
 
 static void put_totals(out *o, world *w) {
   /* dev_metrics holds only uint64_t counters (arrays included): sum them
@@ -322,13 +340,15 @@ static void put_totals(out *o, world *w) {
   put_num(o, "faults.frames_stale", (double)t.stale_rx);
   put_num(o, "gossip.bytes", (double)t.gossip_tx);
   put_num(o, "gossip.bytes_per_hour", (double)t.gossip_tx / hours);
-  put_num(o, "gossip.bytes_per_device_hour", (double)t.gossip_tx / hours / w->ndev);
+  put_num(o, "gossip.bytes_per_device_hour",
+          (double)t.gossip_tx / hours / w->ndev);
   put_num(o, "gossip.digests_sent", (double)t.ev[VSS_EV_DIGEST_SENT]);
   put_num(o, "request.count", (double)t.requests);
   put_num(o, "request.done", (double)t.requests_done);
   put_num(o, "request.local", (double)t.requests_local);
   put_num(o, "request.failed", (double)t.requests_failed);
-  put_num(o, "request.pending", (double)(t.requests - t.requests_done - t.requests_failed));
+  put_num(o, "request.pending",
+          (double)(t.requests - t.requests_done - t.requests_failed));
   put_num(o, "verify.held", (double)t.held_end);
   put_num(o, "verify.checked", (double)(t.verified + t.verify_failed));
   put_num(o, "verify.failed", (double)t.verify_failed);
@@ -342,17 +362,21 @@ static void put_devices(out *o, world *w) {
     const char *n = d->name;
     put_fmt(o, (double)d->m.tx_bytes, "device.%s.bytes_sent", n);
     put_fmt(o, (double)d->m.rx_bytes, "device.%s.bytes_received", n);
-    put_fmt(o, (double)d->m.gossip_tx / hours, "device.%s.gossip_bytes_per_hour", n);
+    put_fmt(o, (double)d->m.gossip_tx / hours,
+            "device.%s.gossip_bytes_per_hour", n);
     put_fmt(o, (double)d->m.held_end, "device.%s.held", n);
     for (int k = 0; k < VSS_KIND_COUNT; k++)
       if (d->m.held_kind[k])
-        put_fmt(o, (double)d->m.held_kind[k], "device.%s.held.%s", n, vss_kind_name((vss_kind)k));
+        put_fmt(o, (double)d->m.held_kind[k], "device.%s.held.%s", n,
+                vss_kind_name((vss_kind)k));
     put_fmt(o, (double)d->m.verified, "device.%s.verified", n);
     put_fmt(o, (double)d->m.verify_failed, "device.%s.verify_failed", n);
     put_fmt(o, (double)d->m.fetched, "device.%s.fetched", n);
-    put_fmt(o, (double)(d->m.gen_app + d->m.gen_resolver), "device.%s.generated", n);
+    put_fmt(o, (double)(d->m.gen_app + d->m.gen_resolver),
+            "device.%s.generated", n);
     put_fmt(o, (double)d->m.requests_done, "device.%s.requests_done", n);
-    put_fmt(o, (double)(d->m.requests - d->m.requests_done), "device.%s.requests_open", n);
+    put_fmt(o, (double)(d->m.requests - d->m.requests_done),
+            "device.%s.requests_open", n);
   }
 }
 
@@ -399,8 +423,9 @@ int summary_write(world *w, double wall_s, long peak_kb) {
   /* Host figures apart: summary.csv must replay byte for byte. */
   FILE *f = open_out(w, "run.csv");
   if (f) {
-    fprintf(f, "metric,value\nwall_s,%.3f\npeak_rss_kb,%ld\nframes,%llu\n"
-               "node_events,%llu\n",
+    fprintf(f,
+            "metric,value\nwall_s,%.3f\npeak_rss_kb,%ld\nframes,%llu\n"
+            "node_events,%llu\n",
             wall_s, peak_kb, (unsigned long long)w->frames_total,
             (unsigned long long)w->events_total);
     fclose(f);

@@ -36,7 +36,8 @@ vss_time timeline_next_device(const device *d) {
   return d->w->sc->events[d->own_ev[d->ev_next]].at;
 }
 
-/* ---- world events ------------------------------------------------------------ */
+/* ---- world events
+ * ------------------------------------------------------------ */
 
 static void set_online(world *w, const sc_event *e, int online, vss_time now) {
   w->online[e->device] = online;
@@ -77,32 +78,45 @@ static void describe(const world *w, const sc_event *e, char *who, size_t wcap,
   case EV_LINK_SET:
     snprintf(detail, dcap, "up=%.0f down=%.0f latency=%.6f loss=%g corrupt=%g",
              e->set & EVS_UP ? e->up : -1, e->set & EVS_DOWN ? e->down : -1,
-             e->set & EVS_LAT ? e->latency : -1, e->set & EVS_LOSS ? e->loss : -1,
+             e->set & EVS_LAT ? e->latency : -1,
+             e->set & EVS_LOSS ? e->loss : -1,
              e->set & EVS_CORRUPT ? e->corrupt : -1);
     break;
-  case EV_WIFI_RATE: snprintf(detail, dcap, "level=%d", e->level); break;
+  case EV_WIFI_RATE:
+    snprintf(detail, dcap, "level=%d", e->level);
+    break;
   case EV_FAULTS:
     snprintf(detail, dcap, "loss=%g corrupt=%g", w->loss, w->corrupt);
     break;
-  default: break;
+  default:
+    break;
   }
 }
 
 static void apply_global(world *w, const sc_event *e, vss_time now) {
   switch (e->type) {
-  case EV_OFFLINE: set_online(w, e, 0, now); break;
-  case EV_ONLINE: set_online(w, e, 1, now); break;
-  case EV_RESTART: w->devs[e->device].restart_pending = 1; break;
+  case EV_OFFLINE:
+    set_online(w, e, 0, now);
+    break;
+  case EV_ONLINE:
+    set_online(w, e, 1, now);
+    break;
+  case EV_RESTART:
+    w->devs[e->device].restart_pending = 1;
+    break;
   case EV_LINK_DOWN:
   case EV_LINK_UP:
     w->sclink_up[e->link] = e->type == EV_LINK_UP;
     world_refresh_pairs(w, -1, now);
     break;
-  case EV_LINK_SET: set_link(w, e); break;
+  case EV_LINK_SET:
+    set_link(w, e);
+    break;
   case EV_WIFI_RATE: {
     device *d = &w->devs[e->device];
     const sc_link *l = &w->sc->links[d->cfg->link];
-    if (sim_wifi_set_rate(l->name, d->name, e->level) == 0) d->wifi_level = e->level;
+    if (sim_wifi_set_rate(l->name, d->name, e->level) == 0)
+      d->wifi_level = e->level;
     w->sc->devices[e->device].wifi_rate = e->level;
     break;
   }
@@ -110,7 +124,8 @@ static void apply_global(world *w, const sc_event *e, vss_time now) {
     if (e->set & EVS_LOSS) w->loss = e->loss;
     if (e->set & EVS_CORRUPT) w->corrupt = e->corrupt;
     break;
-  default: break;
+  default:
+    break;
   }
   char who[SC_NAME], detail[160];
   describe(w, e, who, sizeof(who), detail, sizeof(detail));
@@ -126,7 +141,8 @@ void timeline_apply_global(world *w, vss_time now) {
   }
 }
 
-/* ---- application events ---------------------------------------------------------- */
+/* ---- application events
+ * ---------------------------------------------------------- */
 
 static void open_grid(device *d, const sc_event *e, int event_idx) {
   world *w = d->w;
@@ -173,8 +189,11 @@ static void apply_device(device *d, const sc_event *e, int event_idx) {
     metrics_request(d, -1, &key, e->format, e->mode);
     return;
   }
-  case EV_GOSSIP: vss_node_gossip_now(d->node, d->now); break;
-  default: break;
+  case EV_GOSSIP:
+    vss_node_gossip_now(d->node, d->now);
+    break;
+  default:
+    break;
   }
   metrics_world_event(d->w, d->now, sc_ev_name(e->type), d->name, detail);
 }

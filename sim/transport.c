@@ -68,7 +68,8 @@ void transport_post_recvs(device *d) {
     comm_add(d, sg_mailbox_get_async(d->mbox, &d->slot[s]), COMM_RECV, s, NULL);
 }
 
-/* ---- envelopes ------------------------------------------------------------- */
+/* ---- envelopes -------------------------------------------------------------
+ */
 
 static void live_add(world *w, envelope *e) {
   e->lprev = NULL;
@@ -106,9 +107,11 @@ static void wr32(uint8_t *p, uint32_t v) {
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* ---- faults ------------------------------------------------------------------ */
+/* ---- faults
+ * ------------------------------------------------------------------ */
 
-static void route_faults(world *w, int a, int b, double *loss, double *corrupt) {
+static void route_faults(world *w, int a, int b, double *loss,
+                         double *corrupt) {
   const route *r = world_route(w, a, b);
   double keep = 1 - w->loss, clean = 1 - w->corrupt;
   for (int i = 0; i < r->nsclinks; i++) {
@@ -131,7 +134,8 @@ static int corrupt_data(device *d, uint8_t *frame, size_t len) {
   return 1;
 }
 
-/* ---- sending --------------------------------------------------------------------- */
+/* ---- sending
+ * --------------------------------------------------------------------- */
 
 static void hold(peer_view *pv, const uint8_t *frame, size_t len) {
   held_frame *h = xcalloc(1, sizeof(*h) + len);
@@ -145,8 +149,8 @@ static void hold(peer_view *pv, const uint8_t *frame, size_t len) {
   pv->held_bytes += len;
 }
 
-static void add_frame(device *d, envelope *env, sent_frame *sf, const held_frame *h,
-                      double loss, double corrupt) {
+static void add_frame(device *d, envelope *env, sent_frame *sf,
+                      const held_frame *h, double loss, double corrupt) {
   uint8_t *p = env->data + env->used;
   wr32(p, (uint32_t)h->len);
   p[4] = 0;
@@ -162,7 +166,8 @@ static void add_frame(device *d, envelope *env, sent_frame *sf, const held_frame
   env->used += FR_HDR + h->len;
   env->len += h->len;
   env->nframes++;
-  sf->cls_bytes[metrics_frame_class(h->len > 5 ? h->data[5] : 0)] += (uint32_t)h->len;
+  sf->cls_bytes[metrics_frame_class(h->len > 5 ? h->data[5] : 0)] +=
+      (uint32_t)h->len;
 }
 
 /* Moves held frames (at least one, then up to the bundle size) into one
@@ -221,7 +226,9 @@ void transport_pump(device *d) {
   for (;;) {
     vss_outmsg m;
     int rc = vss_node_next_send(d->node, NULL, &m, d->now);
-    if (rc < 0) fprintf(stderr, "vss-sim: %s: next_send: %s\n", d->name, vss_strerror(rc));
+    if (rc < 0)
+      fprintf(stderr, "vss-sim: %s: next_send: %s\n", d->name,
+              vss_strerror(rc));
     if (rc <= 0) break;
     int p = world_dev_by_id(w, &m.peer);
     if (p < 0 || !d->peers[p].up) continue; /* not ours to carry */
@@ -271,7 +278,8 @@ void transport_drop_peer(device *d, int p) {
   drop_reorder(pv);
 }
 
-/* ---- receiving ------------------------------------------------------------------- */
+/* ---- receiving
+ * ------------------------------------------------------------------- */
 
 /* What a real driver does with a peer that sent garbage: hang up, and let
  * it reconnect after a pause. */
@@ -289,14 +297,16 @@ static void deliver(device *d, envelope *env) {
   world *w = d->w;
   int p = env->src;
   const uint8_t *q = env->data, *end = env->data + env->used;
-  while (q + FR_HDR <= end && d->peers[p].up && d->peers[p].epoch == env->epoch) {
+  while (q + FR_HDR <= end && d->peers[p].up &&
+         d->peers[p].epoch == env->epoch) {
     uint32_t len = rd32(q);
     uint8_t flags = q[4];
     const uint8_t *frame = q + FR_HDR;
     q += FR_HDR + len;
     metrics_frame_received(d, p, frame, len);
     if (flags & FR_LOST) continue;
-    if (vss_node_recv(d->node, &w->devs[p].id, frame, len, d->now) < 0) broken(d, p);
+    if (vss_node_recv(d->node, &w->devs[p].id, frame, len, d->now) < 0)
+      broken(d, p);
   }
   free(env);
 }
@@ -318,7 +328,8 @@ static int before(const envelope *a, const envelope *b) {
 static void heap_push(device *d, envelope *e) {
   if (d->narrivals == d->caparrivals) {
     d->caparrivals = d->caparrivals ? d->caparrivals * 2 : 64;
-    d->arrivals = xrealloc(d->arrivals, (size_t)d->caparrivals * sizeof(*d->arrivals));
+    d->arrivals =
+        xrealloc(d->arrivals, (size_t)d->caparrivals * sizeof(*d->arrivals));
   }
   int i = d->narrivals++;
   while (i > 0 && before(e, d->arrivals[(i - 1) / 2])) {

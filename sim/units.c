@@ -44,7 +44,7 @@ static double time_unit(const char *u, size_t n) {
   static const struct {
     const char *name;
     double ns;
-  } units[] = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9},
+  } units[] = {{"ns", 1},   {"us", 1e3},   {"ms", 1e6},  {"s", 1e9},
                {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}};
   for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
     if (strlen(units[i].name) == n && strncmp(u, units[i].name, n) == 0)
@@ -64,7 +64,8 @@ int parse_time(const char *s, vss_time *out, char *err) {
   }
   while (*p) {
     double v;
-    if (number(&p, &v)) return fail(err, "bad time (want e.g. 250ms, 5m, 1h30m)", s);
+    if (number(&p, &v))
+      return fail(err, "bad time (want e.g. 250ms, 5m, 1h30m)", s);
     const char *u = p;
     while (isalpha((unsigned char)*p))
       p++;
@@ -85,10 +86,17 @@ static double size_unit(const char *u) {
   static const struct {
     const char *name;
     double mul;
-  } units[] = {{"", 1},          {"B", 1},           {"KB", 1e3},
-               {"MB", 1e6},      {"GB", 1e9},        {"TB", 1e12},
-               {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0},
-               {"TiB", 1099511627776.0}, {"kB", 1e3}};
+  } units[] = {{"", 1},
+               {"B", 1},
+               {"KB", 1e3},
+               {"MB", 1e6},
+               {"GB", 1e9},
+               {"TB", 1e12},
+               {"KiB", 1024.0},
+               {"MiB", 1048576.0},
+               {"GiB", 1073741824.0},
+               {"TiB", 1099511627776.0},
+               {"kB", 1e3}};
   for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
     if (strcmp(u, units[i].name) == 0) return units[i].mul;
   return 0;
@@ -110,7 +118,8 @@ static int size_value(const char *s, double *out, char *err) {
   memcpy(unit, p, n);
   unit[n] = '\0';
   double mul = size_unit(unit);
-  if (mul == 0) return fail(err, "bad size unit (B, KB, MB, GB, KiB, MiB, GiB)", s);
+  if (mul == 0)
+    return fail(err, "bad size unit (B, KB, MB, GB, KiB, MiB, GiB)", s);
   *out = v * mul;
   if (*out >= 1.8e19) return fail(err, "size too large", s);
   return 0;
@@ -127,24 +136,29 @@ int parse_rate(const char *s, double *out, char *err) {
   static const struct {
     const char *name;
     double mul; /* bytes per second per unit */
-  } units[] = {{"Bps", 1},       {"KBps", 1e3},      {"MBps", 1e6},
-               {"GBps", 1e9},    {"B/s", 1},         {"KB/s", 1e3},
-               {"MB/s", 1e6},    {"GB/s", 1e9},      {"bps", 0.125},
-               {"Kbps", 125.0},  {"kbps", 125.0},    {"Mbps", 125e3},
-               {"Gbps", 125e6},  {"KiBps", 1024.0},  {"MiBps", 1048576.0},
-               {"GiBps", 1073741824.0}};
+  } units[] = {{"Bps", 1},           {"KBps", 1e3},
+               {"MBps", 1e6},        {"GBps", 1e9},
+               {"B/s", 1},           {"KB/s", 1e3},
+               {"MB/s", 1e6},        {"GB/s", 1e9},
+               {"bps", 0.125},       {"Kbps", 125.0},
+               {"kbps", 125.0},      {"Mbps", 125e3},
+               {"Gbps", 125e6},      {"KiBps", 1024.0},
+               {"MiBps", 1048576.0}, {"GiBps", 1073741824.0}};
   const char *p = s;
   while (isspace((unsigned char)*p))
     p++;
   double v;
-  if (number(&p, &v)) return fail(err, "bad rate (want e.g. 110MBps, 300Mbps)", s);
+  if (number(&p, &v))
+    return fail(err, "bad rate (want e.g. 110MBps, 300Mbps)", s);
   while (isspace((unsigned char)*p))
     p++;
   char unit[8];
   size_t n = strlen(p);
   while (n && isspace((unsigned char)p[n - 1]))
     n--;
-  if (n == 0 || n >= sizeof(unit)) return fail(err, "rate needs a unit (Bps, KBps, MBps, GBps, Kbps, Mbps, Gbps)", s);
+  if (n == 0 || n >= sizeof(unit))
+    return fail(
+        err, "rate needs a unit (Bps, KBps, MBps, GBps, Kbps, Mbps, Gbps)", s);
   memcpy(unit, p, n);
   unit[n] = '\0';
   for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
@@ -153,7 +167,8 @@ int parse_rate(const char *s, double *out, char *err) {
       if (*out <= 0) return fail(err, "rate must be above zero", s);
       return 0;
     }
-  return fail(err, "bad rate unit (Bps, KBps, MBps, GBps, Kbps, Mbps, Gbps)", s);
+  return fail(err, "bad rate unit (Bps, KBps, MBps, GBps, Kbps, Mbps, Gbps)",
+              s);
 }
 
 int parse_prob(const char *s, double *out, char *err) {
@@ -192,7 +207,8 @@ int parse_uint(const char *s, uint64_t max, uint64_t *out, char *err) {
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || *end || v > max) {
     char what[64];
-    snprintf(what, sizeof(what), "bad integer (0..%llu)", (unsigned long long)max);
+    snprintf(what, sizeof(what), "bad integer (0..%llu)",
+             (unsigned long long)max);
     return fail(err, what, s);
   }
   *out = v;
@@ -216,9 +232,11 @@ int parse_double(const char *s, double lo, double hi, double *out, char *err) {
 static int dist_args(const char *s, const char *open, double *a, double *b,
                      char *err) {
   char buf[128];
-  if (!scopy(buf, sizeof(buf), open + 1)) return fail(err, "distribution too long", s);
+  if (!scopy(buf, sizeof(buf), open + 1))
+    return fail(err, "distribution too long", s);
   char *close = strrchr(buf, ')');
-  if (!close || *trim(close + 1)) return fail(err, "missing ')' in distribution", s);
+  if (!close || *trim(close + 1))
+    return fail(err, "missing ')' in distribution", s);
   *close = '\0';
   char *items[3];
   int n = split_list(buf, items, 3);
@@ -237,13 +255,15 @@ int parse_dist(const char *s, size_dist *out, char *err) {
   static const struct {
     const char *name;
     dist_type type;
-  } kinds[] = {{"uniform", DIST_UNIFORM}, {"normal", DIST_NORMAL},
+  } kinds[] = {{"uniform", DIST_UNIFORM},
+               {"normal", DIST_NORMAL},
                {"lognormal", DIST_LOGNORMAL}};
   size_t n = (size_t)(open - s);
   while (n && isspace((unsigned char)s[n - 1]))
     n--;
   for (size_t i = 0; i < 3; i++) {
-    if (strlen(kinds[i].name) != n || strncmp(s, kinds[i].name, n) != 0) continue;
+    if (strlen(kinds[i].name) != n || strncmp(s, kinds[i].name, n) != 0)
+      continue;
     out->type = kinds[i].type;
     if (dist_args(s, open, &out->a, &out->b, err)) return -1;
     if (out->type == DIST_UNIFORM && out->b < out->a)
@@ -252,7 +272,10 @@ int parse_dist(const char *s, size_dist *out, char *err) {
       return fail(err, "lognormal median must be above zero", s);
     return 0;
   }
-  return fail(err, "bad distribution (size, uniform(a,b), normal(m,sd), lognormal(median,sd))", s);
+  return fail(err,
+              "bad distribution (size, uniform(a,b), normal(m,sd), "
+              "lognormal(median,sd))",
+              s);
 }
 
 void dist_format(const size_dist *d, char *buf, size_t cap) {

@@ -28,7 +28,12 @@ int parse_bool(const char *s, int *out, char *err);
 int parse_uint(const char *s, uint64_t max, uint64_t *out, char *err);
 int parse_double(const char *s, double lo, double hi, double *out, char *err);
 
-typedef enum dist_type { DIST_FIXED = 0, DIST_UNIFORM, DIST_NORMAL, DIST_LOGNORMAL } dist_type;
+typedef enum dist_type {
+  DIST_FIXED = 0,
+  DIST_UNIFORM,
+  DIST_NORMAL,
+  DIST_LOGNORMAL
+} dist_type;
 
 typedef struct size_dist {
   dist_type type;

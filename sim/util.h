@@ -33,12 +33,16 @@ typedef struct sim_rng {
 
 void rng_seed(sim_rng *r, uint64_t seed);
 uint64_t rng_next(sim_rng *r);
-double rng_unit(sim_rng *r);                 /* [0, 1) */
+double rng_unit(sim_rng *r);                /* [0, 1) */
 uint64_t rng_below(sim_rng *r, uint64_t n); /* [0, n); 0 when n == 0 */
 double rng_normal(sim_rng *r);              /* standard normal */
 
-static inline double ns_to_s(vss_time t) { return (double)t / 1e9; }
-static inline double ns_to_ms(vss_time t) { return (double)t / 1e6; }
+static inline double ns_to_s(vss_time t) {
+  return (double)t / 1e9;
+}
+static inline double ns_to_ms(vss_time t) {
+  return (double)t / 1e6;
+}
 vss_time s_to_ns(double s);
 
 #endif

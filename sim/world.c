@@ -104,11 +104,13 @@ static int device_init(world *w, int i, char *err, size_t cap) {
   d->wifi_level = d->cfg->wifi_rate;
   d->running = xcalloc((size_t)d->parallel, sizeof(gen_item));
   char serr[256] = "";
-  int rc = vss_store_sqlite_open(&d->store, ":memory:", &d->id, serr, sizeof(serr));
+  int rc =
+      vss_store_sqlite_open(&d->store, ":memory:", &d->id, serr, sizeof(serr));
   if (rc == 0) rc = synth_blobs_new(&d->blobs, &d->synth);
   if (rc == 0) node_config(w, d);
   if (rc == 0) rc = vss_node_new(&d->node, &d->ncfg, 0);
-  if (rc) snprintf(err, cap, "device %s: %s %s", d->name, vss_strerror(rc), serr);
+  if (rc)
+    snprintf(err, cap, "device %s: %s %s", d->name, vss_strerror(rc), serr);
   return rc;
 }
 
@@ -165,10 +167,12 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
     w->sclink_up[l] = 1;
   for (int e = 0; e < sc->nevents; e++)
     if (sc_ev_global(sc->events[e].type)) {
-      w->global_ev = xrealloc(w->global_ev, (size_t)(w->nglobal + 1) * sizeof(int));
+      w->global_ev =
+          xrealloc(w->global_ev, (size_t)(w->nglobal + 1) * sizeof(int));
       w->global_ev[w->nglobal++] = e;
     }
-  qsort(w->global_ev, (size_t)w->nglobal, sizeof(int), cmp_global);
+  if (w->nglobal)
+    qsort(w->global_ev, (size_t)w->nglobal, sizeof(int), cmp_global);
   metrics_init(w);
   for (int i = 0; i < w->ndev; i++) {
     w->online[i] = sc->devices[i].online;
@@ -179,7 +183,8 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
   return initial_sidecars(w, err, cap);
 }
 
-/* ---- the SimGrid side ------------------------------------------------------ */
+/* ---- the SimGrid side ------------------------------------------------------
+ */
 
 static int add_world_link(world *w, sg_link_t l, int sc_link, int dir,
                           int hidden, int device, double capacity,
@@ -210,7 +215,8 @@ static int map_links(world *w, char *err, size_t cap) {
     for (int i = 0; i < w->plat.nlinks; i++) {
       const plat_link *pl = &w->plat.links[i];
       sg_link_t l = sg_link_by_name(pl->id);
-      if (!l) return snprintf(err, cap, "platform: link %s missing", pl->id), -1;
+      if (!l)
+        return snprintf(err, cap, "platform: link %s missing", pl->id), -1;
       add_world_link(w, l, pl->sc_link, pl->dir, pl->hidden, pl->device, pl->bw,
                      pl->latency);
     }
@@ -221,7 +227,8 @@ static int map_links(world *w, char *err, size_t cap) {
   qsort(all, n, sizeof(*all), cmp_link_name); /* a stable order for reports */
   for (size_t i = 0; i < n; i++)
     add_world_link(w, all[i], sc_find_link(w->sc, sg_link_get_name(all[i])), 0,
-                   0, -1, sg_link_get_bandwidth(all[i]), sg_link_get_latency(all[i]));
+                   0, -1, sg_link_get_bandwidth(all[i]),
+                   sg_link_get_latency(all[i]));
   free(all);
   return 0;
 }
@@ -231,7 +238,8 @@ static int find_hosts(world *w, char *err, size_t cap) {
     device *d = &w->devs[i];
     d->host = sg_host_by_name(d->name);
     if (!d->host) {
-      snprintf(err, cap, "platform has no host '%s' for device %s", d->name, d->name);
+      snprintf(err, cap, "platform has no host '%s' for device %s", d->name,
+               d->name);
       return -1;
     }
     d->mbox = sg_mailbox_by_name(d->mbox_name);
@@ -244,9 +252,11 @@ static int wifi_rates(world *w, char *err, size_t cap) {
   for (int i = 0; i < w->ndev; i++) {
     const sc_link *l = &w->sc->links[w->devs[i].cfg->link];
     if (l->cls != VSS_LINK_WIFI) continue;
-    int rc = sim_wifi_set_rate(l->name, w->devs[i].name, w->devs[i].cfg->wifi_rate);
+    int rc =
+        sim_wifi_set_rate(l->name, w->devs[i].name, w->devs[i].cfg->wifi_rate);
     if (rc && !w->own_platform) {
-      snprintf(err, cap, "wifi rate of %s on %s could not be set", w->devs[i].name, l->name);
+      snprintf(err, cap, "wifi rate of %s on %s could not be set",
+               w->devs[i].name, l->name);
       return -1;
     }
   }
@@ -268,7 +278,7 @@ static void compute_route(world *w, int a, int b, xbt_dynar_t tmp) {
   sg_host_get_route(w->devs[a].host, w->devs[b].host, tmp);
   unsigned i;
   sg_link_t l;
-  xbt_dynar_foreach (tmp, i, l) {
+  xbt_dynar_foreach(tmp, i, l) {
     intptr_t idx = (intptr_t)sg_link_get_data(l) - 1;
     if (idx < 0) continue;
     add_unique(&r->links, &r->nlinks, (int)idx);
@@ -296,7 +306,8 @@ vss_time route_delay(world *w, int a, int b) {
 }
 
 int world_routes(world *w, char *err, size_t cap) {
-  if (find_hosts(w, err, cap) || map_links(w, err, cap) || wifi_rates(w, err, cap))
+  if (find_hosts(w, err, cap) || map_links(w, err, cap) ||
+      wifi_rates(w, err, cap))
     return -1;
   w->routes = xcalloc((size_t)w->ndev * (size_t)w->ndev, sizeof(route));
   xbt_dynar_t tmp = xbt_dynar_new(sizeof(sg_link_t), NULL);
@@ -316,12 +327,14 @@ int world_start(world *w) {
     sg_actor_create(w->devs[i].name, w->devs[i].host, device_actor, 2, argv);
   }
   char *margv[] = {(char *)"monitor", NULL};
-  sg_actor_t m = sg_actor_create("monitor", w->devs[0].host, monitor_actor, 1, margv);
+  sg_actor_t m =
+      sg_actor_create("monitor", w->devs[0].host, monitor_actor, 1, margv);
   sg_actor_daemonize(m);
   return 0;
 }
 
-/* ---- connectivity ------------------------------------------------------------ */
+/* ---- connectivity
+ * ------------------------------------------------------------ */
 
 static int links_up(world *w, const route *r) {
   for (int i = 0; i < r->nsclinks; i++)
@@ -331,7 +344,8 @@ static int links_up(world *w, const route *r) {
 
 int world_pair_should_be_up(world *w, int a, int b, vss_time now) {
   const route *ab = world_route(w, a, b), *ba = world_route(w, b, a);
-  if (!ab->routable || !ba->routable || !w->online[a] || !w->online[b]) return 0;
+  if (!ab->routable || !ba->routable || !w->online[a] || !w->online[b])
+    return 0;
   if (now < world_pair(w, a, b)->broken_until) return 0;
   return links_up(w, ab) && links_up(w, ba);
 }
@@ -398,7 +412,8 @@ vss_link_info world_link_info(world *w, int d, int p) {
   return li;
 }
 
-/* ---- tear-down --------------------------------------------------------------- */
+/* ---- tear-down
+ * --------------------------------------------------------------- */
 
 void world_free(world *w) {
   transport_free_live(w);

@@ -24,8 +24,8 @@
 #include <simgrid/forward.h>
 #include <stdio.h>
 
-#define RECV_SLOTS 16          /* receives posted per device mailbox */
-#define MAX_BUNDLES 3          /* bundles in flight per peer */
+#define RECV_SLOTS 16 /* receives posted per device mailbox */
+#define MAX_BUNDLES 3 /* bundles in flight per peer */
 #define BUNDLE_MIN (64u * 1024u)
 #define WINDOW_MIN (64u * 1024u)
 #define WINDOW_MAX (16u * 1024u * 1024u)
@@ -51,20 +51,20 @@ enum { CLS_GOSSIP = 0, CLS_QUERY, CLS_XFER, CLS_DATA };
  * pointer to it as one communication of `len` bytes. data holds, per
  * frame: u32 length, u8 flags (FR_LOST, FR_CORRUPTED), the frame. */
 typedef struct envelope {
-  struct envelope *next;             /* reorder list */
-  struct envelope *lprev, *lnext;    /* every live envelope (cleanup) */
+  struct envelope *next;          /* reorder list */
+  struct envelope *lprev, *lnext; /* every live envelope (cleanup) */
   int src, dst;
   uint64_t epoch, seq;
   uint32_t nframes;
-  size_t len;      /* frame bytes (what the network carries) */
-  size_t used;     /* bytes of data[] */
-  vss_time due;    /* stream mode: arrival + propagation delay */
-  uint64_t order;  /* arrival order, for ties at one due time */
+  size_t len;     /* frame bytes (what the network carries) */
+  size_t used;    /* bytes of data[] */
+  vss_time due;   /* stream mode: arrival + propagation delay */
+  uint64_t order; /* arrival order, for ties at one due time */
   uint8_t data[];
 } envelope;
 
 #define FR_HDR 5
-#define FR_LOST 1      /* dropped by fault injection: uses bandwidth only */
+#define FR_LOST 1 /* dropped by fault injection: uses bandwidth only */
 #define FR_CORRUPTED 2
 
 /* A frame taken from the node but not yet given to SimGrid (the peer's
@@ -78,15 +78,15 @@ typedef struct held_frame {
 /* A device's view of one peer. */
 typedef struct peer_view {
   int up;
-  uint64_t epoch;       /* connection the node knows */
+  uint64_t epoch; /* connection the node knows */
   vss_link_info info;
-  uint64_t window;      /* bytes in flight allowed */
-  uint64_t bundle;      /* bytes per bundle: window / MAX_BUNDLES */
+  uint64_t window; /* bytes in flight allowed */
+  uint64_t bundle; /* bytes per bundle: window / MAX_BUNDLES */
   /* send side */
   uint64_t tx_epoch, tx_seq;
   uint32_t out_bundles;
   uint64_t out_bytes;
-  int touched;          /* got frames in the current pump */
+  int touched; /* got frames in the current pump */
   held_frame *held, *held_tail;
   uint64_t held_bytes;
   /* receive side */
@@ -106,7 +106,7 @@ typedef struct comm_info {
 typedef struct gen_item {
   vss_key key;
   vss_format fmt;
-  uint64_t job;  /* 0: the application's own generation (timeline) */
+  uint64_t job; /* 0: the application's own generation (timeline) */
   vss_time done_at;
 } gen_item;
 
@@ -174,17 +174,17 @@ typedef struct sim_link {
   int sc_link; /* -1 when none */
   int dir;     /* platform.h: 0 shared, 1 up, 2 down */
   int hidden;
-  int device;  /* port of this device, or -1 */
+  int device; /* port of this device, or -1 */
   double capacity;
   double latency; /* seconds, one way (stream mode: added by the driver) */
   uint64_t bytes, data_bytes, frames;
-  double *series; /* bytes per time bucket */
+  double *series;                      /* bytes per time bucket */
   double data_busy_s, data_busy_until; /* union of data frames' lifetimes */
 } sim_link;
 
 typedef struct route {
   int routable;
-  int *links;   /* world link indices, each once */
+  int *links; /* world link indices, each once */
   int nlinks;
   int *sclinks; /* scenario links crossed, each once */
   int nsclinks;
@@ -245,9 +245,9 @@ struct world {
   int *online;       /* per device */
   int *sclink_up;    /* per scenario link */
   double loss, corrupt;
-  uint64_t gen;      /* bumped at every connectivity change */
-  int gnext;         /* next global event not yet applied */
-  int *global_ev;    /* indices of global events in time order */
+  uint64_t gen;   /* bumped at every connectivity change */
+  int gnext;      /* next global event not yet applied */
+  int *global_ev; /* indices of global events in time order */
   int nglobal;
   int nbroken;
 
