@@ -117,14 +117,15 @@ static int hash_blob(vss_blobs *b, const vss_key *key, vss_format fmt,
 
 /* The caller's size must be the blob's: hashing a prefix (or failing at
  * the end) would give a checksum for bytes nobody holds. */
-int vss_blobs_checksum(vss_blobs *b, const vss_key *key, vss_format fmt,
-                       uint64_t size, vss_hash *out) {
+int vss_blobs_hash(vss_blobs *b, const vss_key *key, vss_format fmt,
+                   uint64_t size, vss_hash *checksum, vss_hash **chunks,
+                   uint64_t *nchunks) {
   vss_hasher *h = NULL;
   uint8_t *buf;
   uint64_t have;
   int rc;
 
-  if (!b || !key || !out) return VSS_ERR_INVALID;
+  if (!b || !key || !checksum) return VSS_ERR_INVALID;
   rc = vss_blobs_stat(b, key, fmt, &have);
   if (rc < 0) return rc;
   if (have != size) return VSS_ERR_INVALID;
@@ -132,8 +133,13 @@ int vss_blobs_checksum(vss_blobs *b, const vss_key *key, vss_format fmt,
   if (!buf) return VSS_ERR_NOMEM;
   rc = vss_hasher_new(&h);
   if (rc == 0) rc = hash_blob(b, key, fmt, size, h, buf);
-  if (rc == 0) rc = vss_hasher_final(h, out, NULL, NULL);
+  if (rc == 0) rc = vss_hasher_final(h, checksum, chunks, nchunks);
   vss_hasher_del(h);
   free(buf);
   return rc;
+}
+
+int vss_blobs_checksum(vss_blobs *b, const vss_key *key, vss_format fmt,
+                       uint64_t size, vss_hash *out) {
+  return vss_blobs_hash(b, key, fmt, size, out, NULL, NULL);
 }

@@ -7,6 +7,8 @@
 #include "pcache.h"
 #include "xfer.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int valid_key(const vss_key *key, vss_format fmt) {
@@ -14,16 +16,35 @@ static int valid_key(const vss_key *key, vss_format fmt) {
          vss_variant_valid(key->variant, strlen(key->variant));
 }
 
+/* The checksum of bytes in memory, with the chunk hashes when there is
+ * more than one chunk (a one-chunk sidecar needs no list). */
+static int hash_buffer(const void *data, uint64_t size, vss_hash *sum,
+                       vss_hash **chunks, uint64_t *n) {
+  if (size <= VSS_CHUNK_SIZE) return vss_checksum_buffer(data, size, sum);
+  if (size > SIZE_MAX) return VSS_ERR_TOO_BIG;
+  vss_hasher *h;
+  int rc = vss_hasher_new(&h);
+  if (rc) return rc;
+  rc = vss_hasher_update(h, data, (size_t)size);
+  if (rc == 0) rc = vss_hasher_final(h, sum, chunks, n);
+  vss_hasher_del(h);
+  return rc;
+}
+
 /* Bytes first, then the row: a crash in between leaves an orphan blob,
- * never a row without bytes. */
+ * never a row without bytes. The chunk hashes come out of the same pass
+ * that computes the checksum and are kept with the row, so serving the
+ * sidecar never reads it back just to hash it. */
 static int store_bytes(vss_node *n, const vss_key *key, vss_format fmt,
-                       const void *data, uint64_t *size, vss_hash *sum) {
+                       const void *data, uint64_t *size, vss_hash *sum,
+                       vss_hash **chunks, uint64_t *nchunks) {
   if (data) {
     int rc = vss_blobs_put(n->blobs, key, fmt, data, *size);
-    return rc ? rc : vss_checksum_buffer(data, *size, sum);
+    return rc ? rc : hash_buffer(data, *size, sum, chunks, nchunks);
   }
   int rc = vss_blobs_stat(n->blobs, key, fmt, size);
-  return rc ? rc : vss_blobs_checksum(n->blobs, key, fmt, *size, sum);
+  return rc ? rc
+            : vss_blobs_hash(n->blobs, key, fmt, *size, sum, chunks, nchunks);
 }
 
 static void emit_local(vss_node *n, const vss_key *key, vss_format fmt,
@@ -42,15 +63,22 @@ int vss_node_add_local(vss_node *n, const vss_key *key, vss_format fmt,
   if (!valid_key(key, fmt)) return VSS_ERR_INVALID;
   vss_sidecar_row row;
   memset(&row, 0, sizeof(row));
-  int rc = store_bytes(n, key, fmt, data, &size, &row.checksum);
-  if (rc) return rc;
+  vss_hash *chunks = NULL;
+  uint64_t nchunks = 0;
+  int rc =
+      store_bytes(n, key, fmt, data, &size, &row.checksum, &chunks, &nchunks);
+  if (rc) {
+    free(chunks);
+    return rc;
+  }
   row.key = *key;
   row.format = fmt;
   row.size = size;
   row.status = VSS_STATUS_READY;
   row.version = 1;
   row.created_at = row.updated_at = now;
-  rc = vss_store_set_local(n->store, &row, 1, now);
+  rc = vss_store_set_local_chunks(n->store, &row, 1, chunks, nchunks, now);
+  free(chunks);
   if (rc) return rc;
   rc = vss__local_recorded(n, key, now);
   if (rc) return rc;

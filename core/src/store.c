@@ -22,7 +22,8 @@ static int methods_complete(const vss_store_methods *m) {
   return m->begin && m->commit && m->rollback && m->get_meta && m->set_meta &&
          m->put_sidecar && m->get_sidecar && m->del_sidecar && m->put_avail &&
          m->get_avail && m->iter_avail_since && m->count_avail && m->put_peer &&
-         m->get_peer && m->del_peer && m->iter_peers;
+         m->get_peer && m->del_peer && m->iter_peers && m->put_chunks &&
+         m->get_chunks;
 }
 
 int vss_store_new(vss_store **out, const vss_store_methods *m, void *ctx) {
@@ -131,6 +132,18 @@ int vss_store_iter_peers(vss_store *s, vss_peer_iter_cb cb, void *user) {
   return s->m->iter_peers(s->ctx, cb, user);
 }
 
+int vss_store_put_chunks(vss_store *s, const vss_key *key,
+                         const vss_hash *hashes, uint64_t n) {
+  if (n && !hashes) return VSS_ERR_INVALID;
+  return s->m->put_chunks(s->ctx, key, hashes, n);
+}
+
+int vss_store_get_chunks(vss_store *s, const vss_key *key, vss_hash *out,
+                         uint64_t cap, uint64_t *n) {
+  if (!n || (cap && !out)) return VSS_ERR_INVALID;
+  return s->m->get_chunks(s->ctx, key, out, cap, n);
+}
+
 /* ---- set_local ------------------------------------------------------- */
 
 /* Sequence numbers are stored as SQLite INTEGER (signed 64-bit). */
@@ -177,8 +190,22 @@ static int put_own_avail(vss_store *s, const vss_store_meta *meta,
   return vss_store_put_avail(s, &a);
 }
 
-/* The body of set_local; runs inside a transaction it does not own. */
+/* A list kept with a row must be that row's: the server hands it out as
+ * the truth about its bytes, and a receiver drops a source whose list
+ * does not add up to the checksum. */
+static int chunks_match(const vss_sidecar_row *row, const vss_hash *chunks,
+                        uint64_t n) {
+  vss_hash sum;
+
+  if (n != vss_chunk_count(row->size)) return 0;
+  vss_checksum_of_chunks(chunks, n, &sum);
+  return vss_hash_eq(&sum, &row->checksum);
+}
+
+/* The body of set_local; runs inside a transaction it does not own.
+ * `chunks` is NULL unless the list is to be kept (n >= 2). */
 static int set_local_txn(vss_store *s, const vss_sidecar_row *row, int has,
+                         const vss_hash *chunks, uint64_t nchunks,
                          vss_time now) {
   vss_store_meta meta;
   int rc;
@@ -198,21 +225,34 @@ static int set_local_txn(vss_store *s, const vss_sidecar_row *row, int has,
     if (rc == VSS_ERR_NOT_FOUND) rc = 0;
   }
   if (rc < 0) return rc;
+  /* Always written, also to delete: a list left from an earlier version
+   * of the sidecar (or a removed one) must not outlive it. */
+  rc = vss_store_put_chunks(s, &row->key, chunks, chunks ? nchunks : 0);
+  if (rc < 0) return rc;
   return put_own_avail(s, &meta, row, has, now);
+}
+
+int vss_store_set_local_chunks(vss_store *s, const vss_sidecar_row *row,
+                               int has, const vss_hash *chunks,
+                               uint64_t nchunks, vss_time now) {
+  int rc;
+
+  if (!s || !set_local_valid(row, has)) return VSS_ERR_INVALID;
+  /* One-chunk sidecars need no list: their checksum is H(H(chunk)). */
+  if (!has || nchunks < 2) chunks = NULL;
+  if (chunks && !chunks_match(row, chunks, nchunks)) return VSS_ERR_INVALID;
+  if (s->in_txn) return set_local_txn(s, row, has, chunks, nchunks, now);
+  rc = vss_store_begin(s);
+  if (rc < 0) return rc;
+  rc = set_local_txn(s, row, has, chunks, nchunks, now);
+  if (rc == 0) rc = vss_store_commit(s);
+  if (rc < 0) (void)vss_store_rollback(s); /* the first error wins */
+  return rc;
 }
 
 int vss_store_set_local(vss_store *s, const vss_sidecar_row *row, int has,
                         vss_time now) {
-  int rc;
-
-  if (!s || !set_local_valid(row, has)) return VSS_ERR_INVALID;
-  if (s->in_txn) return set_local_txn(s, row, has, now);
-  rc = vss_store_begin(s);
-  if (rc < 0) return rc;
-  rc = set_local_txn(s, row, has, now);
-  if (rc == 0) rc = vss_store_commit(s);
-  if (rc < 0) (void)vss_store_rollback(s); /* the first error wins */
-  return rc;
+  return vss_store_set_local_chunks(s, row, has, NULL, 0, now);
 }
 
 static int new_epoch_txn(vss_store *s) {

@@ -97,6 +97,16 @@ static int fy_iter_peers(void *ctx, vss_peer_iter_cb cb, void *user) {
   FORWARD(ctx, vss_store_iter_peers(f_->inner, cb, user));
 }
 
+static int fy_put_chunks(void *ctx, const vss_key *key, const vss_hash *hashes,
+                         uint64_t n) {
+  FORWARD(ctx, vss_store_put_chunks(f_->inner, key, hashes, n));
+}
+
+static int fy_get_chunks(void *ctx, const vss_key *key, vss_hash *out,
+                         uint64_t cap, uint64_t *n) {
+  FORWARD(ctx, vss_store_get_chunks(f_->inner, key, out, cap, n));
+}
+
 static void fy_close(void *ctx) {
   free(ctx);
 }
@@ -118,6 +128,8 @@ static const vss_store_methods faulty_methods = {
     .get_peer = fy_get_peer,
     .del_peer = fy_del_peer,
     .iter_peers = fy_iter_peers,
+    .put_chunks = fy_put_chunks,
+    .get_chunks = fy_get_chunks,
     .close = fy_close,
 };
 

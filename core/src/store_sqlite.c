@@ -28,7 +28,7 @@
 
 #include "vss/store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define SEQ_MAX ((uint64_t)INT64_MAX)
 
@@ -49,6 +49,9 @@ enum {
   ST_GET_PEER,
   ST_DEL_PEER,
   ST_ITER_PEERS,
+  ST_PUT_CHUNKS,
+  ST_DEL_CHUNKS,
+  ST_GET_CHUNKS,
   ST_COUNT
 };
 
@@ -108,6 +111,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_PEER] = "SELECT " PEER_COLS " FROM peer WHERE device_uuid = ?1",
     [ST_DEL_PEER] = "DELETE FROM peer WHERE device_uuid = ?1",
     [ST_ITER_PEERS] = "SELECT " PEER_COLS " FROM peer ORDER BY device_uuid",
+    [ST_PUT_CHUNKS] = "INSERT INTO sidecar_chunks (content_uuid, kind, "
+                      "variant, hashes) VALUES (?1, ?2, ?3, ?4) "
+                      "ON CONFLICT (content_uuid, kind, variant) DO UPDATE "
+                      "SET hashes = excluded.hashes",
+    [ST_DEL_CHUNKS] = "DELETE FROM sidecar_chunks WHERE " KEY_MATCH,
+    [ST_GET_CHUNKS] = "SELECT hashes FROM sidecar_chunks WHERE " KEY_MATCH,
 };
 
 typedef struct sq_store {
@@ -674,6 +683,62 @@ static int sq_iter_peers(void *ctx, vss_peer_iter_cb cb, void *user) {
   return finish(st, rc);
 }
 
+/* ---- chunk-hash lists ------------------------------------------------ */
+
+/* The list is one BLOB of n * 32 raw bytes: a 1 GB sidecar's is 122 KB,
+ * read and written whole, never searched. */
+static int sq_put_chunks(void *ctx, const vss_key *key, const vss_hash *hashes,
+                         uint64_t n) {
+  sq_store *q = ctx;
+  sqlite3_stmt *st = q->stmt[n ? ST_PUT_CHUNKS : ST_DEL_CHUNKS];
+  key_text kt;
+  int rc;
+
+  if (n > (uint64_t)INT64_MAX / VSS_HASH_LEN) return VSS_ERR_TOO_BIG;
+  BIND(bind_key(st, key, &kt));
+  if (n)
+    BIND(sqlite3_bind_blob64(st, 4, hashes, n * VSS_HASH_LEN, SQLITE_STATIC));
+  return step_done(st);
+fail:
+  return bind_fail(st, rc);
+}
+
+typedef struct chunks_out {
+  vss_hash *out;
+  uint64_t cap, n;
+} chunks_out;
+
+static int rd_chunks(sqlite3_stmt *st, void *out) {
+  chunks_out *co = out;
+  const void *p;
+  int len;
+
+  if (sqlite3_column_type(st, 0) != SQLITE_BLOB) return VSS_ERR_CORRUPT;
+  p = sqlite3_column_blob(st, 0); /* before _bytes, as SQLite advises */
+  len = sqlite3_column_bytes(st, 0);
+  if (!p || len <= 0 || len % VSS_HASH_LEN) return VSS_ERR_CORRUPT;
+  co->n = (uint64_t)len / VSS_HASH_LEN;
+  if (co->n > co->cap) return VSS_ERR_BUFFER;
+  memcpy(co->out, p, (size_t)len);
+  return 0;
+}
+
+static int sq_get_chunks(void *ctx, const vss_key *key, vss_hash *out,
+                         uint64_t cap, uint64_t *n) {
+  sq_store *q = ctx;
+  sqlite3_stmt *st = q->stmt[ST_GET_CHUNKS];
+  chunks_out co = {out, cap, 0};
+  key_text kt;
+  int rc;
+
+  BIND(bind_key(st, key, &kt));
+  rc = step_one(st, rd_chunks, &co);
+  if (rc == 0 || rc == VSS_ERR_BUFFER) *n = co.n;
+  return rc;
+fail:
+  return bind_fail(st, rc);
+}
+
 /* ---- lifetime -------------------------------------------------------- */
 
 static void sq_free(sq_store *q) {
@@ -708,6 +773,8 @@ static const vss_store_methods sq_methods = {
     .get_peer = sq_get_peer,
     .del_peer = sq_del_peer,
     .iter_peers = sq_iter_peers,
+    .put_chunks = sq_put_chunks,
+    .get_chunks = sq_get_chunks,
     .close = sq_close,
 };
 
@@ -763,11 +830,30 @@ static int migrate_v1(sqlite3 *db) {
   return sqlite3_exec(db, schema_v1, NULL, NULL, NULL);
 }
 
+/* Version 2: the chunk-hash list of each multi-chunk sidecar, written in
+ * the sidecar row's transaction, so that serving META does not read and
+ * hash the whole blob (~1.7 s/GB, long enough for the requester to give
+ * up on the source). Rows of version 1 have no list: the server computes
+ * it on first use and keeps it. Keyed like `sidecar`; WITHOUT ROWID
+ * since the key is the only way in. */
+static const char schema_v2[] = "CREATE TABLE sidecar_chunks ("
+                                " content_uuid TEXT NOT NULL,"
+                                " kind TEXT NOT NULL,"
+                                " variant TEXT NOT NULL,"
+                                " hashes BLOB NOT NULL,"
+                                " PRIMARY KEY (content_uuid, kind, variant)"
+                                ") WITHOUT ROWID;";
+
+static int migrate_v2(sqlite3 *db) {
+  return sqlite3_exec(db, schema_v2, NULL, NULL, NULL);
+}
+
 /* migrations[v] takes a database from version v - 1 to v. A new version
  * appends a function; released ones never change. */
 typedef int (*migration_fn)(sqlite3 *db);
 static const migration_fn migrations[SCHEMA_VERSION + 1] = {
     [1] = migrate_v1,
+    [2] = migrate_v2,
 };
 
 /* ---- open ------------------------------------------------------------ */

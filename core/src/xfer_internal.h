@@ -35,6 +35,12 @@
 #define XFER_REQ_BUCKETS 4096    /* power of two */
 #define XFER_JOB_BUCKETS 4096    /* power of two */
 #define XFER_NO_PEER 0xffffu
+/* The slowest rate (bytes/s) at which a source is assumed to hash a
+ * sidecar whose chunk-hash list it has not stored (rows from before
+ * schema version 2: xfer_serve.c computes the list, synchronously,
+ * before it answers anything else). BLAKE2b runs at ~600 MB/s on the
+ * slow machines measured; a third of that leaves room for the disk. */
+#define XFER_HASH_RATE 200e6
 
 enum { CH_TODO = 0, CH_INFLIGHT, CH_HELD, CH_DONE };
 enum { J_WAIT = 0, J_XFER, J_GEN };
@@ -178,6 +184,13 @@ static inline const vss_node_config *xf_cfg(const vss_xfer *x) {
 
 static inline vss_peer *xf_peer_at(const vss_xfer *x, uint16_t idx) {
   return idx < x->n->npeers ? x->n->peers[idx] : NULL;
+}
+
+/* Extra time a META request for a sidecar of `size` bytes may take: the
+ * source may have to hash the whole sidecar first. */
+static inline vss_time xf_hash_allowance(uint64_t size) {
+  double t = (double)size * 1e9 / XFER_HASH_RATE;
+  return t >= 1.8e19 ? VSS_TIME_UNSET - 1 : (vss_time)t;
 }
 
 static inline uint64_t xf_chunk_len(const xjob *j, uint64_t c) {

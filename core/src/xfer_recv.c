@@ -8,9 +8,10 @@
  * buffered per request and only verified bytes reach the temp blob. A bad
  * chunk blames its source, which is dropped after repeated errors.
  *
- * Commit order: blob commit, then the store's set_local (sidecar READY +
- * availability has=1 in one transaction). A crash at any point leaves at
- * worst an orphan blob, never a READY row without its verified bytes.
+ * Commit order: blob commit, then the store's set_local (sidecar READY,
+ * its verified chunk-hash list and availability has=1 in one
+ * transaction). A crash at any point leaves at worst an orphan blob,
+ * never a READY row without its verified bytes.
  */
 #include "xfer_internal.h"
 
@@ -108,7 +109,10 @@ static int job_commit(vss_xfer *x, xjob *j, uint16_t src, vss_time now) {
   if (rc) return VSS_ERR_IO;
   vss_sidecar_row row;
   job_row(x, j, src, now, &row);
-  rc = vss_store_set_local(x->n->store, &row, 1, now);
+  /* The verified hash list goes with the row: serving the sidecar on to
+   * other peers then never re-hashes it. */
+  rc = vss_store_set_local_chunks(x->n->store, &row, 1, j->hashes,
+                                  j->hashes ? j->nchunks : 0, now);
   if (rc) {
     /* No row: the bytes are an orphan nobody can see; reclaim them. */
     vss_blobs_remove(x->n->blobs, &j->key, j->fmt);

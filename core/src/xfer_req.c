@@ -162,7 +162,12 @@ int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
     free(r);
     return rc;
   }
-  r->deadline = now + vss_est_timeout(&p->est, j->nchunks * VSS_HASH_LEN, 0);
+  /* A source without a stored list hashes the sidecar before it answers
+   * (xfer_serve.c): give it that long on top of the round trip, or a
+   * 1 GB sidecar's only source is dropped before it could answer. */
+  vss_time t = vss_est_timeout(&p->est, j->nchunks * VSS_HASH_LEN, 0);
+  t += xf_hash_allowance(j->size);
+  r->deadline = now + t;
   req_link(x, r, xp, now);
   j->meta_inflight = 1;
   return 0;

@@ -286,12 +286,29 @@ static void stalled_requeue(vss_xfer *x, xjob *j, int meta, uint64_t c,
   }
 }
 
+/* The deadline of a META request to this source still within its
+ * hashing allowance, else 0. A source computing a chunk-hash list
+ * answers nothing else meanwhile: the requests queued behind the META
+ * are late, not stalled, and must not get it dropped. */
+static vss_time src_hashing_until(const xpeer *xp, vss_time now) {
+  vss_time until = 0;
+  for (const xreq *r = xp->c.head; r; r = r->snext)
+    if (r->meta && r->deadline > now && r->deadline > until)
+      until = r->deadline;
+  return until;
+}
+
 /* A request outlived its deadline. Returns the job id to settle. */
 static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   vss_peer *p = xf_peer_at(x, r->peer);
   xpeer *xp = x->peers[r->peer];
   if (p && xp && src_progressing(p, xp, now)) {
     r->deadline = now + vss_est_timeout(&p->est, r->len - r->got, r->ahead);
+    return 0;
+  }
+  vss_time hashing = xp && !r->meta ? src_hashing_until(xp, now) : 0;
+  if (p && hashing) {
+    r->deadline = hashing + vss_est_timeout(&p->est, r->len - r->got, r->ahead);
     return 0;
   }
   xjob *j = r->job;

@@ -4,9 +4,15 @@
  * GETs for sidecars we hold READY queue per peer, foreground ahead of
  * background; DATA frames are produced lazily when the driver asks for
  * the next frame, so a foreground GET overtakes prefetch bytes not yet
- * sent. A peer names a sidecar key, never a path. Chunk-hash lists are
- * computed by reading the blob back and kept in a small LRU cache: a
- * large sidecar is usually asked for by several peers at once.
+ * sent. A peer names a sidecar key, never a path.
+ *
+ * Chunk-hash lists (META) come from the store, where they were written
+ * with the sidecar row (recorded locally or fetched), and are kept in a
+ * small LRU cache: a large sidecar is usually asked for by several peers
+ * at once. A row without a list (recorded before schema version 2) gets
+ * it computed by reading the blob back - synchronously, ~1.7 s/GB, which
+ * is why requesters give a META request time in proportion to the size
+ * (xfer_req.c) - and the result is stored so that it happens once.
  */
 #include "xfer_internal.h"
 
@@ -39,27 +45,45 @@ static xmeta *meta_lookup(vss_xfer *x, const vss_sidecar_row *row) {
   return NULL;
 }
 
-/* Chunk hashes of a blob we hold, read back through a hasher. */
+/* The stored list of a multi-chunk sidecar, when it is there and is the
+ * row's (a damaged or stale one is ignored: it would make requesters
+ * drop us as a liar). */
+static int meta_stored(vss_xfer *x, const vss_sidecar_row *row,
+                       vss_hash **hashes, uint64_t *n) {
+  uint64_t want = vss_chunk_count(row->size), got = 0;
+  if (want < 2 || want > SIZE_MAX / sizeof(vss_hash)) return VSS_ERR_NOT_FOUND;
+  vss_hash *hs = malloc((size_t)want * sizeof(*hs)), sum;
+  if (!hs) return VSS_ERR_NOMEM;
+  int rc = vss_store_get_chunks(x->n->store, &row->key, hs, want, &got);
+  if (rc == 0 && got == want) {
+    vss_checksum_of_chunks(hs, want, &sum);
+    if (vss_hash_eq(&sum, &row->checksum)) {
+      *hashes = hs;
+      *n = want;
+      return 0;
+    }
+  }
+  free(hs);
+  return rc ? rc : VSS_ERR_CORRUPT;
+}
+
+/* Chunk hashes of a blob we hold, read back through a hasher: the
+ * fallback for rows that have no stored list. */
 static int meta_compute(vss_xfer *x, const vss_sidecar_row *row,
                         vss_hash **hashes, uint64_t *n) {
-  vss_hasher *h;
-  int rc = vss_hasher_new(&h);
-  if (rc) return rc;
-  for (uint64_t off = 0; off < row->size && rc == 0;) {
-    uint64_t left = row->size - off;
-    size_t len = left < VSS_CHUNK_SIZE ? (size_t)left : VSS_CHUNK_SIZE;
-    rc = vss_blobs_read(x->n->blobs, &row->key, row->format, off, x->rbuf, len);
-    if (rc == 0) rc = vss_hasher_update(h, x->rbuf, len);
-    off += len;
-  }
   vss_hash sum;
-  if (rc == 0) rc = vss_hasher_final(h, &sum, hashes, n);
-  vss_hasher_del(h);
+  int rc = vss_blobs_hash(x->n->blobs, &row->key, row->format, row->size, &sum,
+                          hashes, n);
+  if (rc == VSS_ERR_NOMEM) return rc;
   if (rc) return VSS_ERR_IO;
   if (!vss_hash_eq(&sum, &row->checksum)) {
     free(*hashes);
+    *hashes = NULL;
     return VSS_ERR_CORRUPT; /* our bytes do not match our row */
   }
+  /* Keep it, so the next request (or the next run) reads it instead.
+   * Best effort: without it we compute again next time. */
+  if (*n >= 2) (void)vss_store_put_chunks(x->n->store, &row->key, *hashes, *n);
   return 0;
 }
 
@@ -67,7 +91,9 @@ static int meta_get(vss_xfer *x, const vss_sidecar_row *row, xmeta **out) {
   if ((*out = meta_lookup(x, row)) != NULL) return 0;
   vss_hash *hs = NULL;
   uint64_t n = 0;
-  int rc = meta_compute(x, row, &hs, &n);
+  int rc = meta_stored(x, row, &hs, &n);
+  if (rc == VSS_ERR_NOMEM) return rc;
+  if (rc) rc = meta_compute(x, row, &hs, &n);
   if (rc) return rc;
   xmeta *m = &x->meta[0];
   for (int i = 1; i < XFER_META_CACHE; i++)

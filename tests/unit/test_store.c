@@ -1,7 +1,8 @@
 /*
  * test_store.c - the metadata store contract on an in-memory SQLite store:
- * set_local, iteration since a sequence number, meta/epoch, peers, and
- * fault injection showing set_local is all-or-nothing.
+ * set_local (and the chunk-hash lists it keeps), iteration since a
+ * sequence number, meta/epoch, peers, and fault injection showing
+ * set_local is all-or-nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +41,23 @@ static vss_sidecar_row row_n(uint32_t n) {
   memcpy(data + 4, &n, sizeof(n));
   assert_int_equal(vss_checksum_buffer(data, sizeof(data), &r.checksum), 0);
   r.version = 1;
+  return r;
+}
+
+/* row_n's key as a sidecar of `nchunks` chunks (the last one short),
+ * with a made-up chunk-hash list in hs[] and the checksum it adds up to:
+ * the store checks the list against the row, never against bytes. */
+static vss_sidecar_row chunky_n(uint32_t n, uint64_t nchunks, vss_hash *hs) {
+  vss_sidecar_row r = row_n(n);
+  uint32_t seed[2];
+
+  r.size = nchunks * VSS_CHUNK_SIZE - 10;
+  for (uint64_t i = 0; i < nchunks; i++) {
+    seed[0] = n;
+    seed[1] = (uint32_t)i;
+    vss_hash_bytes(seed, sizeof(seed), &hs[i]);
+  }
+  vss_checksum_of_chunks(hs, nchunks, &r.checksum);
   return r;
 }
 
@@ -204,6 +222,67 @@ static void test_set_local_batch(void **state) {
   assert_int_equal(meta.epoch, 2);
   assert_int_equal(vss_store_get_avail(s, &r.key, &a), 0);
   assert_int_equal(a.seq, 10);
+}
+
+/* ---- chunk-hash lists ------------------------------------------------ */
+
+/* A multi-chunk sidecar's list is kept with its row, replaced when the
+ * row is recorded again, and deleted with it; a list that is not the
+ * row's is refused before anything is written. */
+static void test_chunks_kept_with_row(void **state) {
+  vss_store *s = *state;
+  vss_hash hs[3], got[3], one[1];
+  vss_sidecar_row r = chunky_n(1, 3, hs), small = chunky_n(2, 1, one);
+  vss_store_meta meta;
+  uint64_t n = 0;
+
+  assert_int_equal(vss_store_set_local_chunks(s, &r, 1, hs, 3, 10), 0);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, got, 3, &n), 0);
+  assert_int_equal(n, 3);
+  assert_memory_equal(got, hs, sizeof(hs));
+  n = 0;
+  assert_int_equal(vss_store_get_chunks(s, &r.key, got, 2, &n), VSS_ERR_BUFFER);
+  assert_int_equal(n, 3);
+
+  /* Not the row's list (a changed hash, a short list): refused, and the
+   * row, its list and the sequence stay as they were. */
+  assert_int_equal(vss_store_get_meta(s, &meta), 0);
+  hs[1].b[0] ^= 1;
+  assert_int_equal(vss_store_set_local_chunks(s, &r, 1, hs, 3, 11),
+                   VSS_ERR_INVALID);
+  hs[1].b[0] ^= 1;
+  assert_int_equal(vss_store_set_local_chunks(s, &r, 1, hs, 2, 11),
+                   VSS_ERR_INVALID);
+  vss_store_meta after;
+  assert_int_equal(vss_store_get_meta(s, &after), 0);
+  assert_int_equal(after.max_seq, meta.max_seq);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, got, 3, &n), 0);
+
+  /* A one-chunk sidecar keeps no list. */
+  assert_int_equal(vss_store_set_local_chunks(s, &small, 1, one, 1, 12), 0);
+  assert_int_equal(vss_store_get_chunks(s, &small.key, got, 3, &n),
+                   VSS_ERR_NOT_FOUND);
+
+  /* Recorded again without a list (its bytes changed, say): the old list
+   * goes, it would describe other bytes. */
+  assert_int_equal(vss_store_set_local(s, &r, 1, 13), 0);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, got, 3, &n),
+                   VSS_ERR_NOT_FOUND);
+
+  /* Removal deletes it too. */
+  assert_int_equal(vss_store_set_local_chunks(s, &r, 1, hs, 3, 14), 0);
+  assert_int_equal(vss_store_set_local_chunks(s, &r, 0, hs, 3, 15), 0);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, got, 3, &n),
+                   VSS_ERR_NOT_FOUND);
+
+  /* The raw methods: deleting nothing is fine; bad arguments are not. */
+  assert_int_equal(vss_store_put_chunks(s, &r.key, NULL, 0), 0);
+  assert_int_equal(vss_store_put_chunks(s, &r.key, NULL, 3), VSS_ERR_INVALID);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, got, 3, NULL),
+                   VSS_ERR_INVALID);
+  assert_int_equal(vss_store_put_chunks(s, &r.key, hs, 3), 0);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, got, 3, &n), 0);
+  assert_memory_equal(got, hs, sizeof(hs));
 }
 
 /* ---- iteration ------------------------------------------------------- */
@@ -429,6 +508,9 @@ typedef struct snap {
   rows avail;
   int sc_rc[4];
   vss_sidecar_row sc[4];
+  int ch_rc[4];
+  uint64_t ch_n[4];
+  vss_hash ch[4][4];
 } snap;
 
 static void take(vss_store *s, snap *sn) {
@@ -441,6 +523,7 @@ static void take(vss_store *s, snap *sn) {
   for (i = 0; i < 4; i++) {
     r = row_n(i + 1);
     sn->sc_rc[i] = vss_store_get_sidecar(s, &r.key, &sn->sc[i]);
+    sn->ch_rc[i] = vss_store_get_chunks(s, &r.key, sn->ch[i], 4, &sn->ch_n[i]);
   }
 }
 
@@ -452,17 +535,21 @@ static void assert_same(const snap *a, const snap *b) {
                         a->avail.n * sizeof(*a->avail.v));
   assert_memory_equal(a->sc_rc, b->sc_rc, sizeof(a->sc_rc));
   assert_memory_equal(a->sc, b->sc, sizeof(a->sc));
+  assert_memory_equal(a->ch_rc, b->ch_rc, sizeof(a->ch_rc));
+  assert_memory_equal(a->ch_n, b->ch_n, sizeof(a->ch_n));
+  assert_memory_equal(a->ch, b->ch, sizeof(a->ch));
 }
 
-/* Runs set_local through a faulty store failing at call fail_at. */
+/* Runs set_local (with the chunk list hs[nch] when given) through a
+ * faulty store failing at call fail_at. */
 static int faulty_set_local(vss_store *s, uint64_t fail_at, int sticky,
                             const vss_sidecar_row *r, int has,
-                            uint64_t *calls) {
+                            const vss_hash *hs, uint64_t nch, uint64_t *calls) {
   vss_store *f;
   int rc;
 
   assert_int_equal(vss_store_faulty_new(&f, s, fail_at, sticky), 0);
-  rc = vss_store_set_local(f, r, has, 1234);
+  rc = vss_store_set_local_chunks(f, r, has, hs, nch, 1234);
   if (calls) *calls = vss_store_faulty_calls(f);
   vss_store_del(f);
   /* A sticky fault also fails the rollback, leaving the inner store's
@@ -476,7 +563,8 @@ static int faulty_set_local(vss_store *s, uint64_t fail_at, int sticky,
  * failed run must leave the database exactly as it was. Returns K, the
  * number of calls a clean run makes. */
 static uint64_t fault_every_call(vss_store *s, const vss_sidecar_row *r,
-                                 int has, int sticky) {
+                                 int has, int sticky, const vss_hash *hs,
+                                 uint64_t nch) {
   snap before, after;
   uint64_t n, calls;
   int rc;
@@ -484,7 +572,7 @@ static uint64_t fault_every_call(vss_store *s, const vss_sidecar_row *r,
   take(s, &before);
   for (n = 1;; n++) {
     assert_true(n < 100);
-    rc = faulty_set_local(s, n, sticky, r, has, &calls);
+    rc = faulty_set_local(s, n, sticky, r, has, hs, nch, &calls);
     if (rc == 0) break;
     assert_int_equal(rc, VSS_ERR_STORE);
     assert_true(calls >= n);
@@ -505,20 +593,38 @@ static void test_faulty_set_local(void **state) {
   vss_store *s = *state;
   vss_sidecar_row r1 = row_n(1), r2 = row_n(2), r3 = row_n(3), r4 = row_n(4);
   vss_sidecar_row got;
+  vss_hash hs[4], ch[4];
+  uint64_t n;
 
   assert_int_equal(vss_store_set_local(s, &r1, 1, 1), 0);
   assert_int_equal(vss_store_set_local(s, &r2, 1, 2), 0);
-  /* begin, get_meta, set_meta, put/del sidecar, put_avail, commit */
-  assert_int_equal(fault_every_call(s, &r3, 1, 0), 6); /* new row */
-  assert_int_equal(fault_every_call(s, &r4, 1, 1), 6);
+  /* begin, get_meta, set_meta, put/del sidecar, put_chunks (a list or
+   * its deletion), put_avail, commit */
+  assert_int_equal(fault_every_call(s, &r3, 1, 0, NULL, 0), 7); /* new row */
+  assert_int_equal(fault_every_call(s, &r4, 1, 1, NULL, 0), 7);
   r1.size = 4242;
-  assert_int_equal(fault_every_call(s, &r1, 1, 0), 6); /* update */
+  assert_int_equal(fault_every_call(s, &r1, 1, 0, NULL, 0), 7); /* update */
   r1.size = 4343;
-  assert_int_equal(fault_every_call(s, &r1, 1, 1), 6);
-  assert_int_equal(fault_every_call(s, &r2, 0, 0), 6); /* removal */
-  assert_int_equal(fault_every_call(s, &r1, 0, 1), 6);
+  assert_int_equal(fault_every_call(s, &r1, 1, 1, NULL, 0), 7);
+  assert_int_equal(fault_every_call(s, &r2, 0, 0, NULL, 0), 7); /* removal */
+  assert_int_equal(fault_every_call(s, &r1, 0, 1, NULL, 0), 7);
   assert_int_equal(vss_store_get_sidecar(s, &r1.key, &got), VSS_ERR_NOT_FOUND);
   assert_int_equal(vss_store_get_sidecar(s, &r4.key, &got), 0);
+
+  /* With a chunk list: the row and its list land together or not at all,
+   * and so does replacing the list and dropping the sidecar. */
+  r3 = chunky_n(3, 4, hs);
+  assert_int_equal(fault_every_call(s, &r3, 1, 0, hs, 4), 7);
+  assert_int_equal(vss_store_get_chunks(s, &r3.key, ch, 4, &n), 0);
+  assert_memory_equal(ch, hs, sizeof(hs));
+  r3 = chunky_n(33, 3, hs);
+  r3.key = row_n(3).key;
+  assert_int_equal(fault_every_call(s, &r3, 1, 1, hs, 3), 7);
+  assert_int_equal(vss_store_get_chunks(s, &r3.key, ch, 4, &n), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(fault_every_call(s, &r3, 0, 0, NULL, 0), 7);
+  assert_int_equal(vss_store_get_chunks(s, &r3.key, ch, 4, &n),
+                   VSS_ERR_NOT_FOUND);
 }
 
 static void test_faulty_new_epoch(void **state) {
@@ -546,6 +652,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_set_local_remove, setup, teardown),
       cmocka_unit_test_setup_teardown(test_set_local_invalid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_set_local_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_chunks_kept_with_row, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_iter_since, setup, teardown),
       cmocka_unit_test_setup_teardown(test_iter_reentry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_meta_epoch, setup, teardown),

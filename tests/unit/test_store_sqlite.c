@@ -214,7 +214,7 @@ static void test_wal_mode(void **state) {
   raw_text(f->db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
   raw_text(f->db, "PRAGMA user_version", mode, sizeof(mode));
-  assert_string_equal(mode, "1");
+  assert_string_equal(mode, "2");
   raw_text(f->db,
            "SELECT kind || ' ' || format || ' ' || length(checksum) "
            "FROM sidecar_availability",
@@ -243,12 +243,134 @@ static void test_newer_version(void **state) {
   char err[256];
 
   vss_store_del(open_ok(f->db, &dev));
-  raw_exec(f->db, "PRAGMA user_version = 2");
+  raw_exec(f->db, "PRAGMA user_version = 3");
   assert_int_equal(vss_store_sqlite_open(&s, f->db, &dev, err, sizeof(err)),
                    VSS_ERR_VERSION);
   assert_null(s);
   assert_non_null(strstr(err, f->db));
-  assert_non_null(strstr(err, "version 2"));
+  assert_non_null(strstr(err, "version 3"));
+}
+
+/* The version 1 schema as released, written here by hand: the migration
+ * must take a database made by that build, not one made by this one. */
+static const char v1_ddl[] =
+    "CREATE TABLE meta ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " device_uuid TEXT NOT NULL,"
+    " epoch INTEGER NOT NULL,"
+    " max_seq INTEGER NOT NULL);"
+    "CREATE TABLE sidecar ("
+    " id INTEGER PRIMARY KEY,"
+    " content_uuid TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " variant TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " rel_path TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " checksum TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " source TEXT,"
+    " version INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " UNIQUE (content_uuid, kind, variant));"
+    "CREATE TABLE sidecar_availability ("
+    " id INTEGER PRIMARY KEY,"
+    " content_uuid TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " variant TEXT NOT NULL,"
+    " device_uuid TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " has INTEGER NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " checksum TEXT NOT NULL,"
+    " last_seen_at INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " UNIQUE (content_uuid, kind, variant, device_uuid));"
+    "CREATE INDEX sidecar_availability_seq ON sidecar_availability (seq);"
+    "CREATE TABLE peer ("
+    " device_uuid TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " pubkey BLOB NOT NULL,"
+    " seen_epoch INTEGER NOT NULL,"
+    " seen_seq INTEGER NOT NULL,"
+    " last_seen_at INTEGER NOT NULL);";
+
+/* A version 1 database (no chunk lists) opens as version 2: its rows
+ * still read, it gains the sidecar_chunks table, and a damaged list in
+ * it reads as corrupt, never as a short list. */
+static void test_migrate_v1(void **state) {
+  fx *f = *state;
+  vss_uuid dev = uuid_n(0xd00d);
+  vss_store *s;
+  vss_store_meta meta;
+  vss_sidecar_row r = row_n(5), got;
+  vss_avail_row a;
+  vss_hash hs[3], back[3];
+  char sql[1024], dtext[VSS_UUID_STR_LEN + 1], ctext[VSS_UUID_STR_LEN + 1];
+  char hex[VSS_HASH_HEX_LEN + 1], out[64];
+  uint64_t n = 0;
+
+  vss_uuid_format(&dev, dtext);
+  vss_uuid_format(&r.key.content, ctext);
+  vss_hash_hex(&r.checksum, hex);
+  raw_exec(f->db, v1_ddl);
+  snprintf(sql, sizeof(sql),
+           "INSERT INTO meta VALUES (1, '%s', 3, 7);"
+           "INSERT INTO sidecar (content_uuid, kind, variant, format, "
+           "rel_path, size, checksum, status, source, version, created_at, "
+           "updated_at) VALUES ('%s', 'thumb', '%s', 'webp', 'p', %llu, "
+           "'%s', 'ready', NULL, 1, 11, 12);"
+           "INSERT INTO sidecar_availability (content_uuid, kind, variant, "
+           "device_uuid, format, has, size, checksum, last_seen_at, seq) "
+           "VALUES ('%s', 'thumb', '%s', '%s', 'webp', 1, %llu, '%s', 12, 7);"
+           "PRAGMA user_version = 1;",
+           dtext, ctext, r.key.variant, (unsigned long long)r.size, hex, ctext,
+           r.key.variant, dtext, (unsigned long long)r.size, hex);
+  raw_exec(f->db, sql);
+
+  s = open_ok(f->db, &dev);
+  raw_text(f->db, "PRAGMA user_version", out, sizeof(out));
+  assert_string_equal(out, "2");
+  raw_text(f->db,
+           "SELECT count(*) FROM sqlite_master WHERE name = 'sidecar_chunks'",
+           out, sizeof(out));
+  assert_string_equal(out, "1");
+  assert_int_equal(vss_store_get_meta(s, &meta), 0);
+  assert_int_equal(meta.epoch, 3);
+  assert_int_equal(meta.max_seq, 7);
+  assert_int_equal(vss_store_get_sidecar(s, &r.key, &got), 0);
+  assert_int_equal(got.size, r.size);
+  assert_int_equal(got.status, VSS_STATUS_READY);
+  assert_true(vss_hash_eq(&got.checksum, &r.checksum));
+  assert_int_equal(vss_store_get_avail(s, &r.key, &a), 0);
+  assert_int_equal(a.seq, 7);
+  /* Old rows have no list: serving computes it then. */
+  assert_int_equal(vss_store_get_chunks(s, &r.key, back, 3, &n),
+                   VSS_ERR_NOT_FOUND);
+
+  /* New rows keep theirs, across a reopen. */
+  r = row_n(6);
+  r.size = 3 * VSS_CHUNK_SIZE - 1;
+  for (int i = 0; i < 3; i++)
+    vss_hash_bytes(&i, sizeof(i), &hs[i]);
+  vss_checksum_of_chunks(hs, 3, &r.checksum);
+  assert_int_equal(vss_store_set_local_chunks(s, &r, 1, hs, 3, 20), 0);
+  vss_store_del(s);
+  s = open_ok(f->db, &dev);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, back, 3, &n), 0);
+  assert_int_equal(n, 3);
+  assert_memory_equal(back, hs, sizeof(hs));
+  assert_int_equal(vss_store_get_meta(s, &meta), 0);
+  assert_int_equal(meta.max_seq, 8);
+  vss_store_del(s);
+
+  /* A list cut short by hand is damage. */
+  raw_exec(f->db, "UPDATE sidecar_chunks SET hashes = x'0102'");
+  s = open_ok(f->db, &dev);
+  assert_int_equal(vss_store_get_chunks(s, &r.key, back, 3, &n),
+                   VSS_ERR_CORRUPT);
+  vss_store_del(s);
 }
 
 static void test_garbage_file(void **state) {
@@ -412,6 +534,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wal_mode, setup, teardown),
       cmocka_unit_test(test_memory_db),
       cmocka_unit_test_setup_teardown(test_newer_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_100k_rows, setup, teardown),

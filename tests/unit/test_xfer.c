@@ -1,7 +1,8 @@
 /*
  * test_xfer.c - sidecar transfer in the harness: the seed fetch, source
  * choice, verification and blame, sources going away, stalls, restarts,
- * pipelining, multi-source pulls, and hostile XFER frames.
+ * pipelining, multi-source pulls, hostile XFER frames, and chunk-hash
+ * lists kept with the sidecar (no re-hashing to serve META).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -522,9 +523,60 @@ static void test_lossy_links_complete(void **state) {
 
 /* ---- a hand-driven peer: stalls and hostile frames -------------------- */
 
+/* A blob store that counts reads: a server that needs no hashing to
+ * answer META reads nothing. */
+typedef struct cblobs {
+  vss_blobs *inner;
+  uint64_t reads;
+} cblobs;
+
+static int cb_open_temp(void *ctx, const vss_key *key, vss_format fmt,
+                        uint64_t size, void **tmp) {
+  return vss_blobs_open_temp(((cblobs *)ctx)->inner, key, fmt, size, tmp);
+}
+static int cb_write(void *ctx, void *tmp, uint64_t off, const void *buf,
+                    size_t len) {
+  return vss_blobs_write(((cblobs *)ctx)->inner, tmp, off, buf, len);
+}
+static int cb_commit(void *ctx, void *tmp) {
+  return vss_blobs_commit(((cblobs *)ctx)->inner, tmp);
+}
+static void cb_discard(void *ctx, void *tmp) {
+  vss_blobs_discard(((cblobs *)ctx)->inner, tmp);
+}
+static int cb_read(void *ctx, const vss_key *key, vss_format fmt, uint64_t off,
+                   void *buf, size_t len) {
+  cblobs *c = ctx;
+  c->reads++;
+  return vss_blobs_read(c->inner, key, fmt, off, buf, len);
+}
+static int cb_stat(void *ctx, const vss_key *key, vss_format fmt,
+                   uint64_t *size) {
+  return vss_blobs_stat(((cblobs *)ctx)->inner, key, fmt, size);
+}
+static int cb_remove(void *ctx, const vss_key *key, vss_format fmt) {
+  return vss_blobs_remove(((cblobs *)ctx)->inner, key, fmt);
+}
+static void cb_close(void *ctx) {
+  cblobs *c = ctx;
+  vss_blobs_del(c->inner);
+  free(c);
+}
+static const vss_blob_methods counting_blobs = {
+    .open_temp = cb_open_temp,
+    .write = cb_write,
+    .commit = cb_commit,
+    .discard = cb_discard,
+    .read = cb_read,
+    .stat = cb_stat,
+    .remove = cb_remove,
+    .close = cb_close,
+};
+
 typedef struct solo {
   vss_store *store;
   vss_blobs *blobs;
+  cblobs *cb; /* the blob store's read counter */
   vss_node *n;
   vss_uuid ghost[2];
   vss_event ev[256];
@@ -553,7 +605,10 @@ static void solo_open(solo *s) {
   vss_uuid me = {{1}};
   assert_int_equal(vss_store_sqlite_open(&s->store, ":memory:", &me, NULL, 0),
                    0);
-  assert_int_equal(vss_blobs_mem_new(&s->blobs), 0);
+  s->cb = calloc(1, sizeof(*s->cb));
+  assert_non_null(s->cb);
+  assert_int_equal(vss_blobs_mem_new(&s->cb->inner), 0);
+  assert_int_equal(vss_blobs_new(&s->blobs, &counting_blobs, s->cb), 0);
   vss_node_config c = fx_cfg();
   c.store = s->store;
   c.blobs = s->blobs;
@@ -588,6 +643,29 @@ static vss_msg_xfer_get solo_drain(solo *s, int g, vss_time now) {
     if (m.type == VSS_MSG_XFER_GET) get = m.u.get;
   }
   return get;
+}
+
+/* Teach the node that ghost g holds key in fmt (a one-page full
+ * digest). */
+static void solo_offer_from(solo *s, int g, const vss_key *k, vss_format fmt,
+                            uint64_t size, const vss_hash *sum) {
+  vss_buf b = {0};
+  vss_msg_digest d;
+  memset(&d, 0, sizeof(d));
+  d.device = s->ghost[g];
+  d.epoch = 1;
+  d.from_seq = 0;
+  d.to_seq = 1;
+  d.flags = VSS_DIGEST_FULL | VSS_DIGEST_FIRST | VSS_DIGEST_LAST;
+  size_t mark;
+  assert_int_equal(vss_wire_digest_begin(&b, &d, &mark), 0);
+  vss_wire_entry e = {
+      .key = *k, .format = fmt, .has = 1, .size = size, .checksum = *sum};
+  assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+  assert_int_equal(vss_wire_digest_end(&b, mark, 1), 0);
+  assert_int_equal(vss_node_recv(s->n, &s->ghost[g], b.data, b.len, 0), 0);
+  vss_buf_free(&b);
+  solo_drain(s, g, 0);
 }
 
 /* Teach the node that both ghosts hold key (a one-page full digest). */
@@ -876,6 +954,258 @@ static void test_serve_errors_and_data(void **state) {
   solo_close(&s);
 }
 
+/* ---- chunk-hash lists kept with the sidecar ---------------------------- */
+
+/* Deterministic content of key and its two-level hashes (caller frees
+ * both). */
+static uint8_t *content_hashes(const vss_key *k, uint64_t size, vss_hash *sum,
+                               vss_hash **hs, uint64_t *n) {
+  uint8_t *data = malloc(size);
+  assert_non_null(data);
+  vss_h_content(k, size, data);
+  vss_hasher *h;
+  assert_int_equal(vss_hasher_new(&h), 0);
+  assert_int_equal(vss_hasher_update(h, data, size), 0);
+  assert_int_equal(vss_hasher_final(h, sum, hs, n), 0);
+  vss_hasher_del(h);
+  return data;
+}
+
+/* Ghost 0 asks for key's chunk-hash list; the META that comes back must
+ * be hs[n]. */
+static void solo_check_meta(solo *s, const vss_key *k, vss_format fmt,
+                            const vss_hash *hs, uint64_t n) {
+  solo_drain(s, 0, 0); /* HELLO, digests */
+  vss_buf keep = {0};
+  vss_msg_xfer_get g = {
+      .req_id = 77, .key = *k, .format = fmt, .flags = VSS_GET_META};
+  vss_msg m = solo_answer(s, &g, &keep);
+  assert_int_equal(m.type, VSS_MSG_XFER_META);
+  assert_int_equal(m.u.meta.nchunks, n);
+  assert_memory_equal(m.u.meta.hashes, hs, n * sizeof(*hs));
+  vss_buf_free(&keep);
+}
+
+/* The GETs the node sent ghost g, appended to q (returns how many). */
+static size_t solo_gets(solo *s, int g, vss_time now, vss_msg_xfer_get *q,
+                        size_t cap) {
+  size_t n = 0;
+  vss_outmsg out;
+  while (vss_node_next_send(s->n, &s->ghost[g], &out, now) == 1) {
+    vss_msg m;
+    assert_int_equal(vss_wire_decode(out.data, out.len, &m), 0);
+    if (m.type != VSS_MSG_XFER_GET) continue;
+    assert_true(n < cap);
+    q[n++] = m.u.get;
+  }
+  return n;
+}
+
+/* Ghost g answers a GET with the META hs[n] and/or the bytes asked. */
+static void solo_reply(solo *s, int g, const vss_msg_xfer_get *get,
+                       const uint8_t *data, uint64_t size, const vss_hash *sum,
+                       const vss_hash *hs, uint64_t n, vss_time now) {
+  vss_buf b = {0};
+  if (get->flags & VSS_GET_META)
+    assert_int_equal(
+        vss_wire_encode_xfer_meta(&b, get->req_id, size, sum, hs, n), 0);
+  if (get->length)
+    assert_int_equal(vss_wire_encode_xfer_data(&b, get->req_id, get->offset,
+                                               data + get->offset, get->length),
+                     0);
+  for (size_t off = 0; off < b.len;) {
+    size_t flen;
+    assert_int_equal(vss_wire_frame_len(b.data + off, b.len - off, &flen), 0);
+    assert_int_equal(vss_node_recv(s->n, &s->ghost[g], b.data + off, flen, now),
+                     0);
+    off += flen;
+  }
+  vss_buf_free(&b);
+}
+
+/* Timers due by t, in order. */
+static void solo_tick(solo *s, vss_time t) {
+  for (int guard = 0; guard < 100000; guard++) {
+    vss_time e = vss_node_get_expiry(s->n);
+    if (e > t) return;
+    assert_int_equal(vss_node_handle_expiry(s->n, e), 0);
+  }
+  fail_msg("timers do not advance");
+}
+
+/* The server answers META from the list it stored with the sidecar -
+ * recorded from bytes, from a committed blob, or fetched - and reads no
+ * blob to do it. A row without a list (older data) gets it computed once
+ * and kept. */
+static void test_meta_from_stored_list(void **state) {
+  (void)state;
+  solo s;
+  solo_open(&s);
+  const uint64_t size = 5 * VSS_CHUNK_SIZE + 100; /* 6 chunks */
+  vss_key k[4];
+  vss_hash sum[4], *hs[4], got[6];
+  uint64_t n[4], gn;
+  uint8_t *data[4];
+  for (int i = 0; i < 4; i++) {
+    vss_h_key(&k[i], 40 + (uint32_t)i, VSS_KIND_PROXY, "1080p");
+    data[i] = content_hashes(&k[i], size, &sum[i], &hs[i], &n[i]);
+    assert_int_equal(n[i], 6);
+  }
+  /* Recorded from bytes: hashed in memory, nothing read back. */
+  assert_int_equal(
+      vss_node_add_local(s.n, &k[0], VSS_FMT_MP4, data[0], size, 0), 0);
+  assert_int_equal(vss_store_get_chunks(s.store, &k[0], got, 6, &gn), 0);
+  assert_memory_equal(got, hs[0], sizeof(got));
+  assert_int_equal(s.cb->reads, 0);
+  solo_check_meta(&s, &k[0], VSS_FMT_MP4, hs[0], 6);
+  assert_int_equal(s.cb->reads, 0);
+
+  /* Recorded from a committed blob: read once to hash it, not again. */
+  assert_int_equal(vss_blobs_put(s.blobs, &k[1], VSS_FMT_MP4, data[1], size),
+                   0);
+  assert_int_equal(vss_node_add_local(s.n, &k[1], VSS_FMT_MP4, NULL, 0, 0), 0);
+  assert_int_equal(s.cb->reads, 6);
+  s.cb->reads = 0;
+  solo_check_meta(&s, &k[1], VSS_FMT_MP4, hs[1], 6);
+  assert_int_equal(s.cb->reads, 0);
+
+  /* A row from before lists were kept: computed on the first META, then
+   * stored for the next time. */
+  assert_int_equal(
+      vss_node_add_local(s.n, &k[2], VSS_FMT_MP4, data[2], size, 0), 0);
+  assert_int_equal(vss_store_put_chunks(s.store, &k[2], NULL, 0), 0);
+  solo_check_meta(&s, &k[2], VSS_FMT_MP4, hs[2], 6);
+  assert_int_equal(s.cb->reads, 6);
+  assert_int_equal(vss_store_get_chunks(s.store, &k[2], got, 6, &gn), 0);
+  assert_memory_equal(got, hs[2], sizeof(got));
+
+  /* Fetched from ghost 1: the verified list is stored with the row, and
+   * serving it on to ghost 0 reads nothing for the META. */
+  solo_offer_from(&s, 1, &k[3], VSS_FMT_MP4, size, &sum[3]);
+  uint64_t job;
+  assert_int_equal(
+      vss_node_fetch(s.n, &k[3], VSS_FMT_MP4, VSS_FETCH_FOREGROUND, &job, 0),
+      0);
+  vss_msg_xfer_get q[64];
+  size_t nq = solo_gets(&s, 1, 0, q, 64);
+  for (size_t i = 0; i < nq && solo_count(&s, VSS_EV_FETCH_DONE) == 0; i++) {
+    solo_reply(&s, 1, &q[i], data[3], size, &sum[3], hs[3], 6, MS);
+    nq += solo_gets(&s, 1, MS, q + nq, 64 - nq);
+  }
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_DONE), 1);
+  assert_int_equal(vss_store_get_chunks(s.store, &k[3], got, 6, &gn), 0);
+  assert_memory_equal(got, hs[3], sizeof(got));
+  s.cb->reads = 0;
+  solo_check_meta(&s, &k[3], VSS_FMT_MP4, hs[3], 6);
+  assert_int_equal(s.cb->reads, 0);
+
+  /* Dropping the sidecar drops its list. */
+  assert_int_equal(vss_node_remove_local(s.n, &k[3], 2 * MS), 0);
+  assert_int_equal(vss_store_get_chunks(s.store, &k[3], got, 6, &gn),
+                   VSS_ERR_NOT_FOUND);
+  for (int i = 0; i < 4; i++) {
+    free(data[i]);
+    free(hs[i]);
+  }
+  solo_close(&s);
+}
+
+/* A source that has no stored list hashes the whole sidecar before it
+ * answers anything (here at 300 MB/s: 0.22 s for 64 MiB, against a 50 ms
+ * request timeout on this 2 ms link). The requester waits for it instead
+ * of dropping its only source, and the fetch completes. */
+static void test_slow_hashing_source_not_dropped(void **state) {
+  (void)state;
+  solo s;
+  solo_open(&s);
+  vss_key k;
+  vss_h_key(&k, 50, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 64u << 20;
+  vss_hash sum, *hs;
+  uint64_t n;
+  uint8_t *data = content_hashes(&k, size, &sum, &hs, &n);
+  solo_offer_from(&s, 0, &k, VSS_FMT_MP4, size, &sum);
+  uint64_t job;
+  assert_int_equal(
+      vss_node_fetch(s.n, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND, &job, 0), 0);
+  enum { CAP = 8192 };
+  vss_msg_xfer_get *q = calloc(CAP, sizeof(*q));
+  assert_non_null(q);
+  size_t nq = solo_gets(&s, 0, 0, q, CAP);
+  assert_true(nq >= 2 && (q[0].flags & VSS_GET_META));
+  /* The source is busy hashing: nothing comes back until `ready`. */
+  const vss_time ready = (vss_time)((double)size / 300e6 * 1e9);
+  for (;;) {
+    vss_time t = vss_node_get_expiry(s.n);
+    if (t > ready) break;
+    assert_int_equal(vss_node_handle_expiry(s.n, t), 0);
+    nq += solo_gets(&s, 0, t, q + nq, CAP - nq);
+  }
+  assert_int_equal(solo_count(&s, VSS_EV_SOURCE_DROPPED), 0);
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_FAILED), 0);
+  /* Then it answers everything in order, 0.5 ms apart. */
+  vss_time t = ready;
+  for (size_t i = 0; i < nq && solo_count(&s, VSS_EV_FETCH_DONE) == 0; i++) {
+    solo_tick(&s, t);
+    solo_reply(&s, 0, &q[i], data, size, &sum, hs, n, t);
+    t += MS / 2;
+    nq += solo_gets(&s, 0, t, q + nq, CAP - nq);
+  }
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_DONE), 1);
+  assert_int_equal(solo_count(&s, VSS_EV_SOURCE_DROPPED), 0);
+  assert_int_equal(solo_count(&s, VSS_EV_RETRY), 0);
+  assert_int_equal(vss_store_get_chunks(s.store, &k, hs, n, &n), 0);
+  free(q);
+  free(hs);
+  free(data);
+  solo_close(&s);
+}
+
+/* In the harness: a fetched multi-chunk sidecar arrives with its list and
+ * keeps it; a holder whose row has none (older data) still serves it,
+ * computing the list once; removal takes the list with the row. */
+static void test_fetch_keeps_chunk_list(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(12);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "alice", &c);
+  fx_node(h, "bob", &c);
+  fx_node(h, "carol", &c);
+  fx_link(h, 0, 1, 100 * MB, 1 * MS, VSS_LINK_ETHERNET, 0);
+  fx_link(h, 0, 2, 100 * MB, 1 * MS, VSS_LINK_ETHERNET, 0);
+  const uint64_t size = 3u << 20; /* 12 chunks */
+  vss_key k, old;
+  vss_h_key(&k, 60, VSS_KIND_PROXY, "1080p");
+  vss_h_key(&old, 61, VSS_KIND_PROXY, "1080p");
+  assert_int_equal(vss_h_generate(h, 0, &k, VSS_FMT_MP4, size), 0);
+  assert_int_equal(vss_h_generate(h, 0, &old, VSS_FMT_MP4, size), 0);
+  vss_hash a[12], b[12];
+  uint64_t n;
+  assert_int_equal(vss_store_get_chunks(vss_h_store(h, 0), &k, a, 12, &n), 0);
+  assert_int_equal(n, 12);
+  /* `old` lost its list, as a row recorded before schema version 2. */
+  assert_int_equal(vss_store_put_chunks(vss_h_store(h, 0), &old, NULL, 0), 0);
+  vss_h_run_idle(h, 10 * S);
+
+  uint64_t job = fetch(h, 1, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  wait_done(h, 1, job, 10 * S);
+  assert_int_equal(vss_store_get_chunks(vss_h_store(h, 1), &k, b, 12, &n), 0);
+  assert_memory_equal(a, b, sizeof(a));
+
+  job = fetch(h, 2, &old, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  wait_done(h, 2, job, 10 * S);
+  assert_true(fx_holds(h, 2, &old, VSS_FMT_MP4, size));
+  assert_int_equal(vss_store_get_chunks(vss_h_store(h, 0), &old, a, 12, &n), 0);
+  assert_int_equal(vss_store_get_chunks(vss_h_store(h, 2), &old, b, 12, &n), 0);
+  assert_memory_equal(a, b, sizeof(a));
+
+  assert_int_equal(vss_node_remove_local(vss_h_node(h, 1), &k, vss_h_now(h)),
+                   0);
+  assert_int_equal(vss_store_get_chunks(vss_h_store(h, 1), &k, b, 12, &n),
+                   VSS_ERR_NOT_FOUND);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_fetch),
@@ -893,6 +1223,9 @@ int main(void) {
       cmocka_unit_test(test_stalled_request_retried_elsewhere),
       cmocka_unit_test(test_malformed_xfer_frames),
       cmocka_unit_test(test_serve_errors_and_data),
+      cmocka_unit_test(test_meta_from_stored_list),
+      cmocka_unit_test(test_slow_hashing_source_not_dropped),
+      cmocka_unit_test(test_fetch_keeps_chunk_list),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,7 +214,9 @@ uint64_t vss_node_queued_bytes(const vss_node *n, const vss_uuid *peer);
 
 /* Record a sidecar this device holds. data != NULL: the node writes it to
  * the blob store first; data == NULL: the bytes are already committed in
- * the blob store. Checksum is computed here. Peers hear of it after
+ * the blob store (and are read once). Checksum is computed here, and the
+ * chunk-hash list of a multi-chunk sidecar is stored with the row, so
+ * serving it never hashes it again. Peers hear of it after
  * change_batch_delay. Completes a pending generation job for the key. */
 int vss_node_add_local(vss_node *n, const vss_key *key, vss_format fmt,
                        const void *data, uint64_t size, vss_time now);

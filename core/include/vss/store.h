@@ -2,8 +2,9 @@
  * vss/store.h - the two storage seams of the core, as method tables
  * (in the manner of SQLite's VFS):
  *
- *   vss_store  - metadata: this device's sidecars, its availability rows
- *                with gossip sequence numbers, paired peers. SQLite
+ *   vss_store  - metadata: this device's sidecars (with the chunk-hash
+ *                lists of multi-chunk ones), its availability rows with
+ *                gossip sequence numbers, paired peers. SQLite
  *                implementation in core/src/store_sqlite.c.
  *   vss_blobs  - sidecar bytes: temporary blob while transferring, then an
  *                atomic commit. In-memory implementation in core (tests),
@@ -96,6 +97,18 @@ typedef struct vss_store_methods {
   int (*get_peer)(void *ctx, const vss_uuid *device, vss_peer_row *out);
   int (*del_peer)(void *ctx, const vss_uuid *device);
   int (*iter_peers)(void *ctx, vss_peer_iter_cb cb, void *user);
+  /* Chunk-hash list of a multi-chunk sidecar (table `sidecar_chunks`),
+   * kept with its row so that serving a META request never reads and
+   * hashes the whole blob again (~1.7 s/GB). put_chunks replaces the
+   * key's list; n = 0 deletes it (deleting none is not an error).
+   * get_chunks copies the list into out[cap] and sets *n to its length:
+   * VSS_ERR_NOT_FOUND when there is none, VSS_ERR_BUFFER (nothing
+   * copied) when *n > cap. vss_store_set_local_chunks writes it in the
+   * sidecar row's transaction. */
+  int (*put_chunks)(void *ctx, const vss_key *key, const vss_hash *hashes,
+                    uint64_t n);
+  int (*get_chunks)(void *ctx, const vss_key *key, vss_hash *out, uint64_t cap,
+                    uint64_t *n);
   void (*close)(void *ctx);
 } vss_store_methods;
 
@@ -146,16 +159,30 @@ int vss_store_get_peer(vss_store *s, const vss_uuid *device,
                        vss_peer_row *out);
 int vss_store_del_peer(vss_store *s, const vss_uuid *device);
 int vss_store_iter_peers(vss_store *s, vss_peer_iter_cb cb, void *user);
+int vss_store_put_chunks(vss_store *s, const vss_key *key,
+                         const vss_hash *hashes, uint64_t n);
+int vss_store_get_chunks(vss_store *s, const vss_key *key, vss_hash *out,
+                         uint64_t cap, uint64_t *n);
 
 /* The one way the core records that this device holds (has=1) or dropped
  * (has=0) a sidecar: in one transaction, takes the next sequence number,
- * writes the `sidecar` row (READY, or deleted when has=0) and the
- * `sidecar_availability` row. Either both land or neither does.
+ * writes the `sidecar` row (READY, or deleted when has=0), drops any
+ * chunk-hash list of the key, and writes the `sidecar_availability` row.
+ * Either all of it lands or none does.
  * Called inside the caller's open transaction (batching many changes in
  * one commit), it joins it instead, and on failure the caller must roll
  * the whole transaction back. */
 int vss_store_set_local(vss_store *s, const vss_sidecar_row *row, int has,
                         vss_time now);
+/* set_local that also replaces the sidecar's chunk-hash list in the same
+ * transaction: has = 1 with nchunks >= 2 stores `chunks`, which must be
+ * the row's list (vss_chunk_count(size) entries that add up to its
+ * checksum, else VSS_ERR_INVALID); anything else (one-chunk sidecars,
+ * chunks NULL, has = 0) deletes the key's list, so a stored list always
+ * belongs to the current row. vss_store_set_local passes none. */
+int vss_store_set_local_chunks(vss_store *s, const vss_sidecar_row *row,
+                               int has, const vss_hash *chunks,
+                               uint64_t nchunks, vss_time now);
 /* Start a new epoch (peers then take a full digest). */
 int vss_store_new_epoch(vss_store *s);
 
@@ -205,11 +232,16 @@ int vss_blobs_stat(vss_blobs *b, const vss_key *key, vss_format fmt,
 int vss_blobs_remove(vss_blobs *b, const vss_key *key, vss_format fmt);
 
 /* Whole-blob helpers: store bytes under a key (temp + commit) and compute
- * the two-level checksum of a committed blob by reading it back. */
+ * the two-level checksum of a committed blob by reading it back;
+ * vss_blobs_hash also hands over the chunk hashes (malloc'd, caller
+ * frees; chunks NULL skips them), as vss_hasher_final does. */
 int vss_blobs_put(vss_blobs *b, const vss_key *key, vss_format fmt,
                   const void *data, uint64_t size);
 int vss_blobs_checksum(vss_blobs *b, const vss_key *key, vss_format fmt,
                        uint64_t size, vss_hash *out);
+int vss_blobs_hash(vss_blobs *b, const vss_key *key, vss_format fmt,
+                   uint64_t size, vss_hash *checksum, vss_hash **chunks,
+                   uint64_t *nchunks);
 
 #ifdef __cplusplus
 }
