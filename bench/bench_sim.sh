@@ -36,7 +36,8 @@ awk -v b="$bytes" -v ms="$ms" -v f="$flow" 'BEGIN {
 s=$out/fleet-100/summary.csv r=$out/fleet-100/run.csv
 awk -v wall="$(val "$r" wall_s)" -v kb="$(val "$r" peak_rss_kb)" -v fr="$(val "$r" frames)" \
     -v av="$(val "$s" convergence.availability_s)" -v ho="$(val "$s" convergence.holders_s)" \
-    -v n="$(val "$s" thumbnails)" 'BEGIN {
+    -v n="$(val "$s" thumbnails)" -v lo="$(val "$s" convergence.last_online_s)" 'BEGIN {
   printf "fleet-100, 1 h simulated: %.1f s wall, %.0f MB peak memory, %d frames (target < 60 s)\n", wall, kb / 1024, fr
   printf "  all %d thumbnails: every device knows a holder of each after %.1f s, every holder after %.1f s (simulated)\n", n, av, ho
+  printf "  (devices come online over the first 30 s, the last at %.1f s: %.1f s after it)\n", lo, ho - lo
 }'

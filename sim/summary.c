@@ -409,6 +409,7 @@ int summary_write(world *w, double wall_s, long peak_kb) {
   write_requests(w, &o);
   put_num(&o, "convergence.availability_s", conv_s(w->avail_converged));
   put_num(&o, "convergence.holders_s", conv_s(w->holders_converged));
+  put_num(&o, "convergence.last_online_s", ns_to_s(w->last_online));
   put_num(&o, "thumbnails", (double)w->nthumbs);
   put_totals(&o, w);
   put_devices(&o, w);

@@ -100,6 +100,7 @@ static void apply_global(world *w, const sc_event *e, vss_time now) {
     break;
   case EV_ONLINE:
     set_online(w, e, 1, now);
+    w->last_online = now;
     break;
   case EV_RESTART:
     w->devs[e->device].restart_pending = 1;

@@ -277,6 +277,7 @@ struct world {
 
   /* convergence (monitor) */
   vss_time avail_converged, holders_converged;
+  vss_time last_online; /* of the last device that came online */
   vss_key *thumbs; /* every thumbnail held somewhere */
   size_t nthumbs, capthumbs;
   int *thumb_index;
