@@ -84,6 +84,13 @@ struct vss_node {
   vss_query *query;
   vss_xfer *xfer;
 
+  /* Bytes of sidecars this device holds (its availability rows with
+   * has = 1), for the storage budget: counted once from the store when a
+   * budget first needs it, then kept up to date by vss__set_local, so no
+   * job start pays an SQL aggregate over every row. */
+  int held_known;
+  uint64_t held_bytes;
+
   vss_time next_gossip;     /* periodic round */
   vss_time change_push_at;  /* batched push of local changes */
   vss_time next_cache_sweep;
@@ -102,6 +109,12 @@ void vss__emit(vss_node *n, vss_event *ev, vss_time now);
 /* This device's availability changed (fetched, generated, removed):
  * refresh the cached meta and schedule the batched push to peers. */
 int vss__local_recorded(vss_node *n, const vss_key *key, vss_time now);
+/* vss_store_set_local_chunks for the core's own changes (add, remove,
+ * fetched), keeping held_bytes in step. */
+int vss__set_local(vss_node *n, const vss_sidecar_row *row, int has,
+                   const vss_hash *chunks, uint64_t nchunks, vss_time now);
+/* held_bytes, counted from the store on first use (0 if that fails). */
+uint64_t vss__held_bytes(vss_node *n);
 /* Random duration in [base*(1-jitter), base*(1+jitter)]. */
 vss_time vss__jittered(vss_node *n, vss_time base, double jitter);
 /* min of two expiries, UNSET-aware */

@@ -47,6 +47,36 @@ static int store_bytes(vss_node *n, const vss_key *key, vss_format fmt,
             : vss_blobs_hash(n->blobs, key, fmt, *size, sum, chunks, nchunks);
 }
 
+uint64_t vss__held_bytes(vss_node *n) {
+  if (!n->held_known) {
+    uint64_t count = 0, bytes = 0;
+    if (vss_store_count_avail(n->store, &count, &bytes) != 0) return 0;
+    n->held_bytes = bytes;
+    n->held_known = 1;
+  }
+  return n->held_bytes;
+}
+
+int vss__set_local(vss_node *n, const vss_sidecar_row *row, int has,
+                   const vss_hash *chunks, uint64_t nchunks, vss_time now) {
+  /* What the row counted before: re-recording a sidecar replaces its
+   * size, removing what we do not hold changes nothing. Only looked up
+   * while the figure is kept (a budget asked for it). */
+  uint64_t before = 0;
+  if (n->held_known) {
+    vss_avail_row a;
+    int rc = vss_store_get_avail(n->store, &row->key, &a);
+    if (rc == 0 && a.has)
+      before = a.size;
+    else if (rc && rc != VSS_ERR_NOT_FOUND)
+      n->held_known = 0; /* count again when next needed */
+  }
+  int rc = vss_store_set_local_chunks(n->store, row, has, chunks, nchunks, now);
+  if (rc == 0 && n->held_known)
+    n->held_bytes = n->held_bytes - before + (has ? row->size : 0);
+  return rc;
+}
+
 static void emit_local(vss_node *n, const vss_key *key, vss_format fmt,
                        uint64_t size, vss_time now) {
   vss_event ev;
@@ -77,7 +107,7 @@ int vss_node_add_local(vss_node *n, const vss_key *key, vss_format fmt,
   row.status = VSS_STATUS_READY;
   row.version = 1;
   row.created_at = row.updated_at = now;
-  rc = vss_store_set_local_chunks(n->store, &row, 1, chunks, nchunks, now);
+  rc = vss__set_local(n, &row, 1, chunks, nchunks, now);
   free(chunks);
   if (rc) return rc;
   rc = vss__local_recorded(n, key, now);
@@ -93,7 +123,7 @@ int vss_node_remove_local(vss_node *n, const vss_key *key, vss_time now) {
   int rc = vss_store_get_sidecar(n->store, key, &row);
   if (rc) return rc;
   /* Row first: once it is gone nobody is served the bytes we delete. */
-  rc = vss_store_set_local(n->store, &row, 0, now);
+  rc = vss__set_local(n, &row, 0, NULL, 0, now);
   if (rc) return rc;
   rc = vss_blobs_remove(n->blobs, key, row.format);
   if (rc && rc != VSS_ERR_NOT_FOUND) return rc;

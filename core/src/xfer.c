@@ -203,17 +203,10 @@ int vss_xfer_is_local(vss_xfer *x, const vss_key *key, vss_format fmt,
   return vss_blobs_stat(x->n->blobs, key, fmt, &size) == 0 && size == row->size;
 }
 
-static uint64_t inflight_sizes(const vss_xfer *x) {
-  uint64_t sum = 0;
-  for (const xjob *j = x->jobs_head; j; j = j->next)
-    if (j->state == J_XFER) sum += j->size;
-  return sum;
-}
-
-uint64_t vss_xfer_budget_used(const vss_xfer *x) {
-  uint64_t count = 0, bytes = 0;
-  vss_store_count_avail(x->n->store, &count, &bytes);
-  return bytes + inflight_sizes(x);
+/* Both terms are kept as they change: this runs at every foreground job
+ * start and prefetch pump while a budget is set. */
+uint64_t vss_xfer_budget_used(vss_xfer *x) {
+  return vss__held_bytes(x->n) + x->xfer_bytes;
 }
 
 /* ---- timers ---------------------------------------------------------- */

@@ -74,7 +74,8 @@ int vss_xfer_is_local(vss_xfer *x, const vss_key *key, vss_format fmt,
 vss_time vss_xfer_expiry(const vss_xfer *x);
 int vss_xfer_handle_expiry(vss_xfer *x, vss_time now);
 int vss_xfer_jobs(const vss_xfer *x, vss_job_info *out, size_t cap);
-/* Bytes of sidecars stored locally that count against the budget. */
-uint64_t vss_xfer_budget_used(const vss_xfer *x);
+/* Bytes that count against the storage budget: sidecars held locally
+ * plus the sizes of the transfers under way. */
+uint64_t vss_xfer_budget_used(vss_xfer *x);
 
 #endif

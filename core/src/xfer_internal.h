@@ -166,6 +166,7 @@ struct vss_xfer {
   uint64_t next_job;
   uint32_t next_req;
   uint32_t nfg, npf_eager; /* active foreground / eager prefetch jobs */
+  uint64_t xfer_bytes;     /* sizes of the jobs transferring (J_XFER) */
   xslot *slots;            /* prefetch slots in use */
   uint32_t nslots;
   vss_time expiry;

@@ -93,6 +93,14 @@ void xf_job_account(vss_xfer *x, xjob *j, int sign) {
   }
 }
 
+/* The one place a job changes state: a transferring job's size counts
+ * against the storage budget (vss_xfer_budget_used). */
+static void job_set_state(vss_xfer *x, xjob *j, int state) {
+  if (j->state == J_XFER) x->xfer_bytes -= j->size;
+  j->state = state;
+  if (j->state == J_XFER) x->xfer_bytes += j->size;
+}
+
 /* Into the creation-order list (timers and loops walk it) and the key
  * map. */
 static void job_link(vss_xfer *x, xjob *j) {
@@ -148,6 +156,7 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
   xf_ready_remove(x, j);
   xf_job_account(x, j, -1);
+  job_set_state(x, j, J_WAIT); /* out of the budget's figure */
   job_unlink(x, j);
   free(j->ch);
   free(j->hashes);
@@ -171,8 +180,9 @@ static int job_chunks_init(xjob *j) {
 static int job_start(vss_xfer *x, xjob *j, vss_time now) {
   vss_peer *best = xf_job_pick_target(x, j);
   if (!best) return VSS_ERR_NO_SOURCE;
+  /* No budget, nothing to add up (prefetch checked it when it queued). */
   const vss_prefetch_policy *pol = &xf_cfg(x)->prefetch;
-  if ((j->evflags & VSS_EVF_FOREGROUND) &&
+  if ((j->evflags & VSS_EVF_FOREGROUND) && pol->storage_budget &&
       !vss_prefetch_fits(pol, vss_xfer_budget_used(x), j->size))
     return VSS_ERR_FULL;
   if (job_chunks_init(j)) return VSS_ERR_NOMEM;
@@ -181,7 +191,7 @@ static int job_start(vss_xfer *x, xjob *j, vss_time now) {
     j->tmp = NULL;
     return VSS_ERR_IO;
   }
-  j->state = J_XFER;
+  job_set_state(x, j, J_XFER);
   j->wake_at = VSS_TIME_UNSET;
   xf_emit(x, VSS_EV_FETCH_STARTED, j, best, j->size, j->nchunks, 0, now);
   xf_ready_insert(x, j);
@@ -226,7 +236,7 @@ void xf_job_failed(vss_xfer *x, xjob *j, int rc, vss_time now) {
  * ended with FETCH_FAILED in that case. */
 int xf_job_generate(vss_xfer *x, xjob *j, vss_time now) {
   job_reset_xfer(x, j, now);
-  j->state = J_GEN;
+  job_set_state(x, j, J_GEN);
   j->fail_rc = 0;
   const vss_node_config *cf = xf_cfg(x);
   if (!cf->generate) {

@@ -111,8 +111,8 @@ static int job_commit(vss_xfer *x, xjob *j, uint16_t src, vss_time now) {
   job_row(x, j, src, now, &row);
   /* The verified hash list goes with the row: serving the sidecar on to
    * other peers then never re-hashes it. */
-  rc = vss_store_set_local_chunks(x->n->store, &row, 1, j->hashes,
-                                  j->hashes ? j->nchunks : 0, now);
+  rc =
+      vss__set_local(x->n, &row, 1, j->hashes, j->hashes ? j->nchunks : 0, now);
   if (rc) {
     /* No row: the bytes are an orphan nobody can see; reclaim them. */
     vss_blobs_remove(x->n->blobs, &j->key, j->fmt);

@@ -573,14 +573,115 @@ static const vss_blob_methods counting_blobs = {
     .close = cb_close,
 };
 
+/* A store that counts calls per method, forwarding to (and owning) an
+ * SQLite store: what the node asks of its store, and how often. */
+enum { CS_COUNT_AVAIL, CS_GET_AVAIL, CS_OTHER, CS_N };
+typedef struct cstore {
+  vss_store *inner;
+  uint64_t calls[CS_N];
+} cstore;
+
+#define CS_FWD(ctx, which, call)                                               \
+  do {                                                                         \
+    cstore *c_ = (ctx);                                                        \
+    c_->calls[which]++;                                                        \
+    vss_store *in = c_->inner;                                                 \
+    return call;                                                               \
+  } while (0)
+
+static int cs_begin(void *c) {
+  CS_FWD(c, CS_OTHER, vss_store_begin(in));
+}
+static int cs_commit(void *c) {
+  CS_FWD(c, CS_OTHER, vss_store_commit(in));
+}
+static int cs_rollback(void *c) {
+  CS_FWD(c, CS_OTHER, vss_store_rollback(in));
+}
+static int cs_get_meta(void *c, vss_store_meta *o) {
+  CS_FWD(c, CS_OTHER, vss_store_get_meta(in, o));
+}
+static int cs_set_meta(void *c, const vss_store_meta *m) {
+  CS_FWD(c, CS_OTHER, vss_store_set_meta(in, m));
+}
+static int cs_put_sidecar(void *c, const vss_sidecar_row *r) {
+  CS_FWD(c, CS_OTHER, vss_store_put_sidecar(in, r));
+}
+static int cs_get_sidecar(void *c, const vss_key *k, vss_sidecar_row *o) {
+  CS_FWD(c, CS_OTHER, vss_store_get_sidecar(in, k, o));
+}
+static int cs_del_sidecar(void *c, const vss_key *k) {
+  CS_FWD(c, CS_OTHER, vss_store_del_sidecar(in, k));
+}
+static int cs_put_avail(void *c, const vss_avail_row *r) {
+  CS_FWD(c, CS_OTHER, vss_store_put_avail(in, r));
+}
+static int cs_get_avail(void *c, const vss_key *k, vss_avail_row *o) {
+  CS_FWD(c, CS_GET_AVAIL, vss_store_get_avail(in, k, o));
+}
+static int cs_iter_avail_since(void *c, uint64_t since, vss_avail_iter_cb cb,
+                               void *user) {
+  CS_FWD(c, CS_OTHER, vss_store_iter_avail_since(in, since, cb, user));
+}
+static int cs_count_avail(void *c, uint64_t *count, uint64_t *bytes) {
+  CS_FWD(c, CS_COUNT_AVAIL, vss_store_count_avail(in, count, bytes));
+}
+static int cs_put_peer(void *c, const vss_peer_row *r) {
+  CS_FWD(c, CS_OTHER, vss_store_put_peer(in, r));
+}
+static int cs_get_peer(void *c, const vss_uuid *d, vss_peer_row *o) {
+  CS_FWD(c, CS_OTHER, vss_store_get_peer(in, d, o));
+}
+static int cs_del_peer(void *c, const vss_uuid *d) {
+  CS_FWD(c, CS_OTHER, vss_store_del_peer(in, d));
+}
+static int cs_iter_peers(void *c, vss_peer_iter_cb cb, void *user) {
+  CS_FWD(c, CS_OTHER, vss_store_iter_peers(in, cb, user));
+}
+static int cs_put_chunks(void *c, const vss_key *k, const vss_hash *h,
+                         uint64_t n) {
+  CS_FWD(c, CS_OTHER, vss_store_put_chunks(in, k, h, n));
+}
+static int cs_get_chunks(void *c, const vss_key *k, vss_hash *o, uint64_t cap,
+                         uint64_t *n) {
+  CS_FWD(c, CS_OTHER, vss_store_get_chunks(in, k, o, cap, n));
+}
+static void cs_close(void *c) {
+  vss_store_del(((cstore *)c)->inner);
+  free(c);
+}
+static const vss_store_methods counting_store = {
+    .begin = cs_begin,
+    .commit = cs_commit,
+    .rollback = cs_rollback,
+    .get_meta = cs_get_meta,
+    .set_meta = cs_set_meta,
+    .put_sidecar = cs_put_sidecar,
+    .get_sidecar = cs_get_sidecar,
+    .del_sidecar = cs_del_sidecar,
+    .put_avail = cs_put_avail,
+    .get_avail = cs_get_avail,
+    .iter_avail_since = cs_iter_avail_since,
+    .count_avail = cs_count_avail,
+    .put_peer = cs_put_peer,
+    .get_peer = cs_get_peer,
+    .del_peer = cs_del_peer,
+    .iter_peers = cs_iter_peers,
+    .put_chunks = cs_put_chunks,
+    .get_chunks = cs_get_chunks,
+    .close = cs_close,
+};
+
 typedef struct solo {
-  vss_store *store;
+  vss_store *store; /* counting, over SQLite */
+  cstore *cs;       /* its call counts */
   vss_blobs *blobs;
   cblobs *cb; /* the blob store's read counter */
   vss_node *n;
   vss_uuid ghost[2];
-  vss_event ev[256];
+  vss_event ev[256]; /* the first 256 */
   size_t nev;
+  size_t count[VSS_EV_COUNT]; /* all of them, by type */
 } solo;
 
 static uint64_t solo_rand(void *u) {
@@ -591,20 +692,21 @@ static uint64_t solo_rand(void *u) {
 static void solo_event(void *u, const vss_event *ev) {
   solo *s = u;
   if (s->nev < 256) s->ev[s->nev++] = *ev;
+  s->count[ev->type]++;
 }
 
 static size_t solo_count(const solo *s, vss_event_type t) {
-  size_t c = 0;
-  for (size_t i = 0; i < s->nev; i++)
-    c += s->ev[i].type == t;
-  return c;
+  return s->count[t];
 }
 
 static void solo_open(solo *s) {
   memset(s, 0, sizeof(*s));
   vss_uuid me = {{1}};
-  assert_int_equal(vss_store_sqlite_open(&s->store, ":memory:", &me, NULL, 0),
-                   0);
+  s->cs = calloc(1, sizeof(*s->cs));
+  assert_non_null(s->cs);
+  assert_int_equal(
+      vss_store_sqlite_open(&s->cs->inner, ":memory:", &me, NULL, 0), 0);
+  assert_int_equal(vss_store_new(&s->store, &counting_store, s->cs), 0);
   s->cb = calloc(1, sizeof(*s->cb));
   assert_non_null(s->cb);
   assert_int_equal(vss_blobs_mem_new(&s->cb->inner), 0);
@@ -1206,6 +1308,123 @@ static void test_fetch_keeps_chunk_list(void **state) {
   vss_h_del(h);
 }
 
+/* ---- the storage budget ---------------------------------------------- */
+
+/* Ghost g announces n sidecars of `size` bytes (one digest page). */
+static void solo_offer_many(solo *s, int g, const vss_key *k, size_t n,
+                            uint64_t size) {
+  vss_buf b = {0};
+  vss_msg_digest d;
+  memset(&d, 0, sizeof(d));
+  d.device = s->ghost[g];
+  d.epoch = 1;
+  d.to_seq = n;
+  d.flags = VSS_DIGEST_FULL | VSS_DIGEST_FIRST | VSS_DIGEST_LAST;
+  size_t mark;
+  assert_int_equal(vss_wire_digest_begin(&b, &d, &mark), 0);
+  uint8_t *data = malloc(size);
+  assert_non_null(data);
+  for (size_t i = 0; i < n; i++) {
+    vss_wire_entry e = {
+        .key = k[i], .format = VSS_FMT_WEBP, .has = 1, .size = size};
+    vss_h_content(&k[i], size, data);
+    assert_int_equal(vss_checksum_buffer(data, size, &e.checksum), 0);
+    assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+  }
+  free(data);
+  assert_int_equal(vss_wire_digest_end(&b, mark, (uint32_t)n), 0);
+  assert_int_equal(vss_node_recv(s->n, &s->ghost[g], b.data, b.len, 0), 0);
+  vss_buf_free(&b);
+  solo_drain(s, g, 0);
+}
+
+/* Ghost g answers every GET for one-chunk sidecars of `size` bytes until
+ * the node asks for nothing more; returns the time reached. */
+static vss_time solo_serve_all(solo *s, int g, uint64_t size, vss_time t) {
+  enum { CAP = 65536 };
+  vss_msg_xfer_get *q = calloc(CAP, sizeof(*q));
+  uint8_t *data = malloc(size);
+  assert_non_null(q);
+  assert_non_null(data);
+  size_t nq = solo_gets(s, g, t, q, CAP);
+  while (nq) {
+    vss_msg_xfer_get get = q[--nq];
+    solo_tick(s, t);
+    vss_h_content(&get.key, size, data);
+    vss_buf b = {0};
+    assert_int_equal(
+        vss_wire_encode_xfer_data(&b, get.req_id, 0, data, get.length), 0);
+    assert_int_equal(vss_node_recv(s->n, &s->ghost[g], b.data, b.len, t), 0);
+    vss_buf_free(&b);
+    t += 10 * VSS_NS_PER_US;
+    nq += solo_gets(s, g, t, q + nq, CAP - nq);
+  }
+  free(q);
+  free(data);
+  return t;
+}
+
+/* 5,000 foreground fetches with no storage budget never add up what the
+ * device holds (an SQL aggregate over every availability row at each job
+ * start made a bulk fetch quadratic). With a budget the figure is counted
+ * once, then kept up to date through fetches and removals, and still
+ * enforced. */
+static void test_budget_not_counted_per_job(void **state) {
+  (void)state;
+  solo s;
+  solo_open(&s);
+  enum { N = 5000, SIZE = 1000 };
+  vss_key *k = calloc(N + 2, sizeof(*k));
+  assert_non_null(k);
+  for (uint32_t i = 0; i < N + 2; i++)
+    vss_h_key(&k[i], 1000 + i, VSS_KIND_THUMB, "grid@1x");
+  solo_offer_many(&s, 0, k, N + 2, SIZE);
+  uint64_t job;
+  for (int i = 0; i < N; i++)
+    assert_int_equal(
+        vss_node_fetch(s.n, &k[i], VSS_FMT_WEBP, VSS_FETCH_FOREGROUND, &job, 0),
+        0);
+  vss_time t = solo_serve_all(&s, 0, SIZE, MS);
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_DONE), N);
+  assert_int_equal(s.cs->calls[CS_COUNT_AVAIL], 0);
+
+  /* A budget: counted once, then kept. */
+  vss_node_config cfg = fx_cfg();
+  vss_prefetch_policy pol = cfg.prefetch;
+  pol.storage_budget = 1000000000;
+  assert_int_equal(vss_node_set_policy(s.n, &pol, VSS_STRATEGY_COST, t), 0);
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(vss_node_remove_local(s.n, &k[i], t), 0);
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(
+        vss_node_fetch(s.n, &k[i], VSS_FMT_WEBP, VSS_FETCH_FOREGROUND, &job, t),
+        0);
+  t = solo_serve_all(&s, 0, SIZE, t);
+  assert_int_equal(solo_count(&s, VSS_EV_FETCH_DONE), N + 100);
+  assert_int_equal(s.cs->calls[CS_COUNT_AVAIL], 1);
+  uint64_t count, bytes;
+  assert_int_equal(vss_store_count_avail(s.cs->inner, &count, &bytes), 0);
+  assert_int_equal(bytes, (uint64_t)N * SIZE);
+  assert_int_equal(vss_xfer_budget_used(s.n->xfer), bytes);
+
+  /* Room for one more sidecar, not two: the first one's transfer counts
+   * while it runs. */
+  pol.storage_budget = bytes + SIZE + SIZE / 2;
+  assert_int_equal(vss_node_set_policy(s.n, &pol, VSS_STRATEGY_COST, t), 0);
+  assert_int_equal(
+      vss_node_fetch(s.n, &k[N], VSS_FMT_WEBP, VSS_FETCH_FOREGROUND, &job, t),
+      0);
+  assert_int_equal(vss_node_fetch(s.n, &k[N + 1], VSS_FMT_WEBP,
+                                  VSS_FETCH_FOREGROUND, &job, t),
+                   VSS_ERR_FULL);
+  assert_int_equal(vss_xfer_budget_used(s.n->xfer), bytes + SIZE);
+  solo_serve_all(&s, 0, SIZE, t);
+  assert_int_equal(vss_xfer_budget_used(s.n->xfer), bytes + SIZE);
+  assert_int_equal(s.cs->calls[CS_COUNT_AVAIL], 1);
+  free(k);
+  solo_close(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_fetch),
@@ -1226,6 +1445,7 @@ int main(void) {
       cmocka_unit_test(test_meta_from_stored_list),
       cmocka_unit_test(test_slow_hashing_source_not_dropped),
       cmocka_unit_test(test_fetch_keeps_chunk_list),
+      cmocka_unit_test(test_budget_not_counted_per_job),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
