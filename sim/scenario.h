@@ -187,8 +187,8 @@ typedef struct scenario {
   int nevents;
 } scenario;
 
-/* Parse and check a scenario file. On error returns -1 and writes
- * "file:line: message" into err. */
+/* Parse and check a scenario file. On error returns -1, writes
+ * "file:line: message" into err and leaves nothing to free. */
 int scenario_load(scenario *sc, const char *path, char *err, size_t errcap);
 /* Parse from a string (tests, fuzzing); `path` names it in messages. */
 int scenario_load_string(scenario *sc, const char *text, const char *path,

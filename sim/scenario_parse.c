@@ -345,6 +345,7 @@ int scenario_load_string(scenario *sc, const char *text, const char *path,
   free(p.exp_index);
   if (p.failed) {
     scopy(err, errcap, p.err);
+    scenario_free(sc);
     return -1;
   }
   return 0;
