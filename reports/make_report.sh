@@ -34,6 +34,13 @@ if command -v gnuplot >/dev/null 2>&1; then
     if [ -s "$out/lat_$k.dat" ]; then kinds="$kinds $k"; else rm -f "$out/lat_$k.dat"; fi
   done
   ncols=$(head -1 "$out/link_series.csv" | awk -F, '{ print NF }')
+  # At most 30 devices in the bar chart: the busiest (sent + received).
+  ndev=$(($(wc -l < "$out/devices.csv") - 1))
+  { head -1 "$out/devices.csv"; tail -n +2 "$out/devices.csv" |
+      awk -F, '{ print $6 + $7 "," $0 }' | sort -t, -k1,1 -g -r | head -30 |
+      cut -d, -f2-; } > "$out/devices_top.csv"
+  devtitle="Bytes per device"
+  [ "$ndev" -gt 30 ] && devtitle="Bytes per device (the 30 busiest of $ndev)"
   for term in png svg; do
     if [ -n "$kinds" ]; then
       gnuplot -e "out='$out/latency_cdf.$term'; term='$term'; dir='$out'; kinds='$kinds'" \
@@ -43,8 +50,10 @@ if command -v gnuplot >/dev/null 2>&1; then
       gnuplot -e "out='$out/link_bandwidth.$term'; term='$term'; dir='$out'; ncols=$ncols" \
         "$here/link_bandwidth.gp" 2>> "$log"
     fi
-    gnuplot -e "out='$out/device_bytes.$term'; term='$term'; dir='$out'" "$here/device_bytes.gp" 2>> "$log"
+    gnuplot -e "out='$out/device_bytes.$term'; term='$term'; file='$out/devices_top.csv'; title='$devtitle'" \
+      "$here/device_bytes.gp" 2>> "$log"
   done
+  rm -f "$out/devices_top.csv"
   rm -f "$out"/lat_*.dat
   plots=yes
 fi
@@ -67,7 +76,7 @@ desc=$(awk -F' *= *' '/^description *=/ { sub(/^[^=]*= */, ""); print; exit }' "
 wall=$(awk -F, '$1 == "wall_s" { print $2 }' "$out/run.csv" 2>/dev/null || true)
 rss=$(awk -F, '$1 == "peak_rss_kb" { print $2 }' "$out/run.csv" 2>/dev/null || true)
 case $model in
-  lv08-warm) model_text="lv08-warm: SimGrid LV08 (max-min sharing with RTT unfairness, bandwidth factor 0.97, TCP window cap) with latency factor 1, i.e. frames on a warm, long-lived connection" ;;
+  lv08-warm) model_text="lv08-warm: SimGrid LV08 bandwidth sharing (bandwidth factor 0.97, cross-traffic) with each path's latency paid once per connection stream (latency factor 1): a warm, long-lived connection" ;;
   lv08) model_text="lv08: SimGrid's default LV08 (latency x13.01, a cold TCP flow per message)" ;;
   *) model_text="$model (SimGrid network/model)" ;;
 esac
