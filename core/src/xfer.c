@@ -16,10 +16,21 @@ int vss_xfer_new(vss_xfer **out, vss_node *n) {
   if (!x) return VSS_ERR_NOMEM;
   x->n = n;
   x->expiry = VSS_TIME_UNSET;
+  x->nbuckets = XFER_JOB_BUCKETS;
+  x->jmap = calloc(x->nbuckets, sizeof(*x->jmap));
+  x->imap = calloc(x->nbuckets, sizeof(*x->imap));
+  /* The timers' scratch always holds one batch: expiry makes progress
+   * even when it cannot grow. */
+  x->due_cap = XFER_EXPIRE_BATCH;
+  x->due = malloc(x->due_cap * sizeof(*x->due));
   x->rbuf = malloc(VSS_CHUNK_SIZE);
-  int rc = x->rbuf ? vss_prefetch_new(&x->pf) : VSS_ERR_NOMEM;
+  int rc = x->rbuf && x->jmap && x->imap && x->due ? vss_prefetch_new(&x->pf)
+                                                   : VSS_ERR_NOMEM;
   if (rc) {
     free(x->rbuf);
+    free(x->jmap);
+    free(x->imap);
+    free(x->due);
     free(x);
     return rc;
   }
@@ -40,6 +51,11 @@ void vss_xfer_del(vss_xfer *x) {
   xf_meta_cache_free(x);
   vss_prefetch_del(x->pf);
   vss_buf_free(&x->scratch);
+  vss_theap_free(&x->rheap);
+  vss_theap_free(&x->jheap);
+  free(x->jmap);
+  free(x->imap);
+  free(x->due);
   free(x->rbuf);
   free(x);
 }
@@ -72,7 +88,7 @@ static int job_join(vss_xfer *x, xjob *j, uint32_t flags, vss_time now) {
 
 /* No holder known: ask the peers, and wait up to query_timeout. */
 static int job_wait(vss_xfer *x, xjob *j, vss_time now) {
-  j->wake_at = now + xf_cfg(x)->query_timeout;
+  xf_job_set_wake(x, j, now + xf_cfg(x)->query_timeout);
   uint64_t id = j->id;
   int asked = vss_node_query(x->n, &j->key, now);
   if (!xf_job_by_id(x, id)) return 0; /* a cached answer started it */
@@ -268,7 +284,7 @@ static void requeue_owed(vss_xfer *x, xpeer *xp, uint16_t idx, vss_time now) {
     if (r->meta)
       j->meta_inflight = 0;
     else
-      xf_chunk_requeue(j, r->chunk, idx, 0, xf_cfg(x), now);
+      xf_chunk_requeue(x, j, r->chunk, idx, 0, now);
     xf_req_free(x, r, now);
   }
 }

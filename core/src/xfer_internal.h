@@ -26,6 +26,7 @@
 
 #include "pcache.h"
 #include "prefetch.h"
+#include "theap.h"
 
 #define XFER_SLICE (64u * 1024u) /* DATA payload per frame when serving */
 #define XFER_MAX_SOURCES 32      /* holders a job uses at most */
@@ -33,7 +34,8 @@
 #define XFER_MAX_SERVES 65536    /* queued GETs per peer */
 #define XFER_META_CACHE 4        /* chunk-hash lists kept for serving */
 #define XFER_REQ_BUCKETS 4096    /* power of two */
-#define XFER_JOB_BUCKETS 4096    /* power of two */
+#define XFER_JOB_BUCKETS 4096    /* first size of the job maps; they grow */
+#define XFER_EXPIRE_BATCH 256    /* timers acted on per handle_expiry */
 #define XFER_NO_PEER 0xffffu
 /* The slowest rate (bytes/s) at which a source is assumed to hash a
  * sidecar whose chunk-hash list it has not stored (rows from before
@@ -73,7 +75,9 @@ typedef struct xreq {
   uint64_t chunk, off;
   uint32_t len, got;
   uint64_t ahead; /* source's bytes in flight when this was sent */
-  vss_time sent_at, deadline;
+  uint64_t seq;   /* link order: the source's list order, for timers */
+  uint32_t hpos;  /* in the deadline heap while outstanding */
+  vss_time sent_at, deadline; /* set deadlines with xf_req_set_deadline */
   uint8_t *buf;               /* the chunk, verified before it is written */
   struct xreq *sprev, *snext; /* source's outstanding list */
   struct xreq *jprev, *jnext; /* job's requests (outstanding and held) */
@@ -115,12 +119,15 @@ struct xjob {
   jsrc src[XFER_MAX_SOURCES];
   uint32_t nsrc;
   xreq *reqs;
-  vss_time started, wake_at;
+  vss_time started;
+  vss_time wake_at; /* set with xf_job_set_wake (the heap follows it) */
+  uint32_t hpos;    /* in the wake-up heap while wake_at is set */
   uint64_t done_bytes;
   xjob *prev, *next;   /* all jobs, creation order */
   xjob *rprev, *rnext; /* ready list (has work to hand out) */
   int ready;
   xjob *hnext; /* key map */
+  xjob *inext; /* id map */
 };
 
 /* Client side of one peer: our requests to it. */
@@ -161,8 +168,14 @@ struct vss_xfer {
   xjob *jobs_head, *jobs_tail;
   uint64_t njobs;
   xjob *ready_head[2], *ready_tail[2]; /* 0 foreground, 1 background */
-  xjob *jmap[XFER_JOB_BUCKETS];
+  xjob **jmap, **imap;                 /* by key, by id; nbuckets each */
+  size_t nbuckets; /* power of two, >= njobs when memory allows */
   xreq *rmap[XFER_REQ_BUCKETS];
+  vss_theap rheap;  /* outstanding requests by deadline */
+  vss_theap jheap;  /* jobs by wake_at */
+  uint64_t req_seq; /* xreq.seq */
+  void **due;       /* scratch for the timers due, room for due_cap */
+  size_t due_cap;
   uint64_t next_job;
   uint32_t next_req;
   uint32_t nfg, npf_eager; /* active foreground / eager prefetch jobs */
@@ -206,6 +219,8 @@ void xf_emit(vss_xfer *x, vss_event_type t, const xjob *j, const vss_peer *p,
              uint64_t bytes, uint64_t count, int rc, vss_time now);
 xjob *xf_job_by_key(const vss_xfer *x, const vss_key *key);
 xjob *xf_job_by_id(const vss_xfer *x, uint64_t id);
+/* The job's timer (VSS_TIME_UNSET: none). */
+void xf_job_set_wake(vss_xfer *x, xjob *j, vss_time t);
 void xf_ready_insert(vss_xfer *x, xjob *j);
 void xf_ready_remove(vss_xfer *x, xjob *j);
 /* Counters the prefetch policy reads: sign +1 on entry, -1 on exit
@@ -235,6 +250,7 @@ void xf_req_settle_source(vss_xfer *x, xreq *r, vss_time now);
 void xf_req_free(vss_xfer *x, xreq *r, vss_time now);
 /* Forget a request the source still owes; tell it when it can hear. */
 void xf_req_abandon(vss_xfer *x, xreq *r, vss_time now);
+void xf_req_set_deadline(vss_xfer *x, xreq *r, vss_time t);
 int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
                      vss_time now);
 int xf_send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,
@@ -255,15 +271,15 @@ vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j);
 void xf_job_refresh_sources(vss_xfer *x, xjob *j);
 void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now);
 void xf_src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc, vss_time now);
-void xf_chunk_requeue(xjob *j, uint64_t c, uint16_t culprit, int counted,
-                      const vss_node_config *cf, vss_time now);
+void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
+                      int counted, vss_time now);
 int xf_job_has_work(const xjob *j);
 /* Pumping only sends requests: no job ends. */
 void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now);
 void xf_pump_all(vss_xfer *x, vss_time now);
 void xf_pump_sources_but(vss_xfer *x, xjob *j, uint16_t skip, vss_time now);
 void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now);
-/* Recompute x->expiry from request deadlines and job wake-ups. */
+/* x->expiry from the earliest request deadline and job wake-up. */
 void xf_rearm(vss_xfer *x);
 /* Deadlines and wake-ups due at now. May end jobs. */
 void xf_expire(vss_xfer *x, vss_time now);

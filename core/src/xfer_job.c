@@ -6,6 +6,7 @@
  */
 #include "xfer_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,17 +41,63 @@ static uint32_t key_hash(const vss_key *k) {
   return h;
 }
 
+static size_t key_bucket(const vss_xfer *x, const vss_key *key) {
+  return key_hash(key) & (x->nbuckets - 1);
+}
+
+/* Ids are handed out in sequence: their low bits spread evenly. */
+static size_t id_bucket(const vss_xfer *x, uint64_t id) {
+  return (size_t)id & (x->nbuckets - 1);
+}
+
 xjob *xf_job_by_key(const vss_xfer *x, const vss_key *key) {
-  for (xjob *j = x->jmap[key_hash(key) & (XFER_JOB_BUCKETS - 1)]; j;
-       j = j->hnext)
+  for (xjob *j = x->jmap[key_bucket(x, key)]; j; j = j->hnext)
     if (vss_key_cmp(&j->key, key) == 0) return j;
   return NULL;
 }
 
+/* Every loop that may end jobs looks them up again by id: with 10,000
+ * jobs a walk of the job list here was a fifth of the CPU. */
 xjob *xf_job_by_id(const vss_xfer *x, uint64_t id) {
-  for (xjob *j = x->jobs_head; j; j = j->next)
+  for (xjob *j = x->imap[id_bucket(x, id)]; j; j = j->inext)
     if (j->id == id) return j;
   return NULL;
+}
+
+static void maps_insert(vss_xfer *x, xjob *j) {
+  size_t b = key_bucket(x, &j->key);
+  j->hnext = x->jmap[b];
+  x->jmap[b] = j;
+  b = id_bucket(x, j->id);
+  j->inext = x->imap[b];
+  x->imap[b] = j;
+}
+
+/* Twice the buckets once there are more jobs than buckets; without the
+ * memory the chains just grow longer. */
+static void maps_grow(vss_xfer *x) {
+  if (x->njobs <= x->nbuckets || x->nbuckets > SIZE_MAX / 2 / sizeof(xjob *))
+    return;
+  size_t nb = x->nbuckets * 2;
+  xjob **km = calloc(nb, sizeof(*km)), **im = calloc(nb, sizeof(*im));
+  if (!km || !im) {
+    free(km);
+    free(im);
+    return;
+  }
+  free(x->jmap);
+  free(x->imap);
+  x->jmap = km;
+  x->imap = im;
+  x->nbuckets = nb;
+  for (xjob *j = x->jobs_head; j; j = j->next)
+    maps_insert(x, j);
+}
+
+void xf_job_set_wake(vss_xfer *x, xjob *j, vss_time t) {
+  j->wake_at = t;
+  /* Room was reserved when the job was made: this cannot fail. */
+  vss_theap_set(&x->jheap, j, &j->hpos, t, j->id);
 }
 
 /* ---- job lists and accounting ---------------------------------------- */
@@ -101,25 +148,28 @@ static void job_set_state(vss_xfer *x, xjob *j, int state) {
   if (j->state == J_XFER) x->xfer_bytes += j->size;
 }
 
-/* Into the creation-order list (timers and loops walk it) and the key
- * map. */
+/* Into the creation-order list (loops walk it) and the maps. */
 static void job_link(vss_xfer *x, xjob *j) {
+  x->njobs++;
+  maps_grow(x); /* rehashes the jobs listed so far, not j */
+  maps_insert(x, j);
   j->prev = x->jobs_tail;
   if (j->prev)
     j->prev->next = j;
   else
     x->jobs_head = j;
   x->jobs_tail = j;
-  uint32_t b = key_hash(&j->key) & (XFER_JOB_BUCKETS - 1);
-  j->hnext = x->jmap[b];
-  x->jmap[b] = j;
-  x->njobs++;
 }
 
 xjob *xf_job_new(vss_xfer *x, const vss_key *key, vss_format fmt,
                  uint32_t flags, uint32_t evflags, vss_time now) {
+  /* Room in the wake-up heap now, so setting the timer cannot fail. */
+  if (x->njobs >= UINT32_MAX - 1 ||
+      vss_theap_reserve(&x->jheap, (uint32_t)x->njobs + 1))
+    return NULL;
   xjob *j = calloc(1, sizeof(*j));
   if (!j) return NULL;
+  j->hpos = VSS_THEAP_NONE;
   j->id = ++x->next_job;
   j->key = *key;
   j->fmt = fmt;
@@ -142,10 +192,14 @@ static void job_unlink(vss_xfer *x, xjob *j) {
     j->next->prev = j->prev;
   else
     x->jobs_tail = j->prev;
-  xjob **pp = &x->jmap[key_hash(&j->key) & (XFER_JOB_BUCKETS - 1)];
+  xjob **pp = &x->jmap[key_bucket(x, &j->key)];
   while (*pp && *pp != j)
     pp = &(*pp)->hnext;
   if (*pp) *pp = j->hnext;
+  pp = &x->imap[id_bucket(x, j->id)];
+  while (*pp && *pp != j)
+    pp = &(*pp)->inext;
+  if (*pp) *pp = j->inext;
   x->njobs--;
 }
 
@@ -157,6 +211,7 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   xf_ready_remove(x, j);
   xf_job_account(x, j, -1);
   job_set_state(x, j, J_WAIT); /* out of the budget's figure */
+  vss_theap_remove(&x->jheap, &j->hpos);
   job_unlink(x, j);
   free(j->ch);
   free(j->hashes);
@@ -192,7 +247,7 @@ static int job_start(vss_xfer *x, xjob *j, vss_time now) {
     return VSS_ERR_IO;
   }
   job_set_state(x, j, J_XFER);
-  j->wake_at = VSS_TIME_UNSET;
+  xf_job_set_wake(x, j, VSS_TIME_UNSET);
   xf_emit(x, VSS_EV_FETCH_STARTED, j, best, j->size, j->nchunks, 0, now);
   xf_ready_insert(x, j);
   return 0;
@@ -223,7 +278,7 @@ static void job_reset_xfer(vss_xfer *x, xjob *j, vss_time now) {
   j->hashes = NULL;
   j->nchunks = j->ndone = j->ntodo = j->cursor = 0;
   j->meta_inflight = 0;
-  j->wake_at = VSS_TIME_UNSET;
+  xf_job_set_wake(x, j, VSS_TIME_UNSET);
 }
 
 void xf_job_failed(vss_xfer *x, xjob *j, int rc, vss_time now) {

@@ -37,7 +37,7 @@ static void chunk_bad(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
           VSS_ERR_CHECKSUM, now);
   uint16_t culprit = r->peer;
   xf_req_free(x, r, now);
-  xf_chunk_requeue(j, c, culprit, 1, xf_cfg(x), now);
+  xf_chunk_requeue(x, j, c, culprit, 1, now);
   xf_src_blame(x, j, culprit, VSS_ERR_CHECKSUM, now);
 }
 
@@ -230,7 +230,7 @@ static int data_gap(vss_xfer *x, xreq *r, vss_time now) {
   uint16_t peer = r->peer;
   uint64_t c = r->chunk;
   xf_req_abandon(x, r, now);
-  xf_chunk_requeue(j, c, peer, 1, xf_cfg(x), now);
+  xf_chunk_requeue(x, j, c, peer, 1, now);
   if (!xf_job_settle(x, j, now)) xf_pump_job_sources(x, j, now);
   return 0;
 }
@@ -283,7 +283,7 @@ int xf_on_error(vss_xfer *x, vss_peer *p, const vss_msg_xfer_error *m,
   if (r->meta)
     j->meta_inflight = 0;
   else
-    xf_chunk_requeue(j, r->chunk, p->idx, 0, xf_cfg(x), now);
+    xf_chunk_requeue(x, j, r->chunk, p->idx, 0, now);
   xf_req_free(x, r, now);
   /* It does not have the sidecar (any more) or refuses: leave it out. */
   jsrc *s = xf_job_src(j, p->idx);

@@ -67,6 +67,7 @@ void xf_req_settle_source(vss_xfer *x, xreq *r, vss_time now) {
   if (!r->outstanding) return;
   r->outstanding = 0;
   req_map_del(x, r);
+  vss_theap_remove(&x->rheap, &r->hpos);
   xpeer *xp = x->peers[r->peer];
   if (!xp) return;
   uint64_t left = r->meta ? 0 : (uint64_t)(r->len - r->got);
@@ -103,11 +104,19 @@ void xf_req_abandon(vss_xfer *x, xreq *r, vss_time now) {
   xf_req_free(x, r, now);
 }
 
+void xf_req_set_deadline(vss_xfer *x, xreq *r, vss_time t) {
+  r->deadline = t;
+  if (r->outstanding) vss_theap_set(&x->rheap, r, &r->hpos, t, r->seq);
+}
+
 /* ---- issuing requests ------------------------------------------------ */
 
 static xreq *req_new(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp) {
+  /* Room in the deadline heap now, so linking the request cannot fail. */
+  if (vss_theap_reserve(&x->rheap, x->rheap.n + 1)) return NULL;
   xreq *r = calloc(1, sizeof(*r));
   if (!r) return NULL;
+  r->hpos = VSS_THEAP_NONE;
   do {
     r->id = ++x->next_req;
   } while (r->id == 0 || xf_req_find(x, r->id));
@@ -123,6 +132,8 @@ static void req_link(vss_xfer *x, xreq *r, xpeer *xp, vss_time now) {
   xjob *j = r->job;
   r->outstanding = 1;
   r->sent_at = now;
+  r->seq = ++x->req_seq;
+  vss_theap_set(&x->rheap, r, &r->hpos, r->deadline, r->seq); /* reserved */
   uint32_t b = r->id & (XFER_REQ_BUCKETS - 1);
   r->hnext = x->rmap[b];
   x->rmap[b] = r;

@@ -12,10 +12,14 @@
  *
  * A request past its deadline from a source that delivered nothing lately
  * is stalled: the chunk goes back with backoff for that source, which is
- * blamed (dropped after repeated errors).
+ * blamed (dropped after repeated errors). Deadlines and job wake-ups sit
+ * in two timer heaps (theap.h): the next expiry is their tops, and an
+ * expiry visits only what is due, in the order a walk over the sources'
+ * request lists and the job list would take.
  */
 #include "xfer_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- sources --------------------------------------------------------- */
@@ -165,8 +169,9 @@ static uint64_t next_chunk_for(xjob *j, uint16_t idx, vss_time now) {
 
 /* Put a chunk back to be fetched again. counted: a failure (retry budget
  * and backoff apply); otherwise the source simply went away. */
-void xf_chunk_requeue(xjob *j, uint64_t c, uint16_t culprit, int counted,
-                      const vss_node_config *cf, vss_time now) {
+void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
+                      int counted, vss_time now) {
+  const vss_node_config *cf = xf_cfg(x);
   xchunk *ch = &j->ch[c];
   if (ch->state == CH_DONE || ch->state == CH_TODO) return;
   ch->state = CH_TODO;
@@ -178,7 +183,7 @@ void xf_chunk_requeue(xjob *j, uint64_t c, uint16_t culprit, int counted,
   ch->avoid = culprit;
   unsigned shift = ch->tries > 20 ? 20 : ch->tries - 1;
   ch->not_before = now + (cf->retry_backoff << shift);
-  j->wake_at = vss__tmin(j->wake_at, ch->not_before);
+  xf_job_set_wake(x, j, vss__tmin(j->wake_at, ch->not_before));
 }
 
 static int meta_needed(const xjob *j) {
@@ -255,16 +260,27 @@ void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
 /* ---- timers: deadlines, stalls, backoff ------------------------------ */
 
 void xf_rearm(vss_xfer *x) {
-  vss_time t = VSS_TIME_UNSET;
-  for (uint16_t i = 0; i < x->n->npeers && i < VSS_MAX_PEERS; i++) {
-    const xpeer *xp = x->peers[i];
-    if (!xp) continue;
-    for (const xreq *r = xp->c.head; r; r = r->snext)
-      t = vss__tmin(t, r->deadline);
+  x->expiry = vss__tmin(vss_theap_top(&x->rheap), vss_theap_top(&x->jheap));
+}
+
+/* The timers of heap h due at now, in `order`, at most
+ * XFER_EXPIRE_BATCH of them (the rest stay due: the driver calls again
+ * at once). Returns how many are in x->due. */
+static size_t due_batch(vss_xfer *x, const vss_theap *h, vss_time now,
+                        int (*order)(const void *, const void *)) {
+  if (x->due_cap < h->n) {
+    void **d = realloc(x->due, h->n * sizeof(*d));
+    if (!d) { /* without room, the earliest alone (due_cap >= 1) */
+      if (vss_theap_top(h) > now) return 0;
+      x->due[0] = h->v[0].obj;
+      return 1;
+    }
+    x->due = d;
+    x->due_cap = h->n;
   }
-  for (const xjob *j = x->jobs_head; j; j = j->next)
-    t = vss__tmin(t, j->wake_at);
-  x->expiry = t;
+  size_t n = vss_theap_due(h, now, x->due);
+  qsort(x->due, n, sizeof(*x->due), order);
+  return n < XFER_EXPIRE_BATCH ? n : XFER_EXPIRE_BATCH;
 }
 
 /* A source that delivered recently is slow, not stalled. */
@@ -282,7 +298,7 @@ static void stalled_requeue(vss_xfer *x, xjob *j, int meta, uint64_t c,
     if (++j->meta_tries > xf_cfg(x)->max_retries && !j->fail_rc)
       j->fail_rc = VSS_ERR_RETRIES;
   } else {
-    xf_chunk_requeue(j, c, culprit, 1, xf_cfg(x), now);
+    xf_chunk_requeue(x, j, c, culprit, 1, now);
   }
 }
 
@@ -303,12 +319,14 @@ static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   vss_peer *p = xf_peer_at(x, r->peer);
   xpeer *xp = x->peers[r->peer];
   if (p && xp && src_progressing(p, xp, now)) {
-    r->deadline = now + vss_est_timeout(&p->est, r->len - r->got, r->ahead);
+    xf_req_set_deadline(
+        x, r, now + vss_est_timeout(&p->est, r->len - r->got, r->ahead));
     return 0;
   }
   vss_time hashing = xp && !r->meta ? src_hashing_until(xp, now) : 0;
   if (p && hashing) {
-    r->deadline = hashing + vss_est_timeout(&p->est, r->len - r->got, r->ahead);
+    xf_req_set_deadline(
+        x, r, hashing + vss_est_timeout(&p->est, r->len - r->got, r->ahead));
     return 0;
   }
   xjob *j = r->job;
@@ -321,14 +339,20 @@ static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   return j->id;
 }
 
+/* Sources in index order, each's requests in the order they were sent:
+ * the order a walk over the sources' lists would take. */
+static int req_order(const void *a, const void *b) {
+  const xreq *ra = *(const xreq *const *)a, *rb = *(const xreq *const *)b;
+  if (ra->peer != rb->peer) return ra->peer < rb->peer ? -1 : 1;
+  return ra->seq < rb->seq ? -1 : ra->seq > rb->seq;
+}
+
 static void expire_requests(vss_xfer *x, vss_time now) {
-  uint32_t ids[256];
-  size_t n = 0;
-  for (uint16_t i = 0; i < x->n->npeers && n < 256; i++) {
-    const xpeer *xp = x->peers[i];
-    for (const xreq *r = xp ? xp->c.head : NULL; r && n < 256; r = r->snext)
-      if (r->deadline <= now) ids[n++] = r->id;
-  }
+  uint32_t ids[XFER_EXPIRE_BATCH];
+  size_t n = due_batch(x, &x->rheap, now, req_order);
+  for (size_t k = 0; k < n; k++)
+    ids[k] = ((const xreq *)x->due[k])->id;
+  /* Acting on one may end others: look each up again. */
   for (size_t k = 0; k < n; k++) {
     xreq *r = xf_req_find(x, ids[k]);
     if (!r) continue;
@@ -350,21 +374,27 @@ static uint64_t next_backoff(const xjob *j, vss_time now) {
  * ended (it may be handed out again). May end j. */
 static void job_wake(vss_xfer *x, xjob *j, vss_time now) {
   if (j->state == J_WAIT) {
-    j->wake_at = VSS_TIME_UNSET;
+    xf_job_set_wake(x, j, VSS_TIME_UNSET);
     xf_job_fail(x, j, VSS_ERR_NO_SOURCE, now);
   } else if (j->state == J_XFER) {
-    j->wake_at = next_backoff(j, now);
+    xf_job_set_wake(x, j, next_backoff(j, now));
     if (xf_job_has_work(j)) xf_ready_insert(x, j);
   } else {
-    j->wake_at = VSS_TIME_UNSET;
+    xf_job_set_wake(x, j, VSS_TIME_UNSET);
   }
 }
 
+/* Oldest first, as jobs were created. */
+static int job_order(const void *a, const void *b) {
+  const xjob *ja = *(const xjob *const *)a, *jb = *(const xjob *const *)b;
+  return ja->id < jb->id ? -1 : ja->id > jb->id;
+}
+
 static void expire_jobs(vss_xfer *x, vss_time now) {
-  uint64_t ids[256];
-  size_t n = 0;
-  for (xjob *j = x->jobs_head; j && n < 256; j = j->next)
-    if (j->wake_at <= now) ids[n++] = j->id;
+  uint64_t ids[XFER_EXPIRE_BATCH];
+  size_t n = due_batch(x, &x->jheap, now, job_order);
+  for (size_t k = 0; k < n; k++)
+    ids[k] = ((const xjob *)x->due[k])->id;
   for (size_t k = 0; k < n; k++) {
     xjob *j = xf_job_by_id(x, ids[k]);
     if (j) job_wake(x, j, now);

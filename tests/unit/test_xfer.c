@@ -17,6 +17,7 @@
 #include "xfer_fixture.h"
 
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define THUMB 45000u
@@ -1425,6 +1426,109 @@ static void test_budget_not_counted_per_job(void **state) {
   solo_close(&s);
 }
 
+/* ---- many jobs --------------------------------------------------------- */
+
+static double cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Starting a job costs the same with 14,000 jobs in flight as with none:
+ * looking jobs up by id and finding the next timer used to walk every
+ * job (the 16,000th start cost ~10x the first). Compares the CPU time of
+ * the first and the last 2,000 starts of one run, so the machine's speed
+ * cancels out; then every fetch completes. */
+static void test_job_start_cost_flat(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(13);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "alice", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 1, 100 * MB, 1 * MS, VSS_LINK_ETHERNET, 0);
+  enum { N = 16000, B = 2000, SIZE = 2000 };
+  vss_key *k = calloc(N, sizeof(*k));
+  assert_non_null(k);
+  for (uint32_t i = 0; i < N; i++) {
+    vss_h_key(&k[i], 20000 + i, VSS_KIND_THUMB, "grid@1x");
+    assert_int_equal(vss_h_generate(h, 0, &k[i], VSS_FMT_WEBP, SIZE), 0);
+  }
+  vss_h_run_idle(h, 60 * S);
+  double first = 0, last = 0;
+  for (int i = 0; i < N; i++) {
+    double t0 = cpu_seconds();
+    fetch(h, 1, &k[i], VSS_FMT_WEBP, VSS_FETCH_FOREGROUND);
+    double dt = cpu_seconds() - t0;
+    if (i < B) first += dt;
+    if (i >= N - B) last += dt;
+  }
+  printf("# first %d starts %.1f us each, last %d %.1f us each\n", B,
+         first / B * 1e6, B, last / B * 1e6);
+  assert_true(last < 3 * first + 0.005);
+  vss_h_run_idle(h, vss_h_now(h) + 60 * S);
+  assert_int_equal(fx_count(h, 1, VSS_EV_FETCH_DONE, 0), N);
+  free(k);
+  vss_h_del(h);
+}
+
+/* Same seed, same run: every event of both nodes, with lossy links
+ * (stalls, retries, backoff timers) and a few hundred jobs at once. */
+static vss_h *timer_run(void) {
+  vss_h *h = vss_h_new(14);
+  vss_node_config c = fx_cfg();
+  for (int i = 0; i < 3; i++)
+    fx_node(h, "n", &c);
+  for (int i = 0; i < 2; i++) {
+    vss_h_link_opts o = {.rate = 20 * MB, .delay = 3 * MS, .loss = 0.03};
+    assert_int_equal(vss_h_link(h, i, 2, &o), 0);
+  }
+  vss_key k[300], big;
+  for (uint32_t i = 0; i < 300; i++) {
+    vss_h_key(&k[i], 40000 + i, VSS_KIND_THUMB, "grid@2x");
+    assert_int_equal(vss_h_generate(h, i % 2, &k[i], VSS_FMT_WEBP, THUMB), 0);
+  }
+  vss_h_key(&big, 40999, VSS_KIND_PROXY, "1080p");
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(vss_h_generate(h, i, &big, VSS_FMT_MP4, 4u << 20), 0);
+  for (int round = 0; round < 5; round++) {
+    vss_node_gossip_now(vss_h_node(h, 0), vss_h_now(h));
+    vss_node_gossip_now(vss_h_node(h, 1), vss_h_now(h));
+    vss_h_run_until(h, vss_h_now(h) + 1 * S);
+  }
+  uint64_t job;
+  for (int i = 0; i < 300; i++)
+    vss_node_fetch(vss_h_node(h, 2), &k[i], VSS_FMT_WEBP, VSS_FETCH_FOREGROUND,
+                   &job, vss_h_now(h));
+  vss_node_fetch(vss_h_node(h, 2), &big, VSS_FMT_MP4, 0, &job, vss_h_now(h));
+  vss_h_run_until(h, vss_h_now(h) + 30 * S);
+  return h;
+}
+
+static void test_same_seed_same_run(void **state) {
+  (void)state;
+  vss_h *a = timer_run(), *b = timer_run();
+  for (int node = 0; node < 3; node++) {
+    size_t na, nb;
+    const vss_event *ea = vss_h_events(a, node, &na);
+    const vss_event *eb = vss_h_events(b, node, &nb);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+      assert_int_equal(ea[i].type, eb[i].type);
+      assert_int_equal(ea[i].at, eb[i].at);
+      assert_int_equal(ea[i].job, eb[i].job);
+      assert_int_equal(ea[i].rc, eb[i].rc);
+      assert_int_equal(ea[i].bytes, eb[i].bytes);
+      assert_int_equal(ea[i].count, eb[i].count);
+      assert_true(fx_same(&ea[i].peer, &eb[i].peer));
+    }
+  }
+  /* The run did exercise the timers. */
+  assert_true(fx_count(a, 2, VSS_EV_RETRY, 0) > 0);
+  assert_int_equal(fx_count(a, 2, VSS_EV_FETCH_DONE, 0), 301);
+  vss_h_del(a);
+  vss_h_del(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_fetch),
@@ -1446,6 +1550,8 @@ int main(void) {
       cmocka_unit_test(test_slow_hashing_source_not_dropped),
       cmocka_unit_test(test_fetch_keeps_chunk_list),
       cmocka_unit_test(test_budget_not_counted_per_job),
+      cmocka_unit_test(test_job_start_cost_flat),
+      cmocka_unit_test(test_same_seed_same_run),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
