@@ -314,7 +314,9 @@ static int pop_control(vss_peer *p, vss_buf *out) {
  * a user's request never waits behind a digest or a prefetch. */
 static int produce(vss_node *n, vss_peer *p, vss_buf *out, int *prio,
                    vss_time now) {
-  int rc;
+  /* Keys asked since the last pull leave as one QUERY frame. */
+  int rc = vss_query_flush(n, p, now);
+  if (rc == VSS_ERR_NOMEM) return rc;
   if ((rc = pop_control(p, out)) != 0) {
     *prio = VSS_PRIO_CONTROL;
     return rc;

@@ -1,7 +1,8 @@
 /*
  * query.h - "do you have sidecar X?" to connected peers, with answers
  * feeding the presence cache and "no" answers cached for negative_ttl so
- * a missing sidecar does not cost a broadcast per request.
+ * a missing sidecar does not cost a broadcast per request. Keys asked of
+ * a peer together travel in one frame.
  */
 #ifndef VSS_QUERY_H
 #define VSS_QUERY_H
@@ -10,7 +11,13 @@
 
 int vss_query_new(vss_query **out);
 void vss_query_del(vss_query *q);
+/* Queue key for every peer worth asking; returns how many. The keys
+ * asked of a peer at one `now` travel in one QUERY frame, sent by
+ * vss_query_flush. */
 int vss_query_ask(vss_node *n, const vss_key *key, vss_time now);
+/* Send p's pending batch of keys now (the driver is pulling p's next
+ * frame). */
+int vss_query_flush(vss_node *n, vss_peer *p, vss_time now);
 int vss_query_on_query(vss_node *n, vss_peer *p, const vss_msg_query *m,
                        vss_time now);
 int vss_query_on_reply(vss_node *n, vss_peer *p,
