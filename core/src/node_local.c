@@ -174,3 +174,34 @@ int vss_node_get_presence(vss_node *n, const vss_uuid *contents,
   }
   return 0;
 }
+
+/* ---- all presence ---------------------------------------------------- */
+
+/* Own rows: has = 1 is what set_local records for a READY sidecar (and
+ * what peers are told); has = 0 rows are removals kept for deltas. */
+static int own_row(void *user, const vss_avail_row *row) {
+  presence_ctx *c = user;
+  if (!row->has) return 0;
+  return c->cb(c->user, &row->key, &c->n->meta.device, 1, row->size,
+               &row->checksum);
+}
+
+static int peer_entry(void *user, const vss_key *key, const vss_holder *h,
+                      size_t nh) {
+  presence_ctx *c = user;
+  for (size_t i = 0; i < nh; i++) {
+    const vss_peer *p = c->n->peers[h[i].peer];
+    int rc = c->cb(c->user, key, &p->id, p->online, h[i].size, &h[i].checksum);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int vss_node_iter_presence(vss_node *n, vss_presence_cb cb, void *user,
+                           vss_time now) {
+  (void)now;
+  if (!n || !cb) return VSS_ERR_INVALID;
+  presence_ctx c = {.n = n, .cb = cb, .user = user};
+  int rc = vss_store_iter_avail_since(n->store, 0, own_row, &c);
+  return rc ? rc : vss_pcache_iter(n->pcache, peer_entry, &c);
+}

@@ -1,6 +1,7 @@
 /*
  * test_gossip.c - availability exchange between harness nodes: the seed
- * test, deltas, epochs, restarts, cache expiry, peers leaving mid-digest.
+ * test, deltas, epochs, restarts, cache expiry, peers leaving mid-digest,
+ * and listing everything a node knows (vss_node_iter_presence).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -317,6 +318,107 @@ static void test_paired_peer_row_tracks_seen(void **state) {
   vss_h_del(h);
 }
 
+/* ---- everything a node knows ----------------------------------------- */
+
+typedef struct seen {
+  vss_key key[32];
+  vss_uuid dev[32];
+  int online[32];
+  uint64_t size[32];
+  int n, stop_at;
+} seen;
+
+static int see(void *user, const vss_key *key, const vss_uuid *device,
+               int online, uint64_t size, const vss_hash *checksum) {
+  (void)checksum;
+  seen *s = user;
+  assert_true(s->n < 32);
+  s->key[s->n] = *key;
+  s->dev[s->n] = *device;
+  s->online[s->n] = online;
+  s->size[s->n] = size;
+  s->n++;
+  return s->stop_at && s->n == s->stop_at ? 7 : 0;
+}
+
+/* How often (key, device) was reported, and with which online state. */
+static int seen_count(const seen *s, const vss_key *k, const vss_uuid *d,
+                      int *online, uint64_t *size) {
+  int c = 0;
+  for (int i = 0; i < s->n; i++)
+    if (vss_key_cmp(&s->key[i], k) == 0 && vss_uuid_cmp(&s->dev[i], d) == 0) {
+      c++;
+      *online = s->online[i];
+      *size = s->size[i];
+    }
+  return c;
+}
+
+/* vss_node_iter_presence reports every (key, holder) once: the node's own
+ * sidecars, then what gossip taught it of each peer (an offline peer's
+ * entries too, as offline); the same holders get_presence gives per key;
+ * removals disappear; a non-zero return stops the walk. */
+static void test_iter_presence(void **state) {
+  (void)state;
+  vss_node_config cfg;
+  vss_node_config_default(&cfg);
+  cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
+  vss_h *h = vss_h_new(21);
+  vss_h_node_opts o = {.config = &cfg};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(vss_h_add_node(h, "n", &o), i);
+  vss_h_link_opts lo = {.rate = 50e6, .delay = 2 * MS};
+  assert_int_equal(vss_h_link(h, 0, 1, &lo), 0);
+  assert_int_equal(vss_h_link(h, 0, 2, &lo), 0);
+  vss_key k[4];
+  for (uint32_t i = 0; i < 4; i++)
+    vss_h_key(&k[i], 70 + i, VSS_KIND_THUMB, "grid@2x");
+  const int holder[5][2] = {{0, 0}, {0, 1}, {1, 1}, {1, 2}, {2, 3}};
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(vss_h_generate(h, holder[i][0], &k[holder[i][1]],
+                                    VSS_FMT_WEBP, 1000 + 100 * (uint64_t)i),
+                     0);
+  vss_h_run_idle(h, 30 * S);
+  assert_int_equal(vss_h_node_set_online(h, 2, 0), 0);
+
+  vss_node *a = vss_h_node(h, 0);
+  seen s = {0};
+  assert_int_equal(vss_node_iter_presence(a, see, &s, vss_h_now(h)), 0);
+  assert_int_equal(s.n, 5);
+  for (int i = 0; i < 5; i++) {
+    int online;
+    uint64_t size;
+    const vss_key *key = &k[holder[i][1]];
+    assert_int_equal(
+        seen_count(&s, key, vss_h_device(h, holder[i][0]), &online, &size), 1);
+    assert_int_equal(online, holder[i][0] != 2);
+    assert_int_equal(size, 1000 + 100 * (uint64_t)i);
+  }
+  for (int i = 0; i < 4; i++) {
+    int n = 0;
+    for (int j = 0; j < s.n; j++)
+      n += vss_key_cmp(&s.key[j], &k[i]) == 0;
+    assert_int_equal(n, presence(h, 0, &k[i]).n);
+  }
+
+  /* Stopping early. */
+  seen stop = {.stop_at = 2};
+  assert_int_equal(vss_node_iter_presence(a, see, &stop, vss_h_now(h)), 7);
+  assert_int_equal(stop.n, 2);
+  assert_int_equal(vss_node_iter_presence(a, NULL, NULL, 0), VSS_ERR_INVALID);
+
+  /* A removed sidecar is no longer reported as held here. */
+  assert_int_equal(vss_node_remove_local(a, &k[0], vss_h_now(h)), 0);
+  seen after = {0};
+  assert_int_equal(vss_node_iter_presence(a, see, &after, vss_h_now(h)), 0);
+  assert_int_equal(after.n, 4);
+  int online;
+  uint64_t size;
+  assert_int_equal(
+      seen_count(&after, &k[0], vss_h_device(h, 0), &online, &size), 0);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_availability),
@@ -329,6 +431,7 @@ int main(void) {
       cmocka_unit_test(test_same_seed_same_run),
       cmocka_unit_test(test_lossy_link_converges),
       cmocka_unit_test(test_paired_peer_row_tracks_seen),
+      cmocka_unit_test(test_iter_presence),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -232,6 +232,15 @@ int vss_node_get_presence(vss_node *n, const vss_uuid *contents,
                           size_t ncontents, vss_kind kind,
                           const char *const *variants, size_t nvariants,
                           vss_presence_cb cb, void *user, vss_time now);
+/* Every (key, holder) the node knows, for listings and reports that do
+ * not start from a set of keys: first this device's sidecars (the
+ * availability rows it announces, online = 1), then each peer's cached
+ * entries (online as that peer is now), in no particular order. A
+ * non-zero return from cb stops the walk and is returned. cb may read
+ * (get_presence, resolve) but must not change the node: no recv, fetch,
+ * add/remove, timers. */
+int vss_node_iter_presence(vss_node *n, vss_presence_cb cb, void *user,
+                           vss_time now);
 
 /* "Do you have X?" to every connected peer not known to have it and not
  * cached as a recent "no". Answers arrive as VSS_EV_QUERY_RESULT and feed
