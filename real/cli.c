@@ -348,8 +348,11 @@ static int cmd_fetch(global *g, int argc, char **argv) {
   } else {
     rc = run_op(g, ops_find("fetch"), n, args, (int)(secs * 1000));
   }
+  /* The URIs read from stdin were strdup'd; the others belong to argv. */
+  for (int i = progress + or_gen + npos; i < n; i++)
+    free((char *)args[i]);
   free(pos);
-  free(args); /* strdup'd URIs are left to exit */
+  free(args);
   return rc;
 }
 

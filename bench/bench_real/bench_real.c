@@ -570,6 +570,9 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   raw_phase(thumb_paths, thumbs, &rt);
+  for (size_t i = 0; i < thumbs; i++)
+    free(thumb_paths[i]);
+  free(thumb_paths);
   if ((f = fopen(list, "r")) == NULL || !fgets(probe, sizeof probe, f))
     die("list");
   fclose(f);
