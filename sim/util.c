@@ -67,37 +67,6 @@ uint64_t hash64(const void *p, size_t n, uint64_t seed) {
   return splitmix64(&h);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-
-void rng_seed(sim_rng *r, uint64_t seed) {
-  uint64_t s = seed;
-  for (int i = 0; i < 4; i++)
-    r->s[i] = splitmix64(&s);
-}
-
-uint64_t rng_next(sim_rng *r) {
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-double rng_unit(sim_rng *r) {
-  return (double)(rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-uint64_t rng_below(sim_rng *r, uint64_t n) {
-  return n ? rng_next(r) % n : 0;
-}
-
 double rng_normal(sim_rng *r) {
   /* Box-Muller; one draw per call keeps the stream simple to replay. */
   double u1 = rng_unit(r), u2 = rng_unit(r);

@@ -7,6 +7,7 @@
 #ifndef SIM_UTIL_H
 #define SIM_UTIL_H
 
+#include "rng.h"
 #include "vss/model.h"
 
 #include <stddef.h>
@@ -27,15 +28,24 @@ uint64_t splitmix64(uint64_t *state);
 /* A stable 64-bit hash of bytes (FNV-1a then splitmix finaliser). */
 uint64_t hash64(const void *p, size_t n, uint64_t seed);
 
-typedef struct sim_rng {
-  uint64_t s[4];
-} sim_rng;
+/* The simulator draws from the core's PRNG (xoshiro256**), so one seed
+ * means one generator everywhere. */
+typedef vss_rng sim_rng;
 
-void rng_seed(sim_rng *r, uint64_t seed);
-uint64_t rng_next(sim_rng *r);
-double rng_unit(sim_rng *r);                /* [0, 1) */
-uint64_t rng_below(sim_rng *r, uint64_t n); /* [0, n); 0 when n == 0 */
-double rng_normal(sim_rng *r);              /* standard normal */
+static inline void rng_seed(sim_rng *r, uint64_t seed) {
+  vss_rng_seed(r, seed);
+}
+static inline uint64_t rng_next(sim_rng *r) {
+  return vss_rng_next(r);
+}
+static inline double rng_unit(sim_rng *r) {
+  return vss_rng_unit(r);
+}
+/* [0, n); 0 when n == 0 */
+static inline uint64_t rng_below(sim_rng *r, uint64_t n) {
+  return vss_rng_below(r, n);
+}
+double rng_normal(sim_rng *r); /* standard normal */
 
 static inline double ns_to_s(vss_time t) {
   return (double)t / 1e9;
