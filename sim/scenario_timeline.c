@@ -35,8 +35,12 @@ static const struct {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/* Whole-word match of name in a space-separated list. An empty name
+ * matches nothing: strstr(s, "") would find it at every position and
+ * never advance. */
 static int allowed(const char *list, const char *name) {
   size_t n = strlen(name);
+  if (n == 0) return 0;
   for (const char *s = list; (s = strstr(s, name)) != NULL; s += n)
     if ((s == list || s[-1] == ' ') && (s[n] == ' ' || s[n] == '\0')) return 1;
   return 0;
@@ -137,8 +141,9 @@ static int param(parser *p, sc_event *e, const char *cmd, const char *list,
     return perr(p, "%s: unknown parameter '%s' (known: %s)", cmd, k,
                 *list ? list : "none");
   if (!*v) return perr(p, "%s: empty value for '%s'", cmd, k);
-  if (strstr("first item count step level", k)) return param_ints(p, e, k, v);
-  if (strstr("kind variant format mode", k)) return param_names(p, e, k, v);
+  if (allowed("first item count step level", k))
+    return param_ints(p, e, k, v);
+  if (allowed("kind variant format mode", k)) return param_names(p, e, k, v);
   return param_link(p, e, k, v);
 }
 
