@@ -141,8 +141,7 @@ static int param(parser *p, sc_event *e, const char *cmd, const char *list,
     return perr(p, "%s: unknown parameter '%s' (known: %s)", cmd, k,
                 *list ? list : "none");
   if (!*v) return perr(p, "%s: empty value for '%s'", cmd, k);
-  if (allowed("first item count step level", k))
-    return param_ints(p, e, k, v);
+  if (allowed("first item count step level", k)) return param_ints(p, e, k, v);
   if (allowed("kind variant format mode", k)) return param_names(p, e, k, v);
   return param_link(p, e, k, v);
 }
