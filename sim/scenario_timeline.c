@@ -171,6 +171,13 @@ static int one_event(parser *p, vss_time at, int ci, const char *target,
     if (!param(p, e, commands[ci].name, commands[ci].params, tok)) return 0;
   if (e->type == EV_OPEN_GRID && e->count == 0)
     return perr(p, "open-grid: give count=N (items in the grid)");
+  /* Items are numbered in uint32: the last one of the range must fit
+   * rather than wrap around to item 0. */
+  uint64_t last =
+      (uint64_t)e->first + (uint64_t)(e->count ? e->count - 1 : 0) * e->step;
+  if (last > UINT32_MAX)
+    return perr(p, "%s: items first + (count-1) x step = %llu, above %u",
+                commands[ci].name, (unsigned long long)last, UINT32_MAX);
   if (e->type == EV_LINK_SET && !(e->set & 0xff))
     return perr(p,
                 "link-set: give bandwidth, up, down, latency, loss or corrupt");
