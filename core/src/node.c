@@ -98,6 +98,10 @@ static int node_init(vss_node *n, vss_time now) {
   if ((rc = vss_pcache_new(&n->pcache)) || (rc = vss_query_new(&n->query)) ||
       (rc = vss_xfer_new(&n->xfer, n)))
     return rc;
+  /* The cache's hash key comes from the seeded PRNG (a copy of it, so the
+   * node's own random sequence, and every replay, stays as it was). */
+  vss_rng key_rng = n->rng;
+  vss_pcache_seed(n->pcache, vss_rng_next(&key_rng) ^ 0x5ca1ab1e0ddba11ull);
   n->next_gossip =
       now + vss__jittered(n, n->cfg.gossip_interval, n->cfg.gossip_jitter);
   n->change_push_at = VSS_TIME_UNSET;
