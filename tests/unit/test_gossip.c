@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,6 +420,187 @@ static void test_iter_presence(void **state) {
   vss_h_del(h);
 }
 
+/* ---- issue 8 ---------------------------------------------------------- */
+
+/* Bob's cache of alice, compared with alice's actual holdings (keys
+ * 0..n-1 that alice still has): contents, not counts. */
+static void assert_cache_matches(vss_h *h, uint32_t n, const uint8_t *held) {
+  uint64_t want = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    vss_key k;
+    vss_h_key(&k, i, VSS_KIND_THUMB, "grid@2x");
+    holders hs = presence(h, 1, &k);
+    if (held[i] != (hs.n == 1))
+      fail_msg("key %u: alice %d, bob lists %d", i, held[i], hs.n);
+    want += held[i];
+  }
+  vss_peer_info pi[2];
+  vss_node_peers(vss_h_node(h, 1), pi, 2);
+  assert_int_equal(pi[0].entries, want);
+}
+
+/* Item 2: a key an early page of a full digest listed, removed while the
+ * digest is still being sent, is removed at the receiver too (it used
+ * to be skipped as "a full digest lists holdings only", while the
+ * receiver's seq passed the removal). */
+static void test_removal_during_full_digest(void **state) {
+  (void)state;
+  vss_h_link_opts lo = {.rate = 1e6, .delay = 20 * MS};
+  vss_h *h = pair(41, NULL, NULL, &lo);
+  vss_h_link_set(h, 0, 1, 0);
+  add_thumbs(h, 0, 0, 5000, 1000);
+  vss_h_run_until(h, vss_h_now(h) + 1 * S);
+  vss_h_link_set(h, 0, 1, 1);
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_DIGEST_RECEIVED, 0,
+                                         vss_h_now(h) + 30 * S, &ev),
+                   1);
+  assert_true(ev.flags & VSS_EVF_FULL);
+  assert_true(received_entries(h, 1, 0) < 5000);
+  static uint8_t held[5000];
+  memset(held, 1, sizeof(held));
+  vss_key k;
+  vss_h_key(&k, 3, VSS_KIND_THUMB, "grid@2x"); /* on the first page */
+  assert_true(presence(h, 1, &k).n == 1);
+  assert_int_equal(vss_node_remove_local(vss_h_node(h, 0), &k, vss_h_now(h)),
+                   0);
+  held[3] = 0;
+  vss_h_run_idle(h, vss_h_now(h) + 120 * S);
+  assert_cache_matches(h, 5000, held);
+  vss_h_del(h);
+}
+
+/* Item 2 (hostile): removals and re-additions racing full digests, with
+ * the receiver's cache already full of older state (an epoch reset) and
+ * the link dropping mid-digest: at quiescence bob's cache is exactly
+ * what alice holds. */
+static void test_removals_race_full_digest(void **state) {
+  (void)state;
+  vss_h_link_opts lo = {.rate = 1e6, .delay = 10 * MS};
+  vss_h *h = pair(43, NULL, NULL, &lo);
+  static uint8_t held[6000];
+  memset(held, 0, sizeof(held));
+  add_thumbs(h, 0, 0, 6000, 1000);
+  memset(held, 1, sizeof(held));
+  vss_h_run_idle(h, 120 * S);
+  assert_cache_matches(h, 6000, held);
+  vss_rng r;
+  vss_rng_seed(&r, 7);
+  /* Removed while bob is away: only a full digest's sweep can tell him. */
+  vss_h_link_set(h, 0, 1, 0);
+  for (int i = 0; i < 300; i++) {
+    uint32_t n = (uint32_t)vss_rng_below(&r, 6000);
+    vss_key k;
+    vss_h_key(&k, n, VSS_KIND_THUMB, "grid@2x");
+    if (held[n])
+      assert_int_equal(
+          vss_node_remove_local(vss_h_node(h, 0), &k, vss_h_now(h)), 0);
+    held[n] = 0;
+  }
+  assert_int_equal(vss_node_reset_epoch(vss_h_node(h, 0), vss_h_now(h)), 0);
+  vss_h_link_set(h, 0, 1, 1);
+  for (int round = 0; round < 40; round++) {
+    vss_h_run_until(h, vss_h_now(h) + 37 * MS);
+    if (round == 12) vss_h_link_set(h, 0, 1, 0);
+    if (round == 15) vss_h_link_set(h, 0, 1, 1);
+    for (int i = 0; i < 10; i++) {
+      uint32_t n = (uint32_t)vss_rng_below(&r, 6000);
+      vss_key k;
+      vss_h_key(&k, n, VSS_KIND_THUMB, "grid@2x");
+      if (held[n]) {
+        assert_int_equal(
+            vss_node_remove_local(vss_h_node(h, 0), &k, vss_h_now(h)), 0);
+        held[n] = 0;
+      } else {
+        assert_int_equal(vss_h_generate(h, 0, &k, VSS_FMT_WEBP, 1000), 0);
+        held[n] = 1;
+      }
+    }
+  }
+  vss_h_run_idle(h, vss_h_now(h) + 300 * S);
+  assert_cache_matches(h, 6000, held);
+  vss_h_del(h);
+}
+
+/* Item 3: a key with 70 holders: presence lists all 70 (it stopped at
+ * 64), and a query asks none of them (peers past the 32nd were asked
+ * although known to hold it). */
+static void test_seventy_holders(void **state) {
+  (void)state;
+  vss_node_config cfg;
+  vss_node_config_default(&cfg);
+  cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
+  vss_h *h = vss_h_new(47);
+  vss_h_node_opts o = {.config = &cfg};
+  for (int i = 0; i <= 70; i++)
+    assert_int_equal(vss_h_add_node(h, "n", &o), i);
+  vss_h_link_opts lo = {.rate = 50e6, .delay = 1 * MS};
+  vss_key k;
+  vss_h_key(&k, 9, VSS_KIND_THUMB, "grid@2x");
+  for (int i = 1; i <= 70; i++) {
+    assert_int_equal(vss_h_link(h, 0, i, &lo), 0);
+    assert_int_equal(vss_h_generate(h, i, &k, VSS_FMT_WEBP, 1000), 0);
+  }
+  vss_h_run_idle(h, 30 * S);
+  holders hs = presence(h, 0, &k);
+  assert_int_equal(hs.n, 70);
+  assert_int_equal(vss_node_query(vss_h_node(h, 0), &k, vss_h_now(h)), 0);
+  vss_h_del(h);
+}
+
+/* Item 20: the periodic round is jittered. The old test accepted exactly
+ * 300 s; this one fails without jitter: over seeds and rounds the
+ * intervals differ, spread across the +-10 % band, and stay inside it. */
+static uint64_t seed_rand(void *user) {
+  return *(uint64_t *)user;
+}
+
+static void test_round_interval_jittered(void **state) {
+  (void)state;
+  vss_time lo = VSS_TIME_UNSET, hi = 0, first = 0;
+  int differ = 0;
+  for (uint64_t seed = 1; seed <= 8; seed++) {
+    vss_store *st;
+    vss_blobs *bl;
+    vss_uuid dev, peer;
+    memset(&dev, 0x11, sizeof(dev));
+    memset(&peer, 0x22, sizeof(peer));
+    assert_int_equal(vss_store_sqlite_open(&st, ":memory:", &dev, NULL, 0), 0);
+    assert_int_equal(vss_blobs_mem_new(&bl), 0);
+    vss_node_config cfg;
+    vss_node_config_default(&cfg);
+    cfg.store = st;
+    cfg.blobs = bl;
+    cfg.rand = seed_rand;
+    cfg.rand_user = &seed;
+    vss_node *n;
+    assert_int_equal(vss_node_new(&n, &cfg, 0), 0);
+    assert_int_equal(vss_node_peer_up(n, &peer, NULL, 0), 0);
+    vss_time t = 0;
+    for (int round = 0; round < 8; round++) {
+      vss_outmsg out;
+      while (vss_node_next_send(n, NULL, &out, t) == 1)
+        ;
+      vss_time next = vss_node_get_expiry(n);
+      vss_time gap = next - t;
+      if (!first) first = gap;
+      differ += gap != first;
+      lo = gap < lo ? gap : lo;
+      hi = gap > hi ? gap : hi;
+      t = next;
+      assert_int_equal(vss_node_handle_expiry(n, t), 0);
+    }
+    vss_node_del(n);
+    vss_blobs_del(bl);
+    vss_store_del(st);
+  }
+  /* 64 intervals: all within 270..330 s, most of them different, and
+   * covering most of the band (a fixed 300 s fails all three). */
+  assert_true(lo >= 270 * S && hi <= 330 * S);
+  assert_true(differ >= 60);
+  assert_true(lo < 280 * S && hi > 320 * S);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_availability),
@@ -432,6 +614,10 @@ int main(void) {
       cmocka_unit_test(test_lossy_link_converges),
       cmocka_unit_test(test_paired_peer_row_tracks_seen),
       cmocka_unit_test(test_iter_presence),
+      cmocka_unit_test(test_removal_during_full_digest),
+      cmocka_unit_test(test_removals_race_full_digest),
+      cmocka_unit_test(test_seventy_holders),
+      cmocka_unit_test(test_round_interval_jittered),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
