@@ -445,7 +445,9 @@ static void assert_cache_matches(vss_h *h, uint32_t n, const uint8_t *held) {
  * receiver's seq passed the removal). */
 static void test_removal_during_full_digest(void **state) {
   (void)state;
-  vss_h_link_opts lo = {.rate = 1e6, .delay = 20 * MS};
+  /* 5,000 entries take ~1.5 s: the removal's push (200 ms later)
+   * lands while the full digest is still being sent. */
+  vss_h_link_opts lo = {.rate = 2e5, .delay = 20 * MS};
   vss_h *h = pair(41, NULL, NULL, &lo);
   vss_h_link_set(h, 0, 1, 0);
   add_thumbs(h, 0, 0, 5000, 1000);
