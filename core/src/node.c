@@ -387,3 +387,7 @@ int vss_node_peers(const vss_node *n, vss_peer_info *out, size_t cap) {
   }
   return n->npeers;
 }
+
+uint64_t vss_node_cache_bytes(const vss_node *n) {
+  return vss_pcache_mem(n->pcache);
+}

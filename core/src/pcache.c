@@ -79,7 +79,7 @@ struct vss_pcache {
   uint32_t *slot;
   uint64_t nslot;
   cls *cl; /* by id, 1..VSS_PCACHE_CLASSES */
-  uint32_t ncl;
+  uint32_t ncl, clcap;
   uint16_t cslot[CLS_SLOTS];
   uint16_t *cfree;
   uint32_t ncfree;
@@ -188,6 +188,16 @@ static int cls_add(vss_pcache *c, const vss_key *k, uint32_t h, uint32_t slot,
     id = c->cfree[--c->ncfree];
   } else {
     if (c->ncl == VSS_PCACHE_CLASSES) return VSS_ERR_LIMIT;
+    if (c->ncl + 1 == c->clcap) { /* grown as used: most caches need ~10 */
+      uint32_t n = c->clcap * 2 > VSS_PCACHE_CLASSES + 1
+                       ? VSS_PCACHE_CLASSES + 1
+                       : c->clcap * 2;
+      cls *t = realloc(c->cl, n * sizeof(*t));
+      if (!t) return VSS_ERR_NOMEM;
+      c->mem += (n - c->clcap) * sizeof(*t);
+      c->cl = t;
+      c->clcap = n;
+    }
     id = (uint16_t)++c->ncl;
   }
   cls *e = &c->cl[id];
@@ -489,13 +499,14 @@ int vss_pcache_new(vss_pcache **out) {
   if (!c) return VSS_ERR_NOMEM;
   c->seed[0] = 0x243f6a8885a308d3ull;
   c->seed[1] = 0x13198a2e03707344ull;
-  c->cl = calloc(VSS_PCACHE_CLASSES + 1, sizeof(cls));
+  c->clcap = 16;
+  c->cl = calloc(c->clcap, sizeof(cls));
   c->cfree = calloc(VSS_PCACHE_CLASSES, sizeof(uint16_t));
   if (!c->cl || !c->cfree || idx_grow(c)) {
     vss_pcache_del(c);
     return VSS_ERR_NOMEM;
   }
-  c->mem += sizeof(*c) + (VSS_PCACHE_CLASSES + 1) * sizeof(cls) +
+  c->mem += sizeof(*c) + c->clcap * sizeof(cls) +
             VSS_PCACHE_CLASSES * sizeof(uint16_t);
   *out = c;
   return 0;
