@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "wire.h"
 #include "rng.h"
 
 #include <stdio.h>
@@ -603,6 +604,201 @@ static void test_round_interval_jittered(void **state) {
   assert_true(lo < 280 * S && hi > 320 * S);
 }
 
+/* ---- frames by hand (items 12 and 15) --------------------------------- */
+
+typedef struct raw {
+  vss_store *inner, *store; /* store counts calls (store_faulty, no fault) */
+  vss_blobs *blobs;
+  vss_node *n;
+  vss_uuid peer[2];
+} raw;
+
+static uint64_t one_rand(void *u) {
+  (void)u;
+  return 99;
+}
+
+static void raw_open(raw *r) {
+  memset(r, 0, sizeof(*r));
+  vss_uuid me;
+  memset(&me, 0x11, sizeof(me));
+  assert_int_equal(vss_store_sqlite_open(&r->inner, ":memory:", &me, NULL, 0),
+                   0);
+  assert_int_equal(vss_store_faulty_new(&r->store, r->inner, 0, 0), 0);
+  assert_int_equal(vss_blobs_mem_new(&r->blobs), 0);
+  vss_node_config cfg;
+  vss_node_config_default(&cfg);
+  cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
+  cfg.store = r->store;
+  cfg.blobs = r->blobs;
+  cfg.rand = one_rand;
+  assert_int_equal(vss_node_new(&r->n, &cfg, 0), 0);
+  for (int i = 0; i < 2; i++) {
+    memset(&r->peer[i], 0x40 + i, sizeof(r->peer[i]));
+    assert_int_equal(vss_node_peer_up(r->n, &r->peer[i], NULL, 0), 0);
+  }
+}
+
+static void raw_close(raw *r) {
+  vss_node_del(r->n);
+  vss_blobs_del(r->blobs);
+  vss_store_del(r->store);
+  vss_store_del(r->inner);
+}
+
+/* A digest page from peer i: keys from..from+count-1 (has), seq range. */
+static int raw_digest(raw *r, int i, uint32_t flags, uint64_t from_seq,
+                      uint64_t to_seq, uint32_t key0, uint32_t count, int has,
+                      vss_time now) {
+  vss_msg_digest hdr = {.device = r->peer[i],
+                        .epoch = 1,
+                        .from_seq = from_seq,
+                        .to_seq = to_seq,
+                        .timestamp = now,
+                        .flags = flags};
+  vss_buf b = {0};
+  size_t mark;
+  assert_int_equal(vss_wire_digest_begin(&b, &hdr, &mark), 0);
+  for (uint32_t k = 0; k < count; k++) {
+    vss_wire_entry e;
+    memset(&e, 0, sizeof(e));
+    vss_h_key(&e.key, key0 + k, VSS_KIND_THUMB, "grid@2x");
+    e.has = (uint8_t)has;
+    e.size = has ? 1000 : 0;
+    vss_hash_bytes(&e.key, sizeof(e.key), &e.checksum);
+    assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+  }
+  assert_int_equal(vss_wire_digest_end(&b, mark, count), 0);
+  int rc = vss_node_recv(r->n, &r->peer[i], b.data, b.len, now);
+  vss_buf_free(&b);
+  return rc;
+}
+
+static uint64_t raw_entries(raw *r, int i) {
+  vss_peer_info pi[2];
+  assert_int_equal(vss_node_peers(r->n, pi, 2), 2);
+  return pi[i].entries;
+}
+
+#define FULL_FL VSS_DIGEST_FULL
+#define FIRST_FL VSS_DIGEST_FIRST
+#define LAST_FL VSS_DIGEST_LAST
+
+/* Item 12: a FULL|FIRST frame no longer drops (walks) the cache: the
+ * entries it has not named yet stay listed, and only the digest's last
+ * page removes what it did not name. A peer repeating cheap FULL|FIRST
+ * frames costs work in proportion to its own entries, never to the
+ * other peers' (10,000 of them here). */
+static void test_full_first_marks_then_sweeps(void **state) {
+  (void)state;
+  raw r;
+  raw_open(&r);
+  assert_int_equal(
+      raw_digest(&r, 0, FULL_FL | FIRST_FL | LAST_FL, 0, 10000, 0, 10000, 1, 1),
+      0);
+  assert_int_equal(
+      raw_digest(&r, 1, FULL_FL | FIRST_FL | LAST_FL, 0, 3, 20000, 3, 1, 2), 0);
+  assert_int_equal(raw_entries(&r, 1), 3);
+  /* A new full digest from peer 1 starts: nothing dropped yet. */
+  assert_int_equal(raw_digest(&r, 1, FULL_FL | FIRST_FL, 0, 1, 20000, 1, 1, 3),
+                   0);
+  assert_int_equal(raw_entries(&r, 1), 3);
+  /* Its last page names one more; the unnamed one goes. */
+  assert_int_equal(raw_digest(&r, 1, FULL_FL | LAST_FL, 1, 2, 20002, 1, 1, 4),
+                   0);
+  assert_int_equal(raw_entries(&r, 1), 2);
+  vss_key k;
+  vss_h_key(&k, 20001, VSS_KIND_THUMB, "grid@2x");
+  const char *v[] = {k.variant};
+  holders hs = {0};
+  assert_int_equal(
+      vss_node_get_presence(r.n, &k.content, 1, k.kind, v, 1, collect, &hs, 5),
+      0);
+  assert_int_equal(hs.n, 0);
+  /* Hostile: 2,000 cheap FULL|FIRST|LAST frames, each after a 1-entry
+   * delta: peer 0's 10,000 entries are untouched throughout. */
+  for (uint32_t i = 0; i < 2000; i++) {
+    assert_int_equal(raw_digest(&r, 1, FULL_FL | FIRST_FL | LAST_FL, 0, 1,
+                                30000 + i, 1, 1, 10 + 2 * i),
+                     0);
+    assert_int_equal(raw_digest(&r, 1, FIRST_FL | LAST_FL, 1, 2, 40000 + i, 1,
+                                1, 11 + 2 * i),
+                     0);
+  }
+  assert_int_equal(raw_entries(&r, 1), 2);
+  assert_int_equal(raw_entries(&r, 0), 10000);
+  raw_close(&r);
+}
+
+/* Item 15: remember_seen wrote the paired-peer row (a read and a write)
+ * at every last page; a peer pushing a change every 200 ms cost SQLite
+ * writes at that rate. Now at most once per gossip interval. */
+static void test_seen_row_not_written_per_page(void **state) {
+  (void)state;
+  raw r;
+  raw_open(&r);
+  vss_peer_row row;
+  memset(&row, 0, sizeof(row));
+  row.device = r.peer[0];
+  snprintf(row.name, sizeof(row.name), "p");
+  assert_int_equal(vss_store_put_peer(r.store, &row), 0);
+  assert_int_equal(
+      raw_digest(&r, 0, FULL_FL | FIRST_FL | LAST_FL, 0, 1, 0, 1, 1, 1), 0);
+  uint64_t calls0 = vss_store_faulty_calls(r.store);
+  for (uint32_t i = 1; i <= 200; i++)
+    assert_int_equal(raw_digest(&r, 0, FIRST_FL | LAST_FL, i, i + 1, i, 1, 1,
+                                (vss_time)i * 200 * MS),
+                     0);
+  uint64_t calls = vss_store_faulty_calls(r.store) - calls0;
+  assert_true(calls <= 4); /* 40 s of pushes: one write at most */
+  assert_int_equal(vss_store_get_peer(r.inner, &r.peer[0], &row), 0);
+  assert_int_equal(row.seen_seq, 1);
+  /* A gossip interval later the row catches up. */
+  assert_int_equal(
+      raw_digest(&r, 0, FIRST_FL | LAST_FL, 201, 202, 201, 1, 1, 400 * S), 0);
+  assert_int_equal(vss_store_get_peer(r.inner, &r.peer[0], &row), 0);
+  assert_int_equal(row.seen_seq, 202);
+  raw_close(&r);
+}
+
+/* Item 15: a full digest over a library of tombstones reads a bounded
+ * number of rows per page (it read them all in one next_send). */
+static void test_tombstones_bounded_per_page(void **state) {
+  (void)state;
+  raw r;
+  raw_open(&r);
+  for (uint32_t i = 0; i < 10000; i++) {
+    vss_key k;
+    vss_h_key(&k, i, VSS_KIND_THUMB, "grid@2x");
+    uint8_t data[8] = {(uint8_t)i};
+    assert_int_equal(vss_node_add_local(r.n, &k, VSS_FMT_WEBP, data, 8, 0), 0);
+    if (i >= 10) assert_int_equal(vss_node_remove_local(r.n, &k, 0), 0);
+  }
+  vss_outmsg out;
+  while (vss_node_next_send(r.n, NULL, &out, 1) == 1)
+    ;
+  vss_msg_hello m = {
+      .device = r.peer[0], .proto = VSS_PROTO_VERSION, .epoch = 1};
+  vss_buf b = {0};
+  assert_int_equal(vss_wire_encode_hello(&b, &m), 0);
+  assert_int_equal(vss_node_recv(r.n, &r.peer[0], b.data, b.len, 2), 0);
+  vss_buf_free(&b);
+  int pages = 0, last = 0;
+  uint32_t entries = 0;
+  while (vss_node_next_send(r.n, &r.peer[0], &out, 3) == 1) {
+    vss_msg d;
+    assert_int_equal(vss_wire_decode(out.data, out.len, &d), 0);
+    if (d.type != VSS_MSG_DIGEST) continue;
+    pages++;
+    entries += d.u.digest.count;
+    last = (d.u.digest.flags & VSS_DIGEST_LAST) != 0;
+  }
+  assert_true(last);
+  assert_int_equal(entries, 10);
+  assert_true(pages >= 3); /* 10,000 rows read 4,096 at a time at most */
+  raw_close(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_availability),
@@ -620,6 +816,9 @@ int main(void) {
       cmocka_unit_test(test_removals_race_full_digest),
       cmocka_unit_test(test_seventy_holders),
       cmocka_unit_test(test_round_interval_jittered),
+      cmocka_unit_test(test_full_first_marks_then_sweeps),
+      cmocka_unit_test(test_seen_row_not_written_per_page),
+      cmocka_unit_test(test_tombstones_bounded_per_page),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
