@@ -46,7 +46,7 @@ static void item(FILE *f, const scenario *sc, uint32_t n, vss_kind kind,
   vss_key key;
   char uri[URI_MAX];
   content_key(&key, n, kind, variant);
-  if (vss_uri_format(&key, fmt, uri, sizeof(uri))) uri[0] = '\0';
+  if (vss_uri_format(&key, fmt, uri, sizeof(uri)) < 0) uri[0] = '\0';
   fprintf(f, "%s{\"item\":%u,\"uri\":", comma ? "," : "", n);
   jstr(f, uri);
   fprintf(f, ",\"size\":%llu}", (unsigned long long)content_size(sc, &key));
