@@ -46,8 +46,8 @@ static inline int vss_est_suspect(const vss_est *e, vss_time now) {
  * xfer.c takes them only from requests sent while the source was idle. */
 void vss_est_rtt_sample(vss_est *e, vss_time rtt);
 /* Verified bytes at now while requests were outstanding (bytes that
- * fail verification never count: a corrupting peer must not look fast). The first
- * delivery after idle starts a busy period; its bytes are not counted. */
+ * fail verification never count: a corrupting peer must not look fast). The
+ * first delivery after idle starts a busy period; its bytes are not counted. */
 void vss_est_delivered(vss_est *e, uint64_t bytes, vss_time now);
 /* The link went idle (no outstanding requests) at now: a long enough
  * busy period is sampled, then sampling stops until the next delivery. */

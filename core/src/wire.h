@@ -23,8 +23,8 @@
 #define VSS_PROTO_VERSION 1
 #define VSS_WIRE_HDR 6 /* u32 len + u8 version + u8 type */
 #define VSS_WIRE_MAX_BODY (1024u * 1024u + 1024u)
-#define VSS_WIRE_MAX_KEYS 4096      /* keys per QUERY / QUERY_REPLY */
-#define VSS_WIRE_MAX_ENTRIES 65536  /* entries per DIGEST page */
+#define VSS_WIRE_MAX_KEYS 4096            /* keys per QUERY / QUERY_REPLY */
+#define VSS_WIRE_MAX_ENTRIES 65536        /* entries per DIGEST page */
 #define VSS_WIRE_MAX_DATA (1024u * 1024u) /* bytes per XFER_DATA */
 /* Chunk hashes per XFER_META page: 1 MiB of hashes, 8 GiB of sidecar. */
 #define VSS_WIRE_META_PAGE 32768u
@@ -201,14 +201,13 @@ int vss_wire_digest_end(vss_buf *b, size_t mark, uint32_t count);
 int vss_wire_encode_query(vss_buf *b, uint32_t req_id, const vss_key *keys,
                           uint32_t count);
 int vss_wire_encode_query_reply(vss_buf *b, uint32_t req_id,
-                                const vss_wire_entry *results,
-                                uint32_t count);
+                                const vss_wire_entry *results, uint32_t count);
 int vss_wire_encode_xfer_get(vss_buf *b, const vss_msg_xfer_get *m);
 /* The whole list in one page (nchunks == vss_chunk_count(size), at most
  * VSS_WIRE_META_PAGE, else VSS_ERR_TOO_BIG). */
 int vss_wire_encode_xfer_meta(vss_buf *b, uint32_t req_id, uint64_t size,
-                              const vss_hash *checksum,
-                              const vss_hash *chunks, uint64_t nchunks);
+                              const vss_hash *checksum, const vss_hash *chunks,
+                              uint64_t nchunks);
 /* One page: chunks points at hash `first`, count of them. */
 int vss_wire_encode_xfer_meta_page(vss_buf *b, uint32_t req_id, uint64_t size,
                                    const vss_hash *checksum, uint64_t first,

@@ -160,7 +160,7 @@ typedef struct xpeer {
   xsrc c;
   xserve *qh[2], *qt[2]; /* 0 foreground, 1 background */
   uint32_t nserve;
-  xserve **smap; /* queued GETs by req_id; nserve <= smap_n when it can */
+  xserve **smap;   /* queued GETs by req_id; nserve <= smap_n when it can */
   uint32_t smap_n; /* buckets, a power of two (0: none yet) */
 } xpeer;
 

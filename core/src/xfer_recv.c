@@ -170,15 +170,16 @@ void xf_job_done(vss_xfer *x, xjob *j, vss_time now) {
 /* A page of the chunk-hash list from source `peer`: appended to what
  * that source sent so far. Returns 1 when the list is complete and adds
  * up to the checksum (then j->hashes holds it), 0 when more pages are
- * due, -1 when the source's list is not the job's (it lied), or
- * VSS_ERR_NOMEM. Memory grows with the pages actually received, at most
- * the list of a VSS_SIDECAR_MAX_SIZE sidecar. */
+ * due, VSS_ERR_CHECKSUM when the source's list is not the job's (it
+ * lied), or VSS_ERR_NOMEM. Memory grows with the pages actually received, at
+ * most the list of a VSS_SIDECAR_MAX_SIZE sidecar. */
 static int meta_page(xjob *j, uint16_t peer, const vss_msg_xfer_meta *m) {
   if (m->size != j->size || m->total != j->nchunks ||
       !vss_hash_eq(&m->checksum, &j->checksum) || peer != j->mpeer ||
       m->first != j->mnext || m->nchunks == 0)
-    return -1;
-  vss_hash *ml = realloc(j->mlist, (size_t)(j->mnext + m->nchunks) * sizeof(*ml));
+    return VSS_ERR_CHECKSUM;
+  vss_hash *ml =
+      realloc(j->mlist, (size_t)(j->mnext + m->nchunks) * sizeof(*ml));
   if (!ml) return VSS_ERR_NOMEM;
   j->mlist = ml;
   memcpy(ml + j->mnext, m->hashes, (size_t)m->nchunks * sizeof(*ml));
@@ -186,7 +187,7 @@ static int meta_page(xjob *j, uint16_t peer, const vss_msg_xfer_meta *m) {
   if (j->mnext < j->nchunks) return 0;
   vss_hash sum;
   vss_checksum_of_chunks(ml, j->nchunks, &sum);
-  if (!vss_hash_eq(&sum, &j->checksum)) return -1;
+  if (!vss_hash_eq(&sum, &j->checksum)) return VSS_ERR_CHECKSUM;
   free(j->hashes);
   j->hashes = ml;
   j->mlist = NULL;
@@ -201,7 +202,10 @@ static void meta_refused(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
   j->mnext = 0;
   vss_est_blame(&p->est, now);
   jsrc *s = xf_job_src(j, p->idx);
-  if (s) xf_src_drop(x, j, s, VSS_ERR_CHECKSUM, now);
+  if (s) {
+    s->errors = XFER_SRC_MAX_ERRORS; /* a false list: never revived */
+    xf_src_drop(x, j, s, VSS_ERR_CHECKSUM, now);
+  }
   if (++j->meta_tries > xf_cfg(x)->max_retries && !j->fail_rc)
     j->fail_rc = VSS_ERR_RETRIES;
 }
@@ -218,7 +222,7 @@ int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
   if (ok > 0 && !j->ch) {
     /* The list is verified: now the chunks can be asked for. */
     if (xf_job_chunks_init(j) && !j->fail_rc) j->fail_rc = VSS_ERR_NOMEM;
-  } else if (ok < 0 && ok != VSS_ERR_NOMEM) {
+  } else if (ok == VSS_ERR_CHECKSUM) {
     meta_refused(x, j, p, now);
   } else if (ok < 0 && !j->fail_rc) {
     j->fail_rc = ok;
@@ -237,7 +241,8 @@ static void req_landed(vss_xfer *x, vss_peer *p, xreq *r, vss_time now) {
   xjob *j = r->job;
   vss_hash h;
   vss_hash_bytes(r->buf, r->len, &h);
-  int ok = j->ch && (j->nchunks == 1 || j->hashes) && chunk_hash_ok(j, r->chunk, &h);
+  int ok =
+      j->ch && (j->nchunks == 1 || j->hashes) && chunk_hash_ok(j, r->chunk, &h);
   if (ok) {
     vss_est_delivered(&p->est, r->len, now);
     jsrc *s = xf_job_src(j, p->idx);

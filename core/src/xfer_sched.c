@@ -235,7 +235,9 @@ static int src_acceptable(const vss_xfer *x, const xjob *j, uint16_t idx,
     /* A peer that sent bad bytes lately only works when no clean source
      * of this job can: its garbage is then at most what was in flight
      * when its first bad chunk was seen. */
-    if (suspect && !vss_est_suspect(&p->est, now)) return 0;
+    int other_suspect = vss_est_suspect(&p->est, now);
+    if (suspect && !other_suspect) return 0;
+    if (!suspect && other_suspect) continue; /* not a better choice */
     rate += p->est.rate;
     if (c && c->avoid == s->peer && now < c->not_before) continue;
     best = vss__tmin(best, xf_src_cost(x, s->peer, len));
@@ -284,8 +286,7 @@ static int meta_needed(const xjob *j) {
 
 /* A list received in part goes on with the source that sent it while
  * that one can (pages of one list come from one source). */
-static int meta_source_ok(const vss_xfer *x, const xjob *j,
-                          const vss_peer *p) {
+static int meta_source_ok(const vss_xfer *x, const xjob *j, const vss_peer *p) {
   if (j->mnext == 0 || j->mpeer == p->idx) return 1;
   jsrc *s = xf_job_src((xjob *)j, j->mpeer);
   return !s || s->dropped || !xf_src_usable(x, j, xf_peer_at(x, j->mpeer));

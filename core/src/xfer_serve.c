@@ -125,9 +125,9 @@ static int serve_meta(vss_xfer *x, vss_peer *p, uint32_t req_id,
   uint64_t count = m->n - first;
   if (count > VSS_WIRE_META_PAGE) count = VSS_WIRE_META_PAGE;
   x->scratch.len = 0;
-  rc = vss_wire_encode_xfer_meta_page(&x->scratch, req_id, m->size,
-                                      &m->checksum, first,
-                                      hs ? hs + first : NULL, count);
+  rc =
+      vss_wire_encode_xfer_meta_page(&x->scratch, req_id, m->size, &m->checksum,
+                                     first, hs ? hs + first : NULL, count);
   if (rc) return send_error(x, p, req_id, VSS_ERR_TOO_BIG);
   rc = vss__send(x->n, p, x->scratch.data, x->scratch.len);
   return rc ? rc : 1;

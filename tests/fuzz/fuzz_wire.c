@@ -77,9 +77,8 @@ static void reencode_meta(vss_buf *b, const vss_msg_xfer_meta *m) {
   WIRE_CHECK(m->total == vss_chunk_count(m->size));
   WIRE_CHECK(m->first + m->nchunks <= m->total);
   if (m->nchunks) memcpy(h, m->hashes, m->nchunks * sizeof(*h));
-  WIRE_CHECK(vss_wire_encode_xfer_meta_page(b, m->req_id, m->size,
-                                            &m->checksum, m->first, h,
-                                            m->nchunks) == 0);
+  WIRE_CHECK(vss_wire_encode_xfer_meta_page(b, m->req_id, m->size, &m->checksum,
+                                            m->first, h, m->nchunks) == 0);
   free(h);
 }
 
