@@ -89,13 +89,24 @@ static void answer_delta(vss_node *n, vss_peer *p, uint64_t seen, int resync) {
   start_delta(n, p, from);
 }
 
+/* Removals below the floor were compacted away. */
+static uint64_t tomb_floor(vss_node *n) {
+  if (!n->tomb_floor_known &&
+      vss_store_tomb_floor(n->store, &n->tomb_floor) == 0)
+    n->tomb_floor_known = 1;
+  return n->tomb_floor_known ? n->tomb_floor : UINT64_MAX;
+}
+
 int vss_gossip_on_hello(vss_node *n, vss_peer *p, const vss_msg_hello *m,
                         vss_time now) {
   if (vss_uuid_cmp(&m->device, &p->id) != 0) return VSS_ERR_PROTO;
   if (m->proto != VSS_PROTO_VERSION) return VSS_ERR_VERSION;
   p->g.last_heard = now;
   int resync = (m->flags & HELLO_RESYNC) != 0;
-  if (m->seen_epoch != n->meta.epoch || m->seen_seq > n->meta.max_seq)
+  /* A delta from below the tombstone floor would miss the compacted
+   * removals; a full digest implies them (the receiver sweeps). */
+  if (m->seen_epoch != n->meta.epoch || m->seen_seq > n->meta.max_seq ||
+      m->seen_seq < tomb_floor(n))
     answer_full(n, p, resync);
   else
     answer_delta(n, p, m->seen_seq, resync);
@@ -324,7 +335,29 @@ int vss_gossip_push(vss_node *n, vss_time now) {
   return 0;
 }
 
+/* Tombstone compaction, once enough removals piled up: up to what every
+ * online peer of this epoch has been sent (nothing a digest still has to
+ * carry goes). Peers offline now take a full digest when they return. */
+static void compact(vss_node *n) {
+  if (n->tombs < n->compact_tombs) return;
+  uint64_t upto = UINT64_MAX;
+  for (uint16_t i = 0; i < n->npeers; i++) {
+    const vss_peer *p = n->peers[i];
+    if (!p->online) continue;
+    if (p->g.sent_epoch != n->meta.epoch) return; /* not known yet */
+    uint64_t s = p->g.sending ? p->g.cur_seq : p->g.sent_seq;
+    if (s < upto) upto = s;
+  }
+  if (upto == UINT64_MAX) upto = n->meta.max_seq; /* nobody waiting */
+  uint64_t floor = tomb_floor(n), removed = 0;
+  if (floor == UINT64_MAX || upto <= floor) return;
+  if (vss_store_compact_avail(n->store, upto, &removed) != 0) return;
+  n->tomb_floor = upto;
+  n->tombs = 0;
+}
+
 int vss_gossip_round(vss_node *n, vss_time now) {
+  compact(n);
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->peers[i];
     if (!p->online) continue;

@@ -106,6 +106,7 @@ static int node_init(vss_node *n, vss_time now) {
       now + vss__jittered(n, n->cfg.gossip_interval, n->cfg.gossip_jitter);
   n->change_push_at = VSS_TIME_UNSET;
   n->next_cache_sweep = VSS_TIME_UNSET;
+  n->compact_tombs = VSS_GOSSIP_COMPACT_TOMBS;
   return 0;
 }
 

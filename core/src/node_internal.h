@@ -104,6 +104,13 @@ struct vss_node {
   vss_time change_push_at; /* batched push of local changes */
   vss_time next_cache_sweep;
 
+  /* Tombstone compaction (gossip.c): removals recorded since the last
+   * compaction, the threshold that triggers one, and the floor below
+   * which a peer cannot be sent a delta (loaded on first use). */
+  uint64_t tombs, compact_tombs;
+  uint64_t tomb_floor;
+  int tomb_floor_known;
+
   vss_buf out;          /* the frame handed out by next_send */
   vss_wire_entry *page; /* gossip page scratch, VSS_GOSSIP_PAGE_ENTRIES */
 };

@@ -74,6 +74,7 @@ int vss__set_local(vss_node *n, const vss_sidecar_row *row, int has,
       n->held_known = 0; /* count again when next needed */
   }
   int rc = vss_store_set_local_chunks(n->store, row, has, chunks, nchunks, now);
+  if (rc == 0 && !has) n->tombs++; /* for tombstone compaction (gossip.c) */
   if (rc == 0 && n->held_known) {
     /* Sizes are bounded (VSS_SIDECAR_MAX_SIZE); a figure that would go
      * below zero is out of step with the store: count it again. */

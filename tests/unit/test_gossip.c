@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "node_internal.h"
 #include "wire.h"
 #include "rng.h"
 
@@ -502,8 +503,11 @@ static void test_removals_race_full_digest(void **state) {
   }
   assert_int_equal(vss_node_reset_epoch(vss_h_node(h, 0), vss_h_now(h)), 0);
   vss_h_link_set(h, 0, 1, 1);
+  /* Tombstones are compacted every few removals, racing the digests. */
+  vss_h_node(h, 0)->compact_tombs = 20;
   for (int round = 0; round < 40; round++) {
     vss_h_run_until(h, vss_h_now(h) + 37 * MS);
+    assert_int_equal(vss_node_gossip_now(vss_h_node(h, 0), vss_h_now(h)), 0);
     if (round == 12) vss_h_link_set(h, 0, 1, 0);
     if (round == 15) vss_h_link_set(h, 0, 1, 1);
     for (int i = 0; i < 10; i++) {
@@ -799,6 +803,44 @@ static void test_tombstones_bounded_per_page(void **state) {
   raw_close(&r);
 }
 
+static int count_rows(void *user, const vss_avail_row *row) {
+  uint64_t *c = user;
+  c[row->has ? 1 : 0]++;
+  return 0;
+}
+
+/* Item 15: tombstones are compacted (they were kept for ever), and a peer
+ * that had seen less than what was compacted takes a full digest whose
+ * sweep removes exactly what it must. */
+static void test_tombstones_compacted(void **state) {
+  (void)state;
+  vss_h *h = pair(53, NULL, NULL, NULL);
+  add_thumbs(h, 0, 0, 3000, 1000);
+  vss_h_run_idle(h, 60 * S);
+  vss_h_node(h, 0)->compact_tombs = 1000;
+  vss_h_link_set(h, 0, 1, 0);
+  static uint8_t held[3000];
+  memset(held, 1, sizeof(held));
+  for (uint32_t i = 0; i < 2500; i++) {
+    vss_key k;
+    vss_h_key(&k, i, VSS_KIND_THUMB, "grid@2x");
+    assert_int_equal(vss_node_remove_local(vss_h_node(h, 0), &k, vss_h_now(h)),
+                     0);
+    held[i] = 0;
+  }
+  assert_int_equal(vss_node_gossip_now(vss_h_node(h, 0), vss_h_now(h)), 0);
+  uint64_t rows[2] = {0, 0};
+  assert_int_equal(
+      vss_store_iter_avail_since(vss_h_store(h, 0), 0, count_rows, rows), 0);
+  assert_int_equal(rows[0], 0); /* no tombstone left */
+  assert_int_equal(rows[1], 500);
+  vss_h_link_set(h, 0, 1, 1);
+  vss_h_run_idle(h, vss_h_now(h) + 60 * S);
+  assert_cache_matches(h, 3000, held);
+  assert_true(received_entries(h, 1, 1) >= 3000 + 500); /* a full digest */
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_availability),
@@ -819,6 +861,7 @@ int main(void) {
       cmocka_unit_test(test_full_first_marks_then_sweeps),
       cmocka_unit_test(test_seen_row_not_written_per_page),
       cmocka_unit_test(test_tombstones_bounded_per_page),
+      cmocka_unit_test(test_tombstones_compacted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

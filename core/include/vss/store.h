@@ -110,6 +110,15 @@ typedef struct vss_store_methods {
   int (*get_chunks)(void *ctx, const vss_key *key, vss_hash *out, uint64_t cap,
                     uint64_t *n);
   void (*close)(void *ctx);
+  /* Optional (NULL: removals are kept for ever). Tombstone compaction:
+   * deletes this device's removal rows (has = 0) with floor < seq <= upto
+   * and raises the floor to upto, in one transaction (joining the
+   * caller's when one is open); *removed gets how many went.
+   * get_tomb_floor reads the floor (0 when never compacted). A peer that
+   * has seen less than the floor cannot be sent a delta - it would miss
+   * the removals - and takes a full digest instead. */
+  int (*compact_avail)(void *ctx, uint64_t upto, uint64_t *removed);
+  int (*get_tomb_floor)(void *ctx, uint64_t *floor);
 } vss_store_methods;
 
 typedef struct vss_store vss_store;
@@ -163,6 +172,10 @@ int vss_store_put_chunks(vss_store *s, const vss_key *key,
                          const vss_hash *hashes, uint64_t n);
 int vss_store_get_chunks(vss_store *s, const vss_key *key, vss_hash *out,
                          uint64_t cap, uint64_t *n);
+/* Tombstone compaction (see the methods); a store without them compacts
+ * nothing (*removed = 0) and has floor 0. */
+int vss_store_compact_avail(vss_store *s, uint64_t upto, uint64_t *removed);
+int vss_store_tomb_floor(vss_store *s, uint64_t *floor);
 
 /* The one way the core records that this device holds (has=1) or dropped
  * (has=0) a sidecar: in one transaction, takes the next sequence number,
