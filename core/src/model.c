@@ -50,24 +50,26 @@ static int table_find(const char *const *tab, size_t n, const char *s,
 
 /* ---- uuid ------------------------------------------------------------ */
 
+/* Where the 32 digits sit in the hyphenated form (8-4-4-4-12). */
+static const uint8_t uuid_digit36[32] = {
+    0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
+    19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+
+/* Table-driven: every availability row read back parses one. */
 int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
   vss_uuid u;
-  size_t i = 0, nib = 0;
 
   if (out == NULL || s == NULL || (len != 32 && len != VSS_UUID_STR_LEN))
     return VSS_ERR_INVALID;
-  for (i = 0; i < len; i++) {
-    int v;
-    if (len == VSS_UUID_STR_LEN && (i == 8 || i == 13 || i == 18 || i == 23)) {
-      if (s[i] != '-') return VSS_ERR_INVALID;
-      continue;
-    }
-    if ((v = hex_val(s[i])) < 0) return VSS_ERR_INVALID;
-    if (nib % 2 == 0)
-      u.b[nib / 2] = (uint8_t)(v << 4);
-    else
-      u.b[nib / 2] |= (uint8_t)v;
-    nib++;
+  if (len == VSS_UUID_STR_LEN &&
+      (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-'))
+    return VSS_ERR_INVALID;
+  for (int i = 0; i < 16; i++) {
+    size_t a = len == 32 ? 2 * (size_t)i : uuid_digit36[2 * i];
+    size_t b = len == 32 ? 2 * (size_t)i + 1 : uuid_digit36[2 * i + 1];
+    int hi = hex_val(s[a]), lo = hex_val(s[b]);
+    if ((hi | lo) < 0) return VSS_ERR_INVALID;
+    u.b[i] = (uint8_t)(hi << 4 | lo);
   }
   *out = u;
   return 0;
@@ -178,9 +180,10 @@ int vss_status_parse(const char *s, size_t len, vss_status *out) {
 
 /* ---- keys ------------------------------------------------------------ */
 
+/* [A-Za-z0-9@._-]: hex digits are in hex_tbl, the rest listed. */
 static int variant_char_ok(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '@' || c == '.' || c == '_' || c == '-';
+  return (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') ||
+         hex_tbl[c] != 0 || c == '@' || c == '.' || c == '_' || c == '-';
 }
 
 int vss_variant_valid(const char *s, size_t len) {
