@@ -65,11 +65,13 @@ int vss_hash_parse_hex(vss_hash *out, const char *s, size_t len) {
 
   if (out == NULL || s == NULL || len != VSS_HASH_HEX_LEN)
     return VSS_ERR_INVALID;
+  int bad = 0; /* no branch per digit: one check at the end */
   for (size_t i = 0; i < VSS_HASH_LEN; i++) {
     int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-    if (hi < 0 || lo < 0) return VSS_ERR_INVALID;
+    bad |= hi | lo;
     h.b[i] = (uint8_t)(hi << 4 | lo);
   }
+  if (bad < 0) return VSS_ERR_INVALID;
   *out = h;
   return 0;
 }

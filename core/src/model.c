@@ -58,6 +58,7 @@ static const uint8_t uuid_digit36[32] = {
 /* Table-driven: every availability row read back parses one. */
 int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
   vss_uuid u;
+  int bad = 0;
 
   if (out == NULL || s == NULL || (len != 32 && len != VSS_UUID_STR_LEN))
     return VSS_ERR_INVALID;
@@ -68,9 +69,10 @@ int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
     size_t a = len == 32 ? 2 * (size_t)i : uuid_digit36[2 * i];
     size_t b = len == 32 ? 2 * (size_t)i + 1 : uuid_digit36[2 * i + 1];
     int hi = hex_val(s[a]), lo = hex_val(s[b]);
-    if ((hi | lo) < 0) return VSS_ERR_INVALID;
+    bad |= hi | lo;
     u.b[i] = (uint8_t)(hi << 4 | lo);
   }
+  if (bad < 0) return VSS_ERR_INVALID;
   *out = u;
   return 0;
 }
@@ -180,10 +182,23 @@ int vss_status_parse(const char *s, size_t len, vss_status *out) {
 
 /* ---- keys ------------------------------------------------------------ */
 
-/* [A-Za-z0-9@._-]: hex digits are in hex_tbl, the rest listed. */
+/* [A-Za-z0-9@._-], as a table: keys are validated wherever they are
+ * read (wire, store), several times per digest entry. */
+#define VC(c) [c] = 1
+static const uint8_t variant_ok[256] = {
+    VC('0'), VC('1'), VC('2'), VC('3'), VC('4'), VC('5'), VC('6'), VC('7'),
+    VC('8'), VC('9'), VC('a'), VC('b'), VC('c'), VC('d'), VC('e'), VC('f'),
+    VC('g'), VC('h'), VC('i'), VC('j'), VC('k'), VC('l'), VC('m'), VC('n'),
+    VC('o'), VC('p'), VC('q'), VC('r'), VC('s'), VC('t'), VC('u'), VC('v'),
+    VC('w'), VC('x'), VC('y'), VC('z'), VC('A'), VC('B'), VC('C'), VC('D'),
+    VC('E'), VC('F'), VC('G'), VC('H'), VC('I'), VC('J'), VC('K'), VC('L'),
+    VC('M'), VC('N'), VC('O'), VC('P'), VC('Q'), VC('R'), VC('S'), VC('T'),
+    VC('U'), VC('V'), VC('W'), VC('X'), VC('Y'), VC('Z'), VC('@'), VC('.'),
+    VC('_'), VC('-')};
+#undef VC
+
 static int variant_char_ok(unsigned char c) {
-  return (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') ||
-         hex_tbl[c] != 0 || c == '@' || c == '.' || c == '_' || c == '-';
+  return variant_ok[c];
 }
 
 int vss_variant_valid(const char *s, size_t len) {

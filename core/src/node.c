@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The presence cache stores a holder's index in 12 bits and a key's
+ * holder count in 11 (pcache.c). */
+_Static_assert(VSS_MAX_PEERS < 2047, "pcache holder fields");
+
 void vss_node_config_default(vss_node_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
   cfg->gossip_interval = 300 * VSS_NS_PER_S;

@@ -4,12 +4,13 @@
  * A phone learns ~100K rows per peer and a desktop may announce millions,
  * so the layout is compact:
  *
- *   records  59 bytes each (uuid, checksum, class | format | size, one
+ *   records  58 bytes each (uuid, checksum, class | format | size, one
  *            holder's index, holder count), in slabs of 4,096 so growth
  *            never copies them nor leaves half an array unused;
  *   index    a u32 per slot (record id + 6 bits of its hash), linear
- *            probing with backward-shift deletion, grown by 1.5x so the
- *            load stays between 0.57 and 0.85;
+ *            probing with backward-shift deletion, grown by 1.25x so
+ *            the load stays between 0.72 and 0.9 (4.4 to 5.6 bytes per
+ *            record; the 6-bit tag keeps long probes off the records);
  *   holders  a bit per (peer, record) in the peer's membership set
  *            (chunks of 4,096 bits, allocated when touched). A record
  *            names its first holder; the others are found by testing
@@ -33,15 +34,14 @@
 #define CLS_SLOTS 8192 /* power of two, >= 2 x VSS_PCACHE_CLASSES */
 #define CHUNK_BITS 4096
 #define CHUNK_WORDS (CHUNK_BITS / 64)
-#define CNT_SIBLING 0x8000u /* other versions of the key exist */
-#define NO_PEER 0xffffu
+#define NO_PEER 0xfffu   /* peer indexes are 12 bits (< 4095) */
+#define MAX_HOLDERS 2047 /* 11 bits: more than VSS_MAX_PEERS */
 
 typedef struct rec {
   uint8_t uuid[16];
   uint8_t sum[32];
   uint8_t meta[7]; /* cls 12 | fmt 3 | size 41, little endian */
-  uint8_t first[2];
-  uint8_t cnt[2]; /* holders | CNT_SIBLING */
+  uint8_t hc[3];   /* first holder 12 | holders 11 | other versions 1 */
 } rec;
 
 typedef struct cls {
@@ -80,6 +80,7 @@ struct vss_pcache {
   uint64_t nslot;
   cls *cl; /* by id, 1..VSS_PCACHE_CLASSES */
   uint32_t ncl, clcap;
+  uint16_t cmemo; /* last class found */
   uint16_t cslot[CLS_SLOTS];
   uint16_t *cfree;
   uint32_t ncfree;
@@ -97,13 +98,6 @@ static rec *R(const vss_pcache *c, uint32_t id) {
   return &c->slab[id >> SLAB_SHIFT][id & (SLAB - 1)];
 }
 
-static uint16_t get16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (p[1] << 8));
-}
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
 static uint64_t get_meta(const rec *r) {
   uint64_t v = 0;
   for (int i = 6; i >= 0; i--)
@@ -124,8 +118,23 @@ static uint8_t rec_fmt(const rec *r) {
 static uint64_t rec_size(const rec *r) {
   return get_meta(r) >> 15;
 }
+static uint32_t get_hc(const rec *r) {
+  return r->hc[0] | (uint32_t)r->hc[1] << 8 | (uint32_t)r->hc[2] << 16;
+}
+static void put_hc(rec *r, uint32_t first, uint32_t n, uint32_t sib) {
+  uint32_t v = (first & 0xfff) | (n & 0x7ff) << 12 | (sib & 1) << 23;
+  r->hc[0] = (uint8_t)v;
+  r->hc[1] = (uint8_t)(v >> 8);
+  r->hc[2] = (uint8_t)(v >> 16);
+}
+static uint16_t rec_first(const rec *r) {
+  return get_hc(r) & 0xfff;
+}
 static uint16_t rec_n(const rec *r) {
-  return get16(r->cnt) & 0x7fff;
+  return (get_hc(r) >> 12) & 0x7ff;
+}
+static uint32_t rec_sib(const rec *r) {
+  return get_hc(r) >> 23;
 }
 
 static int rec_alloc(vss_pcache *c, uint32_t *id) {
@@ -168,6 +177,11 @@ static uint32_t cls_hash(uint8_t kind, const char *v) {
 /* Id of (kind, variant), 0 when unknown; *slot is where it is or would go. */
 static uint16_t cls_find(const vss_pcache *c, const vss_key *k, uint32_t h,
                          uint32_t *slot) {
+  /* Digests come in runs of one (kind, variant): try the last one. */
+  const cls *m = &c->cl[c->cmemo];
+  if (c->cmemo && m->used && m->hash == h && m->kind == (uint8_t)k->kind &&
+      strcmp(m->v, k->variant) == 0)
+    return c->cmemo;
   for (uint32_t i = h & (CLS_SLOTS - 1);; i = (i + 1) & (CLS_SLOTS - 1)) {
     uint16_t id = c->cslot[i];
     const cls *e = &c->cl[id];
@@ -176,8 +190,10 @@ static uint16_t cls_find(const vss_pcache *c, const vss_key *k, uint32_t h,
       return 0;
     }
     if (e->hash == h && e->kind == (uint8_t)k->kind &&
-        strcmp(e->v, k->variant) == 0)
+        strcmp(e->v, k->variant) == 0) {
+      ((vss_pcache *)c)->cmemo = id; /* a cache, not the cache's state */
       return id;
+    }
   }
 }
 
@@ -273,7 +289,7 @@ static void idx_put(vss_pcache *c, uint32_t id, uint64_t h) {
 }
 
 static int idx_grow(vss_pcache *c) {
-  uint64_t n = c->nslot ? c->nslot + c->nslot / 2 : 1024;
+  uint64_t n = c->nslot ? c->nslot + c->nslot / 4 : 1024;
   uint32_t *s = calloc(n, sizeof(*s));
   if (!s) return VSS_ERR_NOMEM;
   free(c->slot);
@@ -305,24 +321,34 @@ static void idx_del(vss_pcache *c, uint32_t id) {
   }
 }
 
-/* Records of (uuid, class): every version, up to cap. */
-static size_t versions(const vss_pcache *c, const uint8_t *uuid, uint16_t cl,
-                       uint32_t *out, size_t cap) {
+/* Records of (uuid, class): every version, up to cap. When the probe
+ * ran to its end, *empty is the free slot there (where an insert of the
+ * key goes, saving a second walk), else UINT64_MAX. */
+static size_t versions_at(const vss_pcache *c, const uint8_t *uuid, uint16_t cl,
+                          uint32_t *out, size_t cap, uint64_t *empty) {
+  *empty = UINT64_MAX;
   if (!c->nslot) return 0;
   uint64_t h = key_hash(c, uuid, cl);
   uint32_t tag = tag_of(h);
   size_t n = 0;
-  for (uint64_t i = home_of(c, h); c->slot[i];
-       i = i + 1 == c->nslot ? 0 : i + 1) {
+  uint64_t i;
+  for (i = home_of(c, h); c->slot[i]; i = i + 1 == c->nslot ? 0 : i + 1) {
     uint32_t s = c->slot[i];
     if ((s & ~IDX_MASK) != tag) continue;
     const rec *r = R(c, (s & IDX_MASK) - 1);
     if (memcmp(r->uuid, uuid, 16) || rec_cls(r) != cl) continue;
     if (n < cap) out[n] = (s & IDX_MASK) - 1;
     n++;
-    if (!(get16(r->cnt) & CNT_SIBLING)) break;
+    if (!rec_sib(r)) return n;
   }
+  *empty = i;
   return n;
+}
+
+static size_t versions(const vss_pcache *c, const uint8_t *uuid, uint16_t cl,
+                       uint32_t *out, size_t cap) {
+  uint64_t empty;
+  return versions_at(c, uuid, cl, out, cap, &empty);
 }
 
 /* ---- peers and their sets ------------------------------------------- */
@@ -437,7 +463,7 @@ static void holder_fill(const rec *r, uint16_t peer, vss_holder *h) {
 typedef int (*each_fn)(void *user, uint16_t peer);
 static int rec_each(const vss_pcache *c, uint32_t id, each_fn fn, void *user) {
   const rec *r = R(c, id);
-  uint16_t first = get16(r->first), left = rec_n(r);
+  uint16_t first = rec_first(r), left = rec_n(r);
   int rc = fn(user, first);
   if (rc) return rc;
   for (uint32_t i = 0; --left > 0 && i < c->nactive; i++) {
@@ -469,25 +495,29 @@ static void rec_release(vss_pcache *c, uint32_t id) {
 
 static void holder_del(vss_pcache *c, uint16_t peer, ppeer *p, uint32_t id) {
   rec *r = R(c, id);
-  uint16_t cnt = get16(r->cnt), cl = rec_cls(r);
+  uint16_t cnt = rec_n(r), cl = rec_cls(r);
   pset_clear(&p->held, id);
   pset_clear(&p->mark, id);
   count_sub(c, p, cl);
-  if ((cnt & 0x7fff) == 1) {
+  if (cnt == 1) {
     rec_release(c, id);
     return;
   }
-  put16(r->cnt, (uint16_t)(cnt - 1));
-  if (get16(r->first) == peer) put16(r->first, other_holder(c, id));
+  uint16_t first = rec_first(r);
+  put_hc(r, first, cnt - 1u, rec_sib(r));
+  if (first == peer) put_hc(r, other_holder(c, id), cnt - 1u, rec_sib(r));
 }
 
 static int holder_add(vss_pcache *c, uint16_t peer, ppeer *p, uint32_t id) {
   rec *r = R(c, id);
   int rc = pset_set(c, &p->held, id);
   if (rc) return rc;
-  uint16_t cnt = get16(r->cnt);
-  if ((cnt & 0x7fff) == 0) put16(r->first, peer);
-  put16(r->cnt, (uint16_t)(cnt + 1));
+  uint16_t cnt = rec_n(r);
+  if (cnt == MAX_HOLDERS) {
+    pset_clear(&p->held, id);
+    return VSS_ERR_LIMIT;
+  }
+  put_hc(r, cnt ? rec_first(r) : peer, cnt + 1u, rec_sib(r));
   count_add(c, peer, p, rec_cls(r));
   return 0;
 }
@@ -551,10 +581,11 @@ static int rec_matches(const rec *r, vss_format fmt, uint64_t size,
 
 static int rec_new(vss_pcache *c, const vss_key *k, uint16_t cl, vss_format fmt,
                    uint64_t size, const vss_hash *sum, const uint32_t *sib,
-                   size_t nsib, uint32_t *out) {
-  if ((c->live + 1) * 20 > c->nslot * 17) {
+                   size_t nsib, uint64_t empty, uint32_t *out) {
+  if ((c->live + 1) * 10 > c->nslot * 9) {
     int rc = idx_grow(c);
     if (rc) return rc;
+    empty = UINT64_MAX; /* laid out anew */
   }
   int rc = rec_alloc(c, out);
   if (rc) return rc;
@@ -562,15 +593,18 @@ static int rec_new(vss_pcache *c, const vss_key *k, uint16_t cl, vss_format fmt,
   memcpy(r->uuid, k->content.b, 16);
   memcpy(r->sum, sum->b, VSS_HASH_LEN);
   put_meta(r, cl, fmt, size);
-  put16(r->first, NO_PEER);
-  put16(r->cnt, nsib ? CNT_SIBLING : 0);
+  put_hc(r, NO_PEER, 0, nsib ? 1 : 0);
   for (size_t i = 0; i < nsib; i++) {
     rec *s = R(c, sib[i]);
-    put16(s->cnt, get16(s->cnt) | CNT_SIBLING);
+    put_hc(s, rec_first(s), rec_n(s), 1);
   }
   c->cl[cl].refs++;
   c->live++;
-  idx_put(c, *out, key_hash(c, r->uuid, cl));
+  uint64_t h = key_hash(c, r->uuid, cl);
+  if (empty != UINT64_MAX)
+    c->slot[empty] = (*out + 1) | tag_of(h);
+  else
+    idx_put(c, *out, h);
   return 0;
 }
 
@@ -583,7 +617,9 @@ static int set_has(vss_pcache *c, uint16_t peer, const vss_key *key,
   ppeer *p = peer_get(c, peer, 1);
   if (!p) return VSS_ERR_NOMEM;
   uint32_t v[MAX_VERSIONS];
-  size_t nv = cl ? versions(c, key->content.b, cl, v, MAX_VERSIONS) : 0;
+  uint64_t empty = UINT64_MAX;
+  size_t nv =
+      cl ? versions_at(c, key->content.b, cl, v, MAX_VERSIONS, &empty) : 0;
   if (nv > MAX_VERSIONS) nv = MAX_VERSIONS; /* see below: never reached */
   uint32_t cur = UINT32_MAX, tgt = UINT32_MAX;
   for (size_t i = 0; i < nv; i++) {
@@ -604,7 +640,7 @@ static int set_has(vss_pcache *c, uint16_t peer, const vss_key *key,
   int rc;
   if (!cl && (rc = cls_add(c, key, h, slot, &cl))) return rc;
   if (tgt == UINT32_MAX) {
-    rc = rec_new(c, key, cl, fmt, size, sum, v, nv, &tgt);
+    rc = rec_new(c, key, cl, fmt, size, sum, v, nv, empty, &tgt);
     if (rc) {
       if (!c->cl[cl].refs) {
         c->cl[cl].refs = 1;
@@ -640,7 +676,7 @@ static int set_gone(vss_pcache *c, uint16_t peer, const vss_key *key) {
 int vss_pcache_set(vss_pcache *c, uint16_t peer, const vss_key *key,
                    vss_format fmt, int has, uint64_t size,
                    const vss_hash *checksum) {
-  if (peer == NO_PEER || (unsigned)fmt > 7) return VSS_ERR_INVALID;
+  if (peer >= NO_PEER || (unsigned)fmt > 7) return VSS_ERR_INVALID;
   if (!has) return set_gone(c, peer, key);
   if (size > VSS_PCACHE_SIZE_MAX) return VSS_ERR_TOO_BIG;
   vss_hash zero;

@@ -794,8 +794,8 @@ static int compact_locked(sq_store *q, uint64_t upto, uint64_t *removed) {
                   args, 2, NULL);
   if (rc < 0) return rc;
   *removed = (uint64_t)sqlite3_changes(q->db);
-  return sq_run_u64(q, "UPDATE meta SET tomb_floor = ?1 WHERE id = 1", &upto,
-                    1, NULL);
+  return sq_run_u64(q, "UPDATE meta SET tomb_floor = ?1 WHERE id = 1", &upto, 1,
+                    NULL);
 }
 
 static int sq_compact_avail(void *ctx, uint64_t upto, uint64_t *removed) {
