@@ -335,8 +335,23 @@ static void put_totals(out *o, world *w) {
   put_num(o, "failures.retries", (double)t.ev[VSS_EV_RETRY]);
   put_num(o, "failures.sources_dropped", (double)t.ev[VSS_EV_SOURCE_DROPPED]);
   put_num(o, "failures.proto_errors", (double)t.proto_errors);
-  put_num(o, "faults.frames_lost", (double)t.lost_tx);
-  put_num(o, "faults.frames_corrupted", (double)t.corrupted_tx);
+  if (w->sc->faults_frames) {
+    put_num(o, "faults.frames_lost", (double)t.lost_tx);
+    put_num(o, "faults.frames_corrupted", (double)t.corrupted_tx);
+  } else {
+    put_num(o, "faults.segments_retransmitted", (double)t.lost_tx);
+    put_num(o, "faults.connections_damaged", (double)t.corrupted_tx);
+    put_num(o, "faults.connection_resets", (double)t.resets);
+  }
+  double liar_s = 0;
+  for (int i = 0; i < w->ndev; i++) {
+    const device *d = &w->devs[i];
+    if (d->garbage_first && d->liar_last > d->garbage_first &&
+        ns_to_s(d->liar_last - d->garbage_first) > liar_s)
+      liar_s = ns_to_s(d->liar_last - d->garbage_first);
+  }
+  put_num(o, "byzantine.garbage_bytes", (double)t.garbage_rx);
+  put_num(o, "byzantine.chosen_after_first_bad_s", liar_s);
   put_num(o, "faults.frames_stale", (double)t.stale_rx);
   put_num(o, "gossip.bytes", (double)t.gossip_tx);
   put_num(o, "gossip.bytes_per_hour", (double)t.gossip_tx / hours);
@@ -374,7 +389,7 @@ static void put_devices(out *o, world *w) {
     put_fmt(o, (double)d->m.fetched, "device.%s.fetched", n);
     put_fmt(o, (double)(d->m.gen_app + d->m.gen_resolver),
             "device.%s.generated", n);
-    put_fmt(o, d->m.host_busy_s, "device.%s.host_busy_s", n);
+    put_fmt(o, d->busy_s, "device.%s.host_busy_s", n);
     put_fmt(o, (double)d->m.requests_done, "device.%s.requests_done", n);
     put_fmt(o, (double)(d->m.requests - d->m.requests_done),
             "device.%s.requests_open", n);
