@@ -31,8 +31,8 @@ static FILE *open_out(const world *w, const char *name) {
 
 static void put_num(out *o, const char *name, double v) {
   if (isnan(v) || isinf(v)) v = -1;
-  fprintf(o->csv, "%s,%.6g\n", name, v);
-  fprintf(o->json, "%s\n    \"%s\": %.6g", o->first ? "" : ",", name, v);
+  fprintf(o->csv, "%s,%.10g\n", name, v);
+  fprintf(o->json, "%s\n    \"%s\": %.10g", o->first ? "" : ",", name, v);
   o->first = 0;
 }
 
@@ -65,12 +65,13 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Nearest rank: always a latency that was measured, never a value
+ * interpolated between two samples. */
 static double pct(const double *v, size_t n, double p) {
   if (!n) return -1;
-  double r = p * (double)(n - 1);
-  size_t i = (size_t)r;
-  if (i + 1 >= n) return v[n - 1];
-  return v[i] + (r - (double)i) * (v[i + 1] - v[i]);
+  double r = ceil(p * (double)n);
+  size_t i = r < 1 ? 0 : (size_t)r - 1;
+  return v[i < n ? i : n - 1];
 }
 
 static void put_latency(out *o, world *w, int kind, const char *name) {
@@ -280,7 +281,7 @@ static void write_grids(world *w, out *o) {
 static void write_requests(world *w, out *o) {
   FILE *f = open_out(w, "requests.csv");
   if (!f) return;
-  fputs("device,t0_s,content,kind,variant,ready_ms,source\n", f);
+  fputs("device,t0_s,content,kind,variant,ready_ms,source,status,reason\n", f);
   int first = 1;
   for (size_t i = 0; i < w->nreqs; i++) {
     const request *r = &w->reqs[i];
@@ -290,9 +291,10 @@ static void write_requests(world *w, out *o) {
     double ms = r->done ? ns_to_ms(r->ready - r->t0) : -1;
     const char *src =
         r->source >= 0 ? w->devs[r->source].name : (r->done ? "local" : "");
-    fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s\n", w->devs[r->device].name,
+    const char *st = r->done ? "ready" : r->failed ? "failed" : "open";
+    fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s,%s,%s\n", w->devs[r->device].name,
             ns_to_s(r->t0), id, vss_kind_name(r->key.kind), r->key.variant, ms,
-            src);
+            src, st, !r->done && r->failed ? vss_strerror(r->rc) : "");
     if (first) {
       put_num(o, "first_request_ms", ms);
       if (r->source >= 0)

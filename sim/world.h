@@ -218,6 +218,7 @@ typedef struct request {
   vss_key key;
   vss_time t0, ready;
   int done, failed;
+  int rc;     /* failed: why (VSS_ERR_*) */
   int source; /* device it was fetched from; -1 local or generated */
   int next;   /* chain in the request index */
 } request;
