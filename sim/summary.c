@@ -418,6 +418,8 @@ int summary_write(world *w, double wall_s, long peak_kb) {
   put_str(&o, "seed", seed);
   put_str(&o, "model", w->sc->model);
   put_num(&o, "duration_s", ns_to_s(w->end));
+  /* 1 when --max-wall cut the run at duration_s (of the scenario's). */
+  put_num(&o, "stopped_early", w->stopped_at ? 1 : 0);
   put_num(&o, "devices", w->ndev);
   put_latency(&o, w, LAT_EXCHANGE, "exchange");
   put_latency(&o, w, LAT_FG_FETCH, "fg_fetch");

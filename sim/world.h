@@ -236,6 +236,7 @@ typedef struct options {
   int no_report;
   const char *reports_dir;
   double latency_factor; /* of the model, for RTT hints */
+  double max_wall;       /* seconds of wall time, 0 = no limit */
 } options;
 
 struct world {
@@ -293,6 +294,7 @@ struct world {
   size_t thumb_cap;
   uint8_t **known; /* [device][thumb]: the device knows a holder */
   double wall_start;
+  vss_time stopped_at; /* --max-wall cut the run here (0: ran to the end) */
   int done;
 };
 
