@@ -69,7 +69,7 @@ int vss_hash_parse_hex(vss_hash *out, const char *s, size_t len) {
   for (size_t i = 0; i < VSS_HASH_LEN; i++) {
     int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
     bad |= hi | lo;
-    h.b[i] = (uint8_t)(hi << 4 | lo);
+    h.b[i] = (uint8_t)((hi & 0xf) << 4 | (lo & 0xf));
   }
   if (bad < 0) return VSS_ERR_INVALID;
   *out = h;

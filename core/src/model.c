@@ -70,7 +70,7 @@ int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
     size_t b = len == 32 ? 2 * (size_t)i + 1 : uuid_digit36[2 * i + 1];
     int hi = hex_val(s[a]), lo = hex_val(s[b]);
     bad |= hi | lo;
-    u.b[i] = (uint8_t)(hi << 4 | lo);
+    u.b[i] = (uint8_t)((hi & 0xf) << 4 | (lo & 0xf));
   }
   if (bad < 0) return VSS_ERR_INVALID;
   *out = u;
