@@ -478,8 +478,7 @@ static void test_removal_during_full_digest(void **state) {
  * the receiver's cache already full of older state (an epoch reset) and
  * the link dropping mid-digest: at quiescence bob's cache is exactly
  * what alice holds. */
-static void test_removals_race_full_digest(void **state) {
-  (void)state;
+static void race_full_digest(int compact) {
   vss_h_link_opts lo = {.rate = 1e6, .delay = 10 * MS};
   vss_h *h = pair(43, NULL, NULL, &lo);
   static uint8_t held[6000];
@@ -504,10 +503,11 @@ static void test_removals_race_full_digest(void **state) {
   assert_int_equal(vss_node_reset_epoch(vss_h_node(h, 0), vss_h_now(h)), 0);
   vss_h_link_set(h, 0, 1, 1);
   /* Tombstones are compacted every few removals, racing the digests. */
-  vss_h_node(h, 0)->compact_tombs = 20;
+  if (compact) vss_h_node(h, 0)->compact_tombs = 20;
   for (int round = 0; round < 40; round++) {
     vss_h_run_until(h, vss_h_now(h) + 37 * MS);
-    assert_int_equal(vss_node_gossip_now(vss_h_node(h, 0), vss_h_now(h)), 0);
+    if (compact)
+      assert_int_equal(vss_node_gossip_now(vss_h_node(h, 0), vss_h_now(h)), 0);
     if (round == 12) vss_h_link_set(h, 0, 1, 0);
     if (round == 15) vss_h_link_set(h, 0, 1, 1);
     for (int i = 0; i < 10; i++) {
@@ -527,6 +527,18 @@ static void test_removals_race_full_digest(void **state) {
   vss_h_run_idle(h, vss_h_now(h) + 300 * S);
   assert_cache_matches(h, 6000, held);
   vss_h_del(h);
+}
+
+static void test_removals_race_full_digest(void **state) {
+  (void)state;
+  race_full_digest(0);
+}
+
+/* The same race with tombstones compacted every 20 removals, by rounds
+ * run every 37 ms: nothing a digest still has to carry is compacted. */
+static void test_compaction_races_full_digest(void **state) {
+  (void)state;
+  race_full_digest(1);
 }
 
 /* Item 3: a key with 70 holders: presence lists all 70 (it stopped at
@@ -841,6 +853,71 @@ static void test_tombstones_compacted(void **state) {
   vss_h_del(h);
 }
 
+/* Item 6 (hostile): a peer flooding variants (70,000 distinct ones, in
+ * full-size digest pages) is refused at its own budget - its frames fail
+ * and the driver drops it - while an honest peer's digest, with a
+ * variant nobody used before, still applies. It used to fill the global
+ * table (65,535) and make the honest peer's digest fail with NOMEM. */
+static void test_variant_flood_spares_honest_peer(void **state) {
+  (void)state;
+  raw r;
+  raw_open(&r);
+  uint32_t sent = 0, frames = 0;
+  int refused = 0;
+  while (sent < 70000) {
+    vss_msg_digest hdr = {.device = r.peer[0],
+                          .epoch = 1,
+                          .from_seq = sent,
+                          .to_seq = sent + 15000,
+                          .timestamp = 1,
+                          .flags = (frames ? 0 : FULL_FL | FIRST_FL)};
+    vss_buf b = {0};
+    size_t mark;
+    assert_int_equal(vss_wire_digest_begin(&b, &hdr, &mark), 0);
+    for (uint32_t k = 0; k < 15000; k++) {
+      vss_wire_entry e;
+      memset(&e, 0, sizeof(e));
+      char v[24];
+      snprintf(v, sizeof(v), "v%u", sent + k);
+      vss_h_key(&e.key, sent + k, VSS_KIND_THUMB, v);
+      e.has = 1;
+      e.size = 10;
+      assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+    }
+    assert_int_equal(vss_wire_digest_end(&b, mark, 15000), 0);
+    refused += vss_node_recv(r.n, &r.peer[0], b.data, b.len, 2) < 0;
+    vss_buf_free(&b);
+    sent += 15000;
+    frames++;
+  }
+  assert_true(refused >= 1);
+  assert_true(raw_entries(&r, 0) <= 32);
+  /* The honest peer: a variant nobody used, and a common one. */
+  vss_msg_digest hdr = {.device = r.peer[1],
+                        .epoch = 1,
+                        .from_seq = 0,
+                        .to_seq = 2,
+                        .timestamp = 3,
+                        .flags = FULL_FL | FIRST_FL | LAST_FL};
+  vss_buf b = {0};
+  size_t mark;
+  assert_int_equal(vss_wire_digest_begin(&b, &hdr, &mark), 0);
+  const char *vars[] = {"all-MiniLM-L6-v2", "grid@2x"};
+  for (int i = 0; i < 2; i++) {
+    vss_wire_entry e;
+    memset(&e, 0, sizeof(e));
+    vss_h_key(&e.key, 900000 + (uint32_t)i, VSS_KIND_EMBEDDINGS, vars[i]);
+    e.has = 1;
+    e.size = 1000;
+    assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+  }
+  assert_int_equal(vss_wire_digest_end(&b, mark, 2), 0);
+  assert_int_equal(vss_node_recv(r.n, &r.peer[1], b.data, b.len, 4), 0);
+  vss_buf_free(&b);
+  assert_int_equal(raw_entries(&r, 1), 2);
+  raw_close(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cross_device_sidecar_availability),
@@ -856,12 +933,14 @@ int main(void) {
       cmocka_unit_test(test_iter_presence),
       cmocka_unit_test(test_removal_during_full_digest),
       cmocka_unit_test(test_removals_race_full_digest),
+      cmocka_unit_test(test_compaction_races_full_digest),
       cmocka_unit_test(test_seventy_holders),
       cmocka_unit_test(test_round_interval_jittered),
       cmocka_unit_test(test_full_first_marks_then_sweeps),
       cmocka_unit_test(test_seen_row_not_written_per_page),
       cmocka_unit_test(test_tombstones_bounded_per_page),
       cmocka_unit_test(test_tombstones_compacted),
+      cmocka_unit_test(test_variant_flood_spares_honest_peer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
