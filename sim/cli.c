@@ -1,12 +1,17 @@
 /*
  * cli.c - see cli.h.
  */
+/* realpath */
+#define _XOPEN_SOURCE 700
 #include "cli.h"
 
 #include "units.h"
 #include "util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,6 +134,16 @@ int cli_apply(const cli *c, scenario *sc, char *err, size_t cap) {
       return snprintf(err, cap, "--model: unknown '%s'", c->model), -1;
     scopy(sc->model, sizeof(sc->model), c->model);
   }
-  if (c->platform) scopy(sc->platform, sizeof(sc->platform), c->platform);
+  if (c->platform) {
+    /* Relative to where vss-sim runs, not to the scenario file (the
+     * checks resolve a file's own `platform` against its folder). */
+    char full[PATH_MAX];
+    if (!realpath(c->platform, full))
+      return snprintf(err, cap, "--platform %s: %s", c->platform,
+                      strerror(errno)),
+             -1;
+    if (!scopy(sc->platform, sizeof(sc->platform), full))
+      return snprintf(err, cap, "--platform: path too long"), -1;
+  }
   return 0;
 }

@@ -194,6 +194,15 @@ int scenario_load(scenario *sc, const char *path, char *err, size_t errcap);
 int scenario_load_string(scenario *sc, const char *text, const char *path,
                          char *err, size_t errcap);
 void scenario_free(scenario *sc);
+/* The same, with the command line's overrides applied after parsing and
+ * before the checks (so they are checked like the file's own values).
+ * override returns non-zero with a message in err on a bad value. */
+typedef int (*sc_override_fn)(scenario *sc, void *user, char *err, size_t cap);
+int scenario_load_ex(scenario *sc, const char *path, sc_override_fn override,
+                     void *user, char *err, size_t errcap);
+int scenario_load_string_ex(scenario *sc, const char *text, const char *path,
+                            sc_override_fn override, void *user, char *err,
+                            size_t errcap);
 
 /* start_spread: each initially online device gets an "online" event at a
  * time drawn from the seed (it starts offline until then). */
