@@ -300,6 +300,7 @@ static void defaults(scenario *sc) {
   sc->gossip_jitter = 0.1;
   sc->change_batch_delay = 200 * VSS_NS_PER_MS;
   sc->cache_ttl = 0; /* 3 rounds */
+  sc->host_costs = 1;
   sc->verify = -1;
   sc->check_every = VSS_NS_PER_S;
   sc_builtin_classes(sc);
