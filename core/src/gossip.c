@@ -264,7 +264,7 @@ int vss_gossip_produce(vss_node *n, vss_peer *p, vss_buf *out, vss_time now) {
 int vss_gossip_push(vss_node *n, vss_time now) {
   (void)now;
   for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
+    vss_peer *p = n->live[i];
     /* Until p's HELLO says what it has of ours, a push could skip rows. */
     if (!p->online || p->g.sent_epoch != n->meta.epoch) continue;
     start_delta(n, p, p->g.sent_seq);
@@ -274,7 +274,7 @@ int vss_gossip_push(vss_node *n, vss_time now) {
 
 int vss_gossip_round(vss_node *n, vss_time now) {
   for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
+    vss_peer *p = n->live[i];
     if (!p->online) continue;
     int rc = send_hello(n, p, HELLO_ROUND, now);
     if (rc) return rc;
@@ -282,22 +282,11 @@ int vss_gossip_round(vss_node *n, vss_time now) {
   return 0;
 }
 
-vss_time vss_gossip_sweep(vss_node *n, vss_time now) {
-  vss_time next = VSS_TIME_UNSET;
-  for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
-    if (p->g.last_heard == VSS_TIME_UNSET) continue;
-    vss_time dies = p->g.last_heard + n->cfg.cache_ttl;
-    if (dies > now) {
-      next = vss__tmin(next, dies);
-      continue;
-    }
-    uint64_t dropped = vss_pcache_drop_peer(n->pcache, p->idx);
-    p->g.their_epoch = p->g.their_seq = 0;
-    p->g.last_heard = VSS_TIME_UNSET;
-    emit_digest(n, p, VSS_EV_PEER_EXPIRED, dropped, 0, 0, 0, now);
-  }
-  return next;
+void vss_gossip_expire(vss_node *n, vss_peer *p, vss_time now) {
+  uint64_t dropped = vss_pcache_drop_peer(n->pcache, p->idx);
+  p->g.their_epoch = p->g.their_seq = 0;
+  p->g.last_heard = VSS_TIME_UNSET;
+  emit_digest(n, p, VSS_EV_PEER_EXPIRED, dropped, 0, 0, 0, now);
 }
 
 void vss_gossip_peer_down(vss_node *n, vss_peer *p) {

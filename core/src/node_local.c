@@ -149,7 +149,8 @@ static int report_key(presence_ctx *c, const vss_key *key) {
   vss_holder h[64];
   size_t nh = vss_pcache_holders(n->pcache, key, h, 64);
   for (size_t i = 0; i < nh && i < 64; i++) {
-    const vss_peer *p = n->peers[h[i].peer];
+    const vss_peer *p = vss__peer_at(n, h[i].peer);
+    if (!p) continue;
     rc = c->cb(c->user, key, &p->id, p->online, h[i].size, &h[i].checksum);
     if (rc) return rc;
   }
@@ -190,7 +191,8 @@ static int peer_entry(void *user, const vss_key *key, const vss_holder *h,
                       size_t nh) {
   presence_ctx *c = user;
   for (size_t i = 0; i < nh; i++) {
-    const vss_peer *p = c->n->peers[h[i].peer];
+    const vss_peer *p = vss__peer_at(c->n, h[i].peer);
+    if (!p) continue;
     int rc = c->cb(c->user, key, &p->id, p->online, h[i].size, &h[i].checksum);
     if (rc) return rc;
   }

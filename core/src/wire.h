@@ -23,8 +23,8 @@
 #define VSS_PROTO_VERSION 1
 #define VSS_WIRE_HDR 6 /* u32 len + u8 version + u8 type */
 #define VSS_WIRE_MAX_BODY (1024u * 1024u + 1024u)
-#define VSS_WIRE_MAX_KEYS 4096      /* keys per QUERY / QUERY_REPLY */
-#define VSS_WIRE_MAX_ENTRIES 65536  /* entries per DIGEST page */
+#define VSS_WIRE_MAX_KEYS 4096            /* keys per QUERY / QUERY_REPLY */
+#define VSS_WIRE_MAX_ENTRIES 65536        /* entries per DIGEST page */
 #define VSS_WIRE_MAX_DATA (1024u * 1024u) /* bytes per XFER_DATA */
 
 typedef enum vss_msg_type {
@@ -88,10 +88,15 @@ typedef struct vss_msg_hello {
 typedef struct vss_wire_entry {
   vss_key key;
   vss_format format;
-  uint8_t has; /* 0 = removed since */
+  uint8_t has; /* 0 = removed since / don't have, 1 = have (checksum
+                 follows), VSS_WIRE_HAS_UNKNOWN (QUERY_REPLY only) */
   uint64_t size;
   vss_hash checksum;
 } vss_wire_entry;
+
+/* A QUERY_REPLY entry whose answerer could not look (store failure):
+ * neither have nor a cacheable "no". Digests never carry it. */
+#define VSS_WIRE_HAS_UNKNOWN 2
 
 #define VSS_DIGEST_FULL 0x1  /* replaces everything known of the sender */
 #define VSS_DIGEST_FIRST 0x2 /* first page of this digest */
@@ -138,7 +143,7 @@ typedef struct vss_msg_xfer_meta {
   uint32_t req_id;
   uint64_t size;
   vss_hash checksum;
-  uint64_t nchunks;     /* == vss_chunk_count(size) */
+  uint64_t nchunks;      /* == vss_chunk_count(size) */
   const uint8_t *hashes; /* nchunks * 32 bytes, in the frame */
 } vss_msg_xfer_meta;
 
@@ -181,6 +186,8 @@ int vss_wire_frame_len(const uint8_t *p, size_t len, size_t *frame_len);
 /* Decode and fully validate one frame (every entry/key included). */
 int vss_wire_decode(const uint8_t *frame, size_t len, vss_msg *out);
 int vss_wire_next_entry(vss_rd *r, vss_wire_entry *e);
+/* The same for QUERY_REPLY results, which may say VSS_WIRE_HAS_UNKNOWN. */
+int vss_wire_next_reply_entry(vss_rd *r, vss_wire_entry *e);
 
 /* Encoders append one complete frame to `b`. */
 int vss_wire_encode_hello(vss_buf *b, const vss_msg_hello *m);
@@ -192,12 +199,11 @@ int vss_wire_digest_end(vss_buf *b, size_t mark, uint32_t count);
 int vss_wire_encode_query(vss_buf *b, uint32_t req_id, const vss_key *keys,
                           uint32_t count);
 int vss_wire_encode_query_reply(vss_buf *b, uint32_t req_id,
-                                const vss_wire_entry *results,
-                                uint32_t count);
+                                const vss_wire_entry *results, uint32_t count);
 int vss_wire_encode_xfer_get(vss_buf *b, const vss_msg_xfer_get *m);
 int vss_wire_encode_xfer_meta(vss_buf *b, uint32_t req_id, uint64_t size,
-                              const vss_hash *checksum,
-                              const vss_hash *chunks, uint64_t nchunks);
+                              const vss_hash *checksum, const vss_hash *chunks,
+                              uint64_t nchunks);
 int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
                               const void *data, uint32_t len);
 int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code);

@@ -316,6 +316,22 @@ void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now) {
   xf_rearm(x);
 }
 
+/* The peer's slot is being reused: nothing may name idx any more. */
+void vss_xfer_peer_freed(vss_xfer *x, uint16_t idx, vss_time now) {
+  xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+  if (xp) {
+    xf_serve_clear(xp);
+    requeue_owed(x, xp, idx, now);
+  }
+  drop_source_everywhere(x, idx, now);
+  xf_pf_slots_forget(x, idx);
+  if (xp) {
+    free(xp);
+    x->peers[idx] = NULL;
+  }
+  xf_rearm(x);
+}
+
 /* ---- offers, presence, local changes --------------------------------- */
 
 static void job_offer(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {

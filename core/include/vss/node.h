@@ -16,6 +16,12 @@
  *   on_event callback               what happened (for metrics/logs)
  *   generate callback               "generate this sidecar locally"
  *
+ * Every resource a peer can make the node spend has a bound (see
+ * "bounds" below): past it the node pushes back, and the driver stops
+ * reading from that peer while vss_node_peer_readable() says 0, or it
+ * drops the peer (VSS_EV_PEER_DROPPED, and vss_node_recv returns
+ * VSS_ERR_LIMIT: close the connection). It never grows without bound.
+ *
  * The node never reads a clock, sleeps, opens sockets or draws random
  * numbers of its own: `now` is a parameter and randomness comes from the
  * injected rand callback (seeding one internal PRNG), so a driver that
@@ -60,26 +66,29 @@ typedef struct vss_link_info {
 typedef enum vss_event_type {
   VSS_EV_PEER_UP = 0,
   VSS_EV_PEER_DOWN,
-  VSS_EV_DIGEST_SENT,       /* count = entries, bytes = frame bytes */
-  VSS_EV_DIGEST_RECEIVED,   /* count = entries applied; flags FULL */
-  VSS_EV_PRESENCE_CHANGED,  /* peer's cached availability changed */
-  VSS_EV_PEER_EXPIRED,      /* peer's cache dropped after its TTL */
-  VSS_EV_QUERY_SENT,        /* count = keys asked */
-  VSS_EV_QUERY_ANSWERED,    /* we answered a peer; count = keys */
-  VSS_EV_QUERY_RESULT,      /* a peer's answer for key: rc 0 have, else NOT_FOUND */
-  VSS_EV_LOCAL_RECORDED,    /* add_local recorded a sidecar */
-  VSS_EV_FETCH_STARTED,     /* job, key, peer = first source */
-  VSS_EV_FETCH_DONE,        /* verified and committed; bytes, duration */
-  VSS_EV_FETCH_FAILED,      /* rc says why */
-  VSS_EV_CHUNK_BAD,         /* a chunk failed its hash; peer = culprit */
-  VSS_EV_RETRY,             /* a request re-issued; peer = new source */
-  VSS_EV_SOURCE_DROPPED,    /* a source left a job (offline, errors) */
-  VSS_EV_SERVED,            /* we sent sidecar bytes to peer */
-  VSS_EV_GENERATE_STARTED,  /* generate callback invoked */
-  VSS_EV_GENERATED,         /* local generation recorded */
+  VSS_EV_DIGEST_SENT,      /* count = entries, bytes = frame bytes */
+  VSS_EV_DIGEST_RECEIVED,  /* count = entries applied; flags FULL */
+  VSS_EV_PRESENCE_CHANGED, /* peer's cached availability changed */
+  VSS_EV_PEER_EXPIRED,     /* peer's cache dropped after its TTL */
+  VSS_EV_QUERY_SENT,       /* count = keys asked */
+  VSS_EV_QUERY_ANSWERED,   /* we answered a peer; count = keys */
+  VSS_EV_QUERY_RESULT, /* a peer's answer for key: rc 0 have, else NOT_FOUND */
+  VSS_EV_LOCAL_RECORDED,   /* add_local recorded a sidecar */
+  VSS_EV_FETCH_STARTED,    /* job, key, peer = first source */
+  VSS_EV_FETCH_DONE,       /* verified and committed; bytes, duration */
+  VSS_EV_FETCH_FAILED,     /* rc says why */
+  VSS_EV_CHUNK_BAD,        /* a chunk failed its hash; peer = culprit */
+  VSS_EV_RETRY,            /* a request re-issued; peer = new source */
+  VSS_EV_SOURCE_DROPPED,   /* a source left a job (offline, errors) */
+  VSS_EV_SERVED,           /* we sent sidecar bytes to peer */
+  VSS_EV_GENERATE_STARTED, /* generate callback invoked */
+  VSS_EV_GENERATED,        /* local generation recorded */
   VSS_EV_PREFETCH_QUEUED,
-  VSS_EV_PREFETCH_SKIPPED,  /* policy said no; rc says why */
-  VSS_EV_PROTO_ERROR,       /* bad frame from peer; rc; peer should be dropped */
+  VSS_EV_PREFETCH_SKIPPED, /* policy said no; rc says why */
+  VSS_EV_PROTO_ERROR,      /* bad frame from peer; rc; peer should be dropped */
+  VSS_EV_PEER_DROPPED,     /* the node dropped the peer: rc why (VSS_ERR_LIMIT:
+                              count = the vss_limit it passed); the driver
+                              closes the connection */
   VSS_EV_COUNT
 } vss_event_type;
 
@@ -92,8 +101,8 @@ const char *vss_event_name(vss_event_type t);
 typedef struct vss_event {
   vss_event_type type;
   vss_time at;
-  vss_uuid peer;     /* nil when not about a peer */
-  vss_key key;       /* zeroed when not about a sidecar */
+  vss_uuid peer; /* nil when not about a peer */
+  vss_key key;   /* zeroed when not about a sidecar */
   vss_format format;
   uint64_t job;      /* 0 when not about a job */
   uint64_t bytes;    /* bytes moved / sidecar size */
@@ -117,8 +126,8 @@ typedef int (*vss_generate_cb)(void *user, const vss_key *key, vss_format fmt,
 /* ---- policy ---------------------------------------------------------- */
 
 typedef enum vss_strategy {
-  VSS_STRATEGY_COST = 0,     /* compare estimated fetch time vs gen cost */
-  VSS_STRATEGY_PREFER_FETCH, /* mobile: fetch whenever a source exists */
+  VSS_STRATEGY_COST = 0,       /* compare estimated fetch time vs gen cost */
+  VSS_STRATEGY_PREFER_FETCH,   /* mobile: fetch whenever a source exists */
   VSS_STRATEGY_PREFER_GENERATE /* server: generate when it can */
 } vss_strategy;
 
@@ -129,22 +138,69 @@ int vss_strategy_parse(const char *s, size_t len, vss_strategy *out);
 #define VSS_LINK_BIT(c) (1u << (c))
 
 typedef struct vss_prefetch_policy {
-  uint32_t eager_kinds;   /* prefetch as soon as a peer has it (thumb) */
-  uint32_t lazy_kinds;    /* prefetch only when idle (ocr, transcript) */
-  uint32_t never_kinds;   /* on demand only (proxy) */
+  uint32_t eager_kinds;    /* prefetch as soon as a peer has it (thumb) */
+  uint32_t lazy_kinds;     /* prefetch only when idle (ocr, transcript) */
+  uint32_t never_kinds;    /* on demand only (proxy) */
   uint32_t max_concurrent; /* prefetch slots at once (3): a slot is one
                               large sidecar, or a window of small ones
                               from one source */
-  uint32_t allowed_links; /* VSS_LINK_BIT mask; default all but cellular */
-  int allow_metered;      /* 0: no prefetch over metered links */
-  uint64_t storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
+  uint32_t allowed_links;  /* VSS_LINK_BIT mask; default all but cellular */
+  int allow_metered;       /* 0: no prefetch over metered links */
+  uint64_t
+      storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
 } vss_prefetch_policy;
+
+/* ---- bounds ---------------------------------------------------------- */
+
+/* What one peer may make this node hold, and the node-wide limits. Each
+ * has a default below; vss_node_config.limits[] overrides it (0 = the
+ * default). A peer that reaches a PEER_* bound is pushed back (the driver
+ * stops reading from it, see vss_node_peer_readable) where waiting lets
+ * the use drain; where it cannot drain (a peer that never reads, cache
+ * entries, interned strings) the peer is dropped with VSS_EV_PEER_DROPPED
+ * (rc VSS_ERR_LIMIT, count = the limit). Node-wide limits refuse the new
+ * thing with VSS_ERR_LIMIT (a fetch, a peer_up) after reclaiming what can
+ * be reclaimed (a peer slot held only by an expired or offline peer). */
+typedef enum vss_limit {
+  VSS_LIMIT_PEER_QUEUE_BYTES = 0, /* control frames queued to the peer */
+  VSS_LIMIT_PEER_QUEUE_FRAMES,    /* ... counted in frames */
+  VSS_LIMIT_PEER_UNVERIFIED,      /* bytes from it held before verification */
+  VSS_LIMIT_PEER_CACHE_ENTRIES,   /* presence-cache entries it contributes */
+  VSS_LIMIT_PEER_STRINGS,         /* interned variant strings it added */
+  VSS_LIMIT_PEER_GETS,            /* its GETs queued for serving */
+  VSS_LIMIT_PEERS,                /* peer slots, online or remembered */
+  VSS_LIMIT_JOBS,                 /* transfer + generation jobs */
+  VSS_LIMIT_TEMP_BLOBS,           /* temp blobs open at once */
+  VSS_LIMIT_COUNT
+} vss_limit;
+
+/* Push back at the queue bound: replies to a peer that does not read are
+ * produced only as it drains. A queue twice the bound (a driver that
+ * ignores push back) drops the peer. One frame is at most ~1 MiB. */
+#define VSS_DEFAULT_PEER_QUEUE_BYTES (4ull * 1024 * 1024)
+#define VSS_DEFAULT_PEER_QUEUE_FRAMES 4096
+/* One default request window of chunks awaiting their META. */
+#define VSS_DEFAULT_PEER_UNVERIFIED (64ull * 1024 * 1024)
+/* A 6M-row desktop library fits. */
+#define VSS_DEFAULT_PEER_CACHE_ENTRIES (8ull * 1024 * 1024)
+/* Real variants are a dozen names. */
+#define VSS_DEFAULT_PEER_STRINGS 256
+#define VSS_DEFAULT_PEER_GETS 4096
+/* Hard cap: VSS_MAX_PEER_SLOTS. Offline peers' slots are reclaimed (their
+ * cache dropped, jobs told) when a new peer needs one. */
+#define VSS_DEFAULT_PEERS 1024
+#define VSS_MAX_PEER_SLOTS 1024 /* compile-time ceiling of the above */
+#define VSS_DEFAULT_JOBS (256ull * 1024)
+#define VSS_DEFAULT_TEMP_BLOBS 64
+
+const char *vss_limit_name(vss_limit l);
+uint64_t vss_limit_default(vss_limit l);
 
 /* ---- configuration --------------------------------------------------- */
 
 typedef struct vss_node_config {
-  vss_store *store;  /* not owned; holds the device id and epoch */
-  vss_blobs *blobs;  /* not owned */
+  vss_store *store; /* not owned; holds the device id and epoch */
+  vss_blobs *blobs; /* not owned */
 
   uint64_t (*rand)(void *user); /* seeds the internal PRNG; required */
   void *rand_user;
@@ -156,18 +212,21 @@ typedef struct vss_node_config {
   vss_time gossip_interval;    /* periodic round, default 5 min */
   double gossip_jitter;        /* +- fraction of the interval, default 0.1 */
   vss_time change_batch_delay; /* push local changes after, default 200 ms */
-  vss_time cache_ttl;          /* peer cache life without news, default 3 rounds */
-  vss_time negative_ttl;       /* "don't have" answers cached, default 60 s */
-  vss_time query_timeout;      /* unanswered query counts as no, default 5 s */
+  vss_time cache_ttl;     /* peer cache life without news, default 3 rounds */
+  vss_time negative_ttl;  /* "don't have" answers cached, default 60 s */
+  vss_time query_timeout; /* unanswered query counts as no, default 5 s */
 
-  uint32_t max_retries;        /* per chunk, across sources, default 4 */
-  vss_time retry_backoff;      /* first backoff, doubles, default 50 ms */
-  uint64_t window_min;         /* request window floor, bytes, default 1 MiB */
-  uint64_t window_max;         /* request window ceiling, default 64 MiB */
+  uint32_t max_retries;   /* per chunk, across sources, default 4 */
+  vss_time retry_backoff; /* first backoff, doubles, default 50 ms */
+  uint64_t window_min;    /* request window floor, bytes, default 1 MiB */
+  uint64_t window_max;    /* request window ceiling, default 64 MiB */
 
   vss_prefetch_policy prefetch;
   vss_strategy strategy;
-  vss_time gen_cost[VSS_KIND_COUNT]; /* estimated time to generate one; 0 = unknown */
+  vss_time gen_cost[VSS_KIND_COUNT]; /* estimated time to generate one; 0 =
+                                        unknown */
+
+  uint64_t limits[VSS_LIMIT_COUNT]; /* see "bounds"; 0 = the default */
 } vss_node_config;
 
 /* Fills the defaults above (policy per DESIGN.md). */
@@ -186,9 +245,22 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
                      const vss_link_info *link, vss_time now);
 int vss_node_peer_down(vss_node *n, const vss_uuid *peer, vss_time now);
 /* One whole frame (length prefix included). A negative return means the
- * frame was malformed or unexpected: the driver should drop the peer. */
+ * frame was malformed or unexpected (VSS_EV_PROTO_ERROR), or the peer
+ * passed a bound (VSS_ERR_LIMIT, VSS_EV_PEER_DROPPED; the node has taken
+ * it down already): the driver closes the connection. */
 int vss_node_recv(vss_node *n, const vss_uuid *peer, const uint8_t *frame,
                   size_t len, vss_time now);
+/* Push back. 1: feed the peer's frames; 0: stop reading from the peer
+ * (uv_read_stop, or leave frames in the mailbox) and keep the frames
+ * already read but not yet given to vss_node_recv, until this says 1
+ * again. It turns 0 only inside vss_node_recv (the peer's own frames
+ * made us queue too much) and back to 1 only as vss_node_next_send
+ * drains the peer's queue or a job frees what the peer held: a driver
+ * checks it after every vss_node_recv and after every vss_node_next_send
+ * (or handle_expiry) that concerned a paused peer. Unknown or offline
+ * peers read as 1 (recv then says VSS_ERR_UNKNOWN_PEER). A driver that
+ * keeps feeding a paused peer gets it dropped at twice the bound. */
+int vss_node_peer_readable(const vss_node *n, const vss_uuid *peer);
 vss_time vss_node_get_expiry(const vss_node *n);
 int vss_node_handle_expiry(vss_node *n, vss_time now);
 
@@ -198,13 +270,22 @@ typedef struct vss_outmsg {
   vss_uuid peer;
   const uint8_t *data; /* valid until the next call into the node */
   size_t len;
-  int priority;        /* 0 = control/foreground ... higher = background */
+  int priority; /* 0 = control/foreground ... higher = background */
 } vss_outmsg;
 
-/* The next frame to send, to `peer` only when peer is non-NULL. Returns 1
- * and fills out, 0 when nothing is queued. A driver with a small send
- * buffer calls it when the link can take more, which keeps foreground
- * bytes ahead of prefetch bytes. */
+/* The next frame to send, to `peer` only when peer is non-NULL. Returns:
+ *   1                 out is filled (data valid until the next call);
+ *   0                 nothing to send to (that) online peer now;
+ *   VSS_ERR_NOMEM     a frame could not be built; nothing was lost
+ *                     (the queued frame stays queued): call again later;
+ *   a store error     (VSS_ERR_STORE, VSS_ERR_CORRUPT) reading the rows
+ *                     of a digest page: that digest is abandoned and
+ *                     resent from the peer's next HELLO; call again.
+ * Nothing else: a store or blob failure while serving a GET goes to the
+ * peer as an XFER_ERROR frame. A driver with a small send buffer calls
+ * it when the link can take more, which keeps foreground bytes ahead of
+ * prefetch bytes. Draining a peer's queue may make it readable again
+ * (vss_node_peer_readable). */
 int vss_node_next_send(vss_node *n, const vss_uuid *peer, vss_outmsg *out,
                        vss_time now);
 /* Bytes queued for a peer (or all peers when NULL). */
@@ -276,9 +357,9 @@ typedef struct vss_resolution {
   vss_resolved kind;
   char rel_path[VSS_REL_PATH_MAX + 1];
   vss_uuid device;
-  vss_time est_cost;  /* estimated fetch (or generation) time */
-  uint64_t job;       /* PENDING: the job to wait for */
-  int generate;       /* PENDING: 1 when the job is a local generation */
+  vss_time est_cost; /* estimated fetch (or generation) time */
+  uint64_t job;      /* PENDING: the job to wait for */
+  int generate;      /* PENDING: 1 when the job is a local generation */
 } vss_resolution;
 
 /* Decide only: local, best remote source, or what would happen. Starts
@@ -287,7 +368,7 @@ typedef struct vss_resolution {
 int vss_node_resolve(vss_node *n, const vss_key *key, vss_format fmt,
                      vss_resolve_mode mode, vss_resolution *out, vss_time now);
 
-#define VSS_FETCH_FOREGROUND 0x1 /* ahead of every prefetch */
+#define VSS_FETCH_FOREGROUND 0x1       /* ahead of every prefetch */
 #define VSS_FETCH_GENERATE_ON_FAIL 0x2 /* fall back to local generation */
 
 /* Start a transfer job (sources chosen by measured rate and RTT). Ends in
@@ -307,11 +388,11 @@ typedef struct vss_peer_info {
   vss_uuid device;
   int online;
   vss_link_info link;
-  uint64_t entries;     /* cached availability entries */
+  uint64_t entries; /* cached availability entries */
   uint64_t seen_epoch, seen_seq;
-  vss_time last_heard;  /* VSS_TIME_UNSET when never */
-  double rate;          /* estimated bytes/s */
-  vss_time rtt;         /* estimated round trip */
+  vss_time last_heard; /* VSS_TIME_UNSET when never */
+  double rate;         /* estimated bytes/s */
+  vss_time rtt;        /* estimated round trip */
 } vss_peer_info;
 
 typedef struct vss_job_info {
