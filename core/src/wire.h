@@ -23,8 +23,8 @@
 #define VSS_PROTO_VERSION 1
 #define VSS_WIRE_HDR 6 /* u32 len + u8 version + u8 type */
 #define VSS_WIRE_MAX_BODY (1024u * 1024u + 1024u)
-#define VSS_WIRE_MAX_KEYS 4096            /* keys per QUERY / QUERY_REPLY */
-#define VSS_WIRE_MAX_ENTRIES 65536        /* entries per DIGEST page */
+#define VSS_WIRE_MAX_KEYS 4096      /* keys per QUERY / QUERY_REPLY */
+#define VSS_WIRE_MAX_ENTRIES 65536  /* entries per DIGEST page */
 #define VSS_WIRE_MAX_DATA (1024u * 1024u) /* bytes per XFER_DATA */
 
 typedef enum vss_msg_type {
@@ -143,7 +143,7 @@ typedef struct vss_msg_xfer_meta {
   uint32_t req_id;
   uint64_t size;
   vss_hash checksum;
-  uint64_t nchunks;      /* == vss_chunk_count(size) */
+  uint64_t nchunks;     /* == vss_chunk_count(size) */
   const uint8_t *hashes; /* nchunks * 32 bytes, in the frame */
 } vss_msg_xfer_meta;
 
