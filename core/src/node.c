@@ -214,10 +214,11 @@ vss_time vss__jittered(vss_node *n, vss_time base, double jitter) {
 
 int vss__local_recorded(vss_node *n, const vss_key *key, vss_time now) {
   (void)key;
-  int rc = vss_store_get_meta(n->store, &n->meta);
-  if (rc) return rc;
   n->change_push_at =
       vss__tmin(n->change_push_at, now + n->cfg.change_batch_delay);
+  /* The change is committed: a failed refresh only delays the push,
+   * which reads the meta again before it goes. */
+  if (vss_store_get_meta(n->store, &n->meta) != 0) n->meta_stale = 1;
   return 0;
 }
 
@@ -546,7 +547,12 @@ int vss_node_handle_expiry(vss_node *n, vss_time now) {
   int rc = 0;
   if (n->change_push_at <= now) {
     n->change_push_at = VSS_TIME_UNSET;
-    rc = vss_gossip_push(n, now);
+    if (n->meta_stale && vss_store_get_meta(n->store, &n->meta) == 0)
+      n->meta_stale = 0;
+    if (n->meta_stale) /* the store still fails: try again later */
+      n->change_push_at = now + n->cfg.change_batch_delay;
+    else
+      rc = vss_gossip_push(n, now);
   }
   if (rc == 0 && n->next_gossip <= now) {
     n->next_gossip =

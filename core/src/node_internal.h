@@ -93,6 +93,7 @@ struct vss_node {
   vss_store *store;
   vss_blobs *blobs;
   vss_store_meta meta; /* cached copy of the store's meta */
+  int meta_stale;      /* a refresh failed: read it before the next push */
   vss_rng rng;
 
   /* Peers: by slot index (NULL = free), dense for iteration (order
@@ -172,7 +173,9 @@ int vss__send(vss_node *n, vss_peer *p, const uint8_t *frame, size_t len);
 /* Fills at and calls on_event when set. */
 void vss__emit(vss_node *n, vss_event *ev, vss_time now);
 /* This device's availability changed (fetched, generated, removed):
- * refresh the cached meta and schedule the batched push to peers. */
+ * refresh the cached meta and schedule the batched push to peers. The
+ * change is already committed, so this cannot fail (returns 0): a failed
+ * meta refresh is retried before the push. */
 int vss__local_recorded(vss_node *n, const vss_key *key, vss_time now);
 /* vss_store_set_local_chunks for the core's own changes (add, remove,
  * fetched), keeping held_bytes in step. */
@@ -180,6 +183,12 @@ int vss__set_local(vss_node *n, const vss_sidecar_row *row, int has,
                    const vss_hash *chunks, uint64_t nchunks, vss_time now);
 /* held_bytes, counted from the store on first use (0 if that fails). */
 uint64_t vss__held_bytes(vss_node *n);
+/* Only "not found" is evidence that a peer lacks a sidecar: a store, I/O
+ * or resource error from it (XFER_ERROR code, a QUERY_REPLY that says
+ * VSS_WIRE_HAS_UNKNOWN) is transient and must not be cached as a "no". */
+static inline int vss__err_negative(int code) {
+  return code == VSS_ERR_NOT_FOUND;
+}
 /* Random duration in [base*(1-jitter), base*(1+jitter)]. */
 vss_time vss__jittered(vss_node *n, vss_time base, double jitter);
 /* min of two expiries, UNSET-aware */
