@@ -38,8 +38,7 @@ static int stage_bytes(vss_node *n, const vss_key *key, vss_format fmt,
                        vss_hash *sum, vss_hash **chunks, uint64_t *nchunks) {
   int rc = hash_buffer(data, size, sum, chunks, nchunks);
   if (rc) return rc;
-  if ((rc = vss_blobs_open_temp(n->blobs, key, fmt, size, tmp)) != 0)
-    return rc;
+  if ((rc = vss_blobs_open_temp(n->blobs, key, fmt, size, tmp)) != 0) return rc;
   const uint8_t *p = data;
   for (uint64_t off = 0; off < size;) {
     size_t len = size - off > (1u << 20) ? (1u << 20) : (size_t)(size - off);
