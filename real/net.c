@@ -92,6 +92,9 @@ static void pump(srv *s, peer_slot *p, vss_time now) {
     s->frames_out++;
     if (s->h->cfg.upload_limit) s->tokens -= (double)m.len;
   }
+  /* What went out may have drained the queue the node pushed back on. */
+  if (c && conn_rx_held(c) && vss_node_peer_readable(s->node, &p->device))
+    conn_rx_resume(c);
 }
 
 void net_pump_all(srv *s) {
@@ -225,8 +228,17 @@ static void cb_closed(void *owner, conn *c) {
   if (!s->stopping) srv_after(s);
 }
 
-static const conn_cb CONN_CB = {cb_pinned, cb_established, cb_frame,
-                                cb_writable, cb_closed};
+/* Push back: the node says when to stop reading this peer's socket. */
+static int cb_readable(void *owner, conn *c) {
+  srv *s = owner;
+  conn_link *l = conn_user(c);
+  peer_slot *p = l ? l->slot : NULL;
+  if (p == NULL || p->active != c) return 1;
+  return vss_node_peer_readable(s->node, &p->device);
+}
+
+static const conn_cb CONN_CB = {cb_pinned,   cb_established, cb_frame,
+                                cb_writable, cb_closed,      cb_readable};
 
 static conn_opts opts_of(srv *s) {
   conn_opts o;

@@ -431,8 +431,10 @@ void world_free(world *w) {
         nx = e->next;
         free(e);
       }
+      free(d->peers[p].rx_cur);
     }
     free(d->peers);
+    free(d->blocked);
     free(d->comms);
     free(d->cinfo);
     free(d->gq);
