@@ -190,7 +190,9 @@ static int cb_frame(void *owner, conn *c, const uint8_t *f, size_t len) {
   s->frames_in++;
   rc = vss_node_recv(s->node, &p->device, f, len, home_now());
   if (rc < 0) {
-    log_warn("peer %s sent a bad frame: %s", p->name, vss_strerror(rc));
+    log_warn("peer %s %s: %s", p->name,
+             rc == VSS_ERR_LIMIT ? "passed a bound" : "sent a bad frame",
+             vss_strerror(rc));
     return -1;
   }
   srv_after(s);
