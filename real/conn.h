@@ -56,7 +56,8 @@ int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,
 /* Idempotent. `why` is logged (at `level`) with the remote address. */
 void conn_close(conn *c, int level, const char *why);
 
-/* Push back: 1 while frames are held because readable said 0. */
+/* 1 while reading is stopped on purpose: frames held because readable
+ * said 0 (push back), or the worker has the other buffer. */
 int conn_rx_held(const conn *c);
 /* Deliver the held frames (while readable says 1) and read again. Does
  * nothing when called from inside a frame callback of c. */

@@ -94,7 +94,7 @@ static void pump(srv *s, peer_slot *p, vss_time now) {
   }
   /* What went out may have drained the queue the node pushed back on. */
   if (c && conn_rx_held(c) && vss_node_peer_readable(s->node, &p->device))
-    conn_rx_resume(c);
+    conn_rx_resume(c); /* no-op unless it was the push back */
 }
 
 void net_pump_all(srv *s) {

@@ -100,6 +100,7 @@ static int job_wait(vss_xfer *x, xjob *j, vss_time now) {
 static int fetch_new(vss_xfer *x, const vss_key *key, vss_format fmt,
                      uint32_t flags, uint64_t *job, vss_time now) {
   uint32_t ev = (flags & VSS_FETCH_FOREGROUND) ? VSS_EVF_FOREGROUND : 0;
+  if (x->njobs >= vss__limit(x->n, VSS_LIMIT_JOBS)) return VSS_ERR_LIMIT;
   xjob *j =
       xf_job_new(x, key, fmt, flags & VSS_FETCH_GENERATE_ON_FAIL, ev, now);
   if (!j) return VSS_ERR_NOMEM;
@@ -143,6 +144,7 @@ int vss_xfer_generate(vss_xfer *x, const vss_key *key, vss_format fmt,
     if (job) *job = j->id;
     return j->fmt == fmt ? 0 : VSS_ERR_DUPLICATE;
   }
+  if (x->njobs >= vss__limit(x->n, VSS_LIMIT_JOBS)) return VSS_ERR_LIMIT;
   j = xf_job_new(x, key, fmt, 0, evflags & VSS_EVF_FOREGROUND, now);
   if (!j) return VSS_ERR_NOMEM;
   if (job) *job = j->id;

@@ -205,8 +205,8 @@ static void test_queue_frames_bound(void **state) {
 
 /* ---- item 11: peer slots --------------------------------------------- */
 
-static void send_digest(vss_node *n, const vss_uuid *peer, uint32_t i,
-                        vss_time now) {
+static void send_digest_n(vss_node *n, const vss_uuid *peer, uint32_t i,
+                          uint32_t count, vss_time now) {
   vss_msg_digest d;
   memset(&d, 0, sizeof(d));
   d.device = *peer;
@@ -217,19 +217,26 @@ static void send_digest(vss_node *n, const vss_uuid *peer, uint32_t i,
   vss_buf b = {0};
   size_t mark;
   assert_int_equal(vss_wire_digest_begin(&b, &d, &mark), 0);
-  vss_wire_entry e;
-  memset(&e, 0, sizeof(e));
-  vss_uuid u;
-  uuid_of(&u, i, 0x55);
-  assert_int_equal(vss_key_set(&e.key, &u, VSS_KIND_THUMB, "grid@1x"), 0);
-  e.format = VSS_FMT_WEBP;
-  e.has = 1;
-  e.size = 100;
-  memset(e.checksum.b, (int)i, sizeof(e.checksum.b));
-  assert_int_equal(vss_wire_digest_add(&b, &e), 0);
-  assert_int_equal(vss_wire_digest_end(&b, mark, 1), 0);
+  for (uint32_t k = i; k < i + count; k++) {
+    vss_wire_entry e;
+    memset(&e, 0, sizeof(e));
+    vss_uuid u;
+    uuid_of(&u, k, 0x55);
+    assert_int_equal(vss_key_set(&e.key, &u, VSS_KIND_THUMB, "grid@1x"), 0);
+    e.format = VSS_FMT_WEBP;
+    e.has = 1;
+    e.size = 100;
+    memset(e.checksum.b, (int)k + 1, sizeof(e.checksum.b));
+    assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+  }
+  assert_int_equal(vss_wire_digest_end(&b, mark, count), 0);
   assert_int_equal(vss_node_recv(n, peer, b.data, b.len, now), 0);
   vss_buf_free(&b);
+}
+
+static void send_digest(vss_node *n, const vss_uuid *peer, uint32_t i,
+                        vss_time now) {
+  send_digest_n(n, peer, i, 1, now);
 }
 
 static int count_presence(void *user, const vss_key *key,
@@ -319,6 +326,43 @@ static void test_peer_slots_bound_and_reuse(void **state) {
   uint8_t junk[8] = {0};
   assert_int_equal(vss_node_recv(n, &p[3], junk, sizeof(junk), 4),
                    VSS_ERR_UNKNOWN_PEER);
+  fixture_close(&f);
+}
+
+/* Jobs: past the node-wide bound a fetch says VSS_ERR_LIMIT, not NOMEM,
+ * and one gets in again once a job ends. */
+static void test_jobs_bound(void **state) {
+  (void)state;
+  uint64_t limits[VSS_LIMIT_COUNT] = {0};
+  limits[VSS_LIMIT_JOBS] = 10;
+  fixture f;
+  fixture_open(&f, limits, 0, 0);
+  vss_node *n = f.node;
+  vss_uuid peer;
+  uuid_of(&peer, 1, 0x22);
+  vss_node_config cfg;
+  vss_node_config_default(&cfg);
+  cfg.prefetch.eager_kinds = 0; /* only the fetches below make jobs */
+  assert_int_equal(vss_node_set_policy(n, &cfg.prefetch, cfg.strategy, 0), 0);
+  assert_int_equal(vss_node_peer_up(n, &peer, NULL, 0), 0);
+  send_digest_n(n, &peer, 0, 11, 1);
+  uint64_t ids[11];
+  for (uint32_t i = 0; i < 11; i++) {
+    vss_key k;
+    vss_uuid u;
+    uuid_of(&u, i, 0x55);
+    assert_int_equal(vss_key_set(&k, &u, VSS_KIND_THUMB, "grid@1x"), 0);
+    int rc =
+        vss_node_fetch(n, &k, VSS_FMT_WEBP, VSS_FETCH_FOREGROUND, &ids[i], 2);
+    assert_int_equal(rc, i < 10 ? 0 : VSS_ERR_LIMIT);
+    if (i == 10) {
+      assert_int_equal(vss_node_cancel(n, ids[0], 3), 0);
+      assert_int_equal(
+          vss_node_fetch(n, &k, VSS_FMT_WEBP, VSS_FETCH_FOREGROUND, &ids[i], 3),
+          0);
+    }
+  }
+  assert_int_equal(vss_node_jobs(n, NULL, 0), 10);
   fixture_close(&f);
 }
 
@@ -478,6 +522,7 @@ int main(void) {
       cmocka_unit_test(test_queue_frames_bound),
       cmocka_unit_test(test_5000_devices_over_time),
       cmocka_unit_test(test_peer_slots_bound_and_reuse),
+      cmocka_unit_test(test_jobs_bound),
       cmocka_unit_test(test_add_local_store_fault_every_call),
       cmocka_unit_test(test_store_error_is_not_a_negative),
   };

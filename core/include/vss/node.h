@@ -175,21 +175,36 @@ typedef enum vss_limit {
 } vss_limit;
 
 /* Push back at the queue bound: replies to a peer that does not read are
- * produced only as it drains. A queue twice the bound (a driver that
- * ignores push back) drops the peer. One frame is at most ~1 MiB. */
+ * produced only as it drains (the driver stops reading it; it reads
+ * again at half the bound). A queue twice the bound (a driver that
+ * ignores push back) drops the peer. One frame is at most ~1 MiB.
+ * Enforced in node.c. */
 #define VSS_DEFAULT_PEER_QUEUE_BYTES (4ull * 1024 * 1024)
 #define VSS_DEFAULT_PEER_QUEUE_FRAMES 4096
-/* One default request window of chunks awaiting their META. */
+/* Bytes received from one source and not yet verified: its requests in
+ * flight, at most the request window (window_max); chunks wait for no
+ * hash list (META is asked first), and a hash list being assembled from
+ * pages is at most 32 B per chunk of a VSS_SIDECAR_MAX_SIZE sidecar
+ * (xfer_recv.c). */
 #define VSS_DEFAULT_PEER_UNVERIFIED (64ull * 1024 * 1024)
-/* A 6M-row desktop library fits. */
+/* Presence-cache entries one peer contributes: a 6M-row desktop library
+ * fits; past it the peer is dropped (pcache.c). */
 #define VSS_DEFAULT_PEER_CACHE_ENTRIES (8ull * 1024 * 1024)
-/* Real variants are a dozen names. */
-#define VSS_DEFAULT_PEER_STRINGS 256
-#define VSS_DEFAULT_PEER_GETS 4096
-/* Hard cap: VSS_MAX_PEER_SLOTS. Offline peers' slots are reclaimed (their
- * cache dropped, jobs told) when a new peer needs one. */
+/* Interned (kind, variant) names one peer may introduce: real libraries
+ * use a dozen (pcache.c; the node-wide table is refcounted and freed
+ * with its last user). */
+#define VSS_DEFAULT_PEER_STRINGS 32
+/* A peer's GETs queued for serving: past it a GET is answered with an
+ * XFER_ERROR VSS_ERR_FULL (the requester backs off), never queued. */
+#define VSS_DEFAULT_PEER_GETS 65536
+/* Peer slots. Online peers always keep theirs: past the bound peer_up
+ * says VSS_ERR_LIMIT. An offline peer's slot (cache, estimates) is
+ * freed cache_ttl after it was last heard, or at once (stalest first)
+ * when a new peer needs the slot. Lookups are O(1) (hash on the id). */
 #define VSS_DEFAULT_PEERS 1024
 #define VSS_MAX_PEER_SLOTS 1024 /* compile-time ceiling of the above */
+/* Transfer and generation jobs at once, and temp blobs open at once
+ * (xfer*.c: a new fetch past the bound fails with VSS_ERR_LIMIT). */
 #define VSS_DEFAULT_JOBS (256ull * 1024)
 #define VSS_DEFAULT_TEMP_BLOBS 64
 
