@@ -234,5 +234,13 @@ void monitor_actor(int argc, char **argv) {
     }
     update(&w->holders_converged, holders, now);
     if (show) progress(w, now, &last_print);
+    if (w->opt.max_wall > 0 && wall_now() - w->wall_start > w->opt.max_wall) {
+      /* Out of wall time: end the run here and let the summary say so,
+       * rather than be killed with nothing written. */
+      w->stopped_at = now;
+      w->end = now;
+      sg_actor_kill_all();
+      return;
+    }
   }
 }
