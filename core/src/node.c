@@ -135,13 +135,57 @@ void vss__peer_uncharge(vss_node *n, vss_peer *p, vss_limit what,
 }
 
 void vss__peer_pause(vss_node *n, vss_peer *p, uint32_t why) {
-  (void)n;
+  if (!p->paused && why) n->pause_dirty = 1;
   p->paused |= why;
 }
 
 void vss__peer_resume(vss_node *n, vss_peer *p, uint32_t why) {
-  (void)n;
+  if (p->paused && !(p->paused & ~why)) n->pause_dirty = 1;
   p->paused &= ~why;
+}
+
+/* Keep p in n->stalled exactly while it is paused and online; `now`
+ * starts its stall clock when it enters. */
+static void stall_track(vss_node *n, vss_peer *p, vss_time now) {
+  int in = p->stall_at != VSS_TIME_UNSET;
+  int want = p->paused && p->online && !p->drop_rc;
+  if (want && !in) {
+    p->stall_at = now;
+    p->stall_pos = n->nstalled;
+    n->stalled[n->nstalled++] = p;
+  } else if (!want && in) {
+    vss_peer *last = n->stalled[--n->nstalled];
+    n->stalled[p->stall_pos] = last;
+    last->stall_pos = p->stall_pos;
+    p->stall_at = VSS_TIME_UNSET;
+  }
+}
+
+/* After modules paused or resumed peers outside recv / next_send. */
+static void stall_track_all(vss_node *n, vss_time now) {
+  if (!n->pause_dirty) return;
+  n->pause_dirty = 0;
+  for (uint16_t i = 0; i < n->npeers; i++)
+    stall_track(n, n->live[i], now);
+}
+
+static vss_time stall_expiry(const vss_node *n) {
+  vss_time t = VSS_TIME_UNSET;
+  for (uint16_t i = 0; i < n->nstalled; i++)
+    t = vss__tmin(t, n->stalled[i]->stall_at + VSS_PAUSE_STALL);
+  return t;
+}
+
+static void stall_drop(vss_node *n, vss_time now) {
+  for (uint16_t i = 0; i < n->nstalled; i++) {
+    vss_peer *p = n->stalled[i];
+    if (p->stall_at + VSS_PAUSE_STALL <= now && !p->drop_rc)
+      vss__peer_drop(n, p,
+                     p->paused & VSS_PAUSE_QUEUE  ? VSS_LIMIT_PEER_QUEUE_BYTES
+                     : p->paused & VSS_PAUSE_GETS ? VSS_LIMIT_PEER_GETS
+                                                  : VSS_LIMIT_PEER_UNVERIFIED,
+                     VSS_ERR_LIMIT, now);
+  }
 }
 
 int vss__peer_drop(vss_node *n, vss_peer *p, vss_limit what, int rc,
@@ -389,6 +433,7 @@ static vss_peer *peer_add(vss_node *n, const vss_uuid *id, vss_time now) {
   p->g.hello_sent_at = VSS_TIME_UNSET;
   p->down_at = VSS_TIME_UNSET;
   p->sweep_pos = VSS_THEAP_NONE;
+  p->stall_at = VSS_TIME_UNSET;
   n->slot[idx] = p;
   p->live = n->npeers;
   n->live[n->npeers++] = p;
@@ -430,6 +475,7 @@ static void peer_take_down(vss_node *n, vss_peer *p, vss_time now) {
   p->online = 0;
   p->down_at = now;
   clear_queue(n, p);
+  stall_track(n, p, now);
   vss_gossip_peer_down(n, p);
   vss_query_peer_down(n, p, now);
   vss_xfer_peer_down(n->xfer, p, now);
@@ -511,6 +557,8 @@ int vss_node_recv(vss_node *n, const vss_uuid *peer, const uint8_t *frame,
     ev.rc = rc;
     vss__emit(n, &ev, now);
   }
+  stall_track(n, p, now);
+  stall_track_all(n, now);
   reap_drops(n, now);
   return rc;
 }
@@ -539,6 +587,7 @@ static void sweep(vss_node *n, vss_time now) {
 vss_time vss_node_get_expiry(const vss_node *n) {
   vss_time t = vss__tmin(n->next_gossip, n->change_push_at);
   t = vss__tmin(t, vss_theap_top(&n->sweep));
+  t = vss__tmin(t, stall_expiry(n));
   t = vss__tmin(t, vss_query_expiry(n));
   return vss__tmin(t, vss_xfer_expiry(n->xfer));
 }
@@ -562,6 +611,8 @@ int vss_node_handle_expiry(vss_node *n, vss_time now) {
   if (rc == 0) sweep(n, now);
   if (rc == 0) rc = vss_query_handle_expiry(n, now);
   if (rc == 0) rc = vss_xfer_handle_expiry(n->xfer, now);
+  stall_track_all(n, now);
+  stall_drop(n, now);
   reap_drops(n, now);
   return rc;
 }
@@ -622,6 +673,9 @@ static int send_one(vss_node *n, vss_peer *p, vss_outmsg *out, vss_time now) {
   int prio = 0;
   int rc = produce(n, p, &n->out, &prio, now);
   if (rc <= 0) return rc;
+  /* A frame left: the peer is reading, its stall clock restarts. */
+  if (p->stall_at != VSS_TIME_UNSET) p->stall_at = now;
+  stall_track(n, p, now);
   out->peer = p->id;
   out->data = n->out.data;
   out->len = n->out.len;

@@ -80,6 +80,8 @@ typedef struct vss_peer {
   uint64_t queued_bytes;
   uint64_t use[VSS_LIMIT_COUNT]; /* held against its VSS_LIMIT_PEER_* */
   uint32_t paused;               /* VSS_PAUSE_* bits; 0 = readable */
+  vss_time stall_at;             /* paused, no frame sent to it since */
+  uint16_t stall_pos;            /* in n->stalled while stall_at is set */
   int drop_rc;                   /* set by vss__peer_drop, acted on later */
   vss_time down_at;              /* when it went offline, for eviction */
   uint32_t sweep_pos;            /* in n->sweep (cache expiry) */
@@ -112,6 +114,12 @@ struct vss_node {
   uint16_t rr;                      /* next_send round robin over live */
   uint64_t limits[VSS_LIMIT_COUNT]; /* cfg.limits with defaults filled */
   uint32_t ndrops;                  /* peers marked by vss__peer_drop */
+  /* Paused peers, to drop one whose queue made no progress for
+   * VSS_PAUSE_STALL (two peers pushing back on each other over TCP
+   * would otherwise wait forever). */
+  vss_peer *stalled[VSS_MAX_PEERS];
+  uint16_t nstalled;
+  int pause_dirty; /* a pause changed outside recv/next_send */
   /* Peers by cache death, last_heard + cache_ttl as of when they were
    * put in: last_heard moves on every frame without touching the heap,
    * so a peer found due is put back at its real death if it has one. */

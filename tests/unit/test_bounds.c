@@ -203,6 +203,49 @@ static void test_queue_frames_bound(void **state) {
   fixture_close(&f);
 }
 
+/* A peer pushed back on that reads nothing at all (or two peers pushing
+ * back on each other over TCP) would wait forever: after VSS_PAUSE_STALL
+ * without a frame leaving, it is dropped; a slow reader is not. */
+static void test_pause_stall_dropped(void **state) {
+  (void)state;
+  uint64_t limits[VSS_LIMIT_COUNT] = {0};
+  limits[VSS_LIMIT_PEER_QUEUE_BYTES] = QLIMIT;
+  fixture f;
+  fixture_open(&f, limits, 0, 0);
+  vss_node *n = f.node;
+  vss_uuid slow, dead;
+  uuid_of(&slow, 1, 0x22);
+  uuid_of(&dead, 2, 0x22);
+  assert_int_equal(vss_node_peer_up(n, &slow, NULL, 0), 0);
+  assert_int_equal(vss_node_peer_up(n, &dead, NULL, 0), 0);
+  vss_buf q = {0};
+  for (uint32_t i = 1; i < 50; i++) {
+    query_frame(&q, i, 1000);
+    if (vss_node_peer_readable(n, &slow))
+      assert_int_equal(vss_node_recv(n, &slow, q.data, q.len, 0), 0);
+    if (vss_node_peer_readable(n, &dead))
+      assert_int_equal(vss_node_recv(n, &dead, q.data, q.len, 0), 0);
+  }
+  assert_int_equal(vss_node_peer_readable(n, &slow), 0);
+  assert_int_equal(vss_node_peer_readable(n, &dead), 0);
+  assert_true(vss_node_get_expiry(n) <= VSS_PAUSE_STALL);
+  /* The slow one takes a frame every 20 s; the other nothing. */
+  vss_outmsg out;
+  for (vss_time t = 20 * VSS_NS_PER_S; t <= 60 * VSS_NS_PER_S;
+       t += 20 * VSS_NS_PER_S) {
+    assert_int_equal(vss_node_next_send(n, &slow, &out, t), 1);
+    assert_int_equal(vss_node_handle_expiry(n, t), 0);
+  }
+  assert_int_equal(f.dropped, 1);
+  assert_int_equal(f.drop_limit, VSS_LIMIT_PEER_QUEUE_BYTES);
+  assert_int_equal(vss_node_queued_bytes(n, &dead), 0);
+  assert_true(vss_node_queued_bytes(n, &slow) > 0); /* still connected */
+  assert_int_equal(vss_node_recv(n, &dead, q.data, q.len, 61),
+                   VSS_ERR_UNKNOWN_PEER);
+  vss_buf_free(&q);
+  fixture_close(&f);
+}
+
 /* ---- item 11: peer slots --------------------------------------------- */
 
 static void send_digest_n(vss_node *n, const vss_uuid *peer, uint32_t i,
@@ -520,6 +563,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_queue_pushback_never_reads),
       cmocka_unit_test(test_queue_frames_bound),
+      cmocka_unit_test(test_pause_stall_dropped),
       cmocka_unit_test(test_5000_devices_over_time),
       cmocka_unit_test(test_peer_slots_bound_and_reuse),
       cmocka_unit_test(test_jobs_bound),

@@ -180,6 +180,10 @@ typedef enum vss_limit {
  * ignores push back) drops the peer. One frame is at most ~1 MiB.
  * Enforced in node.c. */
 #define VSS_DEFAULT_PEER_QUEUE_BYTES (4ull * 1024 * 1024)
+/* A peer pushed back on (for any bound) with no frame sent to it for this
+ * long is dropped: two peers that stop reading each other over TCP would
+ * otherwise wait forever. */
+#define VSS_PAUSE_STALL (30ull * 1000 * 1000 * 1000)
 #define VSS_DEFAULT_PEER_QUEUE_FRAMES 4096
 /* Bytes received from one source and not yet verified: its requests in
  * flight, at most the request window (window_max); chunks wait for no
