@@ -301,8 +301,7 @@ static int node_init(vss_node *n, vss_time now) {
   if ((rc = vss_pcache_new(&n->pcache)) || (rc = vss_query_new(&n->query)) ||
       (rc = vss_xfer_new(&n->xfer, n)))
     return rc;
-  vss_pcache_set_limits(n->pcache,
-                        vss__limit(n, VSS_LIMIT_PEER_CACHE_ENTRIES));
+  vss_pcache_set_limits(n->pcache, vss__limit(n, VSS_LIMIT_PEER_CACHE_ENTRIES));
   /* The cache's hash key comes from the seeded PRNG (a copy of it, so the
    * node's own random sequence, and every replay, stays as it was). */
   vss_rng key_rng = n->rng;
