@@ -234,7 +234,7 @@ vss_time vss_xfer_expiry(const vss_xfer *x) {
 int vss_xfer_handle_expiry(vss_xfer *x, vss_time now) {
   if (x->expiry > now) return 0;
   xf_expire(x, now);
-  xf_pump_all(x, now);
+  xf_pump_dirty(x, now);
   xf_pf_pump(x, now);
   xf_rearm(x);
   return 0;
@@ -269,10 +269,35 @@ int vss_xfer_recv(vss_xfer *x, vss_peer *p, const vss_msg *m, vss_time now) {
 
 /* ---- peers ----------------------------------------------------------- */
 
+/* Jobs that lost p when it went offline take it back (when the peer
+ * cache still says it holds their bytes): a waiting job resumes from its
+ * missing chunks. A walk of the jobs, once per peer_up. */
+static void revive_jobs(vss_xfer *x, vss_peer *p, vss_time now) {
+  uint64_t *ids = x->njobs ? malloc(x->njobs * sizeof(*ids)) : NULL;
+  size_t n = 0;
+  for (xjob *j = x->jobs_head; j; j = j->next) {
+    jsrc *s = j->state == J_XFER ? xf_job_src(j, p->idx) : NULL;
+    if (!s || !s->gone) continue;
+    if (ids)
+      ids[n++] = j->id;
+    else /* no memory: its timer settles (and refreshes) it */
+      xf_job_set_wake(x, j, now);
+  }
+  for (size_t k = 0; k < n; k++) {
+    xjob *j = xf_job_by_id(x, ids[k]);
+    if (!j) continue;
+    xf_job_refresh_sources(x, j);
+    if (!xf_job_settle(x, j, now)) xf_pump_job_sources(x, j, now);
+  }
+  free(ids);
+}
+
 void vss_xfer_peer_up(vss_xfer *x, vss_peer *p, vss_time now) {
   xpeer *xp = xf_xp_get(x, p->idx);
   if (xp) xp->c.last_progress = VSS_TIME_UNSET;
-  (void)now;
+  revive_jobs(x, p, now);
+  xf_pf_peer_up(x, p, now);
+  xf_rearm(x);
 }
 
 /* A peer went away: what it owed goes back to be fetched from the
@@ -289,21 +314,29 @@ static void requeue_owed(vss_xfer *x, xpeer *xp, uint16_t idx, vss_time now) {
   }
 }
 
-/* Take the peer out of every job using it; the others pick up. */
+/* Take the peer out of every job using it; the others pick up, or the
+ * job waits for a source within its patience (xf_job_settle). Every
+ * such job is settled, however many there are: the ids are collected
+ * first (settling may end jobs and start others); without memory for
+ * them each job gets a timer at `now` instead, which settles it from
+ * handle_expiry (the heap has room for every job's timer). */
 static void drop_source_everywhere(vss_xfer *x, uint16_t idx, vss_time now) {
-  uint64_t ids[1024];
+  uint64_t *ids = x->njobs ? malloc(x->njobs * sizeof(*ids)) : NULL;
   size_t n = 0;
-  for (xjob *j = x->jobs_head; j && n < 1024; j = j->next) {
+  for (xjob *j = x->jobs_head; j; j = j->next) {
     jsrc *s = xf_job_src(j, idx);
-    if (s && !s->dropped) {
-      xf_src_drop(x, j, s, VSS_ERR_UNKNOWN_PEER, now);
+    if (!s || s->dropped) continue;
+    xf_src_drop(x, j, s, VSS_ERR_UNKNOWN_PEER, now);
+    if (ids)
       ids[n++] = j->id;
-    }
+    else
+      xf_job_set_wake(x, j, now);
   }
   for (size_t k = 0; k < n; k++) {
     xjob *j = xf_job_by_id(x, ids[k]);
     if (j && !xf_job_settle(x, j, now)) xf_pump_job_sources(x, j, now);
   }
+  free(ids);
 }
 
 void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now) {
@@ -328,7 +361,7 @@ static void job_offer(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
   for (size_t i = 0; i < n; i++)
-    if (h[i].peer == p->idx && xf_job_add_source(j, &h[i]))
+    if (h[i].peer == p->idx && xf_job_add_source(x, j, &h[i]))
       xf_pump_source(x, p, now);
 }
 

@@ -208,7 +208,9 @@ int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
   }
   uint64_t id = j->id;
   xf_job_settle(x, j, now);
-  if (xf_job_by_id(x, id)) xf_pump_all(x, now);
+  /* The list may give the job's sources work (held chunks verified,
+   * chunks handed out): pump them, not every peer. */
+  if (xf_job_by_id(x, id)) xf_pump_job_sources(x, j, now);
   return 0;
 }
 

@@ -322,6 +322,7 @@ static void test_no_source_left_generates(void **state) {
   (void)state;
   vss_h *h = vss_h_new(7);
   vss_node_config c = fx_cfg();
+  c.source_patience = 0; /* no wait for it (test_xfer_resume.c waits) */
   c.gen_cost[VSS_KIND_PROXY] = 500 * MS;
   fx_node(h, "alice", &c);
   fx_node(h, "bob", &c);
@@ -361,6 +362,7 @@ static void test_no_source_left_fetch_only_fails(void **state) {
   (void)state;
   vss_h *h = vss_h_new(8);
   vss_node_config c = fx_cfg();
+  c.source_patience = 0; /* no wait for it (test_xfer_resume.c waits) */
   fx_node(h, "alice", &c);
   fx_node(h, "bob", &c);
   fx_link(h, 0, 1, 50 * MB, 1 * MS, VSS_LINK_WIFI, 0);
