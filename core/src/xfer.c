@@ -34,13 +34,22 @@ int vss_xfer_new(vss_xfer **out, vss_node *n) {
     free(x);
     return rc;
   }
+  /* Requests of the last run resume at the first handle_expiry: not
+   * here, where the application's callbacks would run inside
+   * vss_node_new. */
+  if (xf_resume_any(x)) {
+    x->resume_pending = 1;
+    x->expiry = 0;
+  }
   *out = x;
   return 0;
 }
 
 void vss_xfer_del(vss_xfer *x) {
   if (!x) return;
-  /* Temp blobs are discarded: an interrupted transfer leaves nothing. */
+  /* Unfinished jobs are recorded (verified bytes kept) for the next
+   * start; what is not kept is discarded. */
+  xf_resume_save_all(x);
   while (x->jobs_head)
     xf_job_free(x, x->jobs_head, 0);
   for (int i = 0; i < VSS_MAX_PEERS; i++) {
@@ -76,6 +85,7 @@ static int job_join(vss_xfer *x, xjob *j, uint32_t flags, vss_time now) {
   xf_ready_remove(x, j);
   xf_job_account(x, j, -1);
   j->evflags = VSS_EVF_FOREGROUND;
+  xf_resume_record(x, j);     /* now a request */
   j->flags &= ~JF_RESTRICTED; /* the user asked: any link will do */
   xf_job_account(x, j, +1);
   if (j->state == J_XFER) {
@@ -103,6 +113,7 @@ static int fetch_new(vss_xfer *x, const vss_key *key, vss_format fmt,
   xjob *j =
       xf_job_new(x, key, fmt, flags & VSS_FETCH_GENERATE_ON_FAIL, ev, now);
   if (!j) return VSS_ERR_NOMEM;
+  xf_resume_record(x, j); /* a restart resumes it or says it failed */
   uint64_t id = j->id;
   int rc = xf_job_launch(x, j, now);
   if (rc == VSS_ERR_NO_SOURCE) rc = job_wait(x, j, now);
@@ -233,6 +244,10 @@ vss_time vss_xfer_expiry(const vss_xfer *x) {
 
 int vss_xfer_handle_expiry(vss_xfer *x, vss_time now) {
   if (x->expiry > now) return 0;
+  if (x->resume_pending) {
+    x->resume_pending = 0;
+    xf_resume_load(x, now);
+  }
   xf_expire(x, now);
   xf_pump_dirty(x, now);
   xf_pf_pump(x, now);

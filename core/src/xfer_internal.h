@@ -132,7 +132,12 @@ struct xjob {
   /* Sources all offline: the job waits (verified chunks kept) until a
    * source is back or this time (source/prefetch_patience) passes. */
   vss_time wait_until;
-  uint32_t hpos; /* in the wake-up heap while wake_at is set */
+  int recorded;      /* a resume record in the store (xfer_resume.c) */
+  uint8_t *keep;     /* resumed: chunks verified before the restart */
+  uint64_t keep_len; /* bytes of keep */
+  uint64_t keep_size;
+  vss_hash keep_sum; /* what the kept bytes are of */
+  uint32_t hpos;     /* in the wake-up heap while wake_at is set */
   uint64_t done_bytes;
   xjob *prev, *next;   /* all jobs, creation order */
   xjob *rprev, *rnext; /* ready list (has work to hand out) */
@@ -205,6 +210,7 @@ struct vss_xfer {
   xmeta meta[XFER_META_CACHE];
   uint64_t meta_tick;
   vss_prefetch *pf;
+  int resume_pending; /* records to resume at the first handle_expiry */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -332,6 +338,24 @@ int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m);
 /* Drop a peer's queued GETs. */
 void xf_serve_clear(xpeer *xp);
 void xf_meta_cache_free(vss_xfer *x);
+
+/* ---- xfer_resume.c --------------------------------------------------- */
+
+/* A record for j (a request): written once, deleted when j ends. */
+void xf_resume_record(vss_xfer *x, xjob *j);
+void xf_resume_forget(vss_xfer *x, xjob *j);
+/* Shutdown: every unfinished job recorded, verified bytes kept. */
+void xf_resume_save_all(vss_xfer *x);
+/* Any record to resume? (Read once, at vss_xfer_new.) */
+int xf_resume_any(vss_xfer *x);
+/* Start: the records become jobs (events FETCH_RESUMED / FAILED). May
+ * end jobs. */
+void xf_resume_load(vss_xfer *x, vss_time now);
+/* job_start of a resumed job: 1 when its reopened temp is kept (the
+ * target matches what was recorded); then xf_resume_apply marks the
+ * kept chunks done once the chunk table exists. */
+int xf_resume_keep(vss_xfer *x, xjob *j);
+void xf_resume_apply(xjob *j);
 
 /* ---- xfer_prefetch.c ------------------------------------------------- */
 

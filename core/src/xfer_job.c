@@ -210,6 +210,7 @@ static void job_unlink(vss_xfer *x, xjob *j) {
 
 /* Remove a job from every list and free it (requests cancelled). */
 void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
+  xf_resume_forget(x, j); /* ended: a restart has nothing to resume */
   while (j->reqs)
     xf_req_abandon(x, j->reqs, now);
   if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
@@ -220,6 +221,7 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   job_unlink(x, j);
   free(j->ch);
   free(j->hashes);
+  free(j->keep);
   free(j);
 }
 
@@ -245,11 +247,17 @@ static int job_start(vss_xfer *x, xjob *j, vss_time now) {
   if ((j->evflags & VSS_EVF_FOREGROUND) && pol->storage_budget &&
       !vss_prefetch_fits(pol, vss_xfer_budget_used(x), j->size))
     return VSS_ERR_FULL;
+  int resumed = xf_resume_keep(x, j);
   if (job_chunks_init(j)) return VSS_ERR_NOMEM;
-  int rc = vss_blobs_open_temp(x->n->blobs, &j->key, j->fmt, j->size, &j->tmp);
-  if (rc) {
-    j->tmp = NULL;
-    return VSS_ERR_IO;
+  if (resumed) {
+    xf_resume_apply(j); /* verified before the restart, kept durable */
+  } else {
+    int rc =
+        vss_blobs_open_temp(x->n->blobs, &j->key, j->fmt, j->size, &j->tmp);
+    if (rc) {
+      j->tmp = NULL;
+      return VSS_ERR_IO;
+    }
   }
   job_set_state(x, j, J_XFER);
   xf_job_set_wake(x, j, VSS_TIME_UNSET);

@@ -328,7 +328,9 @@ void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
 /* ---- timers: deadlines, stalls, backoff ------------------------------ */
 
 void xf_rearm(vss_xfer *x) {
-  x->expiry = vss__tmin(vss_theap_top(&x->rheap), vss_theap_top(&x->jheap));
+  x->expiry = x->resume_pending ? 0
+                                : vss__tmin(vss_theap_top(&x->rheap),
+                                            vss_theap_top(&x->jheap));
 }
 
 /* The timers of heap h due at now, in `order`, at most

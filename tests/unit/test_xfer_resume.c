@@ -4,6 +4,7 @@
  * source that flaps, a WiFi drop in the middle of a thumbnail prefetch,
  * restarts in the middle of requests.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "xfer_fixture.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 static uint64_t fetch(vss_h *h, int node, const vss_key *k, vss_format fmt,
                       uint32_t flags) {
@@ -212,6 +214,135 @@ static void test_prefetch_resumes_after_wifi_drop(void **state) {
   vss_h_del(h);
 }
 
+/* ---- items 16 and 18: restarts ---------------------------------------- */
+
+static void tmp_db(char *db) {
+  int fd = mkstemp(db);
+  assert_true(fd >= 0);
+  close(fd);
+  unlink(db);
+}
+
+static void rm_db(const char *db) {
+  char p[256];
+  unlink(db);
+  snprintf(p, sizeof(p), "%s-wal", db);
+  unlink(p);
+  snprintf(p, sizeof(p), "%s-shm", db);
+  unlink(p);
+}
+
+/* A restart half way through a 40 MB proxy: the request resumes by
+ * itself (FETCH_RESUMED), from the chunks verified before the restart,
+ * so the whole fetch pulls about 40 MB. (Before: the request was
+ * forgotten, no event; asked again, it pulled everything again.) */
+static void test_restart_keeps_verified_chunks(void **state) {
+  (void)state;
+  char db[] = "/tmp/vss_resume_XXXXXX";
+  tmp_db(db);
+  vss_h *h = vss_h_new(806);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "server", &c);
+  vss_h_node_opts o = {.db_path = db, .config = &c};
+  assert_int_equal(vss_h_add_node(h, "laptop", &o), 1);
+  fx_link(h, 0, 1, 20 * MB, 5 * MS, VSS_LINK_ETHERNET, 0);
+  vss_key k;
+  vss_h_key(&k, 6, VSS_KIND_PROXY, "1080p");
+  const uint64_t size = 40000000;
+  assert_int_equal(vss_h_generate(h, 0, &k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 5 * S);
+  uint64_t before = vss_h_bytes(h, 0, 1);
+  fetch(h, 1, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  vss_h_run_until(h, vss_h_now(h) + 1 * S); /* about half */
+  assert_int_equal(fx_count(h, 1, VSS_EV_FETCH_DONE, 0), 0);
+  assert_int_equal(vss_h_restart(h, 1), 0);
+  vss_event rs, done;
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_FETCH_RESUMED, 0,
+                                         vss_h_now(h) + 1 * S, &rs),
+                   1);
+  assert_true(vss_key_cmp(&rs.key, &k) == 0);
+  assert_true(rs.flags & VSS_EVF_FOREGROUND);
+  assert_true(rs.bytes > size / 4 && rs.bytes < size);
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_FETCH_DONE, rs.job,
+                                         vss_h_now(h) + 30 * S, &done),
+                   1);
+  uint64_t pulled = vss_h_bytes(h, 0, 1) - before;
+  printf("# %.1f MB kept over the restart, %.1f MB pulled for 40 MB\n",
+         (double)rs.bytes / MB, (double)pulled / MB);
+  assert_true(pulled < size + size / 10);
+  assert_true(fx_holds(h, 1, &k, VSS_FMT_MP4, size));
+  assert_true(fx_ready(h, 1, &k));
+  /* Ended: nothing left to resume at the next start. */
+  assert_int_equal(vss_h_restart(h, 1), 0);
+  vss_h_run_until(h, vss_h_now(h) + 2 * S);
+  assert_int_equal(fx_count(h, 1, VSS_EV_FETCH_RESUMED, 0), 1);
+  vss_h_del(h);
+  rm_db(db);
+}
+
+/* Three requests under way at a restart: one with a source, one nobody
+ * has (its query unanswered yet), one whose only source went offline.
+ * After the restart each is resumed (FETCH_RESUMED), then ends: the first
+ * DONE, the other two FAILED with NO_SOURCE once their patience is out.
+ * (Before: no event at all; the application never heard of them.) */
+static void test_restart_every_request_ends(void **state) {
+  (void)state;
+  char db[] = "/tmp/vss_resume_XXXXXX";
+  tmp_db(db);
+  vss_h *h = vss_h_new(807);
+  vss_node_config c = fx_cfg();
+  c.source_patience = 20 * S;
+  fx_node(h, "server", &c);
+  vss_h_node_opts o = {.db_path = db, .config = &c};
+  assert_int_equal(vss_h_add_node(h, "laptop", &o), 1);
+  fx_node(h, "phone", &c);
+  fx_link(h, 0, 1, 10 * MB, 5 * MS, VSS_LINK_ETHERNET, 0);
+  fx_link(h, 2, 1, 10 * MB, 5 * MS, VSS_LINK_WIFI, 0);
+  vss_key k[3];
+  vss_h_key(&k[0], 7, VSS_KIND_PROXY, "1080p");
+  vss_h_key(&k[1], 8, VSS_KIND_PROXY, "1080p");
+  vss_h_key(&k[2], 9, VSS_KIND_PROXY, "1080p");
+  assert_int_equal(vss_h_generate(h, 0, &k[0], VSS_FMT_MP4, 20000000), 0);
+  assert_int_equal(vss_h_generate(h, 2, &k[2], VSS_FMT_MP4, 20000000), 0);
+  vss_h_run_idle(h, 5 * S);
+  for (int i = 0; i < 3; i++)
+    fetch(h, 1, &k[i], VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
+  vss_h_run_until(h, vss_h_now(h) + 500 * MS);
+  assert_int_equal(vss_h_node_set_online(h, 2, 0), 0);
+  vss_h_run_until(h, vss_h_now(h) + 300 * MS);
+  assert_int_equal(vss_node_jobs(vss_h_node(h, 1), NULL, 0), 3);
+  size_t ev0;
+  vss_h_events(h, 1, &ev0);
+  assert_int_equal(vss_h_restart(h, 1), 0);
+  vss_h_run_until(h, vss_h_now(h) + 60 * S);
+  size_t n;
+  const vss_event *ev = vss_h_events(h, 1, &n);
+  int resumed[3] = {0}, done[3] = {0}, failed[3] = {0};
+  for (size_t e = ev0; e < n; e++)
+    for (int i = 0; i < 3; i++) {
+      if (vss_key_cmp(&ev[e].key, &k[i])) continue;
+      resumed[i] += ev[e].type == VSS_EV_FETCH_RESUMED;
+      done[i] += ev[e].type == VSS_EV_FETCH_DONE;
+      if (ev[e].type == VSS_EV_FETCH_FAILED) {
+        failed[i]++;
+        assert_int_equal(ev[e].rc, VSS_ERR_NO_SOURCE);
+      }
+    }
+  for (int i = 0; i < 3; i++) {
+    printf("# request %d: resumed %d, done %d, failed %d\n", i, resumed[i],
+           done[i], failed[i]);
+    assert_int_equal(resumed[i], 1);
+    assert_int_equal(done[i] + failed[i], 1);
+  }
+  assert_int_equal(done[0], 1);
+  assert_true(fx_holds(h, 1, &k[0], VSS_FMT_MP4, 20000000));
+  assert_int_equal(failed[1], 1);
+  assert_int_equal(failed[2], 1);
+  assert_int_equal(vss_node_jobs(vss_h_node(h, 1), NULL, 0), 0);
+  vss_h_del(h);
+  rm_db(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_flapping_source_completes),
@@ -219,6 +350,8 @@ int main(void) {
       cmocka_unit_test(test_source_with_5000_jobs_down),
       cmocka_unit_test(test_source_with_5000_jobs_back),
       cmocka_unit_test(test_prefetch_resumes_after_wifi_drop),
+      cmocka_unit_test(test_restart_keeps_verified_chunks),
+      cmocka_unit_test(test_restart_every_request_ends),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

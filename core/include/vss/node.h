@@ -80,6 +80,10 @@ typedef enum vss_event_type {
   VSS_EV_PREFETCH_QUEUED,
   VSS_EV_PREFETCH_SKIPPED, /* policy said no; rc says why */
   VSS_EV_PROTO_ERROR,      /* bad frame from peer; rc; peer should be dropped */
+  VSS_EV_FETCH_RESUMED,    /* after a restart, a request under way before
+                              goes on as `job` (then DONE or FAILED as
+                              usual); bytes / count = verified bytes and
+                              chunks kept; flags as the request's */
   VSS_EV_COUNT
 } vss_event_type;
 
