@@ -1,12 +1,17 @@
 /*
  * cli.c - see cli.h.
  */
+/* realpath */
+#define _XOPEN_SOURCE 700
 #include "cli.h"
 
 #include "units.h"
 #include "util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +28,8 @@ static void usage(FILE *f) {
       "  --platform XML     your own SimGrid platform (hosts named as "
       "devices)\n"
       "  --check            check the scenario file and exit\n"
+      "  --plan             print the resolved plan (devices, links, paths,\n"
+      "                     items, timeline) as JSON for vss-lab, and exit\n"
       "  --probe A:B[:SIZE] time one SIZE-byte flow (default 100MB) from A to "
       "B\n"
       "                     alone on the platform, and exit\n"
@@ -75,6 +82,8 @@ int cli_parse(cli *c, int argc, char **argv) {
       c->sg_args[c->nsg++] = a;
     } else if (strcmp(a, "--check") == 0) {
       c->check = 1;
+    } else if (strcmp(a, "--plan") == 0) {
+      c->plan = 1;
     } else if (strcmp(a, "--no-report") == 0) {
       c->no_report = 1;
     } else if (strcmp(a, "--quiet") == 0) {
@@ -125,6 +134,16 @@ int cli_apply(const cli *c, scenario *sc, char *err, size_t cap) {
       return snprintf(err, cap, "--model: unknown '%s'", c->model), -1;
     scopy(sc->model, sizeof(sc->model), c->model);
   }
-  if (c->platform) scopy(sc->platform, sizeof(sc->platform), c->platform);
+  if (c->platform) {
+    /* Relative to where vss-sim runs, not to the scenario file (the
+     * checks resolve a file's own `platform` against its folder). */
+    char full[PATH_MAX];
+    if (!realpath(c->platform, full))
+      return snprintf(err, cap, "--platform %s: %s", c->platform,
+                      strerror(errno)),
+             -1;
+    if (!scopy(sc->platform, sizeof(sc->platform), full))
+      return snprintf(err, cap, "--platform: path too long"), -1;
+  }
   return 0;
 }

@@ -6,6 +6,7 @@
  * request-to-ready) and the user's requests and grids.
  */
 #include "world.h"
+#include "hostcost.h"
 
 #include "content.h"
 #include "wire.h"
@@ -286,11 +287,13 @@ void metrics_on_event(void *user, const vss_event *ev) {
       metrics_latency(w, LAT_EXCHANGE, d->idx, ns_to_ms(ev->duration));
     break;
   case VSS_EV_FETCH_DONE:
+    hostcost_commit(d);
     on_fetch_done(w, d, ev);
     monitor_thumb(w, &ev->key);
     w->avail_changes++;
     break;
   case VSS_EV_LOCAL_RECORDED:
+    hostcost_commit(d);
     resolve_key(w, d->idx, &ev->key, ev->at, -1);
     monitor_thumb(w, &ev->key);
     w->avail_changes++;

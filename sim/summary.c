@@ -374,6 +374,7 @@ static void put_devices(out *o, world *w) {
     put_fmt(o, (double)d->m.fetched, "device.%s.fetched", n);
     put_fmt(o, (double)(d->m.gen_app + d->m.gen_resolver),
             "device.%s.generated", n);
+    put_fmt(o, d->m.host_busy_s, "device.%s.host_busy_s", n);
     put_fmt(o, (double)d->m.requests_done, "device.%s.requests_done", n);
     put_fmt(o, (double)(d->m.requests - d->m.requests_done),
             "device.%s.requests_open", n);

@@ -33,6 +33,7 @@
  * corruption probability.
  */
 #include "world.h"
+#include "hostcost.h"
 
 #include "wire.h"
 
@@ -233,6 +234,7 @@ void transport_pump(device *d) {
     int p = world_dev_by_id(w, &m.peer);
     if (p < 0 || !d->peers[p].up) continue; /* not ours to carry */
     peer_view *pv = &d->peers[p];
+    hostcost_frame_out(d, m.len);
     hold(pv, m.data, m.len);
     if (!pv->touched) {
       pv->touched = 1;
@@ -305,6 +307,9 @@ static void deliver(device *d, envelope *env) {
     q += FR_HDR + len;
     metrics_frame_received(d, p, frame, len);
     if (flags & FR_LOST) continue;
+    /* Decrypted, verified and written before the node hears of it. */
+    hostcost_frame_in(d, frame, len);
+    if (hostcost_pay(d) > 0) device_now(d);
     if (vss_node_recv(d->node, &w->devs[p].id, frame, len, d->now) < 0)
       broken(d, p);
   }

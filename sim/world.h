@@ -123,6 +123,7 @@ typedef struct dev_metrics {
   uint64_t requests, requests_local, requests_done, requests_failed;
   uint64_t held_end, verified, verify_failed, impure;
   uint64_t held_kind[VSS_KIND_COUNT];
+  double host_busy_s; /* host costs spent (hostcost.h) */
 } dev_metrics;
 
 struct device {
@@ -166,6 +167,7 @@ struct device {
   int nrunning, parallel;
 
   dev_metrics m;
+  double owed_s; /* host costs not yet spent (hostcost.h) */
 };
 
 typedef struct sim_link {
@@ -278,7 +280,7 @@ struct world {
   /* convergence (monitor) */
   vss_time avail_converged, holders_converged;
   vss_time last_online; /* of the last device that came online */
-  vss_key *thumbs; /* every thumbnail held somewhere */
+  vss_key *thumbs;      /* every thumbnail held somewhere */
   size_t nthumbs, capthumbs;
   int *thumb_index;
   size_t thumb_cap;

@@ -258,7 +258,7 @@ void xf_resume_load(vss_xfer *x, vss_time now) {
  * the source has what was recorded, else drop them. Returns 1 when
  * j->tmp is the job's temp blob (already open). */
 int xf_resume_keep(vss_xfer *x, xjob *j) {
-  if (!j->tmp) return 0;
+  if (!j->tmp || !j->keep) return 0;
   if (j->size == j->keep_size && vss_hash_eq(&j->checksum, &j->keep_sum))
     return 1;
   vss_blobs_discard(x->n->blobs, j->tmp);
