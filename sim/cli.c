@@ -24,6 +24,8 @@ static void usage(FILE *f) {
       "  --out DIR          output folder (default out/NAME-seedN)\n"
       "  --seed N           replay with this seed instead of the scenario's\n"
       "  --duration T       simulated duration, e.g. 90s, 1h\n"
+      "  --max-wall T       stop after T of wall time and write the summary\n"
+      "                     of what was measured so far\n"
       "  --model M          lv08-warm (default), lv08, cm02, constant, ns-3\n"
       "  --platform XML     your own SimGrid platform (hosts named as "
       "devices)\n"
@@ -62,6 +64,7 @@ int cli_parse(cli *c, int argc, char **argv) {
   } opts[] = {{"--out", offsetof(cli, out)},
               {"--seed", offsetof(cli, seed)},
               {"--duration", offsetof(cli, duration)},
+              {"--max-wall", offsetof(cli, max_wall)},
               {"--model", offsetof(cli, model)},
               {"--platform", offsetof(cli, platform)},
               {"--probe", offsetof(cli, probe)},

@@ -39,7 +39,7 @@ double hostcost_pay(device *d) {
   double s = d->owed_s;
   if (s <= 0) return 0;
   d->owed_s = 0;
-  d->m.host_busy_s += s;
+  d->busy_s += s;
   /* Hosts are declared at a known speed (platform.c): seconds of work
    * become flops on this host's core. */
   sg_actor_execute(s * sg_host_get_speed(d->host));

@@ -213,6 +213,10 @@ static int simulate(const cli *c, world *w, const char *out) {
   int shown = c->progress > 0 || (c->progress < 0 && isatty(2) && !c->quiet);
   if (shown) fputc('\n', stderr);
   if (summary_write(w, wall, peak_rss_kb())) return 1;
+  if (w->stopped_at)
+    printf("vss-sim: --max-wall stopped the run at %.3f s simulated (of "
+           "%.3f s); the summary covers what was measured until then\n",
+           ns_to_s(w->stopped_at), ns_to_s(w->sc->duration));
   if (!c->quiet)
     printf("vss-sim: %.1f s simulated in %.2f s wall, %llu frames, %llu node "
            "events\n",
@@ -311,7 +315,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vss-sim: cannot create %s\n", out);
     return 1;
   }
+  vss_time max_wall = 0;
+  char e[UNIT_ERR_MAX];
+  if (c.max_wall && (parse_time(c.max_wall, &max_wall, e) || !max_wall)) {
+    fprintf(stderr, "vss-sim: --max-wall: %s\n", max_wall ? e : "above zero");
+    return 2;
+  }
   options opt = {.out_dir = out,
+                 .max_wall = ns_to_s(max_wall),
                  .quiet = c.quiet,
                  .progress = c.progress,
                  .no_report = c.no_report,

@@ -72,6 +72,7 @@ typedef struct sc_device {
   vss_strategy strategy;
   int strategy_set;
   int can_generate;
+  double byzantine; /* share of the data frames it serves falsified */
   vss_prefetch_policy prefetch;
   uint32_t prefetch_set; /* PF_* bits */
   int online;
@@ -183,6 +184,8 @@ typedef struct scenario {
   vss_time check_every;
   vss_time start_spread; /* devices come online over [0, spread) */
   int host_costs;        /* 1 (default): charge sc_class.host */
+  int faults_frames;     /* 0 (default): tcp semantics; 1: lost frames
+                            vanish, damaged ones arrive (core testing) */
 
   sc_link *links;
   int nlinks;
