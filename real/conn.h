@@ -40,6 +40,12 @@ typedef struct conn_opts {
   const conn_cb *cb;
   void *owner;
   vss_time handshake_timeout;
+  /* After the handshake: close when nothing arrives for idle_timeout (the
+   * peer's gossip HELLOs come at least every interval), or when a record
+   * that has begun is not whole within record_timeout (a peer sitting on
+   * a half-sent record). Time with reading stopped on our side counts as
+   * progress. 0 disables (tests only). */
+  vss_time idle_timeout, record_timeout;
   size_t max_frame;  /* the core's largest frame */
   int notsent_lowat; /* TCP_NOTSENT_LOWAT bytes (0: kernel default) */
 } conn_opts;
@@ -51,6 +57,10 @@ int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,
               const uint8_t peer_pk[CHAN_PK_LEN]);
 /* Idempotent. `why` is logged (at `level`) with the remote address. */
 void conn_close(conn *c, int level, const char *why);
+/* A clean close: after the handshake, the channel's close record goes
+ * out first (the peer can tell it from a cut connection), then as
+ * conn_close. */
+void conn_end(conn *c, int level, const char *why);
 
 /* Seals one core frame and queues it. */
 int conn_send_frame(conn *c, const uint8_t *frame, size_t len);

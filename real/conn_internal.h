@@ -13,8 +13,8 @@
 typedef struct rxjob rxjob;
 
 struct conn {
-  uv_tcp_t tcp; /* first: handle data points back here anyway */
-  uv_timer_t hs_timer;
+  uv_tcp_t tcp;        /* first: handle data points back here anyway */
+  uv_timer_t hs_timer; /* handshake timeout, then the idle/record watch */
   uv_connect_t connect_req;
   conn_opts o;
   chan *ch;
@@ -34,12 +34,19 @@ struct conn {
   int read_paused;  /* rx full while the worker is busy */
   int free_pending; /* closed while busy: the job's end frees us */
   uint64_t bytes_in, bytes_out;
+  uint64_t last_rx_ms;       /* uv_now of the last bytes read */
+  uint64_t partial_since_ms; /* a record began and is not whole (0: none) */
+  int ending;                /* conn_end: the close record is on its way */
+  int eof;                   /* the peer's stream ended */
   struct wreq *pool[CONN_POOL];
   int npool;
 };
 
 /* conn.c */
 void conn_handshake_unit(conn *c, const uint8_t *u, size_t len);
+/* Our reads stopped (worker busy, push-back): the watch must not count
+ * the time against the peer. */
+int conn_rx_held(const conn *c);
 void conn_finalize(conn *c);
 
 /* conn_rx.c */

@@ -75,6 +75,11 @@ static void bad_record(conn *c, int rc) {
   conn_close(c, LOG_WARN, why);
 }
 
+/* The peer's close record: nothing may follow it. */
+static void peer_ended(conn *c) {
+  conn_close(c, LOG_INFO, "peer closed the session");
+}
+
 static void deliver(conn *c, const uint8_t *f, size_t len) {
   if (c->o.cb->frame(c->o.owner, c, f, len) < 0)
     conn_close(c, LOG_WARN, "protocol error in frame");
@@ -87,6 +92,10 @@ static void open_inline(conn *c, size_t off, size_t end) {
                  (size_t)c->rx[off + 2] << 16 | (size_t)c->rx[off + 3] << 24);
     size_t plen = 0;
     int rc = chan_open(c->ch, c->rx + off, ul, c->plain, c->plain_cap, &plen);
+    if (rc == CHAN_CLOSED) {
+      peer_ended(c);
+      return;
+    }
     if (rc < 0) {
       bad_record(c, rc);
       return;
@@ -119,7 +128,7 @@ static void work_open(uv_work_t *w) {
       j->frames_cap = cap;
     }
     j->rc = chan_open(j->c->ch, u, ul, j->plain + used, j->end - off, &plen);
-    if (j->rc < 0) return;
+    if (j->rc != 0) return; /* an error, or the close record */
     j->flen[j->nframes++] = plen;
     used += plen;
     off += ul;
@@ -127,6 +136,17 @@ static void work_open(uv_work_t *w) {
 }
 
 static void process(conn *c);
+
+/* The stream ended and everything before the end was read: a close record
+ * would have closed us already, so this one was cut, even if at a record
+ * boundary. */
+static void eof_check(conn *c) {
+  if (c->closing || c->job_busy) return;
+  if (chan_eof(c->ch) < 0)
+    conn_close(c, LOG_WARN, "connection cut: no close record (truncated)");
+  else
+    conn_close(c, LOG_INFO, "peer closed");
+}
 
 static void work_done(uv_work_t *w, int status) {
   rxjob *j = w->data;
@@ -142,15 +162,20 @@ static void work_done(uv_work_t *w, int status) {
     f += j->flen[i];
   }
   if (c->closing) return;
+  if (status == 0 && j->rc == CHAN_CLOSED) {
+    peer_ended(c);
+    return;
+  }
   if (status < 0 || j->rc < 0) {
     bad_record(c, status < 0 ? CHAN_ERR_STATE : j->rc);
     return;
   }
-  if (c->read_paused) {
+  if (c->read_paused && !c->eof) {
     c->read_paused = 0;
     uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
   }
   process(c);
+  if (c->eof) eof_check(c);
 }
 
 /* Hands units [off, end) to the worker by swapping buffers: the batch is
@@ -222,6 +247,14 @@ static void process(conn *c) {
   }
   end = records_end(c, off);
   if (c->closing) return;
+  /* A record begun and not whole starts (or keeps) the record clock; a
+   * whole one restarts it. */
+  if (end < c->rx_len) {
+    if (end > off || c->partial_since_ms == 0)
+      c->partial_since_ms = uv_now(c->tcp.loop);
+  } else {
+    c->partial_since_ms = 0;
+  }
   if (end - off >= OFFLOAD_MIN) {
     offload(c, off, end);
     return;
@@ -234,9 +267,18 @@ void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   conn *c = s->data;
   (void)buf;
   if (n < 0) {
+    if (n == UV_EOF && c->ready) {
+      /* Whatever is buffered is read first: it may end with the close
+       * record. */
+      c->eof = 1;
+      process(c);
+      eof_check(c);
+      return;
+    }
     conn_close(c, LOG_INFO, n == UV_EOF ? "peer closed" : uv_strerror((int)n));
     return;
   }
+  if (n > 0) c->last_rx_ms = uv_now(c->tcp.loop);
   c->rx_len += (size_t)n;
   c->bytes_in += (uint64_t)n;
   process(c);

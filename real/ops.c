@@ -622,9 +622,12 @@ static int op_status(ops_ctx *c, int argc, char **argv, out *o) {
   ops_human_bytes(bytes, hb, sizeof hb);
   out_f(o, 'o', "device %s name=%s", dev, c->h->cfg.name);
   if (c->srv)
-    out_f(o, 'o', "daemon running pid=%ld listen=%s up=%.1fs refused=%" PRIu64,
+    out_f(o, 'o',
+          "daemon running pid=%ld listen=%s up=%.1fs refused=%" PRIu64
+          " evicted=%" PRIu64,
           (long)getpid(), c->srv->listen_addr[0] ? c->srv->listen_addr : "off",
-          (double)(now - c->srv->started) / 1e9, c->srv->refused);
+          (double)(now - c->srv->started) / 1e9, c->srv->refused,
+          c->srv->evicted);
   else
     out_f(o, 'o', "daemon not running (start it with `vss-node serve`)");
   out_f(o, 'o', "local sidecars=%" PRIu64 " bytes=%s", count, hb);

@@ -72,6 +72,9 @@ typedef struct srv {
   double tokens; /* upload limit bucket, bytes */
   vss_time tokens_at;
   uint64_t refused, handshakes_failed, frames_in, frames_out;
+  uint64_t evicted;           /* unauthenticated connections closed for room */
+  uint64_t refusals_unlogged; /* refusals since the last one logged */
+  vss_time refusal_logged_at;
   vss_time started;
 } srv;
 
