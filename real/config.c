@@ -636,7 +636,7 @@ int cfg_write_default(const char *path, const char *name, const char *listen,
   }
   n = snprintf(text, sizeof text, TEMPLATE, name, listen);
   if (n < 0 || (size_t)n >= sizeof text) return -EINVAL;
-  if ((rc = fs_write_atomic(path, text, (size_t)n, 0644)) < 0)
+  if ((rc = fs_write_atomic(path, text, (size_t)n, 0600)) < 0)
     snprintf(err, errcap, "cannot write %s: %s", path, strerror(-rc));
   return rc;
 }
@@ -754,7 +754,7 @@ static int rewrite_peer(const char *path, const cfg_peer *p, int add, char *err,
          out.p[out.len - 2] == '\n')
     out.len--; /* no growing run of blank lines */
   if (rc == 0 && add) rc = peer_text(p, &out);
-  if (rc == 0) rc = fs_write_atomic(path, out.p ? out.p : "", out.len, 0644);
+  if (rc == 0) rc = fs_write_atomic(path, out.p ? out.p : "", out.len, 0600);
   if (rc < 0)
     snprintf(err, errcap, "cannot update %s: %s", path, strerror(-rc));
   free(out.p);

@@ -690,9 +690,9 @@ static const op_def OPS[] = {
      "(internal) Record a sidecar whose bytes are already in the layout."},
     {"list", op_list, 0, "",
      "List this device's sidecars, each with the devices that hold it."},
-    {"presence", op_presence, 0, "URI...",
+    {"presence", op_presence, 0, "URI... | --stdin",
      "Which devices (this one included) hold each sidecar, as learned by "
-     "gossip and queries."},
+     "gossip and queries. --stdin reads URIs, one a line."},
     {"resolve", op_resolve, 0, "URI [--mode MODE]",
      "Decide where a sidecar would come from: local (prints the path), "
      "remote (the best source), pending or missing. MODE: local, fetch, "
