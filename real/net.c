@@ -368,6 +368,22 @@ static void slot_fill(srv *s, peer_slot *p, const vss_peer_row *row) {
   }
 }
 
+/* Re-paired with another key: every session (and dial) the old key
+ * authenticated ends now; the slot dials again with the new key. */
+static void slot_rekeyed(srv *s, peer_slot *p) {
+  int had = 0;
+  for (conn_link *l = s->conns.next; l != &s->conns; l = l->next) {
+    if (l->slot != p) continue;
+    had = 1;
+    if (p->active == l->c) deactivate(s, p, "key changed");
+    l->slot = NULL;
+    conn_end(l->c, LOG_WARN, "key changed: session of the old key ended");
+  }
+  p->active = p->dialing = NULL;
+  if (had)
+    log_warn("peer %s: key changed, sessions of the old key ended", p->name);
+}
+
 static int load_one(void *user, const vss_peer_row *row) {
   load_ctx *lc = user;
   peer_slot *p = net_slot(lc->s, &row->device);
@@ -382,6 +398,8 @@ static int load_one(void *user, const vss_peer_row *row) {
   }
   if (p == NULL && (p = slot_new(lc->s, row)) == NULL)
     return lc->rc = VSS_ERR_NOMEM;
+  if (sodium_memcmp(p->pk, row->pubkey, CHAN_PK_LEN) != 0)
+    slot_rekeyed(lc->s, p);
   slot_fill(lc->s, p, row);
   lc->slots[lc->n++] = p;
   return 0;
