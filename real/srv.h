@@ -14,6 +14,7 @@
 #ifndef VSS_REAL_SRV_H
 #define VSS_REAL_SRV_H
 
+#include <stdio.h>
 #include <uv.h>
 
 #include "conn.h"
@@ -76,6 +77,7 @@ typedef struct srv {
   uint64_t refusals_unlogged; /* refusals since the last one logged */
   vss_time refusal_logged_at;
   vss_time started;
+  FILE *evlog; /* VSS_EVENT_LOG: every core event as CSV (evlog.h) */
 } srv;
 
 /* Runs the daemon until a signal or `stop`. Returns the exit status. */
