@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -366,11 +367,21 @@ static int set_generate(load_ctx *lc, const char *k, const char *v) {
     snprintf(c->gen_command, sizeof c->gen_command, "%s", v);
     return 1;
   }
-  if (!strcmp(k, "timeout")) return set_dur(lc, v, &c->gen_timeout);
+  if (!strcmp(k, "timeout"))
+    return set_dur_in(lc, k, v, &c->gen_timeout, 100 * VSS_NS_PER_MS,
+                      24 * 3600 * VSS_NS_PER_S);
+  if (!strcmp(k, "parallel")) {
+    uint32_t n;
+    if (parse_u32(v, &n) < 0 || n < 1 || n > 256)
+      return BAD("parallel: expected a count from 1 to 256");
+    c->gen_parallel = n;
+    return 1;
+  }
   if (!strncmp(k, "cost_", 5) &&
       vss_kind_parse(k + 5, strlen(k + 5), &kind) == 0)
     return set_dur(lc, v, &c->core.gen_cost[kind]);
-  return BAD("unknown key in [generate] (command, timeout, cost_KIND)");
+  return BAD("unknown key in [generate] (command, timeout, parallel, "
+             "cost_KIND)");
 }
 
 static cfg_peer *peer_section(load_ctx *lc, const char *name) {
@@ -481,6 +492,10 @@ static void defaults(cfg *c) {
   c->reconnect_min = 250 * VSS_NS_PER_MS;
   c->reconnect_max = 30 * VSS_NS_PER_S;
   c->gen_timeout = 300 * VSS_NS_PER_S;
+  {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    c->gen_parallel = cpus > 0 ? (size_t)cpus : 1;
+  }
   vss_node_config_default(&c->core);
 }
 
@@ -621,6 +636,8 @@ static const char TEMPLATE[] =
     "[generate]\n"
     "command =\n"
     "timeout = 5min\n"
+    "; generators running at once (default: the number of CPUs)\n"
+    "; parallel = 2\n"
     "\n"
     "; Peers are added by `vss-node pair`: one [peer NAME] section each.\n";
 

@@ -58,6 +58,7 @@ typedef struct cfg {
   vss_node_config core;   /* store/blobs/callbacks left for the daemon */
   char gen_command[1024]; /* "" = this device cannot generate */
   vss_time gen_timeout;
+  size_t gen_parallel; /* generators at once (default: CPUs) */
   cfg_peer *peers;
   size_t npeers;
 } cfg;
