@@ -67,6 +67,10 @@ int conn_send_frame(conn *c, const uint8_t *frame, size_t len);
 /* Bytes queued in user space (libuv) not yet taken by the kernel. */
 size_t conn_write_queue(const conn *c);
 
+/* Buffers an authenticated session holds at most, outside the core (an
+ * unauthenticated one holds a 256-byte buffer): see real/README.md. */
+size_t conn_session_bytes(size_t max_frame);
+
 int conn_ready(const conn *c);
 int conn_closing(const conn *c);
 int conn_initiator(const conn *c);

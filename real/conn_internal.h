@@ -8,7 +8,10 @@
 #include "conn.h"
 
 #define HS_BUF 256  /* read buffer while unauthenticated */
-#define CONN_POOL 8 /* spare big write buffers kept */
+/* Spare big write buffers kept: a session writes one frame at a time
+ * (net.c pumps only into an empty write queue), so two cover the one in
+ * flight and the next. */
+#define CONN_POOL 2
 
 typedef struct rxjob rxjob;
 

@@ -16,7 +16,7 @@
 #include "conn_internal.h"
 #include "log.h"
 
-#define READ_SLACK (1u << 20) /* reads may run this far past a unit */
+#define READ_SLACK (256u << 10) /* reads may run this far past a unit */
 #define OFFLOAD_MIN                                                            \
   (128u << 10)               /* batches at least this big go to a worker       \
                               */
@@ -32,6 +32,12 @@ struct rxjob {
   size_t nframes, frames_cap;
   int rc; /* the channel's error after nframes frames, or 0 */
 };
+
+size_t conn_session_bytes(size_t max_frame) {
+  size_t rx = CHAN_PREFIX + max_frame + CHAN_REC_OVERHEAD + READ_SLACK;
+  /* rx, the worker's units and plaintext, one inline frame, the pool */
+  return 3 * rx + max_frame + CONN_POOL * (chan_sealed_len(max_frame) + 64);
+}
 
 int conn_rx_grow(conn *c) {
   size_t max_plain = c->o.max_frame;
