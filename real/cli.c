@@ -61,6 +61,12 @@ static const char USAGE[] =
     "\n"
     "A URI is sidecar://CONTENT_UUID/KIND_DIR/VARIANT.EXT, e.g.\n"
     "  sidecar://550e8400-e29b-41d4-a716-446655440000/thumbs/grid@2x.webp\n"
+    "  KIND_DIR  thumbs, thumbstrips, proxies, embeddings, ocr, transcript,\n"
+    "            gaussian_splats\n"
+    "  VARIANT   1-63 of [A-Za-z0-9@._-] (grid@2x, 1080p, ...)\n"
+    "  EXT       webp, mp4, json, msgpack, txt, ply\n"
+    "By default ([prefetch] eager = thumb) the daemon fetches every thumbnail\n"
+    "a peer announces as soon as it learns of it.\n"
     "The data dir is -d, else $VSS_DATA_DIR, else ~/.local/share/vss-node;\n"
     "settings are in DATA_DIR/config.ini. Commands print errors on stderr\n"
     "and exit 1 on failure, 2 on bad usage.\n";
@@ -541,6 +547,7 @@ int cli_main(int argc, char **argv) {
   if (!strcmp(verb, "help"))
     return argc ? help_for(argv[0]) : (fputs(USAGE, stdout), 0);
   if (!strcmp(verb, "show") || !strcmp(verb, "id")) {
+    if (wants_help(argc, argv)) return help_for("identity");
     if (!strcmp(verb, "show") && (argc == 0 || strcmp(argv[0], "identity"))) {
       fprintf(stderr, "vss-node: usage: vss-node show identity [--code]\n");
       return EXIT_USAGE;

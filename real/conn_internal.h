@@ -7,7 +7,7 @@
 
 #include "conn.h"
 
-#define HS_BUF 256  /* read buffer while unauthenticated */
+#define HS_BUF 256 /* read buffer while unauthenticated */
 /* Spare big write buffers kept: a session writes one frame at a time
  * (net.c pumps only into an empty write queue), so two cover the one in
  * flight and the next. */

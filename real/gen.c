@@ -219,8 +219,8 @@ int gen_start(void *user, const vss_key *key, vss_format fmt, uint64_t job) {
   s->gens = g;
   if (s->gens_running < s->h->cfg.gen_parallel)
     return gen_spawn(s, g) < 0 ? -1 : 0;
-  log_info("generation of %s (job %" PRIu64 ") waits: %zu running", g->uri,
-           job, s->gens_running);
+  log_info("generation of %s (job %" PRIu64 ") waits: %zu running", g->uri, job,
+           s->gens_running);
   return 0;
 }
 

@@ -69,12 +69,69 @@ int opts_parse(int argc, char **argv, const optspec *spec, char **pos,
   return 0;
 }
 
+void ops_kind_dirs(char *buf, size_t cap) {
+  buf[0] = '\0';
+  for (int k = 0; k < VSS_KIND_COUNT; k++) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%s", k ? ", " : "",
+             vss_kind_dir((vss_kind)k));
+  }
+}
+
+void ops_exts(char *buf, size_t cap) {
+  buf[0] = '\0';
+  for (int f = 0; f < VSS_FMT_COUNT; f++) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%s", f ? ", " : "",
+             vss_format_ext((vss_format)f));
+  }
+}
+
+/* Which part of a URI is wrong, for the error message. */
+static void uri_diagnose(const char *uri, char *why, size_t cap) {
+  static const char scheme[] = "sidecar://";
+  const char *p = uri + sizeof scheme - 1, *slash, *dot, *file;
+  char list[200];
+  vss_uuid u;
+  vss_kind k;
+  vss_format f;
+  size_t len = strlen(uri);
+  if (len > VSS_URI_MAX) {
+    snprintf(why, cap, "longer than %d characters", VSS_URI_MAX);
+  } else if (strncmp(uri, scheme, sizeof scheme - 1) != 0) {
+    snprintf(why, cap, "it must start with sidecar://");
+  } else if (strlen(p) < VSS_UUID_STR_LEN + 1 || p[VSS_UUID_STR_LEN] != '/' ||
+             vss_uuid_parse(&u, p, VSS_UUID_STR_LEN) != 0) {
+    snprintf(why, cap,
+             "the content id must be a hyphenated uuid "
+             "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) followed by /");
+  } else if ((slash = strchr(p += VSS_UUID_STR_LEN + 1, '/')) == NULL ||
+             vss_kind_from_dir(p, (size_t)(slash - p), &k) != 0) {
+    ops_kind_dirs(list, sizeof list);
+    snprintf(why, cap, "unknown kind directory '%.*s' (one of %s)",
+             (int)(slash ? slash - p : (ptrdiff_t)strlen(p)), p, list);
+  } else if (strchr(file = slash + 1, '/') != NULL) {
+    snprintf(why, cap, "'%s' is a path; the variant is one file name", file);
+  } else if ((dot = strrchr(file, '.')) == NULL ||
+             vss_format_from_ext(dot + 1, strlen(dot + 1), &f) != 0) {
+    ops_exts(list, sizeof list);
+    snprintf(why, cap, "unknown extension '%s' (one of %s)", dot ? dot + 1 : "",
+             list);
+  } else {
+    snprintf(why, cap,
+             "bad variant '%.*s': 1-%d of [A-Za-z0-9@._-], not . or ..",
+             (int)(dot - file), file, VSS_VARIANT_MAX);
+  }
+}
+
 int ops_parse_uri(const char *uri, vss_key *key, vss_format *fmt, out *o) {
+  char why[400];
   if (vss_uri_parse(uri, strlen(uri), key, fmt) < 0) {
+    uri_diagnose(uri, why, sizeof why);
     out_f(o, 'e',
-          "'%s' is not a sidecar URI "
+          "'%s' is not a sidecar URI: %s "
           "(sidecar://CONTENT_UUID/KIND_DIR/VARIANT.EXT)",
-          uri);
+          uri, why);
     return -1;
   }
   return 0;

@@ -62,7 +62,7 @@ typedef struct srv {
   int listening;
   char listen_addr[64];
   struct ctl *ctl;
-  struct gen *gens;   /* generators running or waiting for a slot */
+  struct gen *gens;    /* generators running or waiting for a slot */
   size_t gens_running; /* at most cfg.gen_parallel */
 
   peer_slot **slots;
