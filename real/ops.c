@@ -474,6 +474,17 @@ static int record_one(ops_ctx *c, const char *uri, out *o) {
     out_f(o, 'e', "cannot record %s: %s", uri, vss_strerror(rc));
     return rc;
   }
+  /* The extension is not part of the key: the row now names this format,
+   * so bytes of the same key in another format would be orphaned. */
+  for (int f = 0; f < VSS_FMT_COUNT; f++) {
+    uint64_t other;
+    if (f == (int)fmt ||
+        vss_blobs_stat(c->h->blobs, &key, (vss_format)f, &other) < 0)
+      continue;
+    if (vss_blobs_remove(c->h->blobs, &key, (vss_format)f) == 0)
+      out_f(o, 'e', "%s replaces the same sidecar's .%s file (removed)", uri,
+            vss_format_ext((vss_format)f));
+  }
   out_f(o, 'o', "%s %s", uri, path);
   return 0;
 }

@@ -4,7 +4,8 @@
 #    parser accepts (checked against the parser's own error message);
 #  - a wrong URI says which part is wrong and lists the valid values;
 #  - `show --help` is help (exit 0); `pair --addr` prints the port;
-#  - the help says that eager = thumb prefetches every thumbnail.
+#  - the help says that eager = thumb prefetches every thumbnail;
+#  - adding a key again in another format removes the first file.
 . "$(dirname "$0")/lib.sh"
 
 node alice
@@ -37,5 +38,16 @@ grep -q "usage: vss-node identity" "$T/h.out" || fail "show --help: $(cat "$T/h.
 code=$(vn bob show identity --code)
 out=$(vn alice pair "$code" --name bob --addr 127.0.0.1:7999) || fail "pair"
 echo "$out" | grep -q "dialling 127.0.0.1:7999" || fail "pair output: $out"
+
+# The extension is not part of the key: a second add of the same sidecar
+# in another format replaces the first file instead of orphaning it.
+mkfile "$T/a.mp4" 3000
+mkfile "$T/a.webp" 3000 webp
+o1=$(vn alice add "$T/a.mp4" "sidecar://$C/thumbs/grid@2x.mp4") || fail "add mp4"
+vn alice add "$T/a.webp" "sidecar://$C/thumbs/grid@2x.webp" >/dev/null 2>"$T/add2.err" ||
+  fail "add webp"
+[ ! -e "${o1#* }" ] || fail "the .mp4 bytes were left orphaned at ${o1#* }"
+grep -q "replaces the same sidecar's .mp4 file" "$T/add2.err" || fail "$(cat "$T/add2.err")"
+[ "$(vn alice list | grep -c "$C")" = 1 ] || fail "list: $(vn alice list)"
 STATUS=0
 log PASS
