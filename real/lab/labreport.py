@@ -174,7 +174,7 @@ def fmt(v):
 
 def write_csv(path, rows, cols):
     with open(path, "w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(cols)
         for r in rows:
             w.writerow([fmt(r.get(c)) for c in cols])
@@ -198,17 +198,19 @@ def compare(out, sim_f, lab_f):
     with open(dat, "w") as f:
         for i, r in enumerate(x for x in rows if x["lab_over_sim"] is not None):
             f.write(f'{i} "{r["metric"]}" {r["lab_over_sim"]:.6g}\n')
-    gp = f"""set terminal pngcairo size 900,500
+    gp = f"""set terminal pngcairo size 900,500 noenhanced
 set output '{os.path.join(out, "compare.png")}'
-set title 'vss-lab / vss-sim, same scenario and seed (1 = identical)'
+set title 'vss-lab / vss-sim, same scenario and seed (1 = identical; dotted: +-15 %)'
+set logscale y
+set ylabel 'lab / sim (log scale)'
 set style fill solid 0.6
 set boxwidth 0.7
 set xtics rotate by -35
-set yrange [0:*]
 set grid ytics
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
 set arrow from graph 0, first 0.85 to graph 1, first 0.85 nohead dt 3 lc 'gray'
 set arrow from graph 0, first 1.15 to graph 1, first 1.15 nohead dt 3 lc 'gray'
+set yrange [*:*]
 plot '{dat}' using 1:3:xtic(2) with boxes notitle
 """
     subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)

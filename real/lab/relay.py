@@ -80,9 +80,12 @@ def handler(spec):
         except OSError:
             cw.close()
             return
-        await asyncio.gather(pump(cr, pw, spec["delay_s"]),
-                             pump(pr, cw, spec["back_s"]),
-                             return_exceptions=True)
+        try:
+            await asyncio.gather(pump(cr, pw, spec["delay_s"]),
+                                 pump(pr, cw, spec["back_s"]),
+                                 return_exceptions=True)
+        except asyncio.CancelledError:  # the relay is stopping
+            pass
     return on_conn
 
 
