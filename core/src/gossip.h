@@ -17,6 +17,10 @@
 /* Entries per digest page: ~64 KiB frames keep pages interleavable with
  * foreground traffic. */
 #define VSS_GOSSIP_PAGE_ENTRIES 1024
+/* Removal rows (tombstones) are compacted once this many accumulated: a
+ * peer that had seen less than what was compacted then takes a full
+ * digest (whose sweep implies the removals) instead of a delta. */
+#define VSS_GOSSIP_COMPACT_TOMBS 65536
 
 /* HELLO to p on connect (flags are internal to gossip.c). */
 int vss_gossip_connect(vss_node *n, vss_peer *p, vss_time now);

@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The presence cache stores a holder's index in 12 bits and a key's
+ * holder count in 11 (pcache.c). */
+_Static_assert(VSS_MAX_PEERS < 2047, "pcache holder fields");
+
 void vss_node_config_default(vss_node_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
   cfg->gossip_interval = 300 * VSS_NS_PER_S;
@@ -98,10 +102,15 @@ static int node_init(vss_node *n, vss_time now) {
   if ((rc = vss_pcache_new(&n->pcache)) || (rc = vss_query_new(&n->query)) ||
       (rc = vss_xfer_new(&n->xfer, n)))
     return rc;
+  /* The cache's hash key comes from the seeded PRNG (a copy of it, so the
+   * node's own random sequence, and every replay, stays as it was). */
+  vss_rng key_rng = n->rng;
+  vss_pcache_seed(n->pcache, vss_rng_next(&key_rng) ^ 0x5ca1ab1e0ddba11ull);
   n->next_gossip =
       now + vss__jittered(n, n->cfg.gossip_interval, n->cfg.gossip_jitter);
   n->change_push_at = VSS_TIME_UNSET;
   n->next_cache_sweep = VSS_TIME_UNSET;
+  n->compact_tombs = VSS_GOSSIP_COMPACT_TOMBS;
   return 0;
 }
 
@@ -382,4 +391,8 @@ int vss_node_peers(const vss_node *n, vss_peer_info *out, size_t cap) {
     pi->rtt = p->est.srtt;
   }
   return n->npeers;
+}
+
+uint64_t vss_node_cache_bytes(const vss_node *n) {
+  return vss_pcache_mem(n->pcache);
 }

@@ -45,15 +45,24 @@ typedef struct vss_frame {
 typedef struct vss_gossip_peer {
   /* theirs, as applied to our cache (0, 0 = nothing cached) */
   uint64_t their_epoch, their_seq;
-  vss_time last_heard;      /* any frame; drives cache expiry */
-  vss_time hello_sent_at;   /* for exchange latency */
+  vss_time last_heard;    /* any frame; drives cache expiry */
+  vss_time hello_sent_at; /* for exchange latency */
   /* ours, as the peer has it: set from its HELLO, advanced as we send */
   uint64_t sent_epoch, sent_seq;
   /* lazy digest being sent: rows with seq in (cur_seq, end_seq] */
   int sending;
   int sending_full;
   uint64_t cur_seq, end_seq;
+  uint64_t full_start; /* max_seq when the full digest began: later
+                          removals travel in it too */
   uint64_t pages_sent;
+  /* receiving a full digest that must sweep what it does not name: until
+   * its last page, our HELLOs claim nothing seen (see gossip.c) */
+  int full_sweep;
+  /* the paired-peer row's copy of their_seq (remember_seen) */
+  int paired; /* 0 unknown, 1 a row exists, 2 none */
+  uint64_t saved_epoch, saved_seq;
+  vss_time saved_at;
 } vss_gossip_peer;
 
 typedef struct vss_peer {
@@ -91,11 +100,18 @@ struct vss_node {
   int held_known;
   uint64_t held_bytes;
 
-  vss_time next_gossip;     /* periodic round */
-  vss_time change_push_at;  /* batched push of local changes */
+  vss_time next_gossip;    /* periodic round */
+  vss_time change_push_at; /* batched push of local changes */
   vss_time next_cache_sweep;
 
-  vss_buf out; /* the frame handed out by next_send */
+  /* Tombstone compaction (gossip.c): removals recorded since the last
+   * compaction, the threshold that triggers one, and the floor below
+   * which a peer cannot be sent a delta (loaded on first use). */
+  uint64_t tombs, compact_tombs;
+  uint64_t tomb_floor;
+  int tomb_floor_known;
+
+  vss_buf out;          /* the frame handed out by next_send */
   vss_wire_entry *page; /* gossip page scratch, VSS_GOSSIP_PAGE_ENTRIES */
 };
 
@@ -118,6 +134,8 @@ uint64_t vss__held_bytes(vss_node *n);
 /* Random duration in [base*(1-jitter), base*(1+jitter)]. */
 vss_time vss__jittered(vss_node *n, vss_time base, double jitter);
 /* min of two expiries, UNSET-aware */
-static inline vss_time vss__tmin(vss_time a, vss_time b) { return a < b ? a : b; }
+static inline vss_time vss__tmin(vss_time a, vss_time b) {
+  return a < b ? a : b;
+}
 
 #endif

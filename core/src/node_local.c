@@ -74,6 +74,7 @@ int vss__set_local(vss_node *n, const vss_sidecar_row *row, int has,
       n->held_known = 0; /* count again when next needed */
   }
   int rc = vss_store_set_local_chunks(n->store, row, has, chunks, nchunks, now);
+  if (rc == 0 && !has) n->tombs++; /* for tombstone compaction (gossip.c) */
   if (rc == 0 && n->held_known) {
     /* Sizes are bounded (VSS_SIDECAR_MAX_SIZE); a figure that would go
      * below zero is out of step with the store: count it again. */
@@ -142,7 +143,15 @@ typedef struct presence_ctx {
   vss_node *n;
   vss_presence_cb cb;
   void *user;
+  const vss_key *key;
 } presence_ctx;
+
+/* Every holder the cache knows, however many (never a truncated copy). */
+static int report_holder(void *user, const vss_holder *h) {
+  presence_ctx *c = user;
+  const vss_peer *p = c->n->peers[h->peer];
+  return c->cb(c->user, c->key, &p->id, p->online, h->size, &h->checksum);
+}
 
 static int report_key(presence_ctx *c, const vss_key *key) {
   vss_node *n = c->n;
@@ -154,14 +163,8 @@ static int report_key(presence_ctx *c, const vss_key *key) {
   } else if (rc && rc != VSS_ERR_NOT_FOUND) {
     return rc;
   }
-  vss_holder h[64];
-  size_t nh = vss_pcache_holders(n->pcache, key, h, 64);
-  for (size_t i = 0; i < nh && i < 64; i++) {
-    const vss_peer *p = n->peers[h[i].peer];
-    rc = c->cb(c->user, key, &p->id, p->online, h[i].size, &h[i].checksum);
-    if (rc) return rc;
-  }
-  return 0;
+  c->key = key;
+  return vss_pcache_each_holder(n->pcache, key, report_holder, c);
 }
 
 int vss_node_get_presence(vss_node *n, const vss_uuid *contents,

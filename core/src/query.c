@@ -178,12 +178,9 @@ int vss_query_negative(const vss_node *n, const vss_peer *p, const vss_key *key,
 
 /* ---- asking ---------------------------------------------------------- */
 
+/* Any version, however many holders the key has (no truncated copy). */
 static int knows_holder(vss_node *n, const vss_peer *p, const vss_key *key) {
-  vss_holder h[32];
-  size_t nh = vss_pcache_holders(n->pcache, key, h, 32);
-  for (size_t i = 0; i < nh && i < 32; i++)
-    if (h[i].peer == p->idx) return 1;
-  return 0;
+  return vss_pcache_has(n->pcache, key, p->idx);
 }
 
 static void batch_map_del(vss_query *q, qbatch *b) {
@@ -365,11 +362,15 @@ static int apply_result(vss_node *n, vss_peer *p, const vss_wire_entry *e,
                         vss_time now) {
   if (!e->has) {
     add_negative(n->query, p->idx, &e->key, now + n->cfg.negative_ttl);
+    /* Negative evidence: a holder its digest once named is stale. */
+    int rc = vss_pcache_set(n->pcache, p->idx, &e->key, e->format, 0, 0, NULL);
+    if (rc < 0) return rc;
     emit_result(n, p, &e->key, VSS_ERR_NOT_FOUND, 0, now);
     return 0;
   }
   int rc = vss_pcache_set(n->pcache, p->idx, &e->key, e->format, 1, e->size,
                           &e->checksum);
+  if (rc == VSS_ERR_TOO_BIG) return VSS_ERR_PROTO;
   if (rc < 0) return rc;
   if (rc > 0) vss_xfer_offer(n->xfer, p, &e->key, e->format, e->size, now);
   emit_result(n, p, &e->key, 0, e->size, now);

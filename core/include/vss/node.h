@@ -326,6 +326,8 @@ typedef struct vss_job_info {
 
 /* Fill up to cap entries; return the total number. */
 int vss_node_peers(const vss_node *n, vss_peer_info *out, size_t cap);
+/* Bytes the presence cache (what peers hold) has allocated. */
+uint64_t vss_node_cache_bytes(const vss_node *n);
 int vss_node_jobs(const vss_node *n, vss_job_info *out, size_t cap);
 
 #ifdef __cplusplus
