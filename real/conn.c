@@ -182,8 +182,10 @@ static void on_hs_timeout(uv_timer_t *t) {
   conn_close(t->data, LOG_WARN, "handshake timed out");
 }
 
-int conn_rx_held(const conn *c) {
-  return c->job_busy || c->read_paused;
+/* Reads stopped on our side: the worker's batch, a full buffer, or push
+ * back (conn_rx_held). Not the peer's fault. */
+static int reads_stopped(const conn *c) {
+  return c->job_busy || c->read_paused || c->job_held || conn_rx_held(c);
 }
 
 /* The watch after authentication: an idle peer or a stalled record. */
@@ -194,7 +196,7 @@ static void on_watch(uv_timer_t *t) {
   uint64_t rec = c->o.record_timeout / VSS_NS_PER_MS;
   char why[96];
   if (c->closing) return;
-  if (conn_rx_held(c)) {
+  if (reads_stopped(c)) {
     c->last_rx_ms = now;
     if (c->partial_since_ms) c->partial_since_ms = now;
     return;

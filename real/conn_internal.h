@@ -35,6 +35,9 @@ struct conn {
   rxjob *job;       /* records being opened on a worker thread */
   int job_busy;     /* the worker has it */
   int read_paused;  /* rx full while the worker is busy */
+  int held;         /* push back: the owner said not readable */
+  int job_held;     /* ... with frames of the finished batch left */
+  int delivering;   /* inside a frame callback (no nested delivery) */
   int free_pending; /* closed while busy: the job's end frees us */
   uint64_t bytes_in, bytes_out;
   uint64_t last_rx_ms;       /* uv_now of the last bytes read */
@@ -47,9 +50,6 @@ struct conn {
 
 /* conn.c */
 void conn_handshake_unit(conn *c, const uint8_t *u, size_t len);
-/* Our reads stopped (worker busy, push-back): the watch must not count
- * the time against the peer. */
-int conn_rx_held(const conn *c);
 void conn_finalize(conn *c);
 
 /* conn_rx.c */

@@ -140,7 +140,9 @@ static int apply_entries(vss_node *n, vss_peer *p, vss_rd rd, uint32_t count,
     rc = vss_pcache_set(n->pcache, p->idx, &e.key, e.format, e.has, e.size,
                         &e.checksum);
     if (rc == VSS_ERR_TOO_BIG) return VSS_ERR_PROTO; /* a size past the bound */
-    if (rc < 0) return rc; /* VSS_ERR_LIMIT: over its budget, dropped */
+    if (rc == VSS_ERR_LIMIT) /* over its cache budget (pcache.h) */
+      return vss__peer_drop(n, p, VSS_LIMIT_PEER_CACHE_ENTRIES, rc, now);
+    if (rc < 0) return rc;
     if (rc > 0) {
       (*changed)++;
       if (e.has) vss_xfer_offer(n->xfer, p, &e.key, e.format, e.size, now);
@@ -327,7 +329,7 @@ int vss_gossip_produce(vss_node *n, vss_peer *p, vss_buf *out, vss_time now) {
 int vss_gossip_push(vss_node *n, vss_time now) {
   (void)now;
   for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
+    vss_peer *p = n->live[i];
     /* Until p's HELLO says what it has of ours, a push could skip rows. */
     if (!p->online || p->g.sent_epoch != n->meta.epoch) continue;
     start_delta(n, p, p->g.sent_seq);
@@ -342,7 +344,7 @@ static void compact(vss_node *n) {
   if (n->tombs < n->compact_tombs) return;
   uint64_t upto = UINT64_MAX;
   for (uint16_t i = 0; i < n->npeers; i++) {
-    const vss_peer *p = n->peers[i];
+    const vss_peer *p = n->live[i];
     if (!p->online) continue;
     if (p->g.sent_epoch != n->meta.epoch) return; /* not known yet */
     uint64_t s = p->g.sending ? p->g.cur_seq : p->g.sent_seq;
@@ -359,7 +361,7 @@ static void compact(vss_node *n) {
 int vss_gossip_round(vss_node *n, vss_time now) {
   compact(n);
   for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
+    vss_peer *p = n->live[i];
     if (!p->online) continue;
     int rc = send_hello(n, p, HELLO_ROUND, now);
     if (rc) return rc;
@@ -367,23 +369,12 @@ int vss_gossip_round(vss_node *n, vss_time now) {
   return 0;
 }
 
-vss_time vss_gossip_sweep(vss_node *n, vss_time now) {
-  vss_time next = VSS_TIME_UNSET;
-  for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
-    if (p->g.last_heard == VSS_TIME_UNSET) continue;
-    vss_time dies = p->g.last_heard + n->cfg.cache_ttl;
-    if (dies > now) {
-      next = vss__tmin(next, dies);
-      continue;
-    }
-    uint64_t dropped = vss_pcache_drop_peer(n->pcache, p->idx);
-    p->g.their_epoch = p->g.their_seq = 0;
-    p->g.full_sweep = 0;
-    p->g.last_heard = VSS_TIME_UNSET;
-    emit_digest(n, p, VSS_EV_PEER_EXPIRED, dropped, 0, 0, 0, now);
-  }
-  return next;
+void vss_gossip_expire(vss_node *n, vss_peer *p, vss_time now) {
+  uint64_t dropped = vss_pcache_drop_peer(n->pcache, p->idx);
+  p->g.their_epoch = p->g.their_seq = 0;
+  p->g.full_sweep = 0;
+  p->g.last_heard = VSS_TIME_UNSET;
+  emit_digest(n, p, VSS_EV_PEER_EXPIRED, dropped, 0, 0, 0, now);
 }
 
 void vss_gossip_peer_down(vss_node *n, vss_peer *p) {

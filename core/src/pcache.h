@@ -28,10 +28,6 @@ typedef struct vss_pcache vss_pcache;
 #define VSS_PCACHE_RECORDS ((1u << 26) - 2)    /* (key, version) node-wide */
 #define VSS_PCACHE_SIZE_MAX ((1ull << 41) - 1) /* sizes it can store */
 
-#ifndef VSS_ERR_LIMIT
-#define VSS_ERR_LIMIT VSS_ERR_TOO_BIG /* until the bounds branch lands */
-#endif
-
 typedef struct vss_holder {
   uint16_t peer; /* vss_peer.idx */
   uint8_t format;
