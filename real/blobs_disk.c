@@ -74,8 +74,8 @@ static int d_open_temp(void *ctx, const vss_key *key, vss_format fmt,
   sodium_bin2hex(t->name, sizeof t->name, rnd, sizeof rnd);
   strcat(t->name, ".part");
   t->size = size;
-  t->fd =
-      openat(d->tmpfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  t->fd = openat(d->tmpfd, t->name,
+                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (t->fd < 0) {
     rc = errno_rc(errno);
     free(t);
@@ -156,7 +156,7 @@ static int d_commit(void *ctx, void *tmp) {
   int rc = 0, e, first = -1;
 
   parent_of(t->rel, dir, sizeof dir);
-  if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0755, &first)) < 0)
+  if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0700, &first)) < 0)
     rc = errno_rc(-e);
   if (rc == 0 && fdatasync(t->fd) != 0) rc = errno_rc(errno);
   if (close(t->fd) != 0 && rc == 0) rc = errno_rc(errno);
@@ -360,7 +360,7 @@ int blobs_disk_open(vss_blobs **out, const char *data_dir, size_t *swept,
     return VSS_ERR_IO;
   }
   if (fs_mkdirs(d->dirfd, "tmp", 0700) < 0 ||
-      fs_mkdirs(d->dirfd, "sidecars/content", 0755) < 0 ||
+      fs_mkdirs(d->dirfd, "sidecars/content", 0700) < 0 ||
       (d->tmpfd = openat(d->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
           0) {
     snprintf(err, errcap, "cannot create %s/tmp or %s/sidecars: %s", data_dir,
