@@ -42,6 +42,44 @@ void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint) {
   e->busy_bytes = 0;
 }
 
+double vss_est_class_rate(vss_link_class cls) {
+  switch (cls) {
+  case VSS_LINK_ETHERNET:
+    return VSS_EST_RATE_ETHERNET;
+  case VSS_LINK_WIFI:
+    return VSS_EST_RATE_WIFI;
+  case VSS_LINK_CELLULAR:
+    return VSS_EST_RATE_CELLULAR;
+  case VSS_LINK_INTERNET:
+  default:
+    return VSS_EST_RATE_INTERNET;
+  }
+}
+
+vss_time vss_est_class_rtt(vss_link_class cls) {
+  switch (cls) {
+  case VSS_LINK_ETHERNET:
+    return VSS_EST_RTT_ETHERNET;
+  case VSS_LINK_WIFI:
+    return VSS_EST_RTT_WIFI;
+  case VSS_LINK_CELLULAR:
+    return VSS_EST_RTT_CELLULAR;
+  case VSS_LINK_INTERNET:
+  default:
+    return VSS_EST_RTT_INTERNET;
+  }
+}
+
+void vss_est_init_link(vss_est *e, const vss_link_info *li) {
+  if (!li) {
+    vss_est_init(e, 0, 0);
+    return;
+  }
+  double rate = li->rate_hint > 0 ? li->rate_hint : vss_est_class_rate(li->cls);
+  vss_time rtt = li->rtt_hint > 0 ? li->rtt_hint : vss_est_class_rtt(li->cls);
+  vss_est_init(e, rate, rtt);
+}
+
 uint32_t vss_est_blame_at(const vss_est *e, vss_time now) {
   if (!e->blame || e->blame_at == VSS_TIME_UNSET) return e->blame;
   vss_time age = now > e->blame_at ? now - e->blame_at : 0;

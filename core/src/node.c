@@ -7,6 +7,7 @@
 
 #include "gossip.h"
 #include "pcache.h"
+#include "ping.h"
 #include "query.h"
 #include "xfer.h"
 
@@ -168,6 +169,7 @@ static vss_peer *peer_add(vss_node *n, const vss_uuid *id) {
   p->idx = n->npeers;
   p->g.last_heard = VSS_TIME_UNSET;
   p->g.hello_sent_at = VSS_TIME_UNSET;
+  p->ping.sent_at = VSS_TIME_UNSET;
   n->peers[n->npeers++] = p;
   return p;
 }
@@ -189,10 +191,13 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
   if (p->online) return 0;
   p->online = 1;
   if (link) p->link = *link;
-  vss_est_init(&p->est, link ? link->rate_hint : 0, link ? link->rtt_hint : 0);
+  vss_est_init_link(&p->est, link);
   emit_peer(n, p, VSS_EV_PEER_UP, now);
   vss_xfer_peer_up(n->xfer, p, now);
-  return vss_gossip_connect(n, p, now);
+  /* Measure the round trip before the first fetch decision needs it. */
+  memset(&p->ping, 0, sizeof(p->ping));
+  int rc = vss_ping_send(n, p, now);
+  return rc ? rc : vss_gossip_connect(n, p, now);
 }
 
 int vss_node_peer_down(vss_node *n, const vss_uuid *peer, vss_time now) {
@@ -223,6 +228,10 @@ static int dispatch(vss_node *n, vss_peer *p, const vss_msg *m, size_t len,
     return vss_query_on_query(n, p, &m->u.query, now);
   case VSS_MSG_QUERY_REPLY:
     return vss_query_on_reply(n, p, &m->u.reply, now);
+  case VSS_MSG_PING:
+    return vss_ping_on_ping(n, p, &m->u.ping);
+  case VSS_MSG_PONG:
+    return vss_ping_on_pong(n, p, &m->u.ping, now);
   default:
     return vss_xfer_recv(n->xfer, p, m, now);
   }
@@ -279,6 +288,7 @@ int vss_node_handle_expiry(vss_node *n, vss_time now) {
     n->next_gossip =
         now + vss__jittered(n, n->cfg.gossip_interval, n->cfg.gossip_jitter);
     rc = vss_gossip_round(n, now);
+    if (rc == 0) rc = vss_ping_round(n, now);
   }
   if (rc == 0 && sweep_time(n) <= now)
     n->next_cache_sweep = vss_gossip_sweep(n, now);
@@ -317,7 +327,7 @@ static int produce(vss_node *n, vss_peer *p, vss_buf *out, int *prio,
   /* Keys asked since the last pull leave as one QUERY frame. */
   int rc = vss_query_flush(n, p, now);
   if (rc == VSS_ERR_NOMEM) return rc;
-  if ((rc = pop_control(p, out)) != 0) {
+  if ((rc = vss_ping_produce(p, out)) != 0 || (rc = pop_control(p, out)) != 0) {
     *prio = VSS_PRIO_CONTROL;
     return rc;
   }

@@ -7,6 +7,7 @@
  *   query.c     "do you have X?" with cached negative answers
  *   xfer*.c     transfer jobs (client) and serving (server), see xfer.h
  *   est.c       per-peer rate / RTT estimates
+ *   ping.c      PING/PONG round trips feeding est.c
  *   resolver.c  resolve / request / fetch-or-generate decisions
  *   prefetch.c  prefetch policy
  *
@@ -45,8 +46,8 @@ typedef struct vss_frame {
 typedef struct vss_gossip_peer {
   /* theirs, as applied to our cache (0, 0 = nothing cached) */
   uint64_t their_epoch, their_seq;
-  vss_time last_heard;      /* any frame; drives cache expiry */
-  vss_time hello_sent_at;   /* for exchange latency */
+  vss_time last_heard;    /* any frame; drives cache expiry */
+  vss_time hello_sent_at; /* for exchange latency */
   /* ours, as the peer has it: set from its HELLO, advanced as we send */
   uint64_t sent_epoch, sent_seq;
   /* lazy digest being sent: rows with seq in (cur_seq, end_seq] */
@@ -56,6 +57,15 @@ typedef struct vss_gossip_peer {
   uint64_t pages_sent;
 } vss_gossip_peer;
 
+/* RTT probe state of one peer (ping.c). */
+typedef struct vss_ping_peer {
+  uint64_t stamp;   /* of our outstanding PING */
+  vss_time sent_at; /* of our last PING, UNSET before the first */
+  int pending;      /* our PING awaits its PONG */
+  int pong_due;     /* their latest PING awaits our PONG */
+  uint64_t pong_stamp;
+} vss_ping_peer;
+
 typedef struct vss_peer {
   vss_uuid id;
   uint16_t idx; /* stable index into node->peers, used by pcache */
@@ -63,6 +73,7 @@ typedef struct vss_peer {
   vss_link_info link;
   vss_est est;
   vss_gossip_peer g;
+  vss_ping_peer ping;
   vss_frame *q_head, *q_tail; /* control frames, FIFO */
   uint64_t queued_bytes;
 } vss_peer;
@@ -91,11 +102,11 @@ struct vss_node {
   int held_known;
   uint64_t held_bytes;
 
-  vss_time next_gossip;     /* periodic round */
-  vss_time change_push_at;  /* batched push of local changes */
+  vss_time next_gossip;    /* periodic round */
+  vss_time change_push_at; /* batched push of local changes */
   vss_time next_cache_sweep;
 
-  vss_buf out; /* the frame handed out by next_send */
+  vss_buf out;          /* the frame handed out by next_send */
   vss_wire_entry *page; /* gossip page scratch, VSS_GOSSIP_PAGE_ENTRIES */
 };
 
@@ -118,6 +129,8 @@ uint64_t vss__held_bytes(vss_node *n);
 /* Random duration in [base*(1-jitter), base*(1+jitter)]. */
 vss_time vss__jittered(vss_node *n, vss_time base, double jitter);
 /* min of two expiries, UNSET-aware */
-static inline vss_time vss__tmin(vss_time a, vss_time b) { return a < b ? a : b; }
+static inline vss_time vss__tmin(vss_time a, vss_time b) {
+  return a < b ? a : b;
+}
 
 #endif
