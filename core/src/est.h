@@ -16,6 +16,7 @@ typedef struct vss_est {
   vss_time min_rtt;     /* lowest sample, UNSET before the first */
   uint32_t rtt_samples; /* RTT samples taken */
   uint32_t samples;     /* rate samples taken */
+  uint8_t rate_prior;   /* rate is a class prior or default, not a hint */
   /* rate sampling: bytes delivered since busy_since while busy */
   vss_time busy_since;
   uint64_t busy_bytes;
@@ -44,6 +45,10 @@ typedef struct vss_est {
  *   internet  between sites the residential uplink (20-100 Mb/s) is the
  *             bottleneck: 5 MB/s; tens of ms RTT
  *   cellular  LTE/5G uplink medians of 5-15 Mb/s: 1 MB/s; ~100 ms RTT */
+/* How far a real path may sit from its class's prior, either way: the
+ * prior's uncertainty. Timeouts allow for a path that much slower, and a
+ * source within that factor of the best is worth probing. */
+#define VSS_EST_PRIOR_SPREAD 4
 #define VSS_EST_RATE_ETHERNET (100.0e6)
 #define VSS_EST_RATE_WIFI (20.0e6)
 #define VSS_EST_RATE_INTERNET (5.0e6)
@@ -68,6 +73,10 @@ vss_time vss_est_class_rtt(vss_link_class cls);
 static inline int vss_est_rate_measured(const vss_est *e) {
   return e->samples > 0;
 }
+/* Is the rate only a guess (a prior, no hint, no measurement yet)? */
+static inline int vss_est_rate_guessed(const vss_est *e) {
+  return e->rate_prior && e->samples == 0;
+}
 /* The peer sent bytes that failed verification. */
 void vss_est_blame(vss_est *e, vss_time now);
 /* Its blame, decayed to now. */
@@ -91,7 +100,9 @@ void vss_est_idle(vss_est *e, vss_time now);
 vss_time vss_est_cost(const vss_est *e, uint64_t bytes, uint64_t queued);
 /* Retransmission timeout for a request of `bytes`. */
 vss_time vss_est_timeout(const vss_est *e, uint64_t bytes, uint64_t queued);
-/* Bytes to keep in flight: covers rate x RTT with headroom. */
+/* Bytes to keep in flight: covers rate x RTT with headroom. While the
+ * rate is only guessed, the floor: a source slower than its class cannot
+ * take more than that before its first verified bytes measure it. */
 uint64_t vss_est_window(const vss_est *e, uint64_t floor, uint64_t ceil);
 
 #endif
