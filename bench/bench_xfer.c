@@ -183,8 +183,8 @@ static int bench_proxy(const opts *o, double *ratio) {
 /* From `from` (the announcement) to the last prefetch commit on node,
  * and from the first prefetch start (*from_start); 0 unless all `want`
  * prefetches completed. */
-static vss_time prefetch_span(vss_h *h, int node, uint32_t want,
-                              vss_time from, vss_time *from_start) {
+static vss_time prefetch_span(vss_h *h, int node, uint32_t want, vss_time from,
+                              vss_time *from_start) {
   size_t n, done = 0;
   const vss_event *ev = vss_h_events(h, node, &n);
   vss_time first = VSS_TIME_UNSET, last = 0;

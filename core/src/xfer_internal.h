@@ -33,9 +33,13 @@
 #define XFER_SRC_MAX_ERRORS 3    /* bad chunks / stalls before a drop */
 #define XFER_MAX_SERVES 65536    /* queued GETs per peer */
 #define XFER_META_CACHE 4        /* chunk-hash lists kept for serving */
-#define XFER_REQ_BUCKETS 4096    /* power of two */
-#define XFER_JOB_BUCKETS 4096    /* first size of the job maps; they grow */
-#define XFER_EXPIRE_BATCH 256    /* timers acted on per handle_expiry */
+/* Lists longer than one META page assembled from one source at once:
+ * what a source can make us hold unverified is then one list, at most
+ * 32 B per chunk of a VSS_SIDECAR_MAX_SIZE sidecar (128 MiB). */
+#define XFER_META_ASSEMBLE_PER_SOURCE 1
+#define XFER_REQ_BUCKETS 4096 /* power of two */
+#define XFER_JOB_BUCKETS 4096 /* first size of the job maps; they grow */
+#define XFER_EXPIRE_BATCH 256 /* timers acted on per handle_expiry */
 #define XFER_NO_PEER 0xffffu
 /* The slowest rate (bytes/s) at which a source is assumed to hash a
  * sidecar whose chunk-hash list it has not stored (rows from before
@@ -120,6 +124,7 @@ struct xjob {
   vss_hash *mlist;
   uint64_t mnext;
   uint16_t mpeer;
+  uint8_t massm; /* counted in mpeer's xpeer.massm (list of pages due) */
   int meta_inflight;
   uint32_t meta_tries;
   void *tmp;
@@ -160,6 +165,7 @@ typedef struct xpeer {
   xsrc c;
   xserve *qh[2], *qt[2]; /* 0 foreground, 1 background */
   uint32_t nserve;
+  uint32_t massm;  /* jobs assembling a multi-page list from it */
   xserve **smap;   /* queued GETs by req_id; nserve <= smap_n when it can */
   uint32_t smap_n; /* buckets, a power of two (0: none yet) */
 } xpeer;
@@ -274,6 +280,10 @@ void xf_req_abandon(vss_xfer *x, xreq *r, vss_time now);
 void xf_req_set_deadline(vss_xfer *x, xreq *r, vss_time t);
 int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
                      vss_time now);
+/* Forget a list received in part (and its count at its source). */
+void xf_mlist_drop(vss_xfer *x, xjob *j);
+/* j's multi-page list no longer counts at its source (verified). */
+void xf_mlist_uncount(vss_xfer *x, xjob *j);
 int xf_send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,
                   vss_time now);
 

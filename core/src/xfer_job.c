@@ -213,9 +213,9 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   job_set_state(x, j, J_WAIT); /* out of the budget's figure */
   vss_theap_remove(&x->jheap, &j->hpos);
   job_unlink(x, j);
+  xf_mlist_drop(x, j);
   free(j->ch);
   free(j->hashes);
-  free(j->mlist);
   free(j);
 }
 
@@ -274,13 +274,11 @@ static void job_reset_xfer(vss_xfer *x, xjob *j, vss_time now) {
   if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
   j->tmp = NULL;
   xf_ready_remove(x, j);
+  xf_mlist_drop(x, j);
   free(j->ch);
   free(j->hashes);
-  free(j->mlist);
   j->ch = NULL;
   j->hashes = NULL;
-  j->mlist = NULL;
-  j->mnext = 0;
   j->nchunks = j->ndone = j->ntodo = j->cursor = 0;
   j->meta_inflight = 0;
   xf_job_set_wake(x, j, VSS_TIME_UNSET);

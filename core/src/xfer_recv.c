@@ -173,7 +173,8 @@ void xf_job_done(vss_xfer *x, xjob *j, vss_time now) {
  * due, VSS_ERR_CHECKSUM when the source's list is not the job's (it
  * lied), or VSS_ERR_NOMEM. Memory grows with the pages actually received, at
  * most the list of a VSS_SIDECAR_MAX_SIZE sidecar. */
-static int meta_page(xjob *j, uint16_t peer, const vss_msg_xfer_meta *m) {
+static int meta_page(vss_xfer *x, xjob *j, uint16_t peer,
+                     const vss_msg_xfer_meta *m) {
   if (m->size != j->size || m->total != j->nchunks ||
       !vss_hash_eq(&m->checksum, &j->checksum) || peer != j->mpeer ||
       m->first != j->mnext || m->nchunks == 0)
@@ -191,15 +192,15 @@ static int meta_page(xjob *j, uint16_t peer, const vss_msg_xfer_meta *m) {
   free(j->hashes);
   j->hashes = ml;
   j->mlist = NULL;
+  j->mnext = 0;
+  xf_mlist_uncount(x, j);
   return 1;
 }
 
 /* p holds other bytes than its digest said: no use to this job, and
  * blamed beyond it. */
 static void meta_refused(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
-  free(j->mlist);
-  j->mlist = NULL;
-  j->mnext = 0;
+  xf_mlist_drop(x, j);
   vss_est_blame(&p->est, now);
   jsrc *s = xf_job_src(j, p->idx);
   if (s) {
@@ -218,7 +219,7 @@ int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
   xjob *j = r->job;
   xf_req_free(x, r, now);
   j->meta_inflight = 0;
-  int ok = j->hashes ? 1 : meta_page(j, p->idx, m);
+  int ok = j->hashes ? 1 : meta_page(x, j, p->idx, m);
   if (ok > 0 && !j->ch) {
     /* The list is verified: now the chunks can be asked for. */
     if (xf_job_chunks_init(j) && !j->fail_rc) j->fail_rc = VSS_ERR_NOMEM;

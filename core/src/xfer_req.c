@@ -168,9 +168,7 @@ int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
   if (!r) return VSS_ERR_NOMEM;
   /* Pages of one list come from one source: another starts it over. */
   if (j->mpeer != p->idx) {
-    free(j->mlist);
-    j->mlist = NULL;
-    j->mnext = 0;
+    xf_mlist_drop(x, j);
     j->mpeer = p->idx;
   }
   r->meta = 1;
@@ -192,7 +190,27 @@ int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
   r->deadline = now + t;
   req_link(x, r, xp, now);
   j->meta_inflight = 1;
+  /* A list of several pages counts at its source from its first request
+   * until it is verified or dropped. */
+  if (j->nchunks > VSS_WIRE_META_PAGE && !j->massm) {
+    j->massm = 1;
+    xp->massm++;
+  }
   return 0;
+}
+
+void xf_mlist_uncount(vss_xfer *x, xjob *j) {
+  if (!j->massm) return;
+  j->massm = 0;
+  xpeer *xp = j->mpeer < VSS_MAX_PEERS ? x->peers[j->mpeer] : NULL;
+  if (xp && xp->massm) xp->massm--;
+}
+
+void xf_mlist_drop(vss_xfer *x, xjob *j) {
+  free(j->mlist);
+  j->mlist = NULL;
+  j->mnext = 0;
+  xf_mlist_uncount(x, j);
 }
 
 int xf_send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,

@@ -308,8 +308,16 @@ static int meta_needed(const xjob *j) {
 }
 
 /* A list received in part goes on with the source that sent it while
- * that one can (pages of one list come from one source). */
+ * that one can (pages of one list come from one source); a list of
+ * several pages starts only when the source is not already sending
+ * XFER_META_ASSEMBLE_PER_SOURCE others. */
 static int meta_source_ok(const vss_xfer *x, const xjob *j, const vss_peer *p) {
+  if (!j->massm || j->mpeer != p->idx) {
+    const xpeer *xp = x->peers[p->idx];
+    if (j->nchunks > VSS_WIRE_META_PAGE && xp &&
+        xp->massm >= XFER_META_ASSEMBLE_PER_SOURCE)
+      return 0;
+  }
   if (j->mnext == 0 || j->mpeer == p->idx) return 1;
   jsrc *s = xf_job_src((xjob *)j, j->mpeer);
   return !s || s->dropped || !xf_src_usable(x, j, xf_peer_at(x, j->mpeer));

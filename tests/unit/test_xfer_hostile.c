@@ -645,6 +645,73 @@ static void test_meta_pages_checked(void **state) {
   g_close(&g);
 }
 
+/* Two sidecars whose lists take several pages, from one source: it is
+ * asked for one list at a time (XFER_META_ASSEMBLE_PER_SOURCE), so what
+ * it can make us hold unverified is one list, not one per job. The
+ * second list starts when the first is verified. */
+static void test_meta_assembly_bounded(void **state) {
+  (void)state;
+  const uint64_t size = 9ull << 30;
+  const uint64_t n = vss_chunk_count(size);
+  vss_hash *hs = calloc(n, sizeof(*hs)), sum[2];
+  assert_non_null(hs);
+  vss_checksum_of_chunks(hs, n, &sum[0]);
+  sum[1] = sum[0];
+  vss_key k[2];
+  vss_h_key(&k[0], 520, VSS_KIND_PROXY, "1080p");
+  vss_h_key(&k[1], 521, VSS_KIND_PROXY, "1080p");
+  gnode g;
+  g_open(&g, 1, NULL);
+  assert_int_equal(g_offer_n(&g, 0, k, 2, VSS_FMT_MP4, size, sum), 0);
+  uint64_t job[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(vss_node_fetch(g.n, &k[i], VSS_FMT_MP4,
+                                    VSS_FETCH_FOREGROUND, &job[i], 0),
+                     0);
+  vss_msg_xfer_get q[8];
+  size_t nq;
+  vss_buf b = {0};
+  vss_time now = 0;
+  int pages = 0;
+  for (int round = 0; round < 8; round++) {
+    nq = g_gets(&g, 0, now, q, 8);
+    size_t metas = 0;
+    for (size_t i = 0; i < nq; i++)
+      metas += (q[i].flags & VSS_GET_META) != 0;
+    if (metas == 0) break;
+    assert_int_equal(metas, 1); /* one list in progress at a time */
+    for (size_t i = 0; i < nq; i++) {
+      if (!(q[i].flags & VSS_GET_META)) continue;
+      assert_true(q[i].offset == 0 || q[i].offset == VSS_WIRE_META_PAGE);
+      uint64_t cnt =
+          q[i].offset == 0 ? VSS_WIRE_META_PAGE : n - VSS_WIRE_META_PAGE;
+      b.len = 0;
+      assert_int_equal(vss_wire_encode_xfer_meta_page(&b, q[i].req_id, size,
+                                                      &sum[0], q[i].offset,
+                                                      hs + q[i].offset, cnt),
+                       0);
+      /* The second list starts only once the first is complete. */
+      int which = vss_key_cmp(&q[i].key, &k[0]) == 0 ? 0 : 1;
+      assert_true(which == (pages < 2 ? 0 : 1));
+      assert_int_equal(q[i].offset, pages % 2 ? VSS_WIRE_META_PAGE : 0);
+      now += MS;
+      assert_int_equal(g_feed(&g, 0, &b, now), 0);
+      pages++;
+    }
+  }
+  vss_buf_free(&b);
+  /* The first list whole, then the second's first page (its second
+   * waits for window room behind the first's chunks, not answered here). */
+  assert_int_equal(pages, 3);
+  /* Both lists verified, no source dropped: chunks are being asked. */
+  assert_int_equal(g.count[VSS_EV_SOURCE_DROPPED], 0);
+  assert_int_equal(g.count[VSS_EV_FETCH_FAILED], 0);
+  vss_job_info ji[2];
+  assert_int_equal(vss_node_jobs(g.n, ji, 2), 2);
+  free(hs);
+  g_close(&g);
+}
+
 /* ---- item 15: XFER_CANCEL without a walk of the queue ---------------- */
 
 /* A peer fills its GET queue (XFER_MAX_SERVES) and cancels every GET,
@@ -716,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_liar_blamed_across_jobs),
       cmocka_unit_test(test_meta_paged),
       cmocka_unit_test(test_meta_pages_checked),
+      cmocka_unit_test(test_meta_assembly_bounded),
       cmocka_unit_test(test_cancel_flood),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
