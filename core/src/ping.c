@@ -27,8 +27,8 @@ static int stale(const vss_node *n, const vss_peer *p, vss_time now) {
 
 int vss_ping_round(vss_node *n, vss_time now) {
   for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
-    if (!p->online || !stale(n, p, now)) continue;
+    vss_peer *p = n->live[i];
+    if (!p->online || p->drop_rc || !stale(n, p, now)) continue;
     int rc = vss_ping_send(n, p, now);
     if (rc) return rc;
   }
