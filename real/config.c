@@ -255,6 +255,10 @@ static int set_gossip(load_ctx *lc, const char *k, const char *v) {
 }
 
 static int set_transfer(load_ctx *lc, const char *k, const char *v) {
+  if (!strcmp(k, "source_patience"))
+    return set_dur(lc, v, &lc->c->core.source_patience);
+  if (!strcmp(k, "prefetch_patience"))
+    return set_dur(lc, v, &lc->c->core.prefetch_patience);
   vss_node_config *n = &lc->c->core;
   if (!strcmp(k, "max_retries")) {
     if (parse_u32(v, &n->max_retries) < 0) return BAD("expected a count");
