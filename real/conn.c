@@ -45,6 +45,10 @@ int conn_ready(const conn *c) {
 int conn_closing(const conn *c) {
   return c->closing || c->ending;
 }
+uint64_t conn_hs_rtt(const conn *c) {
+  return c->hs_rtt;
+}
+
 int conn_initiator(const conn *c) {
   return c->initiator;
 }
@@ -281,7 +285,13 @@ void conn_handshake_unit(conn *c, const uint8_t *u, size_t len) {
     return;
   }
   if (rc == 1) {
-    start_watch(c);
+    /* Only the dialler's msg1 -> msg2 is a round trip (msg2's DH work on
+     * the other side is small next to any network RTT). */
+    if (c->initiator && c->hs_sent) {
+      uint64_t t = uv_hrtime();
+      c->hs_rtt = t > c->hs_sent ? t - c->hs_sent : 1;
+    }
+    start_watch(c); /* stops the handshake timer, starts the idle watch */
     if (conn_rx_grow(c) < 0) {
       conn_close(c, LOG_ERROR, "out of memory");
       return;
@@ -401,8 +411,11 @@ static void on_connect(uv_connect_t *req, int status) {
   if (c->closing) return;
   if (start(c) < 0) return;
   if (chan_hs_start(c->ch, m1, sizeof m1, &len) < 0 ||
-      write_raw(c, m1, len) < 0)
+      write_raw(c, m1, len) < 0) {
     conn_close(c, LOG_WARN, "cannot start the handshake");
+    return;
+  }
+  c->hs_sent = uv_hrtime();
 }
 
 int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,

@@ -85,6 +85,10 @@ size_t conn_session_bytes(size_t max_frame);
 int conn_ready(const conn *c);
 int conn_closing(const conn *c);
 int conn_initiator(const conn *c);
+/* The dialler's handshake round trip (msg1 sent -> msg2 received), in ns;
+ * 0 for an accepted connection or before it is established. It seeds the
+ * core's RTT estimate (an OS-level measurement a real node can make). */
+uint64_t conn_hs_rtt(const conn *c);
 const uint8_t *conn_peer_pk(const conn *c); /* NULL before msg1 */
 const char *conn_addr(const conn *c);       /* "host:port" of the peer */
 void conn_set_user(conn *c, void *user);

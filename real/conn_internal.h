@@ -25,6 +25,8 @@ struct conn {
   int closing;
   int ready;
   int initiator;
+  uint64_t hs_sent; /* uv_hrtime() when msg1 left (dialler) */
+  uint64_t hs_rtt;  /* msg1 -> msg2, ns; 0 = not measured */
   char addr[64];
   void *user;
 

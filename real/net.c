@@ -133,7 +133,11 @@ static void activate(srv *s, peer_slot *p, conn *c) {
   p->sessions++;
   log_info("peer %s up via %s (%s)", p->name, conn_addr(c),
            conn_initiator(c) ? "dialled" : "accepted");
-  if ((rc = vss_node_peer_up(s->node, &p->device, &p->link, now)) < 0)
+  /* A user's hint wins; else the handshake's round trip seeds the RTT
+   * (the core then measures it with PING/PONG and from transfers). */
+  vss_link_info li = p->link;
+  if (!li.rtt_hint) li.rtt_hint = (vss_time)conn_hs_rtt(c);
+  if ((rc = vss_node_peer_up(s->node, &p->device, &li, now)) < 0)
     log_error("peer_up %s: %s", p->name, vss_strerror(rc));
 }
 

@@ -43,7 +43,8 @@ static void peer_up(device *d, int p, uint64_t epoch) {
   pv->up = 1;
   pv->epoch = epoch;
   pv->info = world_link_info(w, d->idx, p);
-  double rate_out = world_link_info(w, p, d->idx).rate_hint;
+  vss_link_info truth = world_path_truth(w, d->idx, p);
+  double rate_out = world_path_truth(w, p, d->idx).rate_hint;
   if (w->stream) {
     /* Only bytes being serialised count: propagation is the driver's
      * delay. Bundles of about half a millisecond at the path's rate. */
@@ -53,7 +54,7 @@ static void peer_up(device *d, int p, uint64_t epoch) {
   } else {
     /* SimGrid carries the latency per bundle: twice the path's
      * bandwidth-delay product in flight */
-    double win = 2 * rate_out * ns_to_s(pv->info.rtt_hint);
+    double win = 2 * rate_out * ns_to_s(truth.rtt_hint);
     if (win < WINDOW_MIN) win = WINDOW_MIN;
     if (win > WINDOW_MAX) win = WINDOW_MAX;
     pv->window = (uint64_t)win;

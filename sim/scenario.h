@@ -185,6 +185,9 @@ typedef struct scenario {
   vss_time check_every;
   vss_time start_spread; /* devices come online over [0, spread) */
   int host_costs;        /* 1 (default): charge sc_class.host */
+  int hints_oracle;      /* 1: nodes are told each path's rate and RTT at
+                          * peer_up (comparison studies); 0 (default): only
+                          * the link class and metered, as a real OS knows */
   int faults_frames;     /* 0 (default): tcp semantics; 1: lost frames
                             vanish, damaged ones arrive (core testing) */
 

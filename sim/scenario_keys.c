@@ -154,6 +154,11 @@ int key_scenario(parser *p, const char *key, const char *v) {
     if (strcmp(v, "frames") == 0) return sc->faults_frames = 1, 1;
     return perr(p, "faults: want tcp or frames, not '%s'", v);
   }
+  if (strcmp(key, "hints") == 0) {
+    if (strcmp(v, "none") == 0) return sc->hints_oracle = 0, 1;
+    if (strcmp(v, "oracle") == 0) return sc->hints_oracle = 1, 1;
+    return perr(p, "hints: want none or oracle, not '%s'", v);
+  }
   if (strcmp(key, "host_costs") == 0) {
     if (strcmp(v, "on") == 0) return sc->host_costs = 1, 1;
     if (strcmp(v, "off") == 0) return sc->host_costs = 0, 1;
@@ -169,7 +174,7 @@ int key_scenario(parser *p, const char *key, const char *v) {
       "name, description, seed, duration, model, platform, "
       "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
       "change_batch_delay, cache_ttl, limit.NAME, event_log, verify, "
-      "check_every, start_spread, faults, host_costs, payload");
+      "check_every, start_spread, faults, hints, host_costs, payload");
 }
 
 /* ---- [link NAME] ----------------------------------------------------- */

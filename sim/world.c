@@ -396,8 +396,8 @@ static double route_rate(world *w, int a, int b) {
   return rate < 1e18 ? rate : 0;
 }
 
-/* What device d's node is told about the path to peer p. */
-vss_link_info world_link_info(world *w, int d, int p) {
+/* The path from device d to peer p as it is (the transport's pacing). */
+vss_link_info world_path_truth(world *w, int d, int p) {
   const scenario *sc = w->sc;
   const sc_link *ld = &sc->links[w->devs[d].cfg->link];
   const sc_link *lp = &sc->links[w->devs[p].cfg->link];
@@ -414,6 +414,18 @@ vss_link_info world_link_info(world *w, int d, int p) {
     rtt = (world_route(w, d, p)->latency + world_route(w, p, d)->latency) *
           w->opt.latency_factor;
   li.rtt_hint = s_to_ns(rtt);
+  return li;
+}
+
+/* What device d's node is told about the path to peer p: what a real
+ * operating system knows (link class, metered). Rate and RTT only under
+ * `hints = oracle` (comparison studies); the node measures them. */
+vss_link_info world_link_info(world *w, int d, int p) {
+  vss_link_info li = world_path_truth(w, d, p);
+  if (!w->sc->hints_oracle) {
+    li.rate_hint = 0;
+    li.rtt_hint = 0;
+  }
   return li;
 }
 

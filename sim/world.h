@@ -322,6 +322,8 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
 int world_routes(world *w, char *err, size_t cap);
 int world_start(world *w);
 void world_free(world *w);
+/* The path as it is (transport pacing) and what the node is told. */
+vss_link_info world_path_truth(world *w, int d, int p);
 vss_link_info world_link_info(world *w, int d, int p);
 int world_pair_should_be_up(world *w, int a, int b, vss_time now);
 void world_refresh_pairs(world *w, int only_dev, vss_time now);

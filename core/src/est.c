@@ -33,6 +33,7 @@ static double clamp_rate(double r) {
 
 void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint) {
   e->rate = rate_hint > 0 ? clamp_rate(rate_hint) : VSS_EST_DEFAULT_RATE;
+  e->rate_prior = !(rate_hint > 0);
   e->srtt = rtt_hint > 0 ? rtt_hint : VSS_EST_DEFAULT_RTT;
   e->rttvar = e->srtt / 2;
   e->min_rtt = VSS_TIME_UNSET;
@@ -40,6 +41,45 @@ void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint) {
   e->rtt_samples = 0;
   e->busy_since = VSS_TIME_UNSET;
   e->busy_bytes = 0;
+}
+
+double vss_est_class_rate(vss_link_class cls) {
+  switch (cls) {
+  case VSS_LINK_ETHERNET:
+    return VSS_EST_RATE_ETHERNET;
+  case VSS_LINK_WIFI:
+    return VSS_EST_RATE_WIFI;
+  case VSS_LINK_CELLULAR:
+    return VSS_EST_RATE_CELLULAR;
+  case VSS_LINK_INTERNET:
+  default:
+    return VSS_EST_RATE_INTERNET;
+  }
+}
+
+vss_time vss_est_class_rtt(vss_link_class cls) {
+  switch (cls) {
+  case VSS_LINK_ETHERNET:
+    return VSS_EST_RTT_ETHERNET;
+  case VSS_LINK_WIFI:
+    return VSS_EST_RTT_WIFI;
+  case VSS_LINK_CELLULAR:
+    return VSS_EST_RTT_CELLULAR;
+  case VSS_LINK_INTERNET:
+  default:
+    return VSS_EST_RTT_INTERNET;
+  }
+}
+
+void vss_est_init_link(vss_est *e, const vss_link_info *li) {
+  if (!li) {
+    vss_est_init(e, 0, 0);
+    return;
+  }
+  double rate = li->rate_hint > 0 ? li->rate_hint : vss_est_class_rate(li->cls);
+  vss_time rtt = li->rtt_hint > 0 ? li->rtt_hint : vss_est_class_rtt(li->cls);
+  vss_est_init(e, rate, rtt);
+  e->rate_prior = !(li->rate_hint > 0);
 }
 
 uint32_t vss_est_blame_at(const vss_est *e, vss_time now) {
@@ -133,6 +173,12 @@ vss_time vss_est_timeout(const vss_est *e, uint64_t bytes, uint64_t queued) {
    * late is stalled, not slow. Early retries only cost a duplicate. */
   vss_time base = sat_add(e->srtt, sat_add(e->rttvar, 3 * e->rttvar));
   vss_time xfer = bytes_time(e, sat_bytes(queued, bytes));
+  /* A guessed rate may be the prior's spread too fast: wait that long
+   * rather than blame a slow-but-working source. */
+  if (vss_est_rate_guessed(e))
+    xfer = xfer > (VSS_TIME_UNSET - 1) / VSS_EST_PRIOR_SPREAD
+               ? VSS_TIME_UNSET - 1
+               : xfer * VSS_EST_PRIOR_SPREAD;
   vss_time t = sat_add(sat_add(base, base), sat_add(xfer, xfer));
   return t < EST_TIMEOUT_MIN ? EST_TIMEOUT_MIN : t;
 }
@@ -141,6 +187,8 @@ uint64_t vss_est_window(const vss_est *e, uint64_t floor, uint64_t ceil) {
   /* Twice the bandwidth-delay product keeps the pipe full while the
    * estimates lag, plus one chunk so a chunk-sized request never waits
    * for the window to drain completely. */
+  if (ceil < floor) ceil = floor;
+  if (vss_est_rate_guessed(e)) return floor;
   double bdp = clamp_rate(e->rate) * ((double)e->srtt / 1e9);
   double w = 2.0 * bdp + (double)VSS_CHUNK_SIZE;
   uint64_t win = w >= 1.8e19 ? UINT64_MAX : (uint64_t)w;

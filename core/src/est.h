@@ -7,6 +7,7 @@
 #define VSS_EST_H
 
 #include "vss/model.h"
+#include "vss/node.h"
 
 typedef struct vss_est {
   double rate;   /* bytes/s, smoothed */
@@ -15,6 +16,7 @@ typedef struct vss_est {
   vss_time min_rtt;     /* lowest sample, UNSET before the first */
   uint32_t rtt_samples; /* RTT samples taken */
   uint32_t samples;     /* rate samples taken */
+  uint8_t rate_prior;   /* rate is a class prior or default, not a hint */
   /* rate sampling: bytes delivered since busy_since while busy */
   vss_time busy_since;
   uint64_t busy_bytes;
@@ -29,11 +31,52 @@ typedef struct vss_est {
 #define VSS_EST_DEFAULT_RATE (1.0e6) /* 1 MB/s when nothing known */
 #define VSS_EST_DEFAULT_RTT (100 * VSS_NS_PER_MS)
 
+/* Priors by link class: what a path of that class typically carries, used
+ * until the peer is measured (RTT by PING/PONG within one round trip of
+ * peer_up, rate from verified bytes). A prior must be typical, not
+ * pessimistic: a 1 MB/s guess on a LAN makes local generation of a 45 KB
+ * thumbnail look cheaper than a 1 ms fetch, so nothing is ever fetched and
+ * nothing is ever measured. A source that is slower than its class is
+ * found out by its first verified bytes (and the job still falls back).
+ *   ethernet  gigabit LAN: ~110 MB/s of TCP goodput, less behind a 100 Mb
+ *             port or a NAS disk: 100 MB/s; sub-millisecond switch RTT
+ *   wifi      802.11ac/ax TCP goodput 150-300 Mb/s near the AP, halved
+ *             when both ends are on the air: 20 MB/s; 2-10 ms RTT
+ *   internet  between sites the residential uplink (20-100 Mb/s) is the
+ *             bottleneck: 5 MB/s; tens of ms RTT
+ *   cellular  LTE/5G uplink medians of 5-15 Mb/s: 1 MB/s; ~100 ms RTT */
+/* How far a real path may sit from its class's prior, either way: the
+ * prior's uncertainty. Timeouts allow for a path that much slower, and a
+ * source within that factor of the best is worth probing. */
+#define VSS_EST_PRIOR_SPREAD 4
+#define VSS_EST_RATE_ETHERNET (100.0e6)
+#define VSS_EST_RATE_WIFI (20.0e6)
+#define VSS_EST_RATE_INTERNET (5.0e6)
+#define VSS_EST_RATE_CELLULAR (1.0e6)
+#define VSS_EST_RTT_ETHERNET (1 * VSS_NS_PER_MS)
+#define VSS_EST_RTT_WIFI (5 * VSS_NS_PER_MS)
+#define VSS_EST_RTT_INTERNET (50 * VSS_NS_PER_MS)
+#define VSS_EST_RTT_CELLULAR (100 * VSS_NS_PER_MS)
+
 #define VSS_EST_BLAME_HALF_LIFE (600 * VSS_NS_PER_S)
 
 /* Estimates from the link hints; the blame record is kept. Zero the
  * struct before its first init. */
 void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint);
+/* Estimates from what the driver knows of the link: its hints where given,
+ * else the class priors above. */
+void vss_est_init_link(vss_est *e, const vss_link_info *li);
+/* The class priors (an unknown class counts as internet). */
+double vss_est_class_rate(vss_link_class cls);
+vss_time vss_est_class_rtt(vss_link_class cls);
+/* Has the rate been measured from verified bytes (else hint or prior)? */
+static inline int vss_est_rate_measured(const vss_est *e) {
+  return e->samples > 0;
+}
+/* Is the rate only a guess (a prior, no hint, no measurement yet)? */
+static inline int vss_est_rate_guessed(const vss_est *e) {
+  return e->rate_prior && e->samples == 0;
+}
 /* The peer sent bytes that failed verification. */
 void vss_est_blame(vss_est *e, vss_time now);
 /* Its blame, decayed to now. */
@@ -57,7 +100,9 @@ void vss_est_idle(vss_est *e, vss_time now);
 vss_time vss_est_cost(const vss_est *e, uint64_t bytes, uint64_t queued);
 /* Retransmission timeout for a request of `bytes`. */
 vss_time vss_est_timeout(const vss_est *e, uint64_t bytes, uint64_t queued);
-/* Bytes to keep in flight: covers rate x RTT with headroom. */
+/* Bytes to keep in flight: covers rate x RTT with headroom. While the
+ * rate is only guessed, the floor: a source slower than its class cannot
+ * take more than that before its first verified bytes measure it. */
 uint64_t vss_est_window(const vss_est *e, uint64_t floor, uint64_t ceil);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "gossip.h"
 #include "pcache.h"
+#include "ping.h"
 #include "query.h"
 #include "xfer.h"
 
@@ -443,6 +444,7 @@ static vss_peer *peer_add(vss_node *n, const vss_uuid *id, vss_time now) {
   p->gen = n->slot_gen[idx];
   p->g.last_heard = VSS_TIME_UNSET;
   p->g.hello_sent_at = VSS_TIME_UNSET;
+  p->ping.sent_at = VSS_TIME_UNSET;
   p->down_at = VSS_TIME_UNSET;
   p->sweep_pos = VSS_THEAP_NONE;
   p->stall_at = VSS_TIME_UNSET;
@@ -477,10 +479,13 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
   p->online = 1;
   p->drop_rc = 0;
   if (link) p->link = *link;
-  vss_est_init(&p->est, link ? link->rate_hint : 0, link ? link->rtt_hint : 0);
+  vss_est_init_link(&p->est, link);
   emit_peer(n, p, VSS_EV_PEER_UP, now);
   vss_xfer_peer_up(n->xfer, p, now);
-  return vss_gossip_connect(n, p, now);
+  /* Measure the round trip before the first fetch decision needs it. */
+  memset(&p->ping, 0, sizeof(p->ping));
+  int rc = vss_ping_send(n, p, now);
+  return rc ? rc : vss_gossip_connect(n, p, now);
 }
 
 static void peer_take_down(vss_node *n, vss_peer *p, vss_time now) {
@@ -535,6 +540,10 @@ static int dispatch(vss_node *n, vss_peer *p, const vss_msg *m, size_t len,
     return vss_query_on_query(n, p, &m->u.query, now);
   case VSS_MSG_QUERY_REPLY:
     return vss_query_on_reply(n, p, &m->u.reply, now);
+  case VSS_MSG_PING:
+    return vss_ping_on_ping(n, p, &m->u.ping);
+  case VSS_MSG_PONG:
+    return vss_ping_on_pong(n, p, &m->u.ping, now);
   default:
     return vss_xfer_recv(n->xfer, p, m, now);
   }
@@ -619,6 +628,7 @@ int vss_node_handle_expiry(vss_node *n, vss_time now) {
     n->next_gossip =
         now + vss__jittered(n, n->cfg.gossip_interval, n->cfg.gossip_jitter);
     rc = vss_gossip_round(n, now);
+    if (rc == 0) rc = vss_ping_round(n, now);
   }
   if (rc == 0) sweep(n, now);
   if (rc == 0) rc = vss_query_handle_expiry(n, now);
@@ -665,7 +675,8 @@ static int produce(vss_node *n, vss_peer *p, vss_buf *out, int *prio,
   /* Keys asked since the last pull leave as one QUERY frame. */
   int rc = vss_query_flush(n, p, now);
   if (rc == VSS_ERR_NOMEM) return rc;
-  if ((rc = pop_control(n, p, out)) != 0) {
+  if ((rc = vss_ping_produce(p, out)) != 0 ||
+      (rc = pop_control(n, p, out)) != 0) {
     *prio = VSS_PRIO_CONTROL;
     return rc;
   }

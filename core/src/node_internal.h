@@ -7,6 +7,7 @@
  *   query.c     "do you have X?" with cached negative answers
  *   xfer*.c     transfer jobs (client) and serving (server), see xfer.h
  *   est.c       per-peer rate / RTT estimates
+ *   ping.c      PING/PONG round trips feeding est.c
  *   resolver.c  resolve / request / fetch-or-generate decisions
  *   prefetch.c  prefetch policy
  *
@@ -66,6 +67,14 @@ typedef struct vss_gossip_peer {
   vss_time saved_at;
 } vss_gossip_peer;
 
+/* RTT probe state of one peer (ping.c). */
+typedef struct vss_ping_peer {
+  uint64_t stamp;   /* of our outstanding PING */
+  vss_time sent_at; /* of our last PING, UNSET before the first */
+  int pending;      /* our PING awaits its PONG */
+  int pong_due;     /* their latest PING awaits our PONG */
+  uint64_t pong_stamp;
+} vss_ping_peer;
 /* Why a module holds a peer's reads (vss__peer_pause): bits, so each
  * module releases only its own. */
 #define VSS_PAUSE_QUEUE 0x1      /* control queue at its bound (node.c) */
@@ -85,6 +94,7 @@ typedef struct vss_peer {
   vss_link_info link;
   vss_est est;
   vss_gossip_peer g;
+  vss_ping_peer ping;
   vss_frame *q_head, *q_tail; /* control frames, FIFO */
   uint64_t queued_bytes;
   uint64_t use[VSS_LIMIT_COUNT]; /* held against its VSS_LIMIT_PEER_* */

@@ -22,6 +22,8 @@
  *   XFER_DATA    v req_id | v offset | v len | len bytes
  *   XFER_ERROR   v req_id | zigzag v code
  *   XFER_CANCEL  v req_id
+ *   PING         v stamp   (opaque to the receiver)
+ *   PONG         v stamp   (the PING's, echoed)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +530,23 @@ int vss_wire_encode_xfer_cancel(vss_buf *b, uint32_t req_id) {
   return frame_end(b, start, 0);
 }
 
+static int encode_stamp(vss_buf *b, vss_msg_type t, uint64_t stamp) {
+  size_t start;
+  int rc = frame_begin(b, t, 10, &start);
+
+  if (rc) return rc;
+  vss_buf_put_varint(b, stamp);
+  return frame_end(b, start, 0);
+}
+
+int vss_wire_encode_ping(vss_buf *b, uint64_t stamp) {
+  return encode_stamp(b, VSS_MSG_PING, stamp);
+}
+
+int vss_wire_encode_pong(vss_buf *b, uint64_t stamp) {
+  return encode_stamp(b, VSS_MSG_PONG, stamp);
+}
+
 /* ---- decoders -------------------------------------------------------- */
 
 static int dec_hello(vss_rd *r, vss_msg_hello *m) {
@@ -683,6 +702,9 @@ static int dec_payload(vss_rd *r, vss_msg *out) {
     return dec_error(r, &out->u.error);
   case VSS_MSG_XFER_CANCEL:
     return rd_varint32(r, &out->u.cancel.req_id);
+  case VSS_MSG_PING:
+  case VSS_MSG_PONG:
+    return vss_rd_varint(r, &out->u.ping.stamp);
   }
   return VSS_ERR_PROTO;
 }

@@ -39,7 +39,9 @@ typedef enum vss_msg_type {
   VSS_MSG_XFER_DATA = 7,
   VSS_MSG_XFER_ERROR = 8,
   VSS_MSG_XFER_CANCEL = 9,
-  VSS_MSG_MAX = 9
+  VSS_MSG_PING = 10,
+  VSS_MSG_PONG = 11,
+  VSS_MSG_MAX = 11
 } vss_msg_type;
 
 /* ---- growable output buffer ------------------------------------------ */
@@ -172,6 +174,13 @@ typedef struct vss_msg_xfer_cancel {
   uint32_t req_id;
 } vss_msg_xfer_cancel;
 
+/* Round-trip probe: the receiver answers PING with a PONG carrying the
+ * same stamp. The stamp is opaque to the receiver (the sender's clock, in
+ * practice), so answering needs no state and no clock. */
+typedef struct vss_msg_ping {
+  uint64_t stamp;
+} vss_msg_ping;
+
 typedef struct vss_msg {
   vss_msg_type type;
   union {
@@ -184,6 +193,7 @@ typedef struct vss_msg {
     vss_msg_xfer_data data;
     vss_msg_xfer_error error;
     vss_msg_xfer_cancel cancel;
+    vss_msg_ping ping; /* PING and PONG */
   } u;
 } vss_msg;
 
@@ -223,6 +233,8 @@ int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
                               const void *data, uint32_t len);
 int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code);
 int vss_wire_encode_xfer_cancel(vss_buf *b, uint32_t req_id);
+int vss_wire_encode_ping(vss_buf *b, uint64_t stamp);
+int vss_wire_encode_pong(vss_buf *b, uint64_t stamp);
 
 /* Upper bound of one encoded digest entry, to size pages. */
 #define VSS_WIRE_ENTRY_MAX (16 + 1 + 1 + VSS_VARIANT_MAX + 1 + 1 + 10 + 32)

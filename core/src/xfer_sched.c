@@ -274,6 +274,28 @@ void xf_src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc, vss_time now) {
   if (s->errors >= XFER_SRC_MAX_ERRORS) xf_src_drop(x, j, s, rc, now);
 }
 
+/* ---- probing ---------------------------------------------------------
+ *
+ * A source whose rate is only its link class's prior (est.h) may be
+ * faster or slower than the prior by VSS_EST_PRIOR_SPREAD: ranking by the
+ * prior alone would leave a merely unmeasured source unused forever (it is
+ * measured only by the bytes it sends). So when a job has more than this
+ * one piece left, an unmeasured source with nothing in flight takes a
+ * piece if its estimated cost is within the prior's spread of the best
+ * source's: one probe, after which its measured rate ranks it. A job whose
+ * one piece is all it needs (a thumbnail) is never probed: a probe must
+ * not delay it. Its window stays at the floor until measured
+ * (vss_est_window), so a probe costs at most that much of the job. */
+static int src_probe_ok(const vss_xfer *x, const xjob *j, uint16_t idx,
+                        vss_time mine, vss_time best) {
+  const vss_peer *p = xf_peer_at(x, idx);
+  const xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+  if (!p || !vss_est_rate_guessed(&p->est) || j->ntodo < 2) return 0;
+  if (xp && xp->c.nreq > 0) return 0;
+  return best != VSS_TIME_UNSET && best > 0 &&
+         mine / VSS_EST_PRIOR_SPREAD <= best;
+}
+
 /* Should source idx take a piece of `len` bytes of j now? When it would
  * finish about as soon as the best source could (queues included), or
  * when the job's remaining work lasts longer than this piece anyway.
@@ -299,6 +321,7 @@ static int src_acceptable(const vss_xfer *x, const xjob *j, uint16_t idx,
     best = vss__tmin(best, xf_src_cost(x, s->peer, len));
   }
   if (best == VSS_TIME_UNSET || mine <= best + best / 8) return 1;
+  if (!suspect && src_probe_ok(x, j, idx, mine, best)) return 1;
   double left = (double)j->ntodo * VSS_CHUNK_SIZE;
   return rate > 0 && (double)mine <= left / rate * 1e9;
 }

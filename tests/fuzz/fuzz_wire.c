@@ -115,6 +115,12 @@ static void reencode(vss_buf *b, const vss_msg *m) {
   case VSS_MSG_XFER_CANCEL:
     WIRE_CHECK(vss_wire_encode_xfer_cancel(b, m->u.cancel.req_id) == 0);
     break;
+  case VSS_MSG_PING:
+    WIRE_CHECK(vss_wire_encode_ping(b, m->u.ping.stamp) == 0);
+    break;
+  case VSS_MSG_PONG:
+    WIRE_CHECK(vss_wire_encode_pong(b, m->u.ping.stamp) == 0);
+    break;
   default:
     WIRE_CHECK(!"decoded an unknown type");
   }

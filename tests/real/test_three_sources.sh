@@ -15,12 +15,11 @@ cfg_set bob eager none
 for n in alice carol bob; do start $n; done
 pair alice bob
 pair carol bob
-# The RTT hint keeps the first request's timeout above the time a source
-# takes to hash a proxy it serves for the first time (the core does that
-# synchronously on the first GET; under a loaded CI machine a 24 MB hash
-# can outlast the default 50 ms floor and the source gets dropped).
-pair bob alice --rtt-hint 100ms
-pair bob carol --rtt-hint 100ms
+# No --rtt-hint / --rate-hint: bob measures both sources himself (issue 9
+# item 1: handshake RTT, PING/PONG, verified bytes) and must still find
+# the faster one.
+pair bob alice
+pair bob carol
 wait_for 10 peer_online bob alice || fail "bob never saw alice"
 wait_for 10 peer_online bob carol || fail "bob never saw carol"
 

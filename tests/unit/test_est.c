@@ -10,6 +10,8 @@
 
 #include "est.h"
 
+#include <string.h>
+
 #define MS VSS_NS_PER_MS
 
 static void test_init_hints_and_defaults(void **state) {
@@ -148,6 +150,44 @@ static void test_degenerate_inputs(void **state) {
   assert_int_equal(e.busy_since, 50);
 }
 
+/* Without hints a peer starts from its link class's prior (a typical
+ * rate, not a pessimistic one); while the rate is only that guess the
+ * window stays at the floor and timeouts allow the prior's spread; the
+ * first measurement ends the guess. A user's hint is not a guess. */
+static void test_class_priors(void **state) {
+  (void)state;
+  vss_est e;
+  memset(&e, 0, sizeof(e));
+  const vss_link_class cls[4] = {VSS_LINK_ETHERNET, VSS_LINK_WIFI,
+                                 VSS_LINK_INTERNET, VSS_LINK_CELLULAR};
+  const double rate[4] = {100e6, 20e6, 5e6, 1e6};
+  const vss_time rtt[4] = {1 * MS, 5 * MS, 50 * MS, 100 * MS};
+  for (int i = 0; i < 4; i++) {
+    vss_link_info li = {.cls = cls[i]};
+    vss_est_init_link(&e, &li);
+    assert_true(e.rate == rate[i]);
+    assert_int_equal(e.srtt, rtt[i]);
+    assert_true(vss_est_rate_guessed(&e));
+  }
+  vss_link_info li = {.cls = VSS_LINK_INTERNET};
+  vss_est_init_link(&e, &li);
+  assert_int_equal(vss_est_window(&e, 1u << 20, 64u << 20), 1u << 20);
+  /* 8 MB at a guessed 5 MB/s: the transfer part is allowed 4 x 2 x 1.6 s. */
+  assert_true(vss_est_timeout(&e, 8000000, 0) > 12 * VSS_NS_PER_S);
+  vss_time t = feed(&e, 0, 8u << 20, 10e6);
+  vss_est_idle(&e, t);
+  assert_false(vss_est_rate_guessed(&e));
+  assert_true(vss_est_window(&e, 1u << 20, 64u << 20) > (1u << 20));
+  assert_true(vss_est_timeout(&e, 8000000, 0) < 4 * VSS_NS_PER_S);
+  li.rate_hint = 5e6;
+  li.rtt_hint = 7 * MS;
+  vss_est_init_link(&e, &li);
+  assert_false(vss_est_rate_guessed(&e));
+  assert_int_equal(e.srtt, 7 * MS);
+  vss_est_init_link(&e, NULL);
+  assert_true(e.rate == VSS_EST_DEFAULT_RATE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_hints_and_defaults),
@@ -159,6 +199,7 @@ int main(void) {
       cmocka_unit_test(test_cost_ranks_sources),
       cmocka_unit_test(test_timeout_and_window),
       cmocka_unit_test(test_degenerate_inputs),
+      cmocka_unit_test(test_class_priors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,6 +130,7 @@ static void test_control_goes_before_digest_pages(void **state) {
   assert_int_equal(vss_wire_encode_hello(&b, &m), 0);
   assert_int_equal(vss_node_recv(n, &f->peer, b.data, b.len, 2), 0);
   vss_buf_free(&b);
+  assert_int_equal(next_type(n, 3), VSS_MSG_PING); /* measures the RTT */
   assert_int_equal(next_type(n, 3), VSS_MSG_HELLO);
   assert_int_equal(next_type(n, 3), VSS_MSG_DIGEST);
   vss_key k;
@@ -157,6 +158,83 @@ static void test_periodic_round_is_jittered(void **state) {
   assert_true(vss_node_get_expiry(n) > t);
 }
 
+/* The next frame for the peer, decoded into m (0 when there is none). */
+static int next_msg(vss_node *n, vss_time now, vss_msg *m) {
+  vss_outmsg out;
+  if (vss_node_next_send(n, NULL, &out, now) != 1) return 0;
+  assert_int_equal(vss_wire_decode(out.data, out.len, m), 0);
+  return m->type;
+}
+
+static vss_time peer_rtt(vss_node *n) {
+  vss_peer_info pi[2];
+  assert_int_equal(vss_node_peers(n, pi, 2), 1);
+  return pi[0].rtt;
+}
+
+static void recv_stamp(fixture *f, vss_msg_type t, uint64_t stamp,
+                       vss_time now) {
+  vss_buf b = {0};
+  if (t == VSS_MSG_PING)
+    assert_int_equal(vss_wire_encode_ping(&b, stamp), 0);
+  else
+    assert_int_equal(vss_wire_encode_pong(&b, stamp), 0);
+  assert_int_equal(vss_node_recv(f->node, &f->peer, b.data, b.len, now), 0);
+  vss_buf_free(&b);
+}
+
+/* Without hints the node starts from its link class's prior and measures
+ * the round trip itself: PING at peer_up, its PONG is the sample. A PONG
+ * with another stamp, or the same one replayed, changes nothing. */
+static void test_ping_measures_rtt(void **state) {
+  fixture *f = *state;
+  vss_node *n = f->node;
+  const vss_time ms = VSS_NS_PER_MS;
+  vss_link_info li = {.cls = VSS_LINK_WIFI};
+  assert_int_equal(vss_node_peer_up(n, &f->peer, &li, 1000), 0);
+  assert_int_equal(peer_rtt(n), 5 * ms); /* the wifi prior */
+  vss_msg m;
+  assert_int_equal(next_msg(n, 1000, &m), VSS_MSG_PING);
+  uint64_t stamp = m.u.ping.stamp;
+  recv_stamp(f, VSS_MSG_PONG, stamp + 1, 1000 + 1 * ms); /* not ours */
+  assert_int_equal(peer_rtt(n), 5 * ms);
+  recv_stamp(f, VSS_MSG_PONG, stamp, 1000 + 37 * ms);
+  assert_int_equal(peer_rtt(n), 37 * ms);
+  recv_stamp(f, VSS_MSG_PONG, stamp, 1000 + 90 * ms); /* replayed */
+  assert_int_equal(peer_rtt(n), 37 * ms);
+  while (next_type(n, 2000))
+    ;
+  /* Stale after a gossip interval: the round pings again. */
+  vss_time t = vss_node_get_expiry(n);
+  assert_int_equal(vss_node_handle_expiry(n, t), 0);
+  int pinged = 0, type;
+  while ((type = next_msg(n, t, &m)) != 0)
+    if (type == VSS_MSG_PING) pinged++, stamp = m.u.ping.stamp;
+  assert_int_equal(pinged, 1);
+  recv_stamp(f, VSS_MSG_PONG, stamp, t + 45 * ms);
+  vss_time rtt = peer_rtt(n); /* smoothed: 7/8 * 37 + 1/8 * 45 */
+  assert_true(rtt > 37 * ms && rtt < 45 * ms);
+}
+
+/* A peer flooding a thousand PINGs costs one pending PONG: it gets one
+ * answer (the latest stamp) per frame we send, nothing queues up. */
+static void test_ping_flood_bounded(void **state) {
+  fixture *f = *state;
+  vss_node *n = f->node;
+  assert_int_equal(vss_node_peer_up(n, &f->peer, NULL, 0), 0);
+  while (next_type(n, 0))
+    ;
+  uint64_t before = vss_node_queued_bytes(n, NULL);
+  for (uint64_t i = 1; i <= 1000; i++)
+    recv_stamp(f, VSS_MSG_PING, i, 1);
+  assert_int_equal(vss_node_queued_bytes(n, NULL), before);
+  vss_msg m;
+  assert_int_equal(next_msg(n, 2, &m), VSS_MSG_PONG);
+  assert_true(m.u.ping.stamp == 1000);
+  assert_int_equal(next_type(n, 2), 0);
+  assert_int_equal(f->proto_errors, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_config_checked, setup, teardown),
@@ -166,6 +244,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_periodic_round_is_jittered, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_ping_measures_rtt, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ping_flood_bounded, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

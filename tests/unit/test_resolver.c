@@ -274,6 +274,70 @@ static void test_fetch_queries_unknown_holder(void **state) {
   vss_h_del(h);
 }
 
+/* The seed's optimal-source workflow without any hint (what a real OS
+ * knows: link classes): the desktop generates a thumbnail in 40 ms; the
+ * home server (Ethernet, 1 ms), the MacBook (WiFi, 2 ms) and the cloud
+ * (internet, 50 ms) hold it. Before the first byte, the class priors and
+ * the PING-measured RTTs must rank the home server first and make the
+ * fetch beat generation (with a 1 MB/s / 100 ms default it generated). */
+static void test_unmeasured_sources_use_class_priors(void **state) {
+  (void)state;
+  const uint64_t thumb = 45000;
+  vss_h *h = vss_h_new(5);
+  vss_node_config c = fx_cfg();
+  fx_node(h, "macbook", &c);
+  fx_node(h, "homeserver", &c);
+  fx_node(h, "cloud", &c);
+  vss_node_config d = fx_cfg();
+  d.strategy = VSS_STRATEGY_COST;
+  d.gen_cost[VSS_KIND_THUMB] = 40 * MS;
+  fx_node(h, "desktop", &d);
+  const double rate[3] = {45 * MB, 110 * MB, 10 * MB};
+  const vss_time delay[3] = {1 * MS, MS / 2, 25 * MS};
+  const vss_link_class cls[3] = {VSS_LINK_WIFI, VSS_LINK_ETHERNET,
+                                 VSS_LINK_INTERNET};
+  for (int i = 0; i < 3; i++) {
+    vss_h_link_opts o = {
+        .rate = rate[i], .delay = delay[i], .cls = cls[i], .no_hints = 1};
+    assert_int_equal(vss_h_link(h, i, 3, &o), 0);
+  }
+  vss_key k;
+  vss_h_key(&k, 7, VSS_KIND_THUMB, "grid@2x");
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(vss_h_generate(h, i, &k, VSS_FMT_WEBP, thumb), 0);
+  vss_h_run_idle(h, 10 * S);
+  /* The RTTs are measured (PING), the rates are not (no bytes yet). */
+  vss_peer_info pi[4];
+  int np = vss_node_peers(vss_h_node(h, 3), pi, 4);
+  assert_int_equal(np, 3);
+  for (int p = 0; p < np; p++)
+    for (int i = 0; i < 3; i++)
+      if (fx_same(&pi[p].device, vss_h_device(h, i))) {
+        assert_true(pi[p].rtt >= 2 * delay[i] && pi[p].rtt < 2 * delay[i] + MS);
+      }
+  vss_resolution r;
+  assert_int_equal(vss_node_resolve(vss_h_node(h, 3), &k, VSS_FMT_WEBP,
+                                    VSS_RESOLVE_FETCH_OR_GENERATE, &r,
+                                    vss_h_now(h)),
+                   0);
+  assert_int_equal(r.kind, VSS_RESOLVED_REMOTE);
+  assert_int_equal(r.generate, 0);
+  assert_true(fx_same(&r.device, vss_h_device(h, 1)));
+  assert_true(r.est_cost < 5 * MS);
+  assert_int_equal(vss_node_request(vss_h_node(h, 3), &k, VSS_FMT_WEBP,
+                                    VSS_RESOLVE_FETCH_OR_GENERATE, &r,
+                                    vss_h_now(h)),
+                   0);
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, 3, VSS_EV_FETCH_DONE, r.job,
+                                         vss_h_now(h) + 5 * S, &ev),
+                   1);
+  assert_true(fx_same(&ev.peer, vss_h_device(h, 1)));
+  assert_int_equal(fx_count(h, 3, VSS_EV_GENERATED, 0), 0);
+  assert_true(fx_holds(h, 3, &k, VSS_FMT_WEBP, thumb));
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_modes_local_remote_missing),
@@ -282,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_generate_modes),
       cmocka_unit_test(test_generate_failed_and_cancel),
       cmocka_unit_test(test_fetch_queries_unknown_holder),
+      cmocka_unit_test(test_unmeasured_sources_use_class_priors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,11 +130,15 @@ static void build_all(vss_buf *out, size_t *starts, size_t *nframes) {
   assert_int_equal(vss_wire_encode_xfer_error(out, 77, VSS_ERR_NOT_FOUND), 0);
   starts[n++] = out->len;
   assert_int_equal(vss_wire_encode_xfer_cancel(out, 77), 0);
+  starts[n++] = out->len;
+  assert_int_equal(vss_wire_encode_ping(out, 123456789012345ULL), 0);
+  starts[n++] = out->len;
+  assert_int_equal(vss_wire_encode_pong(out, UINT64_MAX), 0);
   starts[n] = out->len;
   *nframes = n;
 }
 
-#define NFRAMES 9
+#define NFRAMES 11
 
 /* ---- primitives ------------------------------------------------------ */
 
@@ -726,6 +730,51 @@ static void raw_frame(vss_buf *b, uint8_t type, const vss_buf *payload) {
   set_body_len(b->data, (uint32_t)(b->len - 4));
 }
 
+/* PING/PONG carry one opaque stamp, echoed bit for bit (any u64: the
+ * receiver never interprets it); a stamp over 64 bits, a missing one or a
+ * trailing byte is refused. */
+static void test_ping_pong(void **state) {
+  vss_buf b = {0}, pl = {0}, fr = {0};
+  vss_msg m;
+  uint8_t *copy;
+  const uint64_t stamps[] = {0, 1, 127, 128, 1ULL << 40, UINT64_MAX};
+  (void)state;
+
+  for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
+    for (int t = VSS_MSG_PING; t <= VSS_MSG_PONG; t++) {
+      b.len = 0;
+      if (t == VSS_MSG_PING)
+        assert_int_equal(vss_wire_encode_ping(&b, stamps[i]), 0);
+      else
+        assert_int_equal(vss_wire_encode_pong(&b, stamps[i]), 0);
+      assert_true(b.len <= VSS_WIRE_HDR + 10);
+      assert_int_equal(decode_exact(b.data, b.len, &m, &copy), 0);
+      assert_int_equal(m.type, t);
+      assert_true(m.u.ping.stamp == stamps[i]);
+      free(copy);
+    }
+  }
+  /* Empty payload: truncated. */
+  raw_frame(&fr, VSS_MSG_PING, &pl);
+  assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_TRUNCATED);
+  /* An 11-byte varint (over 64 bits). */
+  uint8_t over[11];
+  memset(over, 0xff, sizeof(over));
+  over[10] = 0x01;
+  assert_int_equal(vss_buf_put(&pl, over, sizeof(over)), 0);
+  raw_frame(&fr, VSS_MSG_PONG, &pl);
+  assert_int_not_equal(vss_wire_decode(fr.data, fr.len, &m), 0);
+  /* A trailing byte after the stamp. */
+  pl.len = 0;
+  assert_int_equal(vss_buf_put_varint(&pl, 5), 0);
+  assert_int_equal(vss_buf_put_u8(&pl, 0), 0);
+  raw_frame(&fr, VSS_MSG_PING, &pl);
+  assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_PROTO);
+  vss_buf_free(&b);
+  vss_buf_free(&pl);
+  vss_buf_free(&fr);
+}
+
 static void test_counts_and_limits(void **state) {
   vss_buf pl = {0}, fr = {0};
   vss_msg m;
@@ -1040,6 +1089,7 @@ int main(void) {
       cmocka_unit_test(test_xfer_get_round_trip),
       cmocka_unit_test(test_xfer_meta),
       cmocka_unit_test(test_xfer_data_error_cancel),
+      cmocka_unit_test(test_ping_pong),
       cmocka_unit_test(test_truncations),
       cmocka_unit_test(test_frame_header),
       cmocka_unit_test(test_version_type_trailing),
