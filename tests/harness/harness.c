@@ -90,6 +90,8 @@ struct vss_h {
   int nlinks;
   h_gen *gens;
   size_t ngens, gencap;
+  vss_h_event_hook hook;
+  void *hook_user;
   uint64_t gen_size[VSS_KIND_COUNT];
 };
 
@@ -182,6 +184,12 @@ static void on_event(void *user, const vss_event *ev) {
     hn->evcap = ncap;
   }
   hn->ev[hn->nev++] = *ev;
+  if (hn->h->hook) hn->h->hook(hn->h->hook_user, hn->idx, ev);
+}
+
+void vss_h_set_event_hook(vss_h *h, vss_h_event_hook fn, void *user) {
+  h->hook = fn;
+  h->hook_user = user;
 }
 
 static int on_generate(void *user, const vss_key *key, vss_format fmt,
@@ -505,6 +513,10 @@ static int reap_dead(vss_h *h) {
     if (rc) return rc;
   }
   return 0;
+}
+
+vss_store *vss_h_db(vss_h *h, int i) {
+  return h->nodes[i].sqlite;
 }
 
 uint64_t vss_h_store_calls(const vss_h *h, int i) {

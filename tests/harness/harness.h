@@ -71,6 +71,9 @@ int vss_h_restart(vss_h *h, int i);
  * the step in which it fired. Needs a db_path (VSS_ERR_INVALID). */
 int vss_h_crash(vss_h *h, int i);
 int vss_h_crash_after(vss_h *h, int i, uint64_t n);
+/* Node i's SQLite store itself, under the store_faulty wrapper the node
+ * uses: checks read it without counting calls or tripping a crash. */
+vss_store *vss_h_db(vss_h *h, int i);
 /* Store calls node i made since it (re)started. */
 uint64_t vss_h_store_calls(const vss_h *h, int i);
 /* Crashes (vss_h_crash and fired vss_h_crash_after) of node i so far. */
@@ -107,6 +110,12 @@ int vss_h_run_until_event(vss_h *h, int i, vss_event_type type, uint64_t job,
                           vss_time deadline, vss_event *ev);
 /* Run until nothing is pending except periodic timers, or deadline. */
 int vss_h_run_idle(vss_h *h, vss_time deadline);
+
+/* Called for every event as a node emits it (after it is recorded):
+ * checks that must see the node's state at that instant. The hook may
+ * read the node, not call into it. */
+typedef void (*vss_h_event_hook)(void *user, int node, const vss_event *ev);
+void vss_h_set_event_hook(vss_h *h, vss_h_event_hook fn, void *user);
 
 /* Events each node emitted so far. */
 size_t vss_h_event_count(const vss_h *h, int i, vss_event_type type);
