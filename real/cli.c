@@ -408,7 +408,9 @@ static int help_for(const char *verb) {
       {"serve", "[--log-level LEVEL]",
        "Run the daemon in the foreground: accept and dial paired peers, "
        "exchange availability, serve and fetch sidecars. Logs go to stderr. "
-       "Stop it with Ctrl-C, SIGTERM or `vss-node stop`."},
+       "Stop it with Ctrl-C, SIGTERM or `vss-node stop`. With "
+       "VSS_EVENT_LOG=FILE in the environment, every protocol event is "
+       "appended to FILE as CSV (for measurements: vss-lab)."},
       {"add", "FILE URI | --stdin",
        "Record a sidecar generated on this device: FILE is copied into the "
        "layout (fsync + rename), then recorded (checksum, ready row, "

@@ -4,11 +4,13 @@
  */
 #include "srv.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "evlog.h"
 #include "log.h"
 
 static uint64_t node_rand(void *user) {
@@ -94,6 +96,7 @@ static void log_fetch(srv *s, const vss_event *ev) {
 static void on_event(void *user, const vss_event *ev) {
   srv *s = user;
   char who[64];
+  evlog_write(s->evlog, ev);
   switch (ev->type) {
   case VSS_EV_FETCH_STARTED:
   case VSS_EV_CHUNK_BAD:
@@ -206,11 +209,17 @@ int srv_run(home *h) {
   s.h = h;
   s.started = home_now();
   signal(SIGPIPE, SIG_IGN);
+  const char *ev_path = getenv("VSS_EVENT_LOG");
+  if (ev_path && *ev_path && !(s.evlog = evlog_open(ev_path))) {
+    log_error("VSS_EVENT_LOG %s: %s", ev_path, strerror(errno));
+    return 1;
+  }
   rc = start(&s);
   if (rc < 0) srv_stop(&s, "start-up failed");
   uv_run(s.loop, UV_RUN_DEFAULT);
   if (s.node) vss_node_del(s.node);
   uv_loop_close(s.loop);
+  if (s.evlog) fclose(s.evlog);
   log_info("stopped");
   return rc < 0 ? 1 : 0;
 }

@@ -14,6 +14,7 @@
 #ifndef VSS_REAL_SRV_H
 #define VSS_REAL_SRV_H
 
+#include <stdio.h>
 #include <uv.h>
 
 #include "conn.h"
@@ -73,6 +74,7 @@ typedef struct srv {
   vss_time tokens_at;
   uint64_t refused, handshakes_failed, frames_in, frames_out;
   vss_time started;
+  FILE *evlog; /* VSS_EVENT_LOG: every core event as CSV (evlog.h) */
 } srv;
 
 /* Runs the daemon until a signal or `stop`. Returns the exit status. */

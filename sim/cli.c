@@ -23,6 +23,8 @@ static void usage(FILE *f) {
       "  --platform XML     your own SimGrid platform (hosts named as "
       "devices)\n"
       "  --check            check the scenario file and exit\n"
+      "  --plan             print the resolved plan (devices, links, paths,\n"
+      "                     items, timeline) as JSON for vss-lab, and exit\n"
       "  --probe A:B[:SIZE] time one SIZE-byte flow (default 100MB) from A to "
       "B\n"
       "                     alone on the platform, and exit\n"
@@ -75,6 +77,8 @@ int cli_parse(cli *c, int argc, char **argv) {
       c->sg_args[c->nsg++] = a;
     } else if (strcmp(a, "--check") == 0) {
       c->check = 1;
+    } else if (strcmp(a, "--plan") == 0) {
+      c->plan = 1;
     } else if (strcmp(a, "--no-report") == 0) {
       c->no_report = 1;
     } else if (strcmp(a, "--quiet") == 0) {

@@ -14,7 +14,7 @@ typedef struct cli {
   const char *seed, *duration, *model, *platform;
   const char *probe; /* "A:B[:SIZE]" */
   const char *reports_dir;
-  int check, no_report, quiet, progress; /* progress: -1 auto */
+  int check, plan, no_report, quiet, progress; /* progress: -1 auto */
   const char *sg_args[CLI_MAX_SG];       /* --cfg= and --log= for SimGrid */
   int nsg;
 } cli;

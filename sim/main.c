@@ -11,6 +11,7 @@
  * The seed is printed first; the same seed gives the same CSV files.
  */
 #include "cli.h"
+#include "plan.h"
 #include "probe.h"
 #include "world.h"
 
@@ -206,6 +207,42 @@ static int simulate(const cli *c, world *w, const char *out) {
   return 0;
 }
 
+/* --plan: the world is built (nodes, initial sidecars, SimGrid routes)
+ * but never run; the platform file lives in a temporary folder. */
+static int plan_mode(const cli *c, scenario *sc) {
+  char dir[] = "/tmp/vss-plan-XXXXXX", path[SC_PATH + 32], err[SC_ERR] = "";
+  if (!mkdtemp(dir)) {
+    fprintf(stderr, "vss-sim: --plan: cannot create %s: %s\n", dir,
+            strerror(errno));
+    return 1;
+  }
+  options opt = {.out_dir = NULL, .quiet = 1, .progress = 0, .no_report = 1};
+  char *sargv[CLI_MAX_SG + SC_MAX_CFG + 8];
+  static char store[SC_MAX_CFG][160];
+  int sargc = simgrid_args(c, sc, sargv, store, &opt.latency_factor);
+  static world w;
+  int rc = 1;
+  if (world_init(&w, sc, &opt, err, sizeof(err)) ||
+      write_platform(&w, dir, path, sizeof(path))) {
+    fprintf(stderr, "vss-sim: %s\n",
+            err[0] ? err : "cannot write the platform");
+  } else {
+    simgrid_init(&sargc, sargv);
+    simgrid_load_platform(path);
+    if (world_routes(&w, err, sizeof(err)))
+      fprintf(stderr, "vss-sim: %s\n", err);
+    else if (plan_write(&w, stdout))
+      fprintf(stderr, "vss-sim: --plan: cannot write the plan\n");
+    else
+      rc = 0;
+  }
+  if (!w.own_platform) unlink(path);
+  rmdir(dir);
+  monitor_free(&w);
+  world_free(&w);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   cli c;
   int rc = cli_parse(&c, argc, argv);
@@ -228,6 +265,11 @@ int main(int argc, char **argv) {
            sc.path, sc.nlinks, sc.ndevices, sc.nsidecars, sc.nevents);
     scenario_free(&sc);
     return 0;
+  }
+  if (c.plan) {
+    rc = plan_mode(&c, &sc);
+    scenario_free(&sc);
+    return rc;
   }
   if (mkdir_p(out)) {
     fprintf(stderr, "vss-sim: cannot create %s\n", out);

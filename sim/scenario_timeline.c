@@ -35,8 +35,12 @@ static const struct {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/* Whole-word match of name in a space-separated list. An empty name
+ * matches nothing: strstr(s, "") would find it at every position and
+ * never advance. */
 static int allowed(const char *list, const char *name) {
   size_t n = strlen(name);
+  if (n == 0) return 0;
   for (const char *s = list; (s = strstr(s, name)) != NULL; s += n)
     if ((s == list || s[-1] == ' ') && (s[n] == ' ' || s[n] == '\0')) return 1;
   return 0;
@@ -137,8 +141,8 @@ static int param(parser *p, sc_event *e, const char *cmd, const char *list,
     return perr(p, "%s: unknown parameter '%s' (known: %s)", cmd, k,
                 *list ? list : "none");
   if (!*v) return perr(p, "%s: empty value for '%s'", cmd, k);
-  if (strstr("first item count step level", k)) return param_ints(p, e, k, v);
-  if (strstr("kind variant format mode", k)) return param_names(p, e, k, v);
+  if (allowed("first item count step level", k)) return param_ints(p, e, k, v);
+  if (allowed("kind variant format mode", k)) return param_names(p, e, k, v);
   return param_link(p, e, k, v);
 }
 
@@ -167,6 +171,13 @@ static int one_event(parser *p, vss_time at, int ci, const char *target,
     if (!param(p, e, commands[ci].name, commands[ci].params, tok)) return 0;
   if (e->type == EV_OPEN_GRID && e->count == 0)
     return perr(p, "open-grid: give count=N (items in the grid)");
+  /* Items are numbered in uint32: the last one of the range must fit
+   * rather than wrap around to item 0. */
+  uint64_t last =
+      (uint64_t)e->first + (uint64_t)(e->count ? e->count - 1 : 0) * e->step;
+  if (last > UINT32_MAX)
+    return perr(p, "%s: items first + (count-1) x step = %llu, above %u",
+                commands[ci].name, (unsigned long long)last, UINT32_MAX);
   if (e->type == EV_LINK_SET && !(e->set & 0xff))
     return perr(p,
                 "link-set: give bandwidth, up, down, latency, loss or corrupt");
