@@ -32,6 +32,7 @@
 #include "harness.h"
 #include "node_internal.h"
 #include "rng.h"
+#include "xfer_internal.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -86,9 +87,11 @@ static const char *const FNAME[F_COUNT] = {
 static const struct {
   int item, cls;
 } KNOWN[] = {
-    {2, F_REMOVE_FULL}, {4, F_BIG_SOURCE}, {16, F_FLAP},
-    {16, F_RESTART},    {16, F_CRASH},     {18, F_RESTART},
-    {18, F_CRASH},      {10, F_LIE},       {19, F_LIE},
+    {2, F_REMOVE_FULL}, /* convergence: a removal never reaches a peer */
+    {4, F_BIG_SOURCE},  /* jobs: > 1,024 jobs of a source that went down */
+    {18, F_CRASH},      /* liveness: a request lost in a restart */
+    {18, F_RESTART},    /* (clean restarts lose them too) */
+    {19, F_LIE},        /* source: FETCH_DONE names the liar */
 };
 
 /* ---- one run --------------------------------------------------------- */
@@ -121,6 +124,8 @@ typedef struct run {
   req reqs[MAX_REQS];
   int nreqs;
   uint64_t restarts[MAX_NODES];
+  vss_time liar_since[MAX_NODES]; /* lies in every DATA frame (0: no) */
+  vss_time lifted_at;             /* faults lifted (0: not yet) */
   int failed;
   char why[1024];
 } run;
@@ -136,6 +141,8 @@ static int fail(run *r, const char *fmt, ...) {
   r->failed = 1;
   return -1;
 }
+
+static void on_event(void *user, int i, const vss_event *ev);
 
 static uint64_t rnd(run *r, uint64_t n) {
   return n ? vss_rng_below(&r->rng, n) : 0;
@@ -170,6 +177,7 @@ static void make_library(run *r) {
 static int setup(run *r) {
   r->h = vss_h_new(r->seed);
   r->hc = vss_hc_new(r->h);
+  vss_h_set_event_hook(r->h, on_event, r);
   /* 2-20 nodes, small fleets more often (they are cheaper per seed) */
   r->nn = 2 + (int)rnd(r, 1 + rnd(r, MAX_NODES - 1));
   for (int k = 0; k < VSS_KIND_COUNT; k++)
@@ -181,6 +189,8 @@ static int setup(run *r) {
     cfg.gossip_interval = GOSSIP;
     cfg.cache_ttl = 3 * GOSSIP;
     cfg.query_timeout = 2 * S;
+    /* pushes close behind the change (a full digest still under way) */
+    cfg.change_batch_delay = (1 + rnd(r, 50)) * MS;
     cfg.window_max = 8u * 1024u * 1024u;
     if (!prefetch) cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
     cfg.strategy = (vss_strategy)rnd(r, 3);
@@ -272,14 +282,35 @@ static void node_crashed(run *r, int i) {
   r->restarts[i]++;
 }
 
+/* n is sending a full digest to a peer and has sent a page of it. */
+static int full_digest_under_way(vss_node *n) {
+  for (uint16_t k = 0; k < n->npeers; k++) {
+    const vss_gossip_peer *g = &n->peers[k]->g;
+    if (n->peers[k]->online && g->sending && g->sending_full &&
+        g->pages_sent >= 1)
+      return 1;
+  }
+  return 0;
+}
+
 static void fault(run *r) {
-  int cls = (int)rnd(r, F_COUNT);
-  if (!on(r, cls) || cls == F_LOSS) return;
+  int cand[F_COUNT], nc = 0;
+  for (int c = 0; c < F_COUNT; c++)
+    if (on(r, c) && c != F_LOSS) cand[nc++] = c; /* loss is set per link */
+  if (!nc) return;
+  int cls = cand[rnd(r, (uint64_t)nc)];
   int a = (int)rnd(r, (uint64_t)r->nn);
   r->used |= 1u << cls;
   switch (cls) {
   case F_LIE:
-    vss_h_set_lie(r->h, a, 0.5);
+    /* Half the liars corrupt every DATA frame: nothing they send can
+     * be verified, so no sidecar may name them as its source. */
+    if (rnd(r, 2) && !r->liar_since[a]) {
+      vss_h_set_lie(r->h, a, 1.0);
+      r->liar_since[a] = vss_h_now(r->h);
+    } else if (!r->liar_since[a]) {
+      vss_h_set_lie(r->h, a, 0.5);
+    }
     break;
   case F_FLAP: {
     int b = neighbour(r, a);
@@ -289,6 +320,9 @@ static void fault(run *r) {
     break;
   }
   case F_RESTART:
+    /* mostly a node with transfers in flight */
+    for (int t = 0; t < r->nn && rnd(r, 4); t++)
+      if (vss_h_node(r->h, t)->xfer->njobs) a = t;
     node_crashed(r, a);
     vss_h_restart(r->h, a);
     break;
@@ -302,7 +336,7 @@ static void fault(run *r) {
      * full digest (new epoch), and remove keys of the first page while
      * the later pages are still being sent. */
     vss_node *n = vss_h_node(r->h, a);
-    for (uint32_t k = 0; k < 2500; k++) {
+    for (uint32_t k = 0; k < 4000; k++) {
       vss_key key;
       vss_h_key(&key, (uint32_t)(900000 + k), VSS_KIND_OCR, "ru");
       uint8_t b[64];
@@ -310,13 +344,22 @@ static void fault(run *r) {
       vss_node_add_local(n, &key, VSS_FMT_TEXT, b, sizeof(b), vss_h_now(r->h));
     }
     vss_h_run_until(r->h, vss_h_now(r->h) + 20 * S);
+    /* slow links: a page (~80 KB) takes 0.4 s, the removals' push comes
+     * within change_batch_delay, before the digest's last page */
+    for (int b = 0; b < r->nn; b++)
+      if (b != a) vss_h_link_set_rate(r->h, a, b, 200e3);
     vss_node_reset_epoch(n, vss_h_now(r->h));
-    vss_h_run_until(r->h, vss_h_now(r->h) + 30 * MS);
+    /* until some peer has had the first page of the full digest */
+    for (int ms = 0; ms < 2000 && !full_digest_under_way(n); ms++)
+      vss_h_run_until(r->h, vss_h_now(r->h) + MS);
     for (uint32_t k = 0; k < 50; k++) {
       vss_key key;
       vss_h_key(&key, (uint32_t)(900000 + rnd(r, 1000)), VSS_KIND_OCR, "ru");
       vss_node_remove_local(n, &key, vss_h_now(r->h));
     }
+    vss_h_run_until(r->h, vss_h_now(r->h) + 8 * S);
+    for (int b = 0; b < r->nn; b++)
+      if (b != a) vss_h_link_set_rate(r->h, a, b, 0);
     break;
   }
   case F_BIG_SOURCE: {
@@ -350,8 +393,32 @@ static void fault(run *r) {
   }
 }
 
+/* Source: a sidecar fetched entirely after a node started to corrupt
+ * every DATA frame, that names that node as its source, recorded the
+ * peer that sent bytes, not the one whose verified bytes it kept. */
+static void on_event(void *user, int i, const vss_event *ev) {
+  run *r = user;
+  if (ev->type != VSS_EV_FETCH_DONE || r->failed) return;
+  for (int a = 0; a < r->nn; a++) {
+    if (!r->liar_since[a] ||
+        vss_uuid_cmp(&ev->peer, vss_h_device(r->h, a)) != 0)
+      continue;
+    vss_time began = ev->at - ev->duration;
+    /* frames sent just before the lift still carry lies: 1 s margin */
+    int lying = began >= r->liar_since[a] &&
+                (!r->lifted_at || began < r->lifted_at + S);
+    if (lying)
+      fail(r,
+           "source: node %d's FETCH_DONE for job %" PRIu64 " (%" PRIu64
+           " bytes) names node %d, which corrupted every DATA frame it "
+           "sent during the whole job",
+           i, ev->job, ev->bytes, a);
+  }
+}
+
 /* Restore every link and node, stop every fault. */
 static void lift_faults(run *r) {
+  r->lifted_at = vss_h_now(r->h);
   for (int a = 0; a < r->nn; a++) {
     vss_h_set_lie(r->h, a, 0);
     vss_h_node_set_online(r->h, a, 1);
@@ -471,9 +538,9 @@ static int run_seed(run *r) {
       vss_time t = vss_h_now(r->h) + (1 + rnd(r, 2000)) * MS;
       vss_h_run_until(r->h, t);
       count_crashes(r);
-      if (rnd(r, 3))
+      if (rnd(r, 8))
         workload(r);
-      else if (rnd(r, 4) == 0)
+      else
         fault(r);
       if (vss_h_now(r->h) >= next_check) {
         check_nodes(r, 0);
@@ -503,6 +570,7 @@ static int run_seed(run *r) {
 
 static unsigned g_classes = (1u << F_COUNT) - 1;
 static char g_known[256] = "";
+static char g_only[256] = ""; /* --classes as given */
 
 static void fault_names(unsigned m, char *out, size_t cap) {
   out[0] = 0;
@@ -590,7 +658,8 @@ int main(int argc, char **argv) {
           if (KNOWN[k].item == atoi(t)) g_classes &= ~(1u << KNOWN[k].cls);
     } else if (!strcmp(argv[i], "--classes") && i + 1 < argc) {
       g_classes = 0;
-      for (char *t = strtok(argv[++i], ","); t; t = strtok(NULL, ","))
+      snprintf(g_only, sizeof(g_only), "%s", argv[++i]);
+      for (char *t = strtok(argv[i], ","); t; t = strtok(NULL, ","))
         for (int c = 0; c < F_COUNT; c++)
           if (!strcmp(t, FNAME[c])) g_classes |= 1u << c;
     } else {
@@ -613,8 +682,9 @@ int main(int argc, char **argv) {
       printf("seed %" PRIu64 ": %s %s\n", s, failed ? "FAIL" : "ok", desc);
     if (failed) {
       bad++;
-      printf("  replay: %s --seed %" PRIu64 "%s%s\n", argv[0], s,
-             g_known[0] ? " --known-defects " : "", g_known);
+      printf("  replay: %s --seed %" PRIu64 "%s%s%s%s\n", argv[0], s,
+             g_known[0] ? " --known-defects " : "", g_known,
+             g_only[0] ? " --classes " : "", g_only);
     }
     fflush(stdout);
   }

@@ -231,7 +231,7 @@ typedef struct fz {
   vss_uuid virt[FZ_NVIRT];
   uint8_t vup[4][FZ_NVIRT];
   ann *ann;
-  size_t nann;
+  size_t nann, anncap;
   get gets[FZ_MAX_GETS];
   size_t ngets;
   uint32_t qreq[4][FZ_NVIRT]; /* last QUERY req_id a node sent a virt */
@@ -356,7 +356,14 @@ static void remember_ann(fz *f, const vss_key *k, vss_format fmt,
       f->ann[i].size = size;
       return;
     }
-  if (f->nann < FZ_MAX_ANN)
+  if (f->nann == f->anncap && f->anncap < FZ_MAX_ANN) {
+    size_t nc = f->anncap ? 4 * f->anncap : 64;
+    ann *p = realloc(f->ann, nc * sizeof(*p));
+    if (!p) return;
+    f->ann = p;
+    f->anncap = nc;
+  }
+  if (f->nann < f->anncap)
     f->ann[f->nann++] = (ann){.key = *k, .fmt = fmt, .size = size};
 }
 
@@ -662,7 +669,7 @@ static void quiesce(fz *f) {
   vss_node_config_default(&cfg);
   char msg[512];
   for (int attempt = 0; attempt < 3; attempt++) {
-    vss_h_run_until(f->h, vss_h_now(f->h) + 35 * VSS_NS_PER_S);
+    vss_h_run_until(f->h, vss_h_now(f->h) + 25 * VSS_NS_PER_S);
     for (int i = 0; i < f->nn; i++)
       vss_node_gossip_now(vss_h_node(f->h, i), vss_h_now(f->h));
     vss_h_run_until(f->h, vss_h_now(f->h) + 5 * VSS_NS_PER_S);
@@ -711,7 +718,7 @@ static void make_fleet(fz *f, rd *r) {
     }
   /* Library: 1-4 sidecars per node, one key held by nodes 0 and 1. */
   static const vss_kind K[3] = {VSS_KIND_THUMB, VSS_KIND_OCR, VSS_KIND_PROXY};
-  static const uint64_t S[3] = {3000, 20000, 600000};
+  static const uint64_t S[3] = {3000, 20000, 300000};
   for (int i = 0; i < f->nn; i++) {
     int n = 1 + ((lib >> (2 * i)) & 3);
     for (int k = 0; k < n; k++) {
@@ -1133,7 +1140,6 @@ static void run_program(const uint8_t *data, size_t size) {
   rm_dir(f.dir);
   mkdir(f.dir, 0700);
   f.heap0 = heap_now();
-  f.ann = calloc(FZ_MAX_ANN, sizeof(*f.ann));
   rd r = {.p = data, .len = size};
   f.op = "setup";
   make_fleet(&f, &r);

@@ -540,6 +540,16 @@ int vss_h_link_set_loss(vss_h *h, int a, int b, double loss) {
   return 0;
 }
 
+int vss_h_link_set_rate(vss_h *h, int a, int b, double rate) {
+  h_link *l = find_link(h, a, b);
+  if (!l) return VSS_ERR_NOT_FOUND;
+  double ab = l->o.rate > 0 ? l->o.rate : 100e6;
+  double ba = l->o.rate_ba > 0 ? l->o.rate_ba : ab;
+  l->d[0].rate = rate > 0 ? rate : ab;
+  l->d[1].rate = rate > 0 ? rate : ba;
+  return 0;
+}
+
 int vss_h_connected(const vss_h *h, int a, int b) {
   for (int k = 0; k < h->nlinks; k++) {
     const h_link *l = &h->links[k];

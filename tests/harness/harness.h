@@ -85,6 +85,8 @@ uint64_t vss_h_crashes(const vss_h *h, int i);
  * link's corrupt flag, this follows the node across links). 0: honest. */
 int vss_h_set_lie(vss_h *h, int i, double p);
 int vss_h_link_set_loss(vss_h *h, int a, int b, double loss);
+/* Both directions' rate in bytes/s (0: back to the link's own). */
+int vss_h_link_set_rate(vss_h *h, int a, int b, double rate);
 /* 1 when a and b have a link that is up and both are online. */
 int vss_h_connected(const vss_h *h, int a, int b);
 int vss_h_node_count(const vss_h *h);
