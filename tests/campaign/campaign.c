@@ -686,6 +686,13 @@ int main(int argc, char **argv) {
              g_known[0] ? " --known-defects " : "", g_known,
              g_only[0] ? " --classes " : "", g_only);
     }
+    if ((s - first + 1) % 500 == 0 && nseeds > 500) {
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      printf("progress: %" PRIu64 " seeds, %" PRIu64 " failed, %.0f s\n",
+             s - first + 1, bad,
+             (double)(t1.tv_sec - t0.tv_sec) +
+                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
     fflush(stdout);
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
