@@ -50,7 +50,7 @@
 #define MS VSS_NS_PER_MS
 #define MAX_NODES 20
 #define MAX_REQS 4096
-#define FAULT_WINDOW (30 * S)
+#define FAULT_WINDOW (20 * S)
 #define CHECK_EVERY (5 * S)
 /* Liveness: after the last fault every job ends within LIVE_BOUND: the
  * slowest legitimate ending is a request for a proxy over the slowest
@@ -169,8 +169,9 @@ static void make_library(run *r) {
                                     : "en");
     r->keys[i].fmt = kind_fmt(k);
     r->keys[i].size = k == VSS_KIND_THUMB ? 2000 + rnd(r, 6000)
-                      : k == VSS_KIND_OCR ? 10000 + rnd(r, 40000)
-                                          : 270000 + rnd(r, 300000);
+                      : k == VSS_KIND_OCR
+                          ? 10000 + rnd(r, 40000)
+                          : 262145 + rnd(r, 100000); /* 2 chunks */
   }
 }
 
@@ -179,7 +180,7 @@ static int setup(run *r) {
   r->hc = vss_hc_new(r->h);
   vss_h_set_event_hook(r->h, on_event, r);
   /* 2-20 nodes, small fleets more often (they are cheaper per seed) */
-  r->nn = 2 + (int)rnd(r, 1 + rnd(r, MAX_NODES - 1));
+  r->nn = 2 + (int)rnd(r, 1 + rnd(r, 1 + rnd(r, MAX_NODES - 1)));
   for (int k = 0; k < VSS_KIND_COUNT; k++)
     vss_h_set_gen_size(r->h, (vss_kind)k, 20000);
   int prefetch = (int)rnd(r, 2);
@@ -617,6 +618,10 @@ static int one(uint64_t seed, int verbose, int *out_failed, char *desc,
   int st = 0;
   waitpid(pid, &st, 0);
   *out_failed = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  if (*out_failed && !desc[0])
+    snprintf(desc, dcap,
+             "(the seed ended before its report: a sanitizer or "
+             "abort; replay it to see stderr)");
   if (*out_failed && !(WIFEXITED(st) && WEXITSTATUS(st) == 1))
     snprintf(desc + strlen(desc), dcap - strlen(desc),
              " [child died: status %d]", st);

@@ -98,7 +98,11 @@ static const vss_hc_budget FZ_BUDGET = {
 static void die(const char *fmt, ...);
 
 #ifdef FZ_ASAN
-#include <sanitizer/allocator_interface.h>
+/* From sanitizer/allocator_interface.h, which gcc does not install. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+int __sanitizer_install_malloc_and_free_hooks(
+    void (*malloc_hook)(const volatile void *, size_t),
+    void (*free_hook)(const volatile void *));
 static size_t heap_now(void) {
   return __sanitizer_get_current_allocated_bytes();
 }

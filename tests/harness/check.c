@@ -265,8 +265,8 @@ int vss_hc_converged(vss_hc *c, int a, int b, char *msg, size_t cap) {
     snprintf(msg, cap, "convergence: out of memory comparing %d and %d", a, b);
     rc = -1;
   }
-  qsort(truth.e, truth.n, sizeof(centry), centry_cmp);
-  qsort(seen.e, seen.n, sizeof(centry), centry_cmp);
+  if (truth.n) qsort(truth.e, truth.n, sizeof(centry), centry_cmp);
+  if (seen.n) qsort(seen.e, seen.n, sizeof(centry), centry_cmp);
   size_t i = 0, j = 0;
   while (rc == 0 && (i < truth.n || j < seen.n)) {
     int d = i == truth.n  ? 1
