@@ -4,7 +4,9 @@
 #  1. thumbnail sync goodput: 2,000 grid@2x thumbnails over one 110 MB/s
 #     Ethernet path (scenarios/bench/thumb-goodput.ini), divided by the rate
 #     the network model gives one 100 MB flow on the same path
-#     (vss-sim --probe). Target: at least 0.95.
+#     (vss-sim --probe). With host costs (sim/README.md) the receiver's
+#     per-thumbnail work, not the path, bounds it: compare it with what
+#     the real node measures (build/real/bench_real), not with 1.
 #  2. fleet-100 for one simulated hour (scenarios/fleet-100.ini): wall
 #     time and peak memory of this machine (target: under 60 s), and the
 #     simulated time until every device knows every thumbnail's holders.
@@ -29,7 +31,7 @@ awk -v b="$bytes" -v ms="$ms" -v f="$flow" 'BEGIN {
   g = b / (ms / 1000)
   printf "thumbnail sync goodput:  %.1f MB in %.1f ms = %.2f MB/s\n", b / 1e6, ms, g / 1e6
   printf "one flow (model):        %.2f MB/s (100 MB probe on the same path)\n", f / 1e6
-  printf "ratio:                   %.3f (target >= 0.95)\n", g / f
+  printf "ratio:                   %.3f of the path (host costs charged: compare with bench_real)\n", g / f
 }'
 
 "$sim" "$root/scenarios/fleet-100.ini" --out "$out/fleet-100" --no-report --no-progress > /dev/null

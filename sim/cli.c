@@ -1,12 +1,17 @@
 /*
  * cli.c - see cli.h.
  */
+/* realpath */
+#define _XOPEN_SOURCE 700
 #include "cli.h"
 
 #include "units.h"
 #include "util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +24,8 @@ static void usage(FILE *f) {
       "  --out DIR          output folder (default out/NAME-seedN)\n"
       "  --seed N           replay with this seed instead of the scenario's\n"
       "  --duration T       simulated duration, e.g. 90s, 1h\n"
+      "  --max-wall T       stop after T of wall time and write the summary\n"
+      "                     of what was measured so far\n"
       "  --model M          lv08-warm (default), lv08, cm02, constant, ns-3\n"
       "  --platform XML     your own SimGrid platform (hosts named as "
       "devices)\n"
@@ -57,6 +64,7 @@ int cli_parse(cli *c, int argc, char **argv) {
   } opts[] = {{"--out", offsetof(cli, out)},
               {"--seed", offsetof(cli, seed)},
               {"--duration", offsetof(cli, duration)},
+              {"--max-wall", offsetof(cli, max_wall)},
               {"--model", offsetof(cli, model)},
               {"--platform", offsetof(cli, platform)},
               {"--probe", offsetof(cli, probe)},
@@ -129,6 +137,16 @@ int cli_apply(const cli *c, scenario *sc, char *err, size_t cap) {
       return snprintf(err, cap, "--model: unknown '%s'", c->model), -1;
     scopy(sc->model, sizeof(sc->model), c->model);
   }
-  if (c->platform) scopy(sc->platform, sizeof(sc->platform), c->platform);
+  if (c->platform) {
+    /* Relative to where vss-sim runs, not to the scenario file (the
+     * checks resolve a file's own `platform` against its folder). */
+    char full[PATH_MAX];
+    if (!realpath(c->platform, full))
+      return snprintf(err, cap, "--platform %s: %s", c->platform,
+                      strerror(errno)),
+             -1;
+    if (!scopy(sc->platform, sizeof(sc->platform), full))
+      return snprintf(err, cap, "--platform: path too long"), -1;
+  }
   return 0;
 }

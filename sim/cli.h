@@ -11,11 +11,11 @@
 typedef struct cli {
   const char *scenario;
   const char *out;
-  const char *seed, *duration, *model, *platform;
+  const char *seed, *duration, *model, *platform, *max_wall;
   const char *probe; /* "A:B[:SIZE]" */
   const char *reports_dir;
   int check, plan, no_report, quiet, progress; /* progress: -1 auto */
-  const char *sg_args[CLI_MAX_SG];       /* --cfg= and --log= for SimGrid */
+  const char *sg_args[CLI_MAX_SG]; /* --cfg= and --log= for SimGrid */
   int nsg;
 } cli;
 

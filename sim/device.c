@@ -10,6 +10,7 @@
  * in nanoseconds, never going backwards.
  */
 #include "world.h"
+#include "hostcost.h"
 
 #include <math.h>
 #include <simgrid/actor.h>
@@ -170,6 +171,11 @@ void device_actor(int argc, char **argv) {
   for (;;) {
     device_now(d);
     step(d);
+    /* The host's work for what step() handled, before anything else. */
+    if (hostcost_pay(d) > 0) {
+      device_now(d);
+      continue;
+    }
     vss_time deadline = next_deadline(d);
     /* A timer that does not move on would spin at one instant forever. */
     spins = d->now == last ? spins + 1 : 0;
@@ -185,6 +191,7 @@ void device_actor(int argc, char **argv) {
     if (i >= 0) {
       device_now(d);
       complete(d, (int)i);
+      if (hostcost_pay(d) > 0) device_now(d);
     } else if (deadline > d->now) {
       /* Timed out: the clock may read a hair early in floating point. */
       device_now(d);

@@ -88,7 +88,17 @@ static int copy_file(const char *from, const char *dir, const char *name) {
 
 /* argv for simgrid_init: model settings, scenario cfg lines, then the
  * command line's (later ones win). */
-static int simgrid_args(const cli *c, const scenario *sc, char **argv,
+/* How many of argv[0..n) are the model's own settings (before the
+ * scenario's and the command line's): a network/model among those is
+ * ours, not an override. */
+static int nm_count(const char *nm, char **argv, int n) {
+  int last = 0;
+  for (int i = 1; i < n && strncmp(argv[i], "--log=", 6) != 0; i++)
+    if (strncmp(argv[i], nm, strlen(nm)) == 0) last = i;
+  return last;
+}
+
+static int simgrid_args(const cli *c, scenario *sc, char **argv,
                         char (*store)[160], double *lat_factor) {
   int n = 0;
   argv[n++] = (char *)"vss-sim";
@@ -106,15 +116,29 @@ static int simgrid_args(const cli *c, const scenario *sc, char **argv,
    * last sliver of capacity rounds to zero, a flow gets a zero share and
    * SimGrid's lazy update aborts ("The Impossible Did Happen"). */
   argv[n++] = (char *)"--cfg=maxmin/precision:1e-9";
+  const char *model_cfg = NULL;
   for (int i = 0; i < sc->ncfg; i++) {
     snprintf(store[i], sizeof(store[i]), "--cfg=%s", sc->cfg[i]);
     argv[n++] = store[i];
   }
-  for (int i = 0; i < c->nsg; i++) {
+  for (int i = 0; i < c->nsg; i++)
     argv[n++] = (char *)c->sg_args[i];
+  /* The scenario's cfg lines and the command line's both count (later
+   * ones win): the latency factor the stream transport applies and the
+   * model the report names must be the ones SimGrid runs with. */
+  for (int i = 1; i < n; i++) {
     const char *lf = "--cfg=network/latency-factor:";
-    if (strncmp(c->sg_args[i], lf, strlen(lf)) == 0)
-      *lat_factor = atof(c->sg_args[i] + strlen(lf));
+    const char *nm = "--cfg=network/model:";
+    if (strncmp(argv[i], lf, strlen(lf)) == 0)
+      *lat_factor = atof(argv[i] + strlen(lf));
+    if (strncmp(argv[i], nm, strlen(nm)) == 0 && i > nm_count(nm, argv, n))
+      model_cfg = argv[i] + strlen(nm);
+  }
+  if (model_cfg) {
+    if (strcmp(model_cfg, "ns-3") == 0)
+      scopy(sc->model, sizeof(sc->model), "ns-3");
+    else
+      snprintf(sc->model, sizeof(sc->model), "cfg:%.27s", model_cfg);
   }
   argv[n] = NULL;
   return n;
@@ -189,6 +213,10 @@ static int simulate(const cli *c, world *w, const char *out) {
   int shown = c->progress > 0 || (c->progress < 0 && isatty(2) && !c->quiet);
   if (shown) fputc('\n', stderr);
   if (summary_write(w, wall, peak_rss_kb())) return 1;
+  if (w->stopped_at)
+    printf("vss-sim: --max-wall stopped the run at %.3f s simulated (of "
+           "%.3f s); the summary covers what was measured until then\n",
+           ns_to_s(w->stopped_at), ns_to_s(w->sc->duration));
   if (!c->quiet)
     printf("vss-sim: %.1f s simulated in %.2f s wall, %llu frames, %llu node "
            "events\n",
@@ -243,14 +271,26 @@ static int plan_mode(const cli *c, scenario *sc) {
   return rc;
 }
 
+static int apply_cli(scenario *sc, void *user, char *err, size_t cap) {
+  if (cli_apply(user, sc, err, cap)) return -1;
+  /* SimGrid 3.32's ns-3 binding hangs or aborts on what platform.c
+   * generates (WiFi zones, routes of several hops): refuse it there. */
+  if (strcmp(sc->model, "ns-3") == 0 && !sc->platform[0])
+    return snprintf(err, cap,
+                    "model ns-3 needs your own --platform with one-hop "
+                    "routes (SimGrid 3.32's ns-3 binding hangs or aborts on "
+                    "generated platforms: WiFi zones, multi-hop routes)"),
+           -1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   cli c;
   int rc = cli_parse(&c, argc, argv);
   if (rc) return rc > 0 ? 0 : 2;
   static scenario sc;
   char err[SC_ERR];
-  if (scenario_load(&sc, c.scenario, err, sizeof(err)) ||
-      cli_apply(&c, &sc, err, sizeof(err))) {
+  if (scenario_load_ex(&sc, c.scenario, apply_cli, &c, err, sizeof(err))) {
     fprintf(stderr, "vss-sim: %s\n", err);
     return 2;
   }
@@ -275,11 +315,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vss-sim: cannot create %s\n", out);
     return 1;
   }
-  if (!c.probe) {
-    announce(&sc, out);
-    copy_file(sc.path, out, "scenario.ini");
+  vss_time max_wall = 0;
+  char e[UNIT_ERR_MAX];
+  if (c.max_wall && (parse_time(c.max_wall, &max_wall, e) || !max_wall)) {
+    fprintf(stderr, "vss-sim: --max-wall: %s\n", max_wall ? e : "above zero");
+    return 2;
   }
   options opt = {.out_dir = out,
+                 .max_wall = ns_to_s(max_wall),
                  .quiet = c.quiet,
                  .progress = c.progress,
                  .no_report = c.no_report,
@@ -287,6 +330,10 @@ int main(int argc, char **argv) {
   char *sargv[CLI_MAX_SG + SC_MAX_CFG + 8];
   static char store[SC_MAX_CFG][160];
   int sargc = simgrid_args(&c, &sc, sargv, store, &opt.latency_factor);
+  if (!c.probe) {
+    announce(&sc, out);
+    copy_file(sc.path, out, "scenario.ini");
+  }
   static world w;
   char path[SC_PATH + 32];
   if (world_init(&w, &sc, &opt, err, sizeof(err)) ||

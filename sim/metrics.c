@@ -6,6 +6,7 @@
  * request-to-ready) and the user's requests and grids.
  */
 #include "world.h"
+#include "hostcost.h"
 
 #include "content.h"
 #include "wire.h"
@@ -209,6 +210,21 @@ static void resolve_key(world *w, int d, const vss_key *key, vss_time now,
   }
 }
 
+/* A fetch for a key failed on device d: the requests waiting for it
+ * failed with it (a later copy, say by prefetch, still resolves them). */
+static void fail_key(world *w, device *d, const vss_key *key, int rc) {
+  for (int i = w->req_index[req_bucket(w, d->idx, key)]; i >= 0;
+       i = w->reqs[i].next) {
+    request *r = &w->reqs[i];
+    if (r->done || r->failed || r->device != d->idx ||
+        vss_key_cmp(&r->key, key) != 0)
+      continue;
+    r->failed = 1;
+    r->rc = rc;
+    d->m.requests_failed++;
+  }
+}
+
 int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
                     vss_resolve_mode mode) {
   world *w = d->w;
@@ -233,6 +249,7 @@ int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
   r = &w->reqs[idx]; /* events during the call may have grown the array */
   if (rc < 0 || res.kind == VSS_RESOLVED_MISSING) {
     r->failed = 1;
+    r->rc = rc < 0 ? rc : VSS_ERR_NO_SOURCE;
     d->m.requests_failed++;
     return rc < 0 ? rc : VSS_ERR_NO_SOURCE;
   }
@@ -286,17 +303,20 @@ void metrics_on_event(void *user, const vss_event *ev) {
       metrics_latency(w, LAT_EXCHANGE, d->idx, ns_to_ms(ev->duration));
     break;
   case VSS_EV_FETCH_DONE:
+    hostcost_commit(d);
     on_fetch_done(w, d, ev);
     monitor_thumb(w, &ev->key);
     w->avail_changes++;
     break;
   case VSS_EV_LOCAL_RECORDED:
+    hostcost_commit(d);
     resolve_key(w, d->idx, &ev->key, ev->at, -1);
     monitor_thumb(w, &ev->key);
     w->avail_changes++;
     break;
   case VSS_EV_FETCH_FAILED:
     if (ev->rc < 0 && ev->rc >= VSS_ERR_MIN) d->m.fetch_failed_rc[-ev->rc]++;
+    fail_key(w, d, &ev->key, ev->rc);
     break;
   default:
     break;

@@ -148,6 +148,58 @@ static int avail_converged(world *w, vss_time now) {
 /* ---- holder convergence
  * -------------------------------------------------------- */
 
+/* A fingerprint of a set of (key, size, checksum): the sum of the
+ * members' hashes and their count, so the order of a walk does not
+ * matter. */
+typedef struct fp_ctx {
+  world *w;
+  uint64_t *sum, *cnt; /* per holder device */
+} fp_ctx;
+
+static int fp_add(void *user, const vss_key *key, const vss_uuid *device,
+                  int online, uint64_t size, const vss_hash *checksum) {
+  fp_ctx *c = user;
+  (void)online;
+  int p = world_dev_by_id(c->w, device);
+  if (p < 0) return 0;
+  uint64_t h = hash64(key->content.b, 16, (uint64_t)key->kind);
+  h = hash64(key->variant, strlen(key->variant), h);
+  h = hash64(checksum->b, sizeof(checksum->b), h ^ size);
+  c->sum[p] += h;
+  c->cnt[p]++;
+  return 0;
+}
+
+/* Every online device's cache of each connected peer holds exactly what
+ * that peer holds: the same keys, sizes and checksums (contents, not
+ * counts). Counts are compared first (cheap); the contents only when
+ * they agree. */
+static int contents_match(world *w) {
+  int n = w->ndev, ok = 1;
+  uint64_t *own = xcalloc((size_t)n * 2, sizeof(uint64_t));
+  uint64_t *view = xcalloc((size_t)n * 2, sizeof(uint64_t));
+  for (int d = 0; d < n; d++) {
+    fp_ctx c = {w, view, view + n};
+    memset(view, 0, (size_t)n * 2 * sizeof(uint64_t));
+    vss_node_iter_presence(w->devs[d].node, fp_add, &c, w->devs[d].now);
+    own[d] = view[d];
+    own[n + d] = view[n + d];
+  }
+  for (int d = 0; d < n && ok; d++) {
+    if (!w->online[d]) continue;
+    fp_ctx c = {w, view, view + n};
+    memset(view, 0, (size_t)n * 2 * sizeof(uint64_t));
+    vss_node_iter_presence(w->devs[d].node, fp_add, &c, w->devs[d].now);
+    for (int p = 0; p < n && ok; p++)
+      if (p != d && world_pair(w, d, p)->up &&
+          (view[p] != own[p] || view[n + p] != own[n + p]))
+        ok = 0;
+  }
+  free(own);
+  free(view);
+  return ok;
+}
+
 static int holders_converged(world *w) {
   if (w->nthumbs == 0) return 0;
   uint64_t *held = xcalloc((size_t)w->ndev, sizeof(uint64_t));
@@ -168,7 +220,7 @@ static int holders_converged(world *w) {
   }
   free(held);
   free(info);
-  return ok;
+  return ok && contents_match(w);
 }
 
 /* ---- progress
@@ -234,5 +286,13 @@ void monitor_actor(int argc, char **argv) {
     }
     update(&w->holders_converged, holders, now);
     if (show) progress(w, now, &last_print);
+    if (w->opt.max_wall > 0 && wall_now() - w->wall_start > w->opt.max_wall) {
+      /* Out of wall time: end the run here and let the summary say so,
+       * rather than be killed with nothing written. */
+      w->stopped_at = now;
+      w->end = now;
+      sg_actor_kill_all();
+      return;
+    }
   }
 }

@@ -34,6 +34,15 @@ typedef struct sc_link {
   int metered;          /* -1: class default (cellular) */
 } sc_link;
 
+/* What the host spends for the node (sim/hostcost.h): bytes per second
+ * of chunk hashing, of channel encryption (each side), of blob writes,
+ * and the time of one sidecar's commit (fsync of file and directory, the
+ * SQLite transaction). 0 = free. */
+typedef struct sc_host_costs {
+  double hash, channel, write;
+  vss_time commit;
+} sc_host_costs;
+
 typedef struct sc_class {
   char name[SC_NAME];
   sc_pos pos;
@@ -41,6 +50,7 @@ typedef struct sc_class {
   int gen_parallel;
   vss_strategy strategy;
   uint64_t storage;
+  sc_host_costs host;
   int builtin;
 } sc_class;
 
@@ -62,6 +72,7 @@ typedef struct sc_device {
   vss_strategy strategy;
   int strategy_set;
   int can_generate;
+  double byzantine; /* share of the data frames it serves falsified */
   vss_prefetch_policy prefetch;
   uint32_t prefetch_set; /* PF_* bits */
   int online;
@@ -172,6 +183,9 @@ typedef struct scenario {
   int64_t verify; /* -1 all, 0 none, N: up to N per device */
   vss_time check_every;
   vss_time start_spread; /* devices come online over [0, spread) */
+  int host_costs;        /* 1 (default): charge sc_class.host */
+  int faults_frames;     /* 0 (default): tcp semantics; 1: lost frames
+                            vanish, damaged ones arrive (core testing) */
 
   sc_link *links;
   int nlinks;
@@ -194,6 +208,15 @@ int scenario_load(scenario *sc, const char *path, char *err, size_t errcap);
 int scenario_load_string(scenario *sc, const char *text, const char *path,
                          char *err, size_t errcap);
 void scenario_free(scenario *sc);
+/* The same, with the command line's overrides applied after parsing and
+ * before the checks (so they are checked like the file's own values).
+ * override returns non-zero with a message in err on a bad value. */
+typedef int (*sc_override_fn)(scenario *sc, void *user, char *err, size_t cap);
+int scenario_load_ex(scenario *sc, const char *path, sc_override_fn override,
+                     void *user, char *err, size_t errcap);
+int scenario_load_string_ex(scenario *sc, const char *text, const char *path,
+                            sc_override_fn override, void *user, char *err,
+                            size_t errcap);
 
 /* start_spread: each initially online device gets an "online" event at a
  * time drawn from the seed (it starts offline until then). */

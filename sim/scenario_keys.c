@@ -138,6 +138,16 @@ int key_scenario(parser *p, const char *key, const char *v) {
   }
   if (strcmp(key, "start_spread") == 0)
     return set_time(p, key, v, &sc->start_spread);
+  if (strcmp(key, "faults") == 0) {
+    if (strcmp(v, "tcp") == 0) return sc->faults_frames = 0, 1;
+    if (strcmp(v, "frames") == 0) return sc->faults_frames = 1, 1;
+    return perr(p, "faults: want tcp or frames, not '%s'", v);
+  }
+  if (strcmp(key, "host_costs") == 0) {
+    if (strcmp(v, "on") == 0) return sc->host_costs = 1, 1;
+    if (strcmp(v, "off") == 0) return sc->host_costs = 0, 1;
+    return perr(p, "host_costs: want on or off, not '%s'", v);
+  }
   if (strcmp(key, "payload") == 0) {
     if (strcmp(v, "real") == 0) return 1;
     return perr(p, "payload: only 'real' is supported (size-only payloads "
@@ -147,7 +157,7 @@ int key_scenario(parser *p, const char *key, const char *v) {
                  "name, description, seed, duration, model, platform, "
                  "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
                  "change_batch_delay, cache_ttl, event_log, verify, "
-                 "check_every, start_spread, payload");
+                 "check_every, start_spread, faults, host_costs, payload");
 }
 
 /* ---- [link NAME] ----------------------------------------------------- */
@@ -245,7 +255,16 @@ int key_class(parser *p, sc_class *c, const char *key, const char *v) {
     return set_parallel(p, v, &c->gen_parallel);
   if (strcmp(key, "strategy") == 0) return set_strategy(p, v, &c->strategy);
   if (strcmp(key, "storage") == 0) return set_size(p, key, v, &c->storage);
-  return unknown(p, key, "gen.KIND, gen_parallel, strategy, storage");
+  if (strcmp(key, "host.hash") == 0) return set_rate(p, key, v, &c->host.hash);
+  if (strcmp(key, "host.channel") == 0)
+    return set_rate(p, key, v, &c->host.channel);
+  if (strcmp(key, "host.write") == 0)
+    return set_rate(p, key, v, &c->host.write);
+  if (strcmp(key, "host.commit") == 0)
+    return set_time(p, key, v, &c->host.commit);
+  return unknown(p, key,
+                 "gen.KIND, gen_parallel, strategy, storage, host.hash, "
+                 "host.channel, host.write, host.commit");
 }
 
 /* ---- [device NAME] --------------------------------------------------- */
@@ -306,11 +325,12 @@ int key_device(parser *p, sc_device *d, const char *key, const char *v) {
   if (strcmp(key, "can_generate") == 0)
     return set_bool(p, key, v, &d->can_generate);
   if (strcmp(key, "online") == 0) return set_bool(p, key, v, &d->online);
+  if (strcmp(key, "byzantine") == 0) return set_prob(p, key, v, &d->byzantine);
   if (strncmp(key, "prefetch.", 9) == 0) return set_prefetch(p, d, key, v);
   return unknown(p, key,
                  "class, link, wifi_rate, storage, gen.KIND, "
                  "gen_parallel, strategy, can_generate, online, "
-                 "prefetch.*");
+                 "byzantine, prefetch.*");
 }
 
 /* ---- [sizes] --------------------------------------------------------- */

@@ -18,6 +18,21 @@
  * jobs on such hardware (one item, one worker). Scenario [class] sections
  * override them; they only need to be plausible relative to each other
  * and to transfer times, which is what the resolver weighs. */
+/* Host costs (hostcost.h). PC: measured with bench/bench_host on the
+ * project's 2-core machine kind when quiet (BLAKE2b ~600 MB/s,
+ * secretstream ~650 MB/s, page-cache writes ~3 GB/s; a 45 KB commit of
+ * file + fdatasync + rename + dir fsync + SQLite transaction ~2.2 ms,
+ * matching bench_real's ~1.1 ms fsync and ~1.1 ms other per thumbnail).
+ * PHONE and NAS are assumptions, not measurements: a phone core at about
+ * 40 % of that and flash fsyncs twice as slow; a NAS's low-power CPU and
+ * a spinning disk's fsync. */
+#define HOST_PC                                                                \
+  { 600e6, 650e6, 3e9, 2200 * VSS_NS_PER_US }
+#define HOST_PHONE                                                             \
+  { 250e6, 260e6, 1e9, 4500 * VSS_NS_PER_US }
+#define HOST_NAS                                                               \
+  { 200e6, 150e6, 400e6, 8 * VSS_NS_PER_MS }
+
 static const struct {
   const char *name;
   vss_time cost[VSS_KIND_COUNT]; /* thumb thumbstrip proxy embeddings ocr
@@ -25,42 +40,50 @@ static const struct {
   int parallel;
   vss_strategy strategy;
   uint64_t storage;
+  sc_host_costs host;
 } builtin[] = {
     {"desktop",
      {MS(40), MS(1500), SEC(60), MS(150), MS(800), SEC(30), SEC(600)},
      4,
      VSS_STRATEGY_COST,
-     0},
+     0,
+     HOST_PC},
     {"laptop",
      {MS(60), MS(2500), SEC(120), MS(250), MS(1200), SEC(60), NEVER},
      2,
      VSS_STRATEGY_COST,
-     0},
+     0,
+     HOST_PC},
     {"mobile",
      {MS(150), SEC(6), NEVER, MS(600), SEC(3), SEC(240), NEVER},
      1,
      VSS_STRATEGY_PREFER_FETCH,
-     4000000000ULL},
+     4000000000ULL,
+     HOST_PHONE},
     {"tablet",
      {MS(120), SEC(5), NEVER, MS(500), MS(2500), SEC(200), NEVER},
      1,
      VSS_STRATEGY_PREFER_FETCH,
-     8000000000ULL},
+     8000000000ULL,
+     HOST_PHONE},
     {"server",
      {MS(50), SEC(2), SEC(90), MS(200), SEC(1), SEC(45), SEC(1200)},
      4,
      VSS_STRATEGY_PREFER_GENERATE,
-     0},
+     0,
+     HOST_PC},
     {"nas",
      {MS(200), SEC(8), SEC(600), SEC(1), SEC(4), SEC(300), NEVER},
      2,
      VSS_STRATEGY_COST,
-     0},
+     0,
+     HOST_NAS},
     {"cloud",
      {MS(30), SEC(1), SEC(30), MS(80), MS(500), SEC(15), SEC(300)},
      8,
      VSS_STRATEGY_PREFER_GENERATE,
-     0},
+     0,
+     HOST_PC},
 };
 
 void sc_builtin_classes(scenario *sc) {
@@ -71,6 +94,7 @@ void sc_builtin_classes(scenario *sc) {
     c->gen_parallel = builtin[i].parallel;
     c->strategy = builtin[i].strategy;
     c->storage = builtin[i].storage;
+    c->host = builtin[i].host;
     c->builtin = 1;
   }
 }
@@ -97,6 +121,7 @@ int sc_add_class(scenario *sc, const char *name, int line) {
   for (int k = 0; k < VSS_KIND_COUNT; k++)
     c->gen_cost[k] = NEVER;
   c->gen_parallel = 1;
+  c->host = (sc_host_costs)HOST_PC; /* a class of one's own: a PC's host */
   return sc->nclasses++;
 }
 

@@ -300,6 +300,7 @@ static void defaults(scenario *sc) {
   sc->gossip_jitter = 0.1;
   sc->change_batch_delay = 200 * VSS_NS_PER_MS;
   sc->cache_ttl = 0; /* 3 rounds */
+  sc->host_costs = 1;
   sc->verify = -1;
   sc->check_every = VSS_NS_PER_S;
   sc_builtin_classes(sc);
@@ -307,6 +308,12 @@ static void defaults(scenario *sc) {
 
 int scenario_load_string(scenario *sc, const char *text, const char *path,
                          char *err, size_t errcap) {
+  return scenario_load_string_ex(sc, text, path, NULL, NULL, err, errcap);
+}
+
+int scenario_load_string_ex(scenario *sc, const char *text, const char *path,
+                            sc_override_fn override, void *user, char *err,
+                            size_t errcap) {
   memset(sc, 0, sizeof(*sc));
   scopy(sc->path, sizeof(sc->path), path);
   path_dir(path, sc->dir, sizeof(sc->dir));
@@ -335,6 +342,10 @@ int scenario_load_string(scenario *sc, const char *text, const char *path,
     p.line = 0;
     perr(&p, "cannot read (%d)", rc);
   }
+  /* Command-line overrides before the checks: a --duration shorter than
+   * the timeline is as wrong as a short `duration` in the file. */
+  if (!p.failed && override && override(sc, user, p.err, sizeof(p.err)))
+    p.failed = 1;
   if (!p.failed) {
     p.line = 0;
     scenario_check(&p);
@@ -352,6 +363,11 @@ int scenario_load_string(scenario *sc, const char *text, const char *path,
 }
 
 int scenario_load(scenario *sc, const char *path, char *err, size_t errcap) {
+  return scenario_load_ex(sc, path, NULL, NULL, err, errcap);
+}
+
+int scenario_load_ex(scenario *sc, const char *path, sc_override_fn override,
+                     void *user, char *err, size_t errcap) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     snprintf(err, errcap, "%s: cannot open scenario file", path);
@@ -376,7 +392,7 @@ int scenario_load(scenario *sc, const char *path, char *err, size_t errcap) {
     memset(sc, 0, sizeof(*sc));
     return -1;
   }
-  int rc = scenario_load_string(sc, text, path, err, errcap);
+  int rc = scenario_load_string_ex(sc, text, path, override, user, err, errcap);
   free(text);
   return rc;
 }

@@ -31,8 +31,8 @@ static FILE *open_out(const world *w, const char *name) {
 
 static void put_num(out *o, const char *name, double v) {
   if (isnan(v) || isinf(v)) v = -1;
-  fprintf(o->csv, "%s,%.6g\n", name, v);
-  fprintf(o->json, "%s\n    \"%s\": %.6g", o->first ? "" : ",", name, v);
+  fprintf(o->csv, "%s,%.10g\n", name, v);
+  fprintf(o->json, "%s\n    \"%s\": %.10g", o->first ? "" : ",", name, v);
   o->first = 0;
 }
 
@@ -65,12 +65,13 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Nearest rank: always a latency that was measured, never a value
+ * interpolated between two samples. */
 static double pct(const double *v, size_t n, double p) {
   if (!n) return -1;
-  double r = p * (double)(n - 1);
-  size_t i = (size_t)r;
-  if (i + 1 >= n) return v[n - 1];
-  return v[i] + (r - (double)i) * (v[i + 1] - v[i]);
+  double r = ceil(p * (double)n);
+  size_t i = r < 1 ? 0 : (size_t)r - 1;
+  return v[i < n ? i : n - 1];
 }
 
 static void put_latency(out *o, world *w, int kind, const char *name) {
@@ -280,7 +281,7 @@ static void write_grids(world *w, out *o) {
 static void write_requests(world *w, out *o) {
   FILE *f = open_out(w, "requests.csv");
   if (!f) return;
-  fputs("device,t0_s,content,kind,variant,ready_ms,source\n", f);
+  fputs("device,t0_s,content,kind,variant,ready_ms,source,status,reason\n", f);
   int first = 1;
   for (size_t i = 0; i < w->nreqs; i++) {
     const request *r = &w->reqs[i];
@@ -290,9 +291,10 @@ static void write_requests(world *w, out *o) {
     double ms = r->done ? ns_to_ms(r->ready - r->t0) : -1;
     const char *src =
         r->source >= 0 ? w->devs[r->source].name : (r->done ? "local" : "");
-    fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s\n", w->devs[r->device].name,
+    const char *st = r->done ? "ready" : r->failed ? "failed" : "open";
+    fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s,%s,%s\n", w->devs[r->device].name,
             ns_to_s(r->t0), id, vss_kind_name(r->key.kind), r->key.variant, ms,
-            src);
+            src, st, !r->done && r->failed ? vss_strerror(r->rc) : "");
     if (first) {
       put_num(o, "first_request_ms", ms);
       if (r->source >= 0)
@@ -335,8 +337,23 @@ static void put_totals(out *o, world *w) {
   put_num(o, "failures.retries", (double)t.ev[VSS_EV_RETRY]);
   put_num(o, "failures.sources_dropped", (double)t.ev[VSS_EV_SOURCE_DROPPED]);
   put_num(o, "failures.proto_errors", (double)t.proto_errors);
-  put_num(o, "faults.frames_lost", (double)t.lost_tx);
-  put_num(o, "faults.frames_corrupted", (double)t.corrupted_tx);
+  if (w->sc->faults_frames) {
+    put_num(o, "faults.frames_lost", (double)t.lost_tx);
+    put_num(o, "faults.frames_corrupted", (double)t.corrupted_tx);
+  } else {
+    put_num(o, "faults.segments_retransmitted", (double)t.lost_tx);
+    put_num(o, "faults.connections_damaged", (double)t.corrupted_tx);
+    put_num(o, "faults.connection_resets", (double)t.resets);
+  }
+  double liar_s = 0;
+  for (int i = 0; i < w->ndev; i++) {
+    const device *d = &w->devs[i];
+    if (d->garbage_first && d->liar_last > d->garbage_first &&
+        ns_to_s(d->liar_last - d->garbage_first) > liar_s)
+      liar_s = ns_to_s(d->liar_last - d->garbage_first);
+  }
+  put_num(o, "byzantine.garbage_bytes", (double)t.garbage_rx);
+  put_num(o, "byzantine.chosen_after_first_bad_s", liar_s);
   put_num(o, "faults.frames_stale", (double)t.stale_rx);
   put_num(o, "gossip.bytes", (double)t.gossip_tx);
   put_num(o, "gossip.bytes_per_hour", (double)t.gossip_tx / hours);
@@ -374,6 +391,7 @@ static void put_devices(out *o, world *w) {
     put_fmt(o, (double)d->m.fetched, "device.%s.fetched", n);
     put_fmt(o, (double)(d->m.gen_app + d->m.gen_resolver),
             "device.%s.generated", n);
+    put_fmt(o, d->busy_s, "device.%s.host_busy_s", n);
     put_fmt(o, (double)d->m.requests_done, "device.%s.requests_done", n);
     put_fmt(o, (double)(d->m.requests - d->m.requests_done),
             "device.%s.requests_open", n);
@@ -400,6 +418,8 @@ int summary_write(world *w, double wall_s, long peak_kb) {
   put_str(&o, "seed", seed);
   put_str(&o, "model", w->sc->model);
   put_num(&o, "duration_s", ns_to_s(w->end));
+  /* 1 when --max-wall cut the run at duration_s (of the scenario's). */
+  put_num(&o, "stopped_early", w->stopped_at ? 1 : 0);
   put_num(&o, "devices", w->ndev);
   put_latency(&o, w, LAT_EXCHANGE, "exchange");
   put_latency(&o, w, LAT_FG_FETCH, "fg_fetch");

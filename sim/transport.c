@@ -27,12 +27,14 @@
  * and the window covers twice the bandwidth-delay product instead.
  *
  * Bundles to one peer are numbered per connection epoch and put back in
- * order by the receiver. Faults: each frame is lost with the route's loss
- * probability (it still uses bandwidth; the receiver skips it) and an
- * XFER_DATA frame gets one flipped payload byte with the route's
- * corruption probability.
+ * order by the receiver. Faults (tcp_faults): a lost segment delays its
+ * bundle by a retransmission round trip, damage resets the connection,
+ * and only a byzantine device's data frames carry wrong bytes. The old
+ * semantics (faults = frames: lost frames vanish, damaged data frames
+ * arrive with a flipped byte) remain for core testing.
  */
 #include "world.h"
+#include "hostcost.h"
 
 #include "wire.h"
 
@@ -149,13 +151,42 @@ static void hold(peer_view *pv, const uint8_t *frame, size_t len) {
   pv->held_bytes += len;
 }
 
+#define TCP_MSS 1448 /* payload of one TCP segment on Ethernet */
+
+/* faults = tcp (the default): what TCP + an AEAD make of a faulty path.
+ * A lost segment is retransmitted (fast retransmit: one round trip
+ * later), so the bundle carrying it arrives late, and everything behind
+ * it on the connection waits (TCP delivers in order). With at most a few
+ * bundles in flight per peer, goodput falls as losses grow. Damage the
+ * TCP checksum missed fails the AEAD record: the receiver hangs up. Only
+ * a byzantine sender gets wrong bytes to the node, with valid framing. */
+static void tcp_faults(device *d, envelope *env, sent_frame *sf, uint8_t *p,
+                       size_t len, double loss, double corrupt) {
+  if (loss > 0) {
+    vss_time rtt = route_delay(d->w, d->idx, env->dst) +
+                   route_delay(d->w, env->dst, d->idx);
+    if (rtt < VSS_NS_PER_MS) rtt = VSS_NS_PER_MS; /* a LAN's RTO floor */
+    for (size_t seg = 0; seg < len; seg += TCP_MSS)
+      if (rng_unit(&d->rng) < loss) {
+        env->extra += rtt;
+        sf->lost++;
+      }
+  }
+  if (corrupt > 0 && rng_unit(&d->rng) < corrupt) {
+    p[4] |= FR_CORRUPTED;
+    sf->corrupted++;
+  }
+}
+
 static void add_frame(device *d, envelope *env, sent_frame *sf,
                       const held_frame *h, double loss, double corrupt) {
   uint8_t *p = env->data + env->used;
   wr32(p, (uint32_t)h->len);
   p[4] = 0;
   memcpy(p + FR_HDR, h->data, h->len);
-  if (loss > 0 && rng_unit(&d->rng) < loss) {
+  if (!d->w->sc->faults_frames) {
+    tcp_faults(d, env, sf, p, h->len, loss, corrupt);
+  } else if (loss > 0 && rng_unit(&d->rng) < loss) {
     p[4] |= FR_LOST;
     sf->lost++;
   } else if (corrupt > 0 && rng_unit(&d->rng) < corrupt &&
@@ -163,6 +194,10 @@ static void add_frame(device *d, envelope *env, sent_frame *sf,
     p[4] |= FR_CORRUPTED;
     sf->corrupted++;
   }
+  double byz = d->cfg ? d->cfg->byzantine : 0;
+  if (byz > 0 && !(p[4] & FR_LOST) && rng_unit(&d->rng) < byz &&
+      corrupt_data(d, p + FR_HDR, h->len))
+    p[4] |= FR_BYZANTINE;
   env->used += FR_HDR + h->len;
   env->len += h->len;
   env->nframes++;
@@ -233,6 +268,7 @@ void transport_pump(device *d) {
     int p = world_dev_by_id(w, &m.peer);
     if (p < 0 || !d->peers[p].up) continue; /* not ours to carry */
     peer_view *pv = &d->peers[p];
+    hostcost_frame_out(d, m.len);
     hold(pv, m.data, m.len);
     if (!pv->touched) {
       pv->touched = 1;
@@ -293,6 +329,19 @@ static void broken(device *d, int p) {
   device_reconcile(d);
 }
 
+/* Garbage from byzantine senders, and how long one stayed a source after
+ * its first falsified chunk reached us. */
+static void note_byzantine(device *d, int p, const uint8_t *frame, size_t len,
+                           uint8_t flags) {
+  if (flags & FR_BYZANTINE) {
+    d->m.garbage_rx += len;
+    if (!d->garbage_first) d->garbage_first = d->now ? d->now : 1;
+  }
+  if (d->w->devs[p].cfg->byzantine > 0 && d->garbage_first &&
+      metrics_frame_class(len > 5 ? frame[5] : 0) == CLS_DATA)
+    d->liar_last = d->now;
+}
+
 static void deliver(device *d, envelope *env) {
   world *w = d->w;
   int p = env->src;
@@ -305,6 +354,15 @@ static void deliver(device *d, envelope *env) {
     q += FR_HDR + len;
     metrics_frame_received(d, p, frame, len);
     if (flags & FR_LOST) continue;
+    if ((flags & FR_CORRUPTED) && !w->sc->faults_frames) {
+      d->m.resets++; /* the AEAD record failed: hang up */
+      broken(d, p);
+      break;
+    }
+    note_byzantine(d, p, frame, len, flags);
+    /* Decrypted, verified and written before the node hears of it. */
+    hostcost_frame_in(d, frame, len);
+    if (hostcost_pay(d) > 0) device_now(d);
     if (vss_node_recv(d->node, &w->devs[p].id, frame, len, d->now) < 0)
       broken(d, p);
   }
@@ -371,7 +429,7 @@ void transport_deliver_due(device *d) {
 void transport_received(device *d, envelope *env) {
   world *w = d->w;
   live_del(w, env);
-  vss_time delay = route_delay(w, env->src, d->idx);
+  vss_time delay = route_delay(w, env->src, d->idx) + env->extra;
   if (!delay) {
     process(d, env);
     return;

@@ -39,8 +39,8 @@ typedef struct device device;
 typedef struct sent_frame {
   int dst;
   uint32_t len, frames;
-  uint32_t cls_bytes[4]; /* gossip, query, xfer control, data */
-  uint16_t lost, corrupted;
+  uint32_t cls_bytes[4];    /* gossip, query, xfer control, data */
+  uint16_t lost, corrupted; /* frames mode: frames; tcp: segments, resets */
   vss_time sent_at;
 } sent_frame;
 
@@ -59,6 +59,7 @@ typedef struct envelope {
   size_t len;     /* frame bytes (what the network carries) */
   size_t used;    /* bytes of data[] */
   vss_time due;   /* stream mode: arrival + propagation delay */
+  vss_time extra; /* faults = tcp: retransmission delay of lost segments */
   uint64_t order; /* arrival order, for ties at one due time */
   uint8_t data[];
 } envelope;
@@ -66,6 +67,7 @@ typedef struct envelope {
 #define FR_HDR 5
 #define FR_LOST 1 /* dropped by fault injection: uses bandwidth only */
 #define FR_CORRUPTED 2
+#define FR_BYZANTINE 4 /* payload falsified by a byzantine sender (counted) */
 
 /* A frame taken from the node but not yet given to SimGrid (the peer's
  * bundles are all in flight): a small socket buffer. */
@@ -123,6 +125,8 @@ typedef struct dev_metrics {
   uint64_t requests, requests_local, requests_done, requests_failed;
   uint64_t held_end, verified, verify_failed, impure;
   uint64_t held_kind[VSS_KIND_COUNT];
+  uint64_t resets;     /* faults = tcp: connections reset by damage */
+  uint64_t garbage_rx; /* data bytes a byzantine peer falsified */
 } dev_metrics;
 
 struct device {
@@ -165,7 +169,11 @@ struct device {
   gen_item *running;
   int nrunning, parallel;
 
-  dev_metrics m;
+  dev_metrics m; /* uint64_t counters only (summary.c sums them) */
+  double owed_s; /* host costs not yet spent (hostcost.h) */
+  double busy_s; /* host costs spent */
+  vss_time garbage_first, liar_last; /* first falsified byte received, last
+                                        data from a byzantine source */
 };
 
 typedef struct sim_link {
@@ -210,6 +218,7 @@ typedef struct request {
   vss_key key;
   vss_time t0, ready;
   int done, failed;
+  int rc;     /* failed: why (VSS_ERR_*) */
   int source; /* device it was fetched from; -1 local or generated */
   int next;   /* chain in the request index */
 } request;
@@ -227,6 +236,7 @@ typedef struct options {
   int no_report;
   const char *reports_dir;
   double latency_factor; /* of the model, for RTT hints */
+  double max_wall;       /* seconds of wall time, 0 = no limit */
 } options;
 
 struct world {
@@ -278,12 +288,13 @@ struct world {
   /* convergence (monitor) */
   vss_time avail_converged, holders_converged;
   vss_time last_online; /* of the last device that came online */
-  vss_key *thumbs; /* every thumbnail held somewhere */
+  vss_key *thumbs;      /* every thumbnail held somewhere */
   size_t nthumbs, capthumbs;
   int *thumb_index;
   size_t thumb_cap;
   uint8_t **known; /* [device][thumb]: the device knows a holder */
   double wall_start;
+  vss_time stopped_at; /* --max-wall cut the run here (0: ran to the end) */
   int done;
 };
 

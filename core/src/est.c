@@ -42,6 +42,20 @@ void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint) {
   e->busy_bytes = 0;
 }
 
+uint32_t vss_est_blame_at(const vss_est *e, vss_time now) {
+  if (!e->blame || e->blame_at == VSS_TIME_UNSET) return e->blame;
+  vss_time age = now > e->blame_at ? now - e->blame_at : 0;
+  uint64_t halves = age / VSS_EST_BLAME_HALF_LIFE;
+  return halves >= 32 ? 0 : e->blame >> halves;
+}
+
+void vss_est_blame(vss_est *e, vss_time now) {
+  uint32_t b = vss_est_blame_at(e, now);
+  /* Decay is counted from the last blame: a fresh one restarts it. */
+  e->blame = b < UINT32_MAX ? b + 1 : b;
+  e->blame_at = now;
+}
+
 void vss_est_rtt_sample(vss_est *e, vss_time rtt) {
   if (rtt == 0) rtt = 1;
   if (rtt < e->min_rtt) e->min_rtt = rtt;

@@ -18,17 +18,36 @@ typedef struct vss_est {
   /* rate sampling: bytes delivered since busy_since while busy */
   vss_time busy_since;
   uint64_t busy_bytes;
+  /* Blame: bad chunks this peer sent, halved every VSS_EST_BLAME_HALF_LIFE
+   * since blame_at. It outlives jobs and reconnections (vss_est_init
+   * keeps it): a fast peer that corrupts is demoted for later sidecars
+   * and cannot wash the record off by reconnecting. */
+  uint32_t blame;
+  vss_time blame_at;
 } vss_est;
 
 #define VSS_EST_DEFAULT_RATE (1.0e6) /* 1 MB/s when nothing known */
 #define VSS_EST_DEFAULT_RTT (100 * VSS_NS_PER_MS)
 
+#define VSS_EST_BLAME_HALF_LIFE (600 * VSS_NS_PER_S)
+
+/* Estimates from the link hints; the blame record is kept. Zero the
+ * struct before its first init. */
 void vss_est_init(vss_est *e, double rate_hint, vss_time rtt_hint);
+/* The peer sent bytes that failed verification. */
+void vss_est_blame(vss_est *e, vss_time now);
+/* Its blame, decayed to now. */
+uint32_t vss_est_blame_at(const vss_est *e, vss_time now);
+/* A peer with blame left is only used when no clean holder is. */
+static inline int vss_est_suspect(const vss_est *e, vss_time now) {
+  return e->blame && vss_est_blame_at(e, now) > 0;
+}
 /* RTT samples must not include queueing behind our own earlier requests:
  * xfer.c takes them only from requests sent while the source was idle. */
 void vss_est_rtt_sample(vss_est *e, vss_time rtt);
-/* bytes arrived at now while requests were outstanding. The first
- * delivery after idle starts a busy period; its bytes are not counted. */
+/* Verified bytes at now while requests were outstanding (bytes that
+ * fail verification never count: a corrupting peer must not look fast). The
+ * first delivery after idle starts a busy period; its bytes are not counted. */
 void vss_est_delivered(vss_est *e, uint64_t bytes, vss_time now);
 /* The link went idle (no outstanding requests) at now: a long enough
  * busy period is sampled, then sampling stops until the next delivery. */

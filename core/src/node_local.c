@@ -39,10 +39,12 @@ static int store_bytes(vss_node *n, const vss_key *key, vss_format fmt,
                        const void *data, uint64_t *size, vss_hash *sum,
                        vss_hash **chunks, uint64_t *nchunks) {
   if (data) {
+    if (*size > VSS_SIDECAR_MAX_SIZE) return VSS_ERR_TOO_BIG;
     int rc = vss_blobs_put(n->blobs, key, fmt, data, *size);
     return rc ? rc : hash_buffer(data, *size, sum, chunks, nchunks);
   }
   int rc = vss_blobs_stat(n->blobs, key, fmt, size);
+  if (rc == 0 && *size > VSS_SIDECAR_MAX_SIZE) return VSS_ERR_TOO_BIG;
   return rc ? rc
             : vss_blobs_hash(n->blobs, key, fmt, *size, sum, chunks, nchunks);
 }
@@ -72,8 +74,14 @@ int vss__set_local(vss_node *n, const vss_sidecar_row *row, int has,
       n->held_known = 0; /* count again when next needed */
   }
   int rc = vss_store_set_local_chunks(n->store, row, has, chunks, nchunks, now);
-  if (rc == 0 && n->held_known)
-    n->held_bytes = n->held_bytes - before + (has ? row->size : 0);
+  if (rc == 0 && n->held_known) {
+    /* Sizes are bounded (VSS_SIDECAR_MAX_SIZE); a figure that would go
+     * below zero is out of step with the store: count it again. */
+    if (before > n->held_bytes)
+      n->held_known = 0;
+    else
+      n->held_bytes = n->held_bytes - before + (has ? row->size : 0);
+  }
   return rc;
 }
 

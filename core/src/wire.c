@@ -15,8 +15,10 @@
  *   QUERY        v req_id | v count | count * key
  *   QUERY_REPLY  v req_id | v count | count * entry
  *   XFER_GET     v req_id | key | u8 format | v offset | v length | v flags
- *   XFER_META    v req_id | v size | hash checksum | v nchunks |
- *                nchunks * hash
+ *   XFER_META    v req_id | v size | hash checksum | v first | v count |
+ *                count * hash   (hashes first .. first+count-1 of the
+ *                sidecar's list; a list longer than VSS_WIRE_META_PAGE
+ *                travels in several pages)
  *   XFER_DATA    v req_id | v offset | v len | len bytes
  *   XFER_ERROR   v req_id | zigzag v code
  *   XFER_CANCEL  v req_id
@@ -246,6 +248,20 @@ static int put_entry(vss_buf *b, const vss_wire_entry *e) {
   return 0;
 }
 
+/* What a peer may claim to hold: at most VSS_SIDECAR_MAX_SIZE bytes,
+ * and an empty sidecar only with the checksum of empty content (it
+ * needs no bytes to be verified, so a wrong one could never be caught
+ * later). Either is a protocol error: the announcer is lying. */
+static int size_claim_ok(uint64_t size, const vss_hash *checksum) {
+  if (size > VSS_SIDECAR_MAX_SIZE) return VSS_ERR_PROTO;
+  if (size == 0) {
+    vss_hash empty;
+    vss_checksum_empty(&empty);
+    if (!vss_hash_eq(&empty, checksum)) return VSS_ERR_PROTO;
+  }
+  return 0;
+}
+
 int vss_wire_next_entry(vss_rd *r, vss_wire_entry *e) {
   vss_wire_entry t;
   uint8_t fmt;
@@ -257,6 +273,7 @@ int vss_wire_next_entry(vss_rd *r, vss_wire_entry *e) {
     return rc;
   if (fmt >= VSS_FMT_COUNT || t.has > 1) return VSS_ERR_PROTO;
   if (t.has && (rc = vss_rd_hash(r, &t.checksum)) != 0) return rc;
+  if (t.has && (rc = size_claim_ok(t.size, &t.checksum)) != 0) return rc;
   t.format = (vss_format)fmt;
   *e = t;
   return 0;
@@ -417,28 +434,42 @@ static uint64_t chunks_for(uint64_t size) {
   return size / VSS_CHUNK_SIZE + (size % VSS_CHUNK_SIZE != 0);
 }
 
-int vss_wire_encode_xfer_meta(vss_buf *b, uint32_t req_id, uint64_t size,
-                              const vss_hash *checksum, const vss_hash *chunks,
-                              uint64_t nchunks) {
+int vss_wire_encode_xfer_meta_page(vss_buf *b, uint32_t req_id, uint64_t size,
+                                   const vss_hash *checksum, uint64_t first,
+                                   const vss_hash *chunks, uint64_t count) {
   size_t start;
   int rc;
+  uint64_t total = chunks_for(size);
 
-  if (checksum == NULL || nchunks != chunks_for(size) ||
-      (chunks == NULL && nchunks))
+  if (checksum == NULL || size > VSS_SIDECAR_MAX_SIZE || first > total ||
+      count > total - first || (chunks == NULL && count) ||
+      (count == 0 && total != 0))
     return VSS_ERR_INVALID;
-  if (nchunks > VSS_WIRE_MAX_BODY / VSS_HASH_LEN) return VSS_ERR_TOO_BIG;
+  if (count > VSS_WIRE_META_PAGE) return VSS_ERR_TOO_BIG;
   if ((rc = frame_begin(b, VSS_MSG_XFER_META,
-                        5 + 10 + VSS_HASH_LEN + 10 +
-                            (size_t)nchunks * VSS_HASH_LEN,
+                        5 + 10 + VSS_HASH_LEN + 10 + 10 +
+                            (size_t)count * VSS_HASH_LEN,
                         &start)))
     return rc;
   vss_buf_put_varint(b, req_id);
   vss_buf_put_varint(b, size);
   vss_buf_put(b, checksum->b, VSS_HASH_LEN);
-  vss_buf_put_varint(b, nchunks);
-  for (uint64_t i = 0; i < nchunks; i++)
+  vss_buf_put_varint(b, first);
+  vss_buf_put_varint(b, count);
+  for (uint64_t i = 0; i < count; i++)
     vss_buf_put(b, chunks[i].b, VSS_HASH_LEN);
   return frame_end(b, start, 0);
+}
+
+int vss_wire_encode_xfer_meta(vss_buf *b, uint32_t req_id, uint64_t size,
+                              const vss_hash *checksum, const vss_hash *chunks,
+                              uint64_t nchunks) {
+  if (checksum == NULL || nchunks != chunks_for(size) ||
+      (chunks == NULL && nchunks))
+    return VSS_ERR_INVALID;
+  if (nchunks > VSS_WIRE_META_PAGE) return VSS_ERR_TOO_BIG;
+  return vss_wire_encode_xfer_meta_page(b, req_id, size, checksum, 0, chunks,
+                                        nchunks);
 }
 
 int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
@@ -575,11 +606,22 @@ static int dec_get(vss_rd *r, vss_msg_xfer_get *m) {
 static int dec_meta(vss_rd *r, vss_msg_xfer_meta *m) {
   int rc;
 
+  uint64_t total;
+
   if ((rc = rd_varint32(r, &m->req_id)) || (rc = vss_rd_varint(r, &m->size)) ||
       (rc = vss_rd_hash(r, &m->checksum)) ||
+      (rc = vss_rd_varint(r, &m->first)) ||
       (rc = vss_rd_varint(r, &m->nchunks)))
     return rc;
-  if (m->nchunks != chunks_for(m->size)) return VSS_ERR_PROTO;
+  if (m->size > VSS_SIDECAR_MAX_SIZE) return VSS_ERR_PROTO;
+  total = chunks_for(m->size);
+  m->total = total;
+  /* A page lies inside the list, and only an empty list has an empty
+   * page. */
+  if (m->first > total || m->nchunks > total - m->first ||
+      (m->nchunks == 0 && total != 0))
+    return VSS_ERR_PROTO;
+  if (m->nchunks > VSS_WIRE_META_PAGE) return VSS_ERR_TOO_BIG;
   /* Check before multiplying: nchunks comes from the peer. */
   if (m->nchunks > (r->len - r->off) / VSS_HASH_LEN) return VSS_ERR_TRUNCATED;
   return vss_rd_bytes(r, (size_t)m->nchunks * VSS_HASH_LEN, &m->hashes);

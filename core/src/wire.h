@@ -23,9 +23,11 @@
 #define VSS_PROTO_VERSION 1
 #define VSS_WIRE_HDR 6 /* u32 len + u8 version + u8 type */
 #define VSS_WIRE_MAX_BODY (1024u * 1024u + 1024u)
-#define VSS_WIRE_MAX_KEYS 4096      /* keys per QUERY / QUERY_REPLY */
-#define VSS_WIRE_MAX_ENTRIES 65536  /* entries per DIGEST page */
+#define VSS_WIRE_MAX_KEYS 4096            /* keys per QUERY / QUERY_REPLY */
+#define VSS_WIRE_MAX_ENTRIES 65536        /* entries per DIGEST page */
 #define VSS_WIRE_MAX_DATA (1024u * 1024u) /* bytes per XFER_DATA */
+/* Chunk hashes per XFER_META page: 1 MiB of hashes, 8 GiB of sidecar. */
+#define VSS_WIRE_META_PAGE 32768u
 
 typedef enum vss_msg_type {
   VSS_MSG_HELLO = 1,
@@ -134,11 +136,18 @@ typedef struct vss_msg_xfer_get {
   uint32_t flags;
 } vss_msg_xfer_get;
 
+/* One page of a sidecar's chunk-hash list: hashes first ..
+ * first + nchunks - 1 of total = vss_chunk_count(size). A list of up to
+ * VSS_WIRE_META_PAGE hashes (8 GiB of sidecar) is one page; a longer one
+ * is asked for page by page (XFER_GET with META, length 0 and offset =
+ * the first hash wanted). */
 typedef struct vss_msg_xfer_meta {
   uint32_t req_id;
-  uint64_t size;
+  uint64_t size; /* <= VSS_SIDECAR_MAX_SIZE */
   vss_hash checksum;
-  uint64_t nchunks;     /* == vss_chunk_count(size) */
+  uint64_t first;        /* index of the first hash in this page */
+  uint64_t nchunks;      /* hashes in this page (total for one page) */
+  uint64_t total;        /* vss_chunk_count(size); derived, not sent */
   const uint8_t *hashes; /* nchunks * 32 bytes, in the frame */
 } vss_msg_xfer_meta;
 
@@ -192,12 +201,17 @@ int vss_wire_digest_end(vss_buf *b, size_t mark, uint32_t count);
 int vss_wire_encode_query(vss_buf *b, uint32_t req_id, const vss_key *keys,
                           uint32_t count);
 int vss_wire_encode_query_reply(vss_buf *b, uint32_t req_id,
-                                const vss_wire_entry *results,
-                                uint32_t count);
+                                const vss_wire_entry *results, uint32_t count);
 int vss_wire_encode_xfer_get(vss_buf *b, const vss_msg_xfer_get *m);
+/* The whole list in one page (nchunks == vss_chunk_count(size), at most
+ * VSS_WIRE_META_PAGE, else VSS_ERR_TOO_BIG). */
 int vss_wire_encode_xfer_meta(vss_buf *b, uint32_t req_id, uint64_t size,
-                              const vss_hash *checksum,
-                              const vss_hash *chunks, uint64_t nchunks);
+                              const vss_hash *checksum, const vss_hash *chunks,
+                              uint64_t nchunks);
+/* One page: chunks points at hash `first`, count of them. */
+int vss_wire_encode_xfer_meta_page(vss_buf *b, uint32_t req_id, uint64_t size,
+                                   const vss_hash *checksum, uint64_t first,
+                                   const vss_hash *chunks, uint64_t count);
 int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
                               const void *data, uint32_t len);
 int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code);

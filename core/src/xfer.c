@@ -118,6 +118,7 @@ static int fetch_new(vss_xfer *x, const vss_key *key, vss_format fmt,
 int vss_xfer_fetch(vss_xfer *x, const vss_key *key, vss_format fmt,
                    uint32_t flags, uint64_t *job, vss_time now) {
   if (!valid_key(key, fmt)) return VSS_ERR_INVALID;
+  xf_tick(x, now);
   if (job) *job = 0;
   int rc;
   xjob *j = xf_job_by_key(x, key);
@@ -232,6 +233,7 @@ vss_time vss_xfer_expiry(const vss_xfer *x) {
 }
 
 int vss_xfer_handle_expiry(vss_xfer *x, vss_time now) {
+  xf_tick(x, now);
   if (x->expiry > now) return 0;
   xf_expire(x, now);
   xf_pump_all(x, now);
@@ -244,6 +246,7 @@ int vss_xfer_handle_expiry(vss_xfer *x, vss_time now) {
 
 int vss_xfer_recv(vss_xfer *x, vss_peer *p, const vss_msg *m, vss_time now) {
   int rc;
+  xf_tick(x, now);
   switch (m->type) {
   case VSS_MSG_XFER_GET:
     rc = xf_on_get(x, p, &m->u.get);
@@ -334,6 +337,7 @@ static void job_offer(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
 
 void vss_xfer_offer(vss_xfer *x, vss_peer *p, const vss_key *key,
                     vss_format fmt, uint64_t size, vss_time now) {
+  xf_tick(x, now);
   if (x->njobs) {
     xjob *j = xf_job_by_key(x, key);
     if (j && j->fmt == fmt) job_offer(x, j, p, now);

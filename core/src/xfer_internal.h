@@ -33,9 +33,13 @@
 #define XFER_SRC_MAX_ERRORS 3    /* bad chunks / stalls before a drop */
 #define XFER_MAX_SERVES 65536    /* queued GETs per peer */
 #define XFER_META_CACHE 4        /* chunk-hash lists kept for serving */
-#define XFER_REQ_BUCKETS 4096    /* power of two */
-#define XFER_JOB_BUCKETS 4096    /* first size of the job maps; they grow */
-#define XFER_EXPIRE_BATCH 256    /* timers acted on per handle_expiry */
+/* Lists longer than one META page assembled from one source at once:
+ * what a source can make us hold unverified is then one list, at most
+ * 32 B per chunk of a VSS_SIDECAR_MAX_SIZE sidecar (128 MiB). */
+#define XFER_META_ASSEMBLE_PER_SOURCE 1
+#define XFER_REQ_BUCKETS 4096 /* power of two */
+#define XFER_JOB_BUCKETS 4096 /* first size of the job maps; they grow */
+#define XFER_EXPIRE_BATCH 256 /* timers acted on per handle_expiry */
 #define XFER_NO_PEER 0xffffu
 /* The slowest rate (bytes/s) at which a source is assumed to hash a
  * sidecar whose chunk-hash list it has not stored (rows from before
@@ -93,7 +97,8 @@ typedef struct xchunk {
 typedef struct jsrc {
   uint16_t peer;
   uint8_t dropped, errors;
-  uint64_t bytes; /* delivered to this job */
+  uint64_t bytes;    /* delivered to this job, verified or not */
+  uint64_t verified; /* of which passed verification (the row's source) */
 } jsrc;
 
 struct xjob {
@@ -113,6 +118,13 @@ struct xjob {
   uint64_t nchunks, ndone, ntodo, cursor;
   xchunk *ch;
   vss_hash *hashes; /* verified chunk-hash list (multi-chunk) */
+  /* The list being received page by page (unverified): hashes
+   * 0 .. mnext-1 from source mpeer. Grows with the bytes that source
+   * actually sent, never from the claimed size. */
+  vss_hash *mlist;
+  uint64_t mnext;
+  uint16_t mpeer;
+  uint8_t massm; /* counted in mpeer's xpeer.massm (list of pages due) */
   int meta_inflight;
   uint32_t meta_tries;
   void *tmp;
@@ -140,7 +152,9 @@ typedef struct xsrc {
 
 /* Server side of one peer: its GETs to us. */
 typedef struct xserve {
-  struct xserve *next;
+  struct xserve *next, *prev; /* queue */
+  struct xserve *hnext;       /* the peer's map by req_id (XFER_CANCEL) */
+  uint8_t q;                  /* the queue it is in: 0 foreground */
   uint32_t req_id;
   vss_key key;
   vss_format fmt;
@@ -151,6 +165,9 @@ typedef struct xpeer {
   xsrc c;
   xserve *qh[2], *qt[2]; /* 0 foreground, 1 background */
   uint32_t nserve;
+  uint32_t massm;  /* jobs assembling a multi-page list from it */
+  xserve **smap;   /* queued GETs by req_id; nserve <= smap_n when it can */
+  uint32_t smap_n; /* buckets, a power of two (0: none yet) */
 } xpeer;
 
 typedef struct xmeta {
@@ -188,6 +205,7 @@ struct vss_xfer {
   xmeta meta[XFER_META_CACHE];
   uint64_t meta_tick;
   vss_prefetch *pf;
+  vss_time now; /* latest time an entry point was given (blame decay) */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -205,6 +223,12 @@ static inline vss_peer *xf_peer_at(const vss_xfer *x, uint16_t idx) {
 static inline vss_time xf_hash_allowance(uint64_t size) {
   double t = (double)size * 1e9 / XFER_HASH_RATE;
   return t >= 1.8e19 ? VSS_TIME_UNSET - 1 : (vss_time)t;
+}
+
+/* Entry points note the time: source ranking reads blame decayed to it. */
+static inline void xf_tick(vss_xfer *x, vss_time now) {
+  if (now != VSS_TIME_UNSET && (x->now == VSS_TIME_UNSET || now > x->now))
+    x->now = now;
 }
 
 static inline uint64_t xf_chunk_len(const xjob *j, uint64_t c) {
@@ -230,6 +254,9 @@ xjob *xf_job_new(vss_xfer *x, const vss_key *key, vss_format fmt,
                  uint32_t flags, uint32_t evflags, vss_time now);
 /* Remove a job from every list and free it (requests cancelled). */
 void xf_job_free(vss_xfer *x, xjob *j, vss_time now);
+/* j's chunk table, from a verified size (one chunk, or a verified
+ * chunk-hash list). */
+int xf_job_chunks_init(xjob *j);
 /* Start and pump a job; settle it. May end it. */
 int xf_job_launch(vss_xfer *x, xjob *j, vss_time now);
 /* Act on what happened to a transferring job. Returns 1 when it ended. */
@@ -253,6 +280,10 @@ void xf_req_abandon(vss_xfer *x, xreq *r, vss_time now);
 void xf_req_set_deadline(vss_xfer *x, xreq *r, vss_time t);
 int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
                      vss_time now);
+/* Forget a list received in part (and its count at its source). */
+void xf_mlist_drop(vss_xfer *x, xjob *j);
+/* j's multi-page list no longer counts at its source (verified). */
+void xf_mlist_uncount(vss_xfer *x, xjob *j);
 int xf_send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,
                   vss_time now);
 

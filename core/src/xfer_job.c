@@ -213,6 +213,7 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   job_set_state(x, j, J_WAIT); /* out of the budget's figure */
   vss_theap_remove(&x->jheap, &j->hpos);
   job_unlink(x, j);
+  xf_mlist_drop(x, j);
   free(j->ch);
   free(j->hashes);
   free(j);
@@ -220,18 +221,23 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
 
 /* ---- starting -------------------------------------------------------- */
 
-/* Every chunk to do, none avoiding a source. */
-static int job_chunks_init(xjob *j) {
-  j->nchunks = vss_chunk_count(j->size);
+/* Every chunk to do, none avoiding a source. Sized from a verified
+ * list only: a one-chunk sidecar (its checksum verifies the chunk) at
+ * start, a larger one once its chunk-hash list added up to the checksum
+ * (xfer_recv.c) - a peer's claimed size alone never sizes an array. */
+int xf_job_chunks_init(xjob *j) {
   j->ch = calloc(j->nchunks ? j->nchunks : 1, sizeof(*j->ch));
   if (!j->ch) return VSS_ERR_NOMEM;
   for (uint64_t c = 0; c < j->nchunks; c++)
     j->ch[c].avoid = XFER_NO_PEER;
   j->ntodo = j->nchunks;
+  j->cursor = 0;
   return 0;
 }
 
-/* WAIT -> XFER: choose sources, open the temp blob. */
+/* WAIT -> XFER: choose sources. Nothing is allocated or reserved from
+ * the claimed size: a multi-chunk sidecar asks for its chunk-hash list
+ * first, and the temp blob opens at the first verified chunk. */
 static int job_start(vss_xfer *x, xjob *j, vss_time now) {
   vss_peer *best = xf_job_pick_target(x, j);
   if (!best) return VSS_ERR_NO_SOURCE;
@@ -240,12 +246,8 @@ static int job_start(vss_xfer *x, xjob *j, vss_time now) {
   if ((j->evflags & VSS_EVF_FOREGROUND) && pol->storage_budget &&
       !vss_prefetch_fits(pol, vss_xfer_budget_used(x), j->size))
     return VSS_ERR_FULL;
-  if (job_chunks_init(j)) return VSS_ERR_NOMEM;
-  int rc = vss_blobs_open_temp(x->n->blobs, &j->key, j->fmt, j->size, &j->tmp);
-  if (rc) {
-    j->tmp = NULL;
-    return VSS_ERR_IO;
-  }
+  j->nchunks = vss_chunk_count(j->size);
+  if (j->nchunks <= 1 && xf_job_chunks_init(j)) return VSS_ERR_NOMEM;
   job_set_state(x, j, J_XFER);
   xf_job_set_wake(x, j, VSS_TIME_UNSET);
   xf_emit(x, VSS_EV_FETCH_STARTED, j, best, j->size, j->nchunks, 0, now);
@@ -272,6 +274,7 @@ static void job_reset_xfer(vss_xfer *x, xjob *j, vss_time now) {
   if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
   j->tmp = NULL;
   xf_ready_remove(x, j);
+  xf_mlist_drop(x, j);
   free(j->ch);
   free(j->hashes);
   j->ch = NULL;

@@ -3,10 +3,14 @@
  *
  * Verification is two-level (model.h): a one-chunk sidecar is checked
  * against the holder's checksum directly; a larger one first gets the
- * chunk-hash list (META, asked for in parallel with the first chunks),
- * checked against the checksum, then every chunk as it lands. Chunks are
- * buffered per request and only verified bytes reach the temp blob. A bad
- * chunk blames its source, which is dropped after repeated errors.
+ * chunk-hash list (META, page by page past VSS_WIRE_META_PAGE hashes),
+ * checked against the checksum before any chunk is asked for, then every
+ * chunk as it lands. So unverified bytes held are at most what is in
+ * flight (each source's request window, window_max at most): nothing
+ * waits for a list. Only verified bytes reach the temp blob, which opens
+ * at the first of them. A bad chunk blames its source in this job
+ * (dropped after repeated errors) and beyond it (vss_est_blame: ranked
+ * after clean holders for later sidecars).
  *
  * Commit order: blob commit, then the store's set_local (sidecar READY,
  * its verified chunk-hash list and availability has=1 in one
@@ -41,16 +45,17 @@ static void chunk_bad(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
   xf_src_blame(x, j, culprit, VSS_ERR_CHECKSUM, now);
 }
 
-/* A request's chunk is complete and its hash is known: check, write. */
-static void chunk_verify(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
+/* The chunk is verified: open the temp blob at its first verified
+ * byte (never at job start, never from a claimed size alone) and write. */
+static void chunk_write(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
   uint64_t c = r->chunk;
-  vss_hash h;
-  vss_hash_bytes(r->buf, r->len, &h);
-  if (!chunk_hash_ok(j, c, &h)) {
-    chunk_bad(x, j, r, now);
-    return;
+  int rc = 0;
+  if (!j->tmp &&
+      vss_blobs_open_temp(x->n->blobs, &j->key, j->fmt, j->size, &j->tmp)) {
+    j->tmp = NULL;
+    rc = VSS_ERR_IO;
   }
-  int rc = vss_blobs_write(x->n->blobs, j->tmp, r->off, r->buf, r->len);
+  if (!rc) rc = vss_blobs_write(x->n->blobs, j->tmp, r->off, r->buf, r->len);
   if (rc) {
     if (!j->fail_rc) j->fail_rc = VSS_ERR_IO;
     xf_req_free(x, r, now);
@@ -62,30 +67,22 @@ static void chunk_verify(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
   xf_req_free(x, r, now);
 }
 
-/* The hash list just arrived: verify the chunks that waited for it. */
-static void verify_held(vss_xfer *x, xjob *j, vss_time now) {
-  xreq *r = j->reqs, *next;
-  for (; r; r = next) {
-    next = r->jnext;
-    if (!r->outstanding && !r->meta && j->ch[r->chunk].state == CH_HELD)
-      chunk_verify(x, j, r, now);
-  }
-}
-
 /* ---- commit ---------------------------------------------------------- */
 
+/* The peer whose verified bytes were committed (most of them): bytes
+ * that failed verification never make a liar the row's source. */
 static uint16_t main_source(const xjob *j) {
   uint16_t best = XFER_NO_PEER;
   uint64_t bytes = 0;
   for (uint32_t i = 0; i < j->nsrc; i++)
-    if (best == XFER_NO_PEER || j->src[i].bytes > bytes) {
+    if (j->src[i].verified > bytes) {
       best = j->src[i].peer;
-      bytes = j->src[i].bytes;
+      bytes = j->src[i].verified;
     }
   return best;
 }
 
-/* The READY row of a fetched sidecar; source: the peer that sent most. */
+/* The READY row of a fetched sidecar; source: main_source. */
 static void job_row(const vss_xfer *x, const xjob *j, uint16_t src,
                     vss_time now, vss_sidecar_row *row) {
   memset(row, 0, sizeof(*row));
@@ -103,6 +100,19 @@ static void job_row(const vss_xfer *x, const xjob *j, uint16_t src,
 
 /* Every chunk verified and written: blob commit, then the row. */
 static int job_commit(vss_xfer *x, xjob *j, uint16_t src, vss_time now) {
+  if (j->nchunks == 0) {
+    /* No bytes to verify: the checksum must be that of empty content
+     * (decoders refuse other claims; this is the last line). */
+    vss_hash empty;
+    vss_checksum_empty(&empty);
+    if (!vss_hash_eq(&empty, &j->checksum)) return VSS_ERR_CHECKSUM;
+    if (!j->tmp &&
+        vss_blobs_open_temp(x->n->blobs, &j->key, j->fmt, 0, &j->tmp)) {
+      j->tmp = NULL;
+      return VSS_ERR_IO;
+    }
+  }
+  if (!j->tmp) return VSS_ERR_IO;
   void *tmp = j->tmp;
   j->tmp = NULL; /* commit consumes it, success or not */
   int rc = vss_blobs_commit(x->n->blobs, tmp);
@@ -157,32 +167,46 @@ void xf_job_done(vss_xfer *x, xjob *j, vss_time now) {
 
 /* ---- frames from sources --------------------------------------------- */
 
-/* A source's chunk-hash list, when it adds up to the job's checksum.
- * Returns 1 with *out (the caller owns it), 0 when it does not match,
- * VSS_ERR_NOMEM. */
-static int meta_hashes(const xjob *j, const vss_msg_xfer_meta *m,
-                       vss_hash **out) {
-  *out = NULL;
-  if (m->size != j->size || m->nchunks != j->nchunks ||
-      !vss_hash_eq(&m->checksum, &j->checksum))
-    return 0;
-  vss_hash *hs = malloc(j->nchunks * sizeof(*hs));
-  if (!hs) return VSS_ERR_NOMEM;
-  memcpy(hs, m->hashes, j->nchunks * sizeof(*hs));
+/* A page of the chunk-hash list from source `peer`: appended to what
+ * that source sent so far. Returns 1 when the list is complete and adds
+ * up to the checksum (then j->hashes holds it), 0 when more pages are
+ * due, VSS_ERR_CHECKSUM when the source's list is not the job's (it
+ * lied), or VSS_ERR_NOMEM. Memory grows with the pages actually received, at
+ * most the list of a VSS_SIDECAR_MAX_SIZE sidecar. */
+static int meta_page(vss_xfer *x, xjob *j, uint16_t peer,
+                     const vss_msg_xfer_meta *m) {
+  if (m->size != j->size || m->total != j->nchunks ||
+      !vss_hash_eq(&m->checksum, &j->checksum) || peer != j->mpeer ||
+      m->first != j->mnext || m->nchunks == 0)
+    return VSS_ERR_CHECKSUM;
+  vss_hash *ml =
+      realloc(j->mlist, (size_t)(j->mnext + m->nchunks) * sizeof(*ml));
+  if (!ml) return VSS_ERR_NOMEM;
+  j->mlist = ml;
+  memcpy(ml + j->mnext, m->hashes, (size_t)m->nchunks * sizeof(*ml));
+  j->mnext += m->nchunks;
+  if (j->mnext < j->nchunks) return 0;
   vss_hash sum;
-  vss_checksum_of_chunks(hs, j->nchunks, &sum);
-  if (!vss_hash_eq(&sum, &j->checksum)) {
-    free(hs);
-    return 0;
-  }
-  *out = hs;
+  vss_checksum_of_chunks(ml, j->nchunks, &sum);
+  if (!vss_hash_eq(&sum, &j->checksum)) return VSS_ERR_CHECKSUM;
+  free(j->hashes);
+  j->hashes = ml;
+  j->mlist = NULL;
+  j->mnext = 0;
+  xf_mlist_uncount(x, j);
   return 1;
 }
 
-/* p holds other bytes than its digest said: no use to this job. */
+/* p holds other bytes than its digest said: no use to this job, and
+ * blamed beyond it. */
 static void meta_refused(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
+  xf_mlist_drop(x, j);
+  vss_est_blame(&p->est, now);
   jsrc *s = xf_job_src(j, p->idx);
-  if (s) xf_src_drop(x, j, s, VSS_ERR_CHECKSUM, now);
+  if (s) {
+    s->errors = XFER_SRC_MAX_ERRORS; /* a false list: never revived */
+    xf_src_drop(x, j, s, VSS_ERR_CHECKSUM, now);
+  }
   if (++j->meta_tries > xf_cfg(x)->max_retries && !j->fail_rc)
     j->fail_rc = VSS_ERR_RETRIES;
 }
@@ -195,32 +219,41 @@ int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
   xjob *j = r->job;
   xf_req_free(x, r, now);
   j->meta_inflight = 0;
-  vss_hash *hs;
-  int ok = meta_hashes(j, m, &hs);
-  if (ok > 0) {
-    free(j->hashes);
-    j->hashes = hs;
-    verify_held(x, j, now);
-  } else if (ok == 0) {
+  int ok = j->hashes ? 1 : meta_page(x, j, p->idx, m);
+  if (ok > 0 && !j->ch) {
+    /* The list is verified: now the chunks can be asked for. */
+    if (xf_job_chunks_init(j) && !j->fail_rc) j->fail_rc = VSS_ERR_NOMEM;
+  } else if (ok == VSS_ERR_CHECKSUM) {
     meta_refused(x, j, p, now);
-  } else if (!j->fail_rc) {
+  } else if (ok < 0 && !j->fail_rc) {
     j->fail_rc = ok;
   }
   uint64_t id = j->id;
-  xf_job_settle(x, j, now);
-  if (xf_job_by_id(x, id)) xf_pump_all(x, now);
+  if (!xf_job_settle(x, j, now) && (j = xf_job_by_id(x, id)) != NULL)
+    xf_pump_job_sources(x, j, now);
   return 0;
 }
 
-/* A data request is complete: verify now or hold until the hash list. */
-static void req_landed(vss_xfer *x, xreq *r, vss_time now) {
+/* A data request is complete: verify it. Verified bytes (only those)
+ * feed the source's rate estimate and count as its share of the job;
+ * they are counted before the request leaves the source's list, so the
+ * busy period they belong to has not ended yet. */
+static void req_landed(vss_xfer *x, vss_peer *p, xreq *r, vss_time now) {
   xjob *j = r->job;
-  xf_req_settle_source(x, r, now);
-  if (j->nchunks > 1 && !j->hashes) {
-    j->ch[r->chunk].state = CH_HELD;
-    return;
+  vss_hash h;
+  vss_hash_bytes(r->buf, r->len, &h);
+  int ok =
+      j->ch && (j->nchunks == 1 || j->hashes) && chunk_hash_ok(j, r->chunk, &h);
+  if (ok) {
+    vss_est_delivered(&p->est, r->len, now);
+    jsrc *s = xf_job_src(j, p->idx);
+    if (s) s->verified += r->len;
   }
-  chunk_verify(x, j, r, now);
+  xf_req_settle_source(x, r, now);
+  if (ok)
+    chunk_write(x, j, r, now);
+  else
+    chunk_bad(x, j, r, now);
 }
 
 /* A transport that can lose frames (the harness, datagram drivers) left
@@ -247,7 +280,6 @@ static void data_absorb(vss_xfer *x, vss_peer *p, xreq *r,
   xp->c.inflight -= m->len;
   if (r->fg) xp->c.fg_inflight -= m->len;
   xp->c.last_progress = now;
-  vss_est_delivered(&p->est, m->len, now);
   jsrc *s = xf_job_src(r->job, p->idx);
   if (s) s->bytes += m->len;
 }
@@ -265,7 +297,7 @@ int xf_on_data(vss_xfer *x, vss_peer *p, const vss_msg_xfer_data *m,
   data_absorb(x, p, r, m, now);
   xjob *j = r->job;
   if (r->got < r->len) return 0;
-  req_landed(x, r, now);
+  req_landed(x, p, r, now);
   /* A bad chunk goes to the other sources at once, not at p's pace. */
   if (!xf_job_settle(x, j, now)) xf_pump_sources_but(x, j, p->idx, now);
   xf_pump_source(x, p, now);

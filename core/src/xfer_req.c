@@ -166,22 +166,51 @@ int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
                      vss_time now) {
   xreq *r = req_new(x, j, p, xp);
   if (!r) return VSS_ERR_NOMEM;
+  /* Pages of one list come from one source: another starts it over. */
+  if (j->mpeer != p->idx) {
+    xf_mlist_drop(x, j);
+    j->mpeer = p->idx;
+  }
   r->meta = 1;
   r->chunk = UINT64_MAX;
+  r->off = j->mnext; /* META-only GET: offset = first hash wanted */
   int rc = send_get(x, p, r, VSS_GET_META);
   if (rc) {
     free(r);
     return rc;
   }
   /* A source without a stored list hashes the sidecar before it answers
-   * (xfer_serve.c): give it that long on top of the round trip, or a
-   * 1 GB sidecar's only source is dropped before it could answer. */
-  vss_time t = vss_est_timeout(&p->est, j->nchunks * VSS_HASH_LEN, 0);
-  t += xf_hash_allowance(j->size);
+   * its first page (xfer_serve.c): give it that long on top of the round
+   * trip, or a 1 GB sidecar's only source is dropped before it could
+   * answer. */
+  uint64_t page = j->nchunks - j->mnext;
+  if (page > VSS_WIRE_META_PAGE) page = VSS_WIRE_META_PAGE;
+  vss_time t = vss_est_timeout(&p->est, page * VSS_HASH_LEN, 0);
+  if (j->mnext == 0) t += xf_hash_allowance(j->size);
   r->deadline = now + t;
   req_link(x, r, xp, now);
   j->meta_inflight = 1;
+  /* A list of several pages counts at its source from its first request
+   * until it is verified or dropped. */
+  if (j->nchunks > VSS_WIRE_META_PAGE && !j->massm) {
+    j->massm = 1;
+    xp->massm++;
+  }
   return 0;
+}
+
+void xf_mlist_uncount(vss_xfer *x, xjob *j) {
+  if (!j->massm) return;
+  j->massm = 0;
+  xpeer *xp = j->mpeer < VSS_MAX_PEERS ? x->peers[j->mpeer] : NULL;
+  if (xp && xp->massm) xp->massm--;
+}
+
+void xf_mlist_drop(vss_xfer *x, xjob *j) {
+  free(j->mlist);
+  j->mlist = NULL;
+  j->mnext = 0;
+  xf_mlist_uncount(x, j);
 }
 
 int xf_send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,

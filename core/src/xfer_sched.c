@@ -53,43 +53,126 @@ vss_time xf_src_cost(const vss_xfer *x, uint16_t idx, uint64_t bytes) {
   return vss_est_cost(&p->est, bytes, src_inflight(x, idx));
 }
 
-/* Holders usable for j, from the peer cache; returns how many. */
-size_t xf_job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
-                      size_t cap) {
-  size_t n = vss_pcache_holders(x->n->pcache, &j->key, h, cap), k = 0;
-  if (n > cap) n = cap;
+/* Whether h may be a holder at all: a size within the protocol's
+ * bound, and an empty sidecar only with the checksum of empty content
+ * (decoders refuse the rest; this keeps any other path honest too). */
+static int holder_sane(const vss_holder *h) {
+  if (h->size > VSS_SIDECAR_MAX_SIZE) return 0;
+  if (h->size == 0) {
+    vss_hash empty;
+    vss_checksum_empty(&empty);
+    return vss_hash_eq(&empty, &h->checksum);
+  }
+  return 1;
+}
+
+static int src_suspect(const vss_xfer *x, uint16_t idx) {
+  const vss_peer *p = xf_peer_at(x, idx);
+  return p && vss_est_suspect(&p->est, x->now);
+}
+
+/* Clean holders before suspects, then the cheaper. */
+static int holder_better(const vss_xfer *x, const vss_holder *a,
+                         const vss_holder *b) {
+  int sa = src_suspect(x, a->peer), sb = src_suspect(x, b->peer);
+  if (sa != sb) return sa < sb;
+  return xf_src_cost(x, a->peer, a->size) < xf_src_cost(x, b->peer, b->size);
+}
+
+/* The best `cap` of n filtered holders into h[0..cap) (partial
+ * selection: cap is small, n is the holders of one key). */
+static size_t holders_keep_best(const vss_xfer *x, vss_holder *h, size_t n,
+                                size_t cap) {
+  if (n <= cap) return n;
+  for (size_t i = 0; i < cap; i++) {
+    size_t best = i;
+    for (size_t k = i + 1; k < n; k++)
+      if (holder_better(x, &h[k], &h[best])) best = k;
+    vss_holder t = h[i];
+    h[i] = h[best];
+    h[best] = t;
+  }
+  return cap;
+}
+
+static size_t holders_filter(const vss_xfer *x, const xjob *j, vss_holder *h,
+                             size_t n) {
+  size_t k = 0;
   for (size_t i = 0; i < n; i++)
-    if (h[i].format == j->fmt && xf_src_usable(x, j, xf_peer_at(x, h[i].peer)))
+    if (h[i].format == j->fmt && holder_sane(&h[i]) &&
+        xf_src_usable(x, j, xf_peer_at(x, h[i].peer)))
       h[k++] = h[i];
   return k;
 }
 
+/* Usable holders of j, from the peer cache: every holder is filtered
+ * first (format, sanity, online, link policy), then the best `cap` are
+ * kept - a key with 40 holders, the first 32 of them offline, still has
+ * 8 sources. Returns how many are in h. */
+size_t xf_job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
+                      size_t cap) {
+  size_t n = vss_pcache_holders(x->n->pcache, &j->key, h, cap);
+  if (n <= cap) return holders_keep_best(x, h, holders_filter(x, j, h, n), cap);
+  /* More holders than room: all of them, on the heap (at most one per
+   * peer slot, so bounded by VSS_MAX_PEERS). */
+  vss_holder *all = malloc(n * sizeof(*all));
+  if (!all) /* without memory, the first cap filtered */
+    return holders_filter(x, j, h, cap);
+  size_t got = vss_pcache_holders(x->n->pcache, &j->key, all, n);
+  if (got > n) got = n;
+  got = holders_keep_best(x, all, holders_filter(x, j, all, got), cap);
+  memcpy(h, all, got * sizeof(*h));
+  free(all);
+  return got;
+}
+
+/* A slot of j's full source table that can go to a new holder: one
+ * that is offline or was dropped (its blame lives on in its peer's
+ * estimates), with nothing owed; else NULL. */
+static jsrc *src_slot_reusable(const vss_xfer *x, xjob *j) {
+  jsrc *pick = NULL;
+  for (uint32_t i = 0; i < j->nsrc; i++) {
+    jsrc *s = &j->src[i];
+    const vss_peer *p = xf_peer_at(x, s->peer);
+    if (!s->dropped && p && p->online) continue;
+    int owes = 0;
+    for (const xreq *r = j->reqs; r && !owes; r = r->jnext)
+      owes = r->outstanding && r->peer == s->peer;
+    if (owes) continue;
+    /* An offline one first: an errored one is kept as long as possible. */
+    if (!pick || (pick->errors && !s->errors)) pick = s;
+  }
+  return pick;
+}
+
 /* Add (or revive) a holder as a source when it has the job's bytes. */
-int xf_job_add_source(xjob *j, const vss_holder *h) {
-  if (h->size != j->size || !vss_hash_eq(&h->checksum, &j->checksum)) return 0;
+static int job_add_source(const vss_xfer *x, xjob *j, const vss_holder *h) {
+  if (h->size != j->size || !vss_hash_eq(&h->checksum, &j->checksum) ||
+      !holder_sane(h))
+    return 0;
   jsrc *s = xf_job_src(j, h->peer);
   if (s) {
     if (!s->dropped || s->errors >= XFER_SRC_MAX_ERRORS) return 0;
     s->dropped = 0; /* back online */
     return 1;
   }
-  if (j->nsrc == XFER_MAX_SOURCES) return 0;
-  s = &j->src[j->nsrc++];
+  if (j->nsrc < XFER_MAX_SOURCES)
+    s = &j->src[j->nsrc++];
+  else if (!x || !(s = src_slot_reusable(x, j)))
+    return 0;
   memset(s, 0, sizeof(*s));
   s->peer = h->peer;
   return 1;
 }
 
+int xf_job_add_source(xjob *j, const vss_holder *h) {
+  return job_add_source(NULL, j, h);
+}
+
 size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n) {
   size_t best = n;
-  vss_time best_cost = VSS_TIME_UNSET;
-  for (size_t i = 0; i < n; i++) {
-    vss_time c = xf_src_cost(x, h[i].peer, h[i].size);
-    if (best == n || c < best_cost) {
-      best = i;
-      best_cost = c;
-    }
-  }
+  for (size_t i = 0; i < n; i++)
+    if (best == n || holder_better(x, &h[i], &h[best])) best = i;
   return best;
 }
 
@@ -103,7 +186,7 @@ vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j) {
   j->size = h[best].size;
   j->checksum = h[best].checksum;
   for (size_t i = 0; i < n; i++)
-    xf_job_add_source(j, &h[i]);
+    job_add_source(x, j, &h[i]);
   return xf_peer_at(x, h[best].peer);
 }
 
@@ -112,7 +195,7 @@ void xf_job_refresh_sources(vss_xfer *x, xjob *j) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
   for (size_t i = 0; i < n; i++)
-    xf_job_add_source(j, &h[i]);
+    job_add_source(x, j, &h[i]);
 }
 
 void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now) {
@@ -125,6 +208,10 @@ void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now) {
 
 /* A source misbehaved (bad chunk, stall): drop it after repeated errors. */
 void xf_src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc, vss_time now) {
+  vss_peer *p = xf_peer_at(x, idx);
+  /* Bad bytes follow the peer to its next jobs; a stall may be the
+   * link's fault and stays with this job. */
+  if (p && rc == VSS_ERR_CHECKSUM) vss_est_blame(&p->est, now);
   jsrc *s = xf_job_src(j, idx);
   if (!s) return;
   if (s->errors < 255) s->errors++;
@@ -140,10 +227,17 @@ static int src_acceptable(const vss_xfer *x, const xjob *j, uint16_t idx,
                           uint64_t len, const xchunk *c, vss_time now) {
   vss_time mine = xf_src_cost(x, idx, len), best = VSS_TIME_UNSET;
   double rate = 0;
+  int suspect = vss_est_suspect(&xf_peer_at(x, idx)->est, now);
   for (uint32_t i = 0; i < j->nsrc; i++) {
     const jsrc *s = &j->src[i];
     const vss_peer *p = xf_peer_at(x, s->peer);
     if (s->dropped || !xf_src_usable(x, j, p)) continue;
+    /* A peer that sent bad bytes lately only works when no clean source
+     * of this job can: its garbage is then at most what was in flight
+     * when its first bad chunk was seen. */
+    int other_suspect = vss_est_suspect(&p->est, now);
+    if (suspect && !other_suspect) return 0;
+    if (!suspect && other_suspect) continue; /* not a better choice */
     rate += p->est.rate;
     if (c && c->avoid == s->peer && now < c->not_before) continue;
     best = vss__tmin(best, xf_src_cost(x, s->peer, len));
@@ -190,6 +284,22 @@ static int meta_needed(const xjob *j) {
   return j->nchunks > 1 && !j->hashes && !j->meta_inflight;
 }
 
+/* A list received in part goes on with the source that sent it while
+ * that one can (pages of one list come from one source); a list of
+ * several pages starts only when the source is not already sending
+ * XFER_META_ASSEMBLE_PER_SOURCE others. */
+static int meta_source_ok(const vss_xfer *x, const xjob *j, const vss_peer *p) {
+  if (!j->massm || j->mpeer != p->idx) {
+    const xpeer *xp = x->peers[p->idx];
+    if (j->nchunks > VSS_WIRE_META_PAGE && xp &&
+        xp->massm >= XFER_META_ASSEMBLE_PER_SOURCE)
+      return 0;
+  }
+  if (j->mnext == 0 || j->mpeer == p->idx) return 1;
+  jsrc *s = xf_job_src((xjob *)j, j->mpeer);
+  return !s || s->dropped || !xf_src_usable(x, j, xf_peer_at(x, j->mpeer));
+}
+
 int xf_job_has_work(const xjob *j) {
   return j->state == J_XFER && (j->ntodo > 0 || meta_needed(j));
 }
@@ -206,7 +316,7 @@ static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t win,
   jsrc *s = xf_job_src(j, p->idx);
   if (!s || s->dropped || !xf_src_usable(x, j, p)) return;
   int fg = (j->evflags & VSS_EVF_FOREGROUND) != 0;
-  if (meta_needed(j) &&
+  if (meta_needed(j) && meta_source_ok(x, j, p) &&
       src_acceptable(x, j, p->idx, VSS_CHUNK_SIZE, NULL, now) &&
       xf_send_meta_req(x, j, p, xp, now) != 0)
     return;
@@ -364,7 +474,7 @@ static void expire_requests(vss_xfer *x, vss_time now) {
 
 static uint64_t next_backoff(const xjob *j, vss_time now) {
   vss_time t = VSS_TIME_UNSET;
-  for (uint64_t c = 0; c < j->nchunks; c++)
+  for (uint64_t c = 0; j->ch && c < j->nchunks; c++)
     if (j->ch[c].state == CH_TODO && j->ch[c].not_before > now)
       t = vss__tmin(t, j->ch[c].not_before);
   return t;

@@ -110,14 +110,24 @@ static int meta_get(vss_xfer *x, const vss_sidecar_row *row, xmeta **out) {
   return 0;
 }
 
+/* One page of the list, from hash `first` (lists past
+ * VSS_WIRE_META_PAGE hashes travel in several). */
 static int serve_meta(vss_xfer *x, vss_peer *p, uint32_t req_id,
-                      const vss_sidecar_row *row) {
+                      const vss_sidecar_row *row, uint64_t first) {
+  uint64_t total = vss_chunk_count(row->size);
+  if (first > total || (first == total && total != 0))
+    return send_error(x, p, req_id, VSS_ERR_INVALID);
   xmeta *m;
   int rc = meta_get(x, row, &m);
   if (rc) return send_error(x, p, req_id, rc);
+  if (first > m->n) return send_error(x, p, req_id, VSS_ERR_INVALID);
+  const vss_hash *hs = m->hashes;
+  uint64_t count = m->n - first;
+  if (count > VSS_WIRE_META_PAGE) count = VSS_WIRE_META_PAGE;
   x->scratch.len = 0;
-  rc = vss_wire_encode_xfer_meta(&x->scratch, req_id, m->size, &m->checksum,
-                                 m->hashes, m->n);
+  rc =
+      vss_wire_encode_xfer_meta_page(&x->scratch, req_id, m->size, &m->checksum,
+                                     first, hs ? hs + first : NULL, count);
   if (rc) return send_error(x, p, req_id, VSS_ERR_TOO_BIG);
   rc = vss__send(x->n, p, x->scratch.data, x->scratch.len);
   return rc ? rc : 1;
@@ -130,13 +140,55 @@ void xf_meta_cache_free(vss_xfer *x) {
 
 /* ---- queued GETs ----------------------------------------------------- */
 
-static void serve_push(xpeer *xp, xserve *s, int q) {
+/* Queued GETs are also in a per-peer map by req_id, so that an
+ * XFER_CANCEL costs O(1) instead of a walk of up to XFER_MAX_SERVES. */
+static uint32_t serve_bucket(const xpeer *xp, uint32_t req_id) {
+  return (req_id * 2654435761u) & (xp->smap_n - 1);
+}
+
+static void smap_put(xpeer *xp, xserve *s) {
+  uint32_t b = serve_bucket(xp, s->req_id);
+  s->hnext = xp->smap[b];
+  xp->smap[b] = s;
+}
+
+/* Twice the buckets once there are more GETs than buckets; without the
+ * memory the chains grow longer (nserve stays capped). */
+static int smap_grow(xpeer *xp) {
+  if (xp->smap_n && xp->nserve < xp->smap_n) return 0;
+  uint32_t nb = xp->smap_n ? xp->smap_n * 2 : 64;
+  xserve **m = calloc(nb, sizeof(*m));
+  if (!m) return xp->smap_n ? 0 : VSS_ERR_NOMEM;
+  free(xp->smap);
+  xp->smap = m;
+  xp->smap_n = nb;
+  for (int q = 0; q < 2; q++)
+    for (xserve *s = xp->qh[q]; s; s = s->next)
+      smap_put(xp, s);
+  return 0;
+}
+
+static void smap_del(xpeer *xp, xserve *s) {
+  xserve **pp = &xp->smap[serve_bucket(xp, s->req_id)];
+  while (*pp && *pp != s)
+    pp = &(*pp)->hnext;
+  if (*pp) *pp = s->hnext;
+}
+
+static int serve_push(xpeer *xp, xserve *s, int q) {
+  int rc = smap_grow(xp);
+  if (rc) return rc;
+  s->q = (uint8_t)q;
+  s->next = NULL;
+  s->prev = xp->qt[q];
   if (xp->qt[q])
     xp->qt[q]->next = s;
   else
     xp->qh[q] = s;
   xp->qt[q] = s;
   xp->nserve++;
+  smap_put(xp, s);
+  return 0;
 }
 
 /* The row a GET names, when we hold it READY in the asked format.
@@ -165,7 +217,10 @@ static int serve_queue(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
   s->off = g->offset;
   s->end = g->offset + g->length;
   s->bytes = g->length;
-  serve_push(xp, s, (g->flags & VSS_GET_FOREGROUND) ? 0 : 1);
+  if (serve_push(xp, s, (g->flags & VSS_GET_FOREGROUND) ? 0 : 1)) {
+    free(s);
+    return VSS_ERR_NOMEM;
+  }
   return 0;
 }
 
@@ -174,7 +229,9 @@ int xf_on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
   int rc = get_row(x, p, g, &row);
   if (rc <= 0) return rc;
   int meta = (g->flags & VSS_GET_META) != 0;
-  if (meta && (rc = serve_meta(x, p, g->req_id, &row)) <= 0)
+  /* A META-only GET names the first hash wanted in its offset. */
+  uint64_t first = g->length == 0 ? g->offset : 0;
+  if (meta && (rc = serve_meta(x, p, g->req_id, &row, first)) <= 0)
     return rc;        /* an error went out instead */
   if (g->length == 0) /* a META-only request is complete */
     return meta ? 0 : send_error(x, p, g->req_id, VSS_ERR_INVALID);
@@ -183,24 +240,27 @@ int xf_on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
   return serve_queue(x, p, g);
 }
 
-static xserve *serve_unlink(xpeer *xp, int q, xserve *prev, xserve *s) {
-  if (prev)
-    prev->next = s->next;
+static xserve *serve_unlink(xpeer *xp, int q, xserve *s) {
+  if (s->prev)
+    s->prev->next = s->next;
   else
     xp->qh[q] = s->next;
-  if (xp->qt[q] == s) xp->qt[q] = prev;
+  if (s->next)
+    s->next->prev = s->prev;
+  else
+    xp->qt[q] = s->prev;
+  smap_del(xp, s);
   xp->nserve--;
   return s;
 }
 
 int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m) {
   xpeer *xp = x->peers[p->idx];
-  for (int q = 0; xp && q < 2; q++) {
-    for (xserve *s = xp->qh[q], *prev = NULL; s; prev = s, s = s->next) {
-      if (s->req_id != m->req_id) continue;
-      free(serve_unlink(xp, q, prev, s));
-      return 0;
-    }
+  if (!xp || !xp->smap_n) return 0;
+  for (xserve *s = xp->smap[serve_bucket(xp, m->req_id)]; s; s = s->hnext) {
+    if (s->req_id != m->req_id) continue;
+    free(serve_unlink(xp, s->q, s));
+    return 0;
   }
   return 0; /* already served: nothing to drop */
 }
@@ -208,8 +268,11 @@ int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m) {
 void xf_serve_clear(xpeer *xp) {
   for (int q = 0; q < 2; q++) {
     while (xp->qh[q])
-      free(serve_unlink(xp, q, NULL, xp->qh[q]));
+      free(serve_unlink(xp, q, xp->qh[q]));
   }
+  free(xp->smap);
+  xp->smap = NULL;
+  xp->smap_n = 0;
 }
 
 /* ---- lazy DATA ------------------------------------------------------- */
@@ -226,7 +289,7 @@ static void serve_done(vss_xfer *x, vss_peer *p, xpeer *xp, int q,
   ev.format = s->fmt;
   ev.bytes = s->bytes;
   ev.flags = q == 0 ? VSS_EVF_FOREGROUND : 0;
-  free(serve_unlink(xp, q, NULL, s));
+  free(serve_unlink(xp, q, s));
   vss__emit(x->n, &ev, now);
 }
 
@@ -242,7 +305,7 @@ int vss_xfer_produce(vss_xfer *x, vss_peer *p, int fg_only, vss_buf *out,
   int rc = vss_blobs_read(x->n->blobs, &s->key, s->fmt, s->off, x->rbuf, len);
   if (rc) { /* the blob vanished under its row: tell, and stop */
     rc = vss_wire_encode_xfer_error(out, s->req_id, VSS_ERR_IO);
-    free(serve_unlink(xp, q, NULL, s));
+    free(serve_unlink(xp, q, s));
     return rc ? rc : 1;
   }
   rc = vss_wire_encode_xfer_data(out, s->req_id, s->off, x->rbuf, len);

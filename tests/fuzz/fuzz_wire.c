@@ -74,10 +74,11 @@ static void reencode_meta(vss_buf *b, const vss_msg_xfer_meta *m) {
   vss_hash *h = calloc(m->nchunks ? m->nchunks : 1, sizeof(*h));
 
   WIRE_CHECK(h != NULL);
-  WIRE_CHECK(m->nchunks == vss_chunk_count(m->size));
+  WIRE_CHECK(m->total == vss_chunk_count(m->size));
+  WIRE_CHECK(m->first + m->nchunks <= m->total);
   if (m->nchunks) memcpy(h, m->hashes, m->nchunks * sizeof(*h));
-  WIRE_CHECK(vss_wire_encode_xfer_meta(b, m->req_id, m->size, &m->checksum, h,
-                                       m->nchunks) == 0);
+  WIRE_CHECK(vss_wire_encode_xfer_meta_page(b, m->req_id, m->size, &m->checksum,
+                                            m->first, h, m->nchunks) == 0);
   free(h);
 }
 

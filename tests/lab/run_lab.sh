@@ -8,8 +8,10 @@ set -u
 build=$1 src=$2
 out=$(mktemp -d /tmp/vss-lab-test.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-before=$(ip netns list 2>/dev/null | grep -c '^vl' || true)
-python3 "$src/real/lab/vss-lab" "$src/tests/lab/lab-smoke.ini" --build "$build" --out "$out/run"
+# Our own tag: other labs (a parallel CTest elsewhere) may run meanwhile.
+tag=lt$(($$ % 10000))
+mine() { ip netns list 2>/dev/null | grep -c "^$tag" || true; }
+python3 "$src/real/lab/vss-lab" "$src/tests/lab/lab-smoke.ini" --build "$build" --out "$out/run" --tag "$tag"
 rc=$?
 [ $rc -eq 77 ] && exit 77
 [ $rc -eq 0 ] || { echo "FAIL: vss-lab exit $rc"; exit 1; }
@@ -20,20 +22,18 @@ get() { grep "^$1," "$out/run/summary.csv" | cut -d, -f2; }
 grep -q '^laptop,3,20,20,' "$out/run/grids.csv" || fail "grid not complete: $(cat "$out/run/grids.csv")"
 grep -q '^share.desktop,1,' "$out/run/compare.csv" || fail "compare.csv: $(cat "$out/run/compare.csv")"
 [ -s "$out/run/report.md" ] || fail "no report"
-after=$(ip netns list | grep -c '^vl' || true)
-[ "$after" = "$before" ] || fail "namespaces left behind: $(ip netns list)"
+[ "$(mine)" = 0 ] || fail "namespaces left behind: $(ip netns list)"
 pgrep -f "$out/run/nodes" >/dev/null && fail "processes left behind"
 # Interrupted mid-run (SIGTERM, as CTest or a user would): it must still
 # remove every namespace and process it made.
 python3 "$src/real/lab/vss-lab" "$src/tests/lab/lab-smoke.ini" --build "$build" \
-  --out "$out/int" --no-sim >"$out/int.log" 2>&1 &
+  --out "$out/int" --no-sim --tag "$tag" >"$out/int.log" 2>&1 &
 pid=$!
 sleep 5
 kill -TERM $pid
 wait $pid
 grep -q interrupted "$out/int.log" || echo "note: the run ended before the signal"
-after=$(ip netns list | grep -c '^vl' || true)
-[ "$after" = "$before" ] || fail "interrupted: namespaces left behind: $(ip netns list)"
+[ "$(mine)" = 0 ] || fail "interrupted: namespaces left behind: $(ip netns list)"
 sleep 1
 pgrep -f "$out/int/nodes" >/dev/null && fail "interrupted: processes left behind"
 echo "ok: grid of 20 fetched by real nodes; report $out/run/report.md"

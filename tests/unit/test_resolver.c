@@ -216,7 +216,8 @@ static void test_generate_failed_and_cancel(void **state) {
   assert_int_equal(vss_node_fetch(bob, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND,
                                   &job, vss_h_now(h)),
                    0);
-  vss_h_run_until(h, vss_h_now(h) + 100 * MS);
+  /* The chunk-hash list first (one RTT of 50 ms), then chunks. */
+  vss_h_run_until(h, vss_h_now(h) + 200 * MS);
   vss_job_info ji[2];
   assert_int_equal(vss_node_jobs(bob, ji, 2), 1);
   assert_int_equal(ji[0].id, job);

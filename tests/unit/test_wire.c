@@ -774,13 +774,15 @@ static void test_counts_and_limits(void **state) {
   raw_frame(&fr, VSS_MSG_DIGEST, &pl);
   assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_PROTO);
 
-  /* XFER_META: nchunks must match the size; hashes must be there. */
+  /* XFER_META: the page must lie inside the list the size implies;
+   * hashes must be there. */
   pl.len = 0;
   assert_int_equal(vss_buf_put_varint(&pl, 1), 0);
   assert_int_equal(vss_buf_put_varint(&pl, VSS_CHUNK_SIZE + 1), 0);
   assert_int_equal(vss_buf_put(&pl, h.b, 32), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, 0), 0); /* first */
   size_t at = pl.len;
-  assert_int_equal(vss_buf_put_varint(&pl, 1), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, 3), 0); /* of 2 */
   assert_int_equal(vss_buf_put(&pl, h.b, 32), 0);
   raw_frame(&fr, VSS_MSG_XFER_META, &pl);
   assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_PROTO);
@@ -796,16 +798,37 @@ static void test_counts_and_limits(void **state) {
   assert_int_equal(vss_buf_put_varint(&pl, UINT64_MAX), 0);
   assert_int_equal(vss_buf_put(&pl, h.b, 32), 0);
   assert_int_equal(vss_buf_put_varint(&pl, 0), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, 0), 0);
   raw_frame(&fr, VSS_MSG_XFER_META, &pl);
   assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_PROTO);
-  /* A huge nchunks matching a huge size: must not multiply past len. */
+  /* A size over VSS_SIDECAR_MAX_SIZE is a lie, whatever follows. */
   pl.len = 0;
   assert_int_equal(vss_buf_put_varint(&pl, 1), 0);
-  assert_int_equal(vss_buf_put_varint(&pl, UINT64_MAX - VSS_CHUNK_SIZE), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, VSS_SIDECAR_MAX_SIZE + 1), 0);
   assert_int_equal(vss_buf_put(&pl, h.b, 32), 0);
-  assert_int_equal(vss_buf_put_varint(
-                       &pl, (UINT64_MAX - VSS_CHUNK_SIZE) / VSS_CHUNK_SIZE + 1),
-                   0);
+  assert_int_equal(vss_buf_put_varint(&pl, 0), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, 1), 0);
+  assert_int_equal(vss_buf_put(&pl, h.b, 32), 0);
+  raw_frame(&fr, VSS_MSG_XFER_META, &pl);
+  assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_PROTO);
+  /* The largest size in one page: too many hashes for a frame. */
+  pl.len = 0;
+  assert_int_equal(vss_buf_put_varint(&pl, 1), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, VSS_SIDECAR_MAX_SIZE), 0);
+  assert_int_equal(vss_buf_put(&pl, h.b, 32), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, 0), 0);
+  assert_int_equal(
+      vss_buf_put_varint(&pl, VSS_SIDECAR_MAX_SIZE / VSS_CHUNK_SIZE), 0);
+  raw_frame(&fr, VSS_MSG_XFER_META, &pl);
+  assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_TOO_BIG);
+  /* A page of a huge list whose hashes are not there: must not
+   * multiply past len. */
+  pl.len = 0;
+  assert_int_equal(vss_buf_put_varint(&pl, 1), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, VSS_SIDECAR_MAX_SIZE), 0);
+  assert_int_equal(vss_buf_put(&pl, h.b, 32), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, 40000), 0);
+  assert_int_equal(vss_buf_put_varint(&pl, VSS_WIRE_META_PAGE), 0);
   raw_frame(&fr, VSS_MSG_XFER_META, &pl);
   assert_int_equal(vss_wire_decode(fr.data, fr.len, &m), VSS_ERR_TRUNCATED);
 

@@ -165,8 +165,17 @@ void vss_hash_hex(const vss_hash *h, char out[VSS_HASH_HEX_LEN + 1]);
 int vss_hash_parse_hex(vss_hash *out, const char *s, size_t len);
 int vss_hash_eq(const vss_hash *a, const vss_hash *b);
 
+/* The largest sidecar the protocol carries: 1 TiB, i.e. 4 Mi chunks and
+ * a 128 MiB chunk-hash list (a proxy of a long 8K video is ~100 GiB).
+ * A size above it, wherever a peer states one (digest entry, query
+ * reply, META), is a protocol error; locally it is VSS_ERR_TOO_BIG. It
+ * bounds what a claimed size can make a receiver allocate, and keeps
+ * every sum of sizes far from wrapping. */
+#define VSS_SIDECAR_MAX_SIZE (1ull << 40)
+
+/* Written so that it cannot wrap near UINT64_MAX. */
 static inline uint64_t vss_chunk_count(uint64_t size) {
-  return (size + VSS_CHUNK_SIZE - 1) / VSS_CHUNK_SIZE;
+  return size / VSS_CHUNK_SIZE + (size % VSS_CHUNK_SIZE != 0);
 }
 
 /* Streaming two-level hasher: feed bytes in order, any split. */
@@ -181,6 +190,9 @@ int vss_hasher_final(vss_hasher *h, vss_hash *checksum, vss_hash **chunks,
 
 /* The checksum of a list of chunk hashes (what a receiver checks first). */
 void vss_checksum_of_chunks(const vss_hash *chunks, uint64_t n, vss_hash *out);
+/* The checksum of an empty sidecar (zero chunks): the only one a
+ * size-0 entry may carry. */
+void vss_checksum_empty(vss_hash *out);
 /* One-shot over a whole buffer. */
 int vss_checksum_buffer(const void *data, uint64_t size, vss_hash *out);
 
