@@ -691,7 +691,7 @@ int main(int argc, char **argv) {
              g_known[0] ? " --known-defects " : "", g_known,
              g_only[0] ? " --classes " : "", g_only);
     }
-    if ((s - first + 1) % 500 == 0 && nseeds > 500) {
+    if ((s - first + 1) % 100 == 0 && nseeds > 100) {
       clock_gettime(CLOCK_MONOTONIC, &t1);
       printf("progress: %" PRIu64 " seeds, %" PRIu64 " failed, %.0f s\n",
              s - first + 1, bad,
