@@ -405,9 +405,21 @@ static void on_event(void *user, int i, const vss_event *ev) {
         vss_uuid_cmp(&ev->peer, vss_h_device(r->h, a)) != 0)
       continue;
     vss_time began = ev->at - ev->duration;
-    /* frames sent just before the lift still carry lies: 1 s margin */
-    int lying = began >= r->liar_since[a] &&
-                (!r->lifted_at || began < r->lifted_at + S);
+    /* the whole job inside the lying: after the lift, frames are honest */
+    int lying = began >= r->liar_since[a] && !r->lifted_at;
+    if (lying && getenv("CAMPAIGN_TRACE")) {
+      size_t n;
+      const vss_event *all = vss_h_events(r->h, i, &n);
+      for (size_t k = 0; k < n; k++)
+        if (all[k].job == ev->job) {
+          int who = -1;
+          for (int b = 0; b < r->nn; b++)
+            if (vss_uuid_cmp(&all[k].peer, vss_h_device(r->h, b)) == 0) who = b;
+          fprintf(stderr, "  t=%.3f %s peer %d bytes %" PRIu64 " rc %d\n",
+                  all[k].at / 1e9, vss_event_name(all[k].type), who,
+                  all[k].bytes, all[k].rc);
+        }
+    }
     if (lying)
       fail(r,
            "source: node %d's FETCH_DONE for job %" PRIu64 " (%" PRIu64
