@@ -32,6 +32,10 @@ typedef struct conn_cb {
   void (*writable)(void *owner, conn *c);
   /* Closed (every write callback has run); c is freed right after. */
   void (*closed)(void *owner, conn *c);
+  /* Optional push back, asked before each frame: 0 = hold the frames
+   * (decrypted or not) and stop reading the socket until the owner calls
+   * conn_rx_resume. NULL: always 1. */
+  int (*readable)(void *owner, conn *c);
 } conn_cb;
 
 typedef struct conn_opts {
@@ -51,6 +55,13 @@ int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,
               const uint8_t peer_pk[CHAN_PK_LEN]);
 /* Idempotent. `why` is logged (at `level`) with the remote address. */
 void conn_close(conn *c, int level, const char *why);
+
+/* 1 while reading is stopped on purpose: frames held because readable
+ * said 0 (push back), or the worker has the other buffer. */
+int conn_rx_held(const conn *c);
+/* Deliver the held frames (while readable says 1) and read again. Does
+ * nothing when called from inside a frame callback of c. */
+void conn_rx_resume(conn *c);
 
 /* Seals one core frame and queues it. */
 int conn_send_frame(conn *c, const uint8_t *frame, size_t len);

@@ -32,6 +32,9 @@ struct conn {
   rxjob *job;       /* records being opened on a worker thread */
   int job_busy;     /* the worker has it */
   int read_paused;  /* rx full while the worker is busy */
+  int held;         /* push back: the owner said not readable */
+  int job_held;     /* ... with frames of the finished batch left */
+  int delivering;   /* inside a frame callback (no nested delivery) */
   int free_pending; /* closed while busy: the job's end frees us */
   uint64_t bytes_in, bytes_out;
   struct wreq *pool[CONN_POOL];

@@ -25,6 +25,8 @@
 struct rxjob {
   uv_work_t work;
   conn *c;
+  int status;        /* of the work request */
+  size_t next, poff; /* first frame not yet delivered, its offset */
   uint8_t *units; /* whole record units in [off, end) */
   size_t off, end;
   uint8_t *plain; /* their frames, back to back */
@@ -76,12 +78,32 @@ static void bad_record(conn *c, int rc) {
 }
 
 static void deliver(conn *c, const uint8_t *f, size_t len) {
-  if (c->o.cb->frame(c->o.owner, c, f, len) < 0)
-    conn_close(c, LOG_WARN, "protocol error in frame");
+  c->delivering = 1;
+  int rc = c->o.cb->frame(c->o.owner, c, f, len);
+  c->delivering = 0;
+  if (rc < 0) conn_close(c, LOG_WARN, "protocol error in frame");
 }
 
-static void open_inline(conn *c, size_t off, size_t end) {
+/* Push back: asked before each frame. Holding stops the socket reads;
+ * what was read stays in rx (records not opened yet) or in the job. */
+static int may_deliver(conn *c) {
+  if (c->o.cb->readable == NULL || c->o.cb->readable(c->o.owner, c)) return 1;
+  if (!c->held) {
+    c->held = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
+  return 0;
+}
+
+int conn_rx_held(const conn *c) {
+  return c->held;
+}
+
+/* Opens and delivers records in [off, end); returns where it stopped
+ * (end, or the first record held back). */
+static size_t open_inline(conn *c, size_t off, size_t end) {
   while (off < end && !c->closing) {
+    if (!may_deliver(c)) break;
     size_t ul = CHAN_PREFIX +
                 ((size_t)c->rx[off] | (size_t)c->rx[off + 1] << 8 |
                  (size_t)c->rx[off + 2] << 16 | (size_t)c->rx[off + 3] << 24);
@@ -89,11 +111,12 @@ static void open_inline(conn *c, size_t off, size_t end) {
     int rc = chan_open(c->ch, c->rx + off, ul, c->plain, c->plain_cap, &plen);
     if (rc < 0) {
       bad_record(c, rc);
-      return;
+      return off;
     }
-    deliver(c, c->plain, plen);
     off += ul;
+    deliver(c, c->plain, plen);
   }
+  return off;
 }
 
 /* ---- the worker ------------------------------------------------------- */
@@ -128,29 +151,54 @@ static void work_open(uv_work_t *w) {
 
 static void process(conn *c);
 
+/* The finished batch's frames from j->next on; then what follows it. */
+static void finish_job(conn *c) {
+  rxjob *j = c->job;
+  while (j->next < j->nframes && !c->closing) {
+    if (!may_deliver(c)) {
+      c->job_held = 1;
+      return;
+    }
+    size_t len = j->flen[j->next++];
+    const uint8_t *f = j->plain + j->poff;
+    j->poff += len;
+    deliver(c, f, len);
+  }
+  c->job_held = 0;
+  if (c->closing) return;
+  if (j->status < 0 || j->rc < 0) {
+    bad_record(c, j->status < 0 ? CHAN_ERR_STATE : j->rc);
+    return;
+  }
+  if (c->read_paused && !c->held) {
+    c->read_paused = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+  }
+  process(c);
+}
+
 static void work_done(uv_work_t *w, int status) {
   rxjob *j = w->data;
   conn *c = j->c;
-  const uint8_t *f = j->plain;
   c->job_busy = 0;
   if (c->free_pending) {
     conn_finalize(c);
     return;
   }
-  for (size_t i = 0; i < j->nframes && !c->closing; i++) {
-    deliver(c, f, j->flen[i]);
-    f += j->flen[i];
-  }
-  if (c->closing) return;
-  if (status < 0 || j->rc < 0) {
-    bad_record(c, status < 0 ? CHAN_ERR_STATE : j->rc);
-    return;
-  }
-  if (c->read_paused) {
-    c->read_paused = 0;
+  j->status = status;
+  j->next = j->poff = 0;
+  finish_job(c);
+}
+
+void conn_rx_resume(conn *c) {
+  if (!c->held || c->closing || c->delivering) return;
+  c->held = 0;
+  if (c->job_held)
+    finish_job(c);
+  else
+    process(c);
+  if (!c->held && !c->closing && !c->read_paused)
     uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
-  }
-  process(c);
 }
 
 /* Hands units [off, end) to the worker by swapping buffers: the batch is
@@ -213,7 +261,8 @@ static void compact(conn *c, size_t off) {
 
 static void process(conn *c) {
   size_t off, end;
-  if (c->job_busy) return; /* records stay in order behind the batch */
+  /* Records stay in order behind the batch, and behind held frames. */
+  if (c->job_busy || c->job_held || c->held) return;
   off = handshake(c);
   if (c->closing) return;
   if (!c->ready) {
@@ -226,7 +275,7 @@ static void process(conn *c) {
     offload(c, off, end);
     return;
   }
-  open_inline(c, off, end);
+  end = open_inline(c, off, end);
   if (!c->closing) compact(c, end);
 }
 

@@ -92,6 +92,9 @@ static void pump(srv *s, peer_slot *p, vss_time now) {
     s->frames_out++;
     if (s->h->cfg.upload_limit) s->tokens -= (double)m.len;
   }
+  /* What went out may have drained the queue the node pushed back on. */
+  if (c && conn_rx_held(c) && vss_node_peer_readable(s->node, &p->device))
+    conn_rx_resume(c); /* no-op unless it was the push back */
 }
 
 void net_pump_all(srv *s) {
@@ -187,7 +190,9 @@ static int cb_frame(void *owner, conn *c, const uint8_t *f, size_t len) {
   s->frames_in++;
   rc = vss_node_recv(s->node, &p->device, f, len, home_now());
   if (rc < 0) {
-    log_warn("peer %s sent a bad frame: %s", p->name, vss_strerror(rc));
+    log_warn("peer %s %s: %s", p->name,
+             rc == VSS_ERR_LIMIT ? "passed a bound" : "sent a bad frame",
+             vss_strerror(rc));
     return -1;
   }
   srv_after(s);
@@ -225,8 +230,17 @@ static void cb_closed(void *owner, conn *c) {
   if (!s->stopping) srv_after(s);
 }
 
-static const conn_cb CONN_CB = {cb_pinned, cb_established, cb_frame,
-                                cb_writable, cb_closed};
+/* Push back: the node says when to stop reading this peer's socket. */
+static int cb_readable(void *owner, conn *c) {
+  srv *s = owner;
+  conn_link *l = conn_user(c);
+  peer_slot *p = l ? l->slot : NULL;
+  if (p == NULL || p->active != c) return 1;
+  return vss_node_peer_readable(s->node, &p->device);
+}
+
+static const conn_cb CONN_CB = {cb_pinned,   cb_established, cb_frame,
+                                cb_writable, cb_closed,      cb_readable};
 
 static conn_opts opts_of(srv *s) {
   conn_opts o;

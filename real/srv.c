@@ -124,6 +124,17 @@ static void on_event(void *user, const vss_event *ev) {
     if (p && p->active) conn_close(p->active, LOG_INFO, "protocol error");
     break;
   }
+  case VSS_EV_PEER_DROPPED: {
+    peer_slot *p = net_slot(s, &ev->peer);
+    log_warn("%s passed a bound (%s: %llu): %s; dropping the session",
+             srv_name_of(s, &ev->peer, who, sizeof who),
+             vss_limit_name((vss_limit)ev->count)
+                 ? vss_limit_name((vss_limit)ev->count)
+                 : "?",
+             (unsigned long long)ev->bytes, vss_strerror(ev->rc));
+    if (p && p->active) conn_close(p->active, LOG_INFO, "over a bound");
+    break;
+  }
   case VSS_EV_PEER_EXPIRED:
     log_info("availability cache of %s expired",
              srv_name_of(s, &ev->peer, who, sizeof who));

@@ -144,6 +144,10 @@ static void step(device *d) {
   }
   gen_start(d);
   transport_pump(d);
+  /* Sending may have drained a queue the node pushed back on; what it
+   * then reads may queue replies. */
+  for (int i = 0; i < 8 && d->nblocked && transport_resume_rx(d); i++)
+    transport_pump(d);
 }
 
 static void complete(device *d, int i) {

@@ -178,6 +178,7 @@ typedef struct scenario {
   int ncfg;
   double loss, corrupt;
   vss_time gossip_interval, change_batch_delay, cache_ttl;
+  uint64_t limits[VSS_LIMIT_COUNT]; /* limit.NAME: node bounds, 0 = default */
   double gossip_jitter;
   sc_log event_log;
   int64_t verify; /* -1 all, 0 none, N: up to N per device */

@@ -126,6 +126,17 @@ int key_scenario(parser *p, const char *key, const char *v) {
   if (strcmp(key, "change_batch_delay") == 0)
     return set_time(p, key, v, &sc->change_batch_delay);
   if (strcmp(key, "cache_ttl") == 0) return set_time(p, key, v, &sc->cache_ttl);
+  if (strncmp(key, "limit.", 6) == 0) {
+    for (int l = 0; l < VSS_LIMIT_COUNT; l++)
+      if (strcmp(key + 6, vss_limit_name((vss_limit)l)) == 0) {
+        if (!set_uint(p, key, v, UINT64_MAX, &sc->limits[l])) return 0;
+        return sc->limits[l] ? 1 : perr(p, "%s: must be above zero", key);
+      }
+    return perr(p,
+                "%s: no such bound (node.h vss_limit: peer_queue_bytes, "
+                "peer_queue_frames, peers, jobs, ...)",
+                key);
+  }
   if (strcmp(key, "event_log") == 0) {
     if (strcmp(v, "all") == 0) return sc->event_log = LOG_ALL, 1;
     if (strcmp(v, "none") == 0) return sc->event_log = LOG_NONE, 1;
@@ -153,11 +164,12 @@ int key_scenario(parser *p, const char *key, const char *v) {
     return perr(p, "payload: only 'real' is supported (size-only payloads "
                    "need a core hook; see sim/README.md)");
   }
-  return unknown(p, key,
-                 "name, description, seed, duration, model, platform, "
-                 "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
-                 "change_batch_delay, cache_ttl, event_log, verify, "
-                 "check_every, start_spread, faults, host_costs, payload");
+  return unknown(
+      p, key,
+      "name, description, seed, duration, model, platform, "
+      "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
+      "change_batch_delay, cache_ttl, limit.NAME, event_log, verify, "
+      "check_every, start_spread, faults, host_costs, payload");
 }
 
 /* ---- [link NAME] ----------------------------------------------------- */

@@ -337,6 +337,8 @@ static void put_totals(out *o, world *w) {
   put_num(o, "failures.retries", (double)t.ev[VSS_EV_RETRY]);
   put_num(o, "failures.sources_dropped", (double)t.ev[VSS_EV_SOURCE_DROPPED]);
   put_num(o, "failures.proto_errors", (double)t.proto_errors);
+  put_num(o, "failures.peers_dropped", (double)t.ev[VSS_EV_PEER_DROPPED]);
+  put_num(o, "transport.pushbacks", (double)t.pushbacks);
   if (w->sc->faults_frames) {
     put_num(o, "faults.frames_lost", (double)t.lost_tx);
     put_num(o, "faults.frames_corrupted", (double)t.corrupted_tx);

@@ -26,6 +26,13 @@
  * user's own platform (or ns-3) SimGrid carries the latency of each bundle
  * and the window covers twice the bandwidth-delay product instead.
  *
+ * Push back: the receiver feeds a peer's frames to the node only while
+ * vss_node_peer_readable says so; the rest wait (the partly fed bundle
+ * and those after it), as bytes a real driver leaves in its socket, until
+ * the node reads again after sending (transport_resume_rx). The sender is
+ * not throttled in turn (no TCP zero window): what it can send is bounded
+ * by the protocol's own windows.
+ *
  * Bundles to one peer are numbered per connection epoch and put back in
  * order by the receiver. Faults (tcp_faults): a lost segment delays its
  * bundle by a retransmission round trip, damage resets the connection,
@@ -300,6 +307,8 @@ static void drop_reorder(peer_view *pv) {
     free(e);
   }
   pv->reorder = NULL;
+  free(pv->rx_cur);
+  pv->rx_cur = NULL;
 }
 
 /* The connection to p is gone: frames not yet sent go with it. */
@@ -342,12 +351,32 @@ static void note_byzantine(device *d, int p, const uint8_t *frame, size_t len,
     d->liar_last = d->now;
 }
 
-static void deliver(device *d, envelope *env) {
+static void block(device *d, int p) {
+  peer_view *pv = &d->peers[p];
+  d->m.pushbacks++;
+  if (pv->rx_blocked) return;
+  pv->rx_blocked = 1;
+  if (d->nblocked == d->capblocked) {
+    d->capblocked = d->capblocked ? d->capblocked * 2 : 8;
+    d->blocked = xrealloc(d->blocked, (size_t)d->capblocked * sizeof(int));
+  }
+  d->blocked[d->nblocked++] = p;
+}
+
+/* Feeds env's frames from rx_off on. Returns 1 when env is done (and
+ * freed), 0 when the node pushed back: env is kept as the peer's rx_cur. */
+static int deliver(device *d, envelope *env) {
   world *w = d->w;
   int p = env->src;
-  const uint8_t *q = env->data, *end = env->data + env->used;
+  const uint8_t *q = env->data + env->rx_off, *end = env->data + env->used;
   while (q + FR_HDR <= end && d->peers[p].up &&
          d->peers[p].epoch == env->epoch) {
+    if (!vss_node_peer_readable(d->node, &w->devs[p].id)) {
+      env->rx_off = (size_t)(q - env->data);
+      d->peers[p].rx_cur = env;
+      block(d, p);
+      return 0;
+    }
     uint32_t len = rd32(q);
     uint8_t flags = q[4];
     const uint8_t *frame = q + FR_HDR;
@@ -367,6 +396,42 @@ static void deliver(device *d, envelope *env) {
       broken(d, p);
   }
   free(env);
+  return 1;
+}
+
+/* Feed what is in order for p, unless the node pushes back. */
+static void drain_rx(device *d, int p) {
+  peer_view *pv = &d->peers[p];
+  if (pv->rx_cur) {
+    envelope *e = pv->rx_cur;
+    pv->rx_cur = NULL;
+    if (!deliver(d, e)) return;
+  }
+  while (pv->reorder && pv->reorder->seq == pv->rx_seq && pv->up) {
+    envelope *e = pv->reorder;
+    pv->reorder = e->next;
+    pv->rx_seq++;
+    if (!deliver(d, e)) return;
+  }
+}
+
+int transport_resume_rx(device *d) {
+  world *w = d->w;
+  int resumed = 0;
+  for (int i = 0; i < d->nblocked;) {
+    int p = d->blocked[i];
+    peer_view *pv = &d->peers[p];
+    if (pv->up && pv->rx_cur &&
+        !vss_node_peer_readable(d->node, &w->devs[p].id)) {
+      i++;
+      continue;
+    }
+    d->blocked[i] = d->blocked[--d->nblocked];
+    pv->rx_blocked = 0;
+    resumed++;
+    drain_rx(d, p); /* may block it again */
+  }
+  return resumed;
 }
 
 static void insert_sorted(peer_view *pv, envelope *env) {
@@ -458,10 +523,5 @@ static void process(device *d, envelope *env) {
     pv->rx_seq = 0;
   }
   insert_sorted(pv, env);
-  while (pv->reorder && pv->reorder->seq == pv->rx_seq && pv->up) {
-    envelope *e = pv->reorder;
-    pv->reorder = e->next;
-    pv->rx_seq++;
-    deliver(d, e);
-  }
+  if (!pv->rx_cur) drain_rx(d, p); /* else it waits for the node */
 }

@@ -80,6 +80,7 @@ static void node_config(world *w, device *d) {
   c->gossip_jitter = sc->gossip_jitter;
   c->change_batch_delay = sc->change_batch_delay;
   c->cache_ttl = sc->cache_ttl ? sc->cache_ttl : 3 * sc->gossip_interval;
+  memcpy(c->limits, sc->limits, sizeof(c->limits));
   c->prefetch = d->cfg->prefetch;
   c->prefetch.storage_budget = sc_storage(sc, d->idx);
   c->strategy = sc_strategy(sc, d->idx);
@@ -435,8 +436,10 @@ void world_free(world *w) {
         nx = e->next;
         free(e);
       }
+      free(d->peers[p].rx_cur);
     }
     free(d->peers);
+    free(d->blocked);
     free(d->comms);
     free(d->cinfo);
     free(d->gq);

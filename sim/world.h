@@ -58,6 +58,7 @@ typedef struct envelope {
   uint32_t nframes;
   size_t len;     /* frame bytes (what the network carries) */
   size_t used;    /* bytes of data[] */
+  size_t rx_off;  /* receiver: frames before this were given to the node */
   vss_time due;   /* stream mode: arrival + propagation delay */
   vss_time extra; /* faults = tcp: retransmission delay of lost segments */
   uint64_t order; /* arrival order, for ties at one due time */
@@ -95,6 +96,11 @@ typedef struct peer_view {
   uint64_t rx_epoch, rx_seq;
   envelope *reorder;
   vss_time last_due; /* keeps a pair's deliveries in order */
+  /* push back (vss_node_peer_readable said 0): the envelope being fed,
+   * kept from rx_off, and what follows it stays in reorder, as bytes a
+   * real driver leaves in the socket */
+  envelope *rx_cur;
+  int rx_blocked; /* listed in the device's blocked[] */
 } peer_view;
 
 typedef enum comm_kind { COMM_RECV = 0, COMM_SEND } comm_kind;
@@ -121,6 +127,7 @@ typedef struct dev_metrics {
   uint64_t satisfied_locally; /* a fetch job ended by a local copy */
   uint64_t gen_app, gen_resolver, gen_skipped, gen_failed;
   uint64_t lost_tx, corrupted_tx, stale_rx, proto_errors;
+  uint64_t pushbacks; /* frames held back: the node said not readable */
   uint64_t fetch_failed_rc[1 - VSS_ERR_MIN];
   uint64_t requests, requests_local, requests_done, requests_failed;
   uint64_t held_end, verified, verify_failed, impure;
@@ -160,6 +167,8 @@ struct device {
   comm_info *cinfo;
   int ncomms, capcomms;
   void *slot[RECV_SLOTS];
+  int *blocked; /* peers whose frames wait for the node (push back) */
+  int nblocked, capblocked;
   envelope **arrivals; /* min-heap by (due, order): in propagation */
   int narrivals, caparrivals;
   uint64_t arrival_order;
@@ -338,6 +347,9 @@ void transport_post_recvs(device *d);
 void transport_drop_peer(device *d, int p);
 void transport_free_live(world *w);
 void transport_deliver_due(device *d);
+/* Feed the frames of peers the node had pushed back, where it reads
+ * again; returns how many peers were resumed. */
+int transport_resume_rx(device *d);
 vss_time transport_next_due(const device *d);
 vss_time route_delay(world *w, int a, int b); /* stream mode, else 0 */
 int comm_add(device *d, sg_comm_t c, comm_kind kind, int slot,

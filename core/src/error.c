@@ -27,6 +27,7 @@ static const char *const err_text[] = {
     "peer reported an error",
     "already exists or in progress",
     "stored data is corrupt",
+    "over a stated resource bound",
 };
 
 _Static_assert(sizeof(err_text) / sizeof(err_text[0]) == 1 - VSS_ERR_MIN,

@@ -17,6 +17,10 @@
 /* Entries per digest page: ~64 KiB frames keep pages interleavable with
  * foreground traffic. */
 #define VSS_GOSSIP_PAGE_ENTRIES 1024
+/* Removal rows (tombstones) are compacted once this many accumulated: a
+ * peer that had seen less than what was compacted then takes a full
+ * digest (whose sweep implies the removals) instead of a delta. */
+#define VSS_GOSSIP_COMPACT_TOMBS 65536
 
 /* HELLO to p on connect (flags are internal to gossip.c). */
 int vss_gossip_connect(vss_node *n, vss_peer *p, vss_time now);
@@ -30,8 +34,9 @@ int vss_gossip_produce(vss_node *n, vss_peer *p, vss_buf *out, vss_time now);
 int vss_gossip_push(vss_node *n, vss_time now);
 /* Periodic round: HELLO to every online peer. */
 int vss_gossip_round(vss_node *n, vss_time now);
-/* Drop caches of peers silent for cache_ttl; returns the next sweep time. */
-vss_time vss_gossip_sweep(vss_node *n, vss_time now);
+/* Drop the cache of a peer silent for cache_ttl (node.c keeps the
+ * deadlines in a heap). */
+void vss_gossip_expire(vss_node *n, vss_peer *p, vss_time now);
 void vss_gossip_peer_down(vss_node *n, vss_peer *p);
 
 #endif

@@ -17,11 +17,19 @@ static size_t bounded_len(const char *s, size_t max) {
   return n;
 }
 
+/* Hex digit values, -1 elsewhere: a table, since SQLite rows are read
+ * back as hex by the million (a full digest reads one per entry). */
+#define HX(c, v) [c] = (v) + 1
+static const int8_t hex_tbl[256] = {
+    HX('0', 0),  HX('1', 1),  HX('2', 2),  HX('3', 3),  HX('4', 4),
+    HX('5', 5),  HX('6', 6),  HX('7', 7),  HX('8', 8),  HX('9', 9),
+    HX('a', 10), HX('b', 11), HX('c', 12), HX('d', 13), HX('e', 14),
+    HX('f', 15), HX('A', 10), HX('B', 11), HX('C', 12), HX('D', 13),
+    HX('E', 14), HX('F', 15)};
+#undef HX
+
 static int hex_val(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+  return hex_tbl[(uint8_t)c] - 1;
 }
 
 /* Exact, length-bounded match of s[0..len) against a NUL-terminated name:
@@ -42,25 +50,29 @@ static int table_find(const char *const *tab, size_t n, const char *s,
 
 /* ---- uuid ------------------------------------------------------------ */
 
+/* Where the 32 digits sit in the hyphenated form (8-4-4-4-12). */
+static const uint8_t uuid_digit36[32] = {
+    0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
+    19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+
+/* Table-driven: every availability row read back parses one. */
 int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
   vss_uuid u;
-  size_t i = 0, nib = 0;
+  int bad = 0;
 
   if (out == NULL || s == NULL || (len != 32 && len != VSS_UUID_STR_LEN))
     return VSS_ERR_INVALID;
-  for (i = 0; i < len; i++) {
-    int v;
-    if (len == VSS_UUID_STR_LEN && (i == 8 || i == 13 || i == 18 || i == 23)) {
-      if (s[i] != '-') return VSS_ERR_INVALID;
-      continue;
-    }
-    if ((v = hex_val(s[i])) < 0) return VSS_ERR_INVALID;
-    if (nib % 2 == 0)
-      u.b[nib / 2] = (uint8_t)(v << 4);
-    else
-      u.b[nib / 2] |= (uint8_t)v;
-    nib++;
+  if (len == VSS_UUID_STR_LEN &&
+      (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-'))
+    return VSS_ERR_INVALID;
+  for (int i = 0; i < 16; i++) {
+    size_t a = len == 32 ? 2 * (size_t)i : uuid_digit36[2 * i];
+    size_t b = len == 32 ? 2 * (size_t)i + 1 : uuid_digit36[2 * i + 1];
+    int hi = hex_val(s[a]), lo = hex_val(s[b]);
+    bad |= hi | lo;
+    u.b[i] = (uint8_t)((hi & 0xf) << 4 | (lo & 0xf));
   }
+  if (bad < 0) return VSS_ERR_INVALID;
   *out = u;
   return 0;
 }
@@ -170,9 +182,23 @@ int vss_status_parse(const char *s, size_t len, vss_status *out) {
 
 /* ---- keys ------------------------------------------------------------ */
 
+/* [A-Za-z0-9@._-], as a table: keys are validated wherever they are
+ * read (wire, store), several times per digest entry. */
+#define VC(c) [c] = 1
+static const uint8_t variant_ok[256] = {
+    VC('0'), VC('1'), VC('2'), VC('3'), VC('4'), VC('5'), VC('6'), VC('7'),
+    VC('8'), VC('9'), VC('a'), VC('b'), VC('c'), VC('d'), VC('e'), VC('f'),
+    VC('g'), VC('h'), VC('i'), VC('j'), VC('k'), VC('l'), VC('m'), VC('n'),
+    VC('o'), VC('p'), VC('q'), VC('r'), VC('s'), VC('t'), VC('u'), VC('v'),
+    VC('w'), VC('x'), VC('y'), VC('z'), VC('A'), VC('B'), VC('C'), VC('D'),
+    VC('E'), VC('F'), VC('G'), VC('H'), VC('I'), VC('J'), VC('K'), VC('L'),
+    VC('M'), VC('N'), VC('O'), VC('P'), VC('Q'), VC('R'), VC('S'), VC('T'),
+    VC('U'), VC('V'), VC('W'), VC('X'), VC('Y'), VC('Z'), VC('@'), VC('.'),
+    VC('_'), VC('-')};
+#undef VC
+
 static int variant_char_ok(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '@' || c == '.' || c == '_' || c == '-';
+  return variant_ok[c];
 }
 
 int vss_variant_valid(const char *s, size_t len) {

@@ -31,22 +31,52 @@ static int hash_buffer(const void *data, uint64_t size, vss_hash *sum,
   return rc;
 }
 
-/* Bytes first, then the row: a crash in between leaves an orphan blob,
- * never a row without bytes. The chunk hashes come out of the same pass
- * that computes the checksum and are kept with the row, so serving the
- * sidecar never reads it back just to hash it. */
-static int store_bytes(vss_node *n, const vss_key *key, vss_format fmt,
-                       const void *data, uint64_t *size, vss_hash *sum,
-                       vss_hash **chunks, uint64_t *nchunks) {
-  if (data) {
-    if (*size > VSS_SIDECAR_MAX_SIZE) return VSS_ERR_TOO_BIG;
-    int rc = vss_blobs_put(n->blobs, key, fmt, data, *size);
-    return rc ? rc : hash_buffer(data, *size, sum, chunks, nchunks);
+/* The bytes of data land in a temp blob, hashed on the way, and are not
+ * committed here: the caller commits them once the row allows it. */
+static int stage_bytes(vss_node *n, const vss_key *key, vss_format fmt,
+                       const void *data, uint64_t size, void **tmp,
+                       vss_hash *sum, vss_hash **chunks, uint64_t *nchunks) {
+  if (size > VSS_SIDECAR_MAX_SIZE) return VSS_ERR_TOO_BIG;
+  int rc = hash_buffer(data, size, sum, chunks, nchunks);
+  if (rc) return rc;
+  if ((rc = vss_blobs_open_temp(n->blobs, key, fmt, size, tmp)) != 0) return rc;
+  const uint8_t *p = data;
+  for (uint64_t off = 0; off < size;) {
+    size_t len = size - off > (1u << 20) ? (1u << 20) : (size_t)(size - off);
+    if ((rc = vss_blobs_write(n->blobs, *tmp, off, p + off, len)) != 0) {
+      vss_blobs_discard(n->blobs, *tmp);
+      *tmp = NULL;
+      return rc;
+    }
+    off += len;
   }
+  return 0;
+}
+
+/* Bytes the application committed itself (data == NULL): read once. */
+static int hash_committed(vss_node *n, const vss_key *key, vss_format fmt,
+                          uint64_t *size, vss_hash *sum, vss_hash **chunks,
+                          uint64_t *nchunks) {
   int rc = vss_blobs_stat(n->blobs, key, fmt, size);
   if (rc == 0 && *size > VSS_SIDECAR_MAX_SIZE) return VSS_ERR_TOO_BIG;
   return rc ? rc
             : vss_blobs_hash(n->blobs, key, fmt, *size, sum, chunks, nchunks);
+}
+
+/* Before new bytes replace a sidecar's committed blob, its READY row
+ * goes (a removal peers hear of): a crash between the blob commit and
+ * the new row then leaves no row, never the old row over new bytes.
+ * Same checksum: the bytes are the same, nothing to retract. */
+static int retract_old(vss_node *n, const vss_key *key, const vss_hash *sum,
+                       vss_time now) {
+  vss_sidecar_row old;
+  int rc = vss_store_get_sidecar(n->store, key, &old);
+  if (rc == VSS_ERR_NOT_FOUND) return 0;
+  if (rc) return rc;
+  if (old.status == VSS_STATUS_READY &&
+      memcmp(old.checksum.b, sum->b, sizeof(sum->b)) == 0)
+    return 0;
+  return vss__set_local(n, &old, 0, NULL, 0, now);
 }
 
 uint64_t vss__held_bytes(vss_node *n) {
@@ -74,6 +104,7 @@ int vss__set_local(vss_node *n, const vss_sidecar_row *row, int has,
       n->held_known = 0; /* count again when next needed */
   }
   int rc = vss_store_set_local_chunks(n->store, row, has, chunks, nchunks, now);
+  if (rc == 0 && !has) n->tombs++; /* for tombstone compaction (gossip.c) */
   if (rc == 0 && n->held_known) {
     /* Sizes are bounded (VSS_SIDECAR_MAX_SIZE); a figure that would go
      * below zero is out of step with the store: count it again. */
@@ -96,6 +127,11 @@ static void emit_local(vss_node *n, const vss_key *key, vss_format fmt,
   vss__emit(n, &ev, now);
 }
 
+/* Order: bytes to a temp blob (hashed); the old row out if the bytes
+ * differ; the blob committed; the new row committed. Every failure up
+ * to and including the row commit is reported (the temp discarded);
+ * after it the sidecar is recorded, so nothing later (a meta refresh,
+ * an event) turns the call into a failure. */
 int vss_node_add_local(vss_node *n, const vss_key *key, vss_format fmt,
                        const void *data, uint64_t size, vss_time now) {
   if (!valid_key(key, fmt)) return VSS_ERR_INVALID;
@@ -103,23 +139,29 @@ int vss_node_add_local(vss_node *n, const vss_key *key, vss_format fmt,
   memset(&row, 0, sizeof(row));
   vss_hash *chunks = NULL;
   uint64_t nchunks = 0;
-  int rc =
-      store_bytes(n, key, fmt, data, &size, &row.checksum, &chunks, &nchunks);
-  if (rc) {
-    free(chunks);
-    return rc;
+  void *tmp = NULL;
+  int rc = data ? stage_bytes(n, key, fmt, data, size, &tmp, &row.checksum,
+                              &chunks, &nchunks)
+                : hash_committed(n, key, fmt, &size, &row.checksum, &chunks,
+                                 &nchunks);
+  if (rc == 0 && tmp) rc = retract_old(n, key, &row.checksum, now);
+  if (rc == 0 && tmp) {
+    rc = vss_blobs_commit(n->blobs, tmp); /* consumes tmp either way */
+    tmp = NULL;
   }
-  row.key = *key;
-  row.format = fmt;
-  row.size = size;
-  row.status = VSS_STATUS_READY;
-  row.version = 1;
-  row.created_at = row.updated_at = now;
-  rc = vss__set_local(n, &row, 1, chunks, nchunks, now);
+  if (rc == 0) {
+    row.key = *key;
+    row.format = fmt;
+    row.size = size;
+    row.status = VSS_STATUS_READY;
+    row.version = 1;
+    row.created_at = row.updated_at = now;
+    rc = vss__set_local(n, &row, 1, chunks, nchunks, now);
+  }
+  if (tmp) vss_blobs_discard(n->blobs, tmp);
   free(chunks);
   if (rc) return rc;
-  rc = vss__local_recorded(n, key, now);
-  if (rc) return rc;
+  vss__local_recorded(n, key, now);
   emit_local(n, key, fmt, size, now);
   vss_xfer_local_added(n->xfer, key, now);
   return 0;
@@ -133,16 +175,28 @@ int vss_node_remove_local(vss_node *n, const vss_key *key, vss_time now) {
   /* Row first: once it is gone nobody is served the bytes we delete. */
   rc = vss__set_local(n, &row, 0, NULL, 0, now);
   if (rc) return rc;
+  /* The row is gone: the removal is done whatever the blob says (a
+   * blob left behind is an orphan, never served). */
+  vss__local_recorded(n, key, now);
   rc = vss_blobs_remove(n->blobs, key, row.format);
-  if (rc && rc != VSS_ERR_NOT_FOUND) return rc;
-  return vss__local_recorded(n, key, now);
+  (void)rc;
+  return 0;
 }
 
 typedef struct presence_ctx {
   vss_node *n;
   vss_presence_cb cb;
   void *user;
+  const vss_key *key;
 } presence_ctx;
+
+/* Every holder the cache knows, however many (never a truncated copy). */
+static int report_holder(void *user, const vss_holder *h) {
+  presence_ctx *c = user;
+  const vss_peer *p = vss__peer_at(c->n, h->peer);
+  if (!p) return 0; /* slot freed: its entries go with it */
+  return c->cb(c->user, c->key, &p->id, p->online, h->size, &h->checksum);
+}
 
 static int report_key(presence_ctx *c, const vss_key *key) {
   vss_node *n = c->n;
@@ -154,14 +208,8 @@ static int report_key(presence_ctx *c, const vss_key *key) {
   } else if (rc && rc != VSS_ERR_NOT_FOUND) {
     return rc;
   }
-  vss_holder h[64];
-  size_t nh = vss_pcache_holders(n->pcache, key, h, 64);
-  for (size_t i = 0; i < nh && i < 64; i++) {
-    const vss_peer *p = n->peers[h[i].peer];
-    rc = c->cb(c->user, key, &p->id, p->online, h[i].size, &h[i].checksum);
-    if (rc) return rc;
-  }
-  return 0;
+  c->key = key;
+  return vss_pcache_each_holder(n->pcache, key, report_holder, c);
 }
 
 int vss_node_get_presence(vss_node *n, const vss_uuid *contents,
@@ -198,7 +246,8 @@ static int peer_entry(void *user, const vss_key *key, const vss_holder *h,
                       size_t nh) {
   presence_ctx *c = user;
   for (size_t i = 0; i < nh; i++) {
-    const vss_peer *p = c->n->peers[h[i].peer];
+    const vss_peer *p = vss__peer_at(c->n, h[i].peer);
+    if (!p) continue;
     int rc = c->cb(c->user, key, &p->id, p->online, h[i].size, &h[i].checksum);
     if (rc) return rc;
   }

@@ -178,12 +178,9 @@ int vss_query_negative(const vss_node *n, const vss_peer *p, const vss_key *key,
 
 /* ---- asking ---------------------------------------------------------- */
 
+/* Any version, however many holders the key has (no truncated copy). */
 static int knows_holder(vss_node *n, const vss_peer *p, const vss_key *key) {
-  vss_holder h[32];
-  size_t nh = vss_pcache_holders(n->pcache, key, h, 32);
-  for (size_t i = 0; i < nh && i < 32; i++)
-    if (h[i].peer == p->idx) return 1;
-  return 0;
+  return vss_pcache_has(n->pcache, key, p->idx);
 }
 
 static void batch_map_del(vss_query *q, qbatch *b) {
@@ -291,7 +288,7 @@ static int ask_peer(vss_node *n, vss_peer *p, const vss_key *key,
 int vss_query_ask(vss_node *n, const vss_key *key, vss_time now) {
   int asked = 0;
   for (uint16_t i = 0; i < n->npeers; i++) {
-    vss_peer *p = n->peers[i];
+    vss_peer *p = n->live[i];
     if (!p->online || knows_holder(n, p, key) ||
         vss_query_negative(n, p, key, now))
       continue;
@@ -312,17 +309,21 @@ int vss_query_ask(vss_node *n, const vss_key *key, vss_time now) {
 
 /* ---- answering ------------------------------------------------------- */
 
-/* Answer from the store: only READY sidecars count as "have". */
+/* Answer from the store: only READY sidecars count as "have". A store
+ * failure is not a "no" (the asker would cache it as a negative for
+ * negative_ttl and skip us): it says "cannot tell now". */
 static void answer_one(vss_node *n, const vss_key *key, vss_wire_entry *e) {
   vss_sidecar_row row;
   memset(e, 0, sizeof(*e));
   e->key = *key;
-  if (vss_store_get_sidecar(n->store, key, &row) == 0 &&
-      row.status == VSS_STATUS_READY) {
+  int rc = vss_store_get_sidecar(n->store, key, &row);
+  if (rc == 0 && row.status == VSS_STATUS_READY) {
     e->has = 1;
     e->format = row.format;
     e->size = row.size;
     e->checksum = row.checksum;
+  } else if (rc && rc != VSS_ERR_NOT_FOUND) {
+    e->has = VSS_WIRE_HAS_UNKNOWN;
   }
 }
 
@@ -363,13 +364,25 @@ static qbatch *sent_batch(const vss_query *q, uint32_t id, uint16_t peer) {
 
 static int apply_result(vss_node *n, vss_peer *p, const vss_wire_entry *e,
                         vss_time now) {
+  if (e->has == VSS_WIRE_HAS_UNKNOWN) {
+    /* The peer could not look (its store failed): no negative, ask
+     * again whenever someone wants the key. */
+    emit_result(n, p, &e->key, VSS_ERR_PEER, 0, now);
+    return 0;
+  }
   if (!e->has) {
     add_negative(n->query, p->idx, &e->key, now + n->cfg.negative_ttl);
+    /* Negative evidence: a holder its digest once named is stale. */
+    int rc = vss_pcache_set(n->pcache, p->idx, &e->key, e->format, 0, 0, NULL);
+    if (rc < 0) return rc;
     emit_result(n, p, &e->key, VSS_ERR_NOT_FOUND, 0, now);
     return 0;
   }
   int rc = vss_pcache_set(n->pcache, p->idx, &e->key, e->format, 1, e->size,
                           &e->checksum);
+  if (rc == VSS_ERR_TOO_BIG) return VSS_ERR_PROTO;
+  if (rc == VSS_ERR_LIMIT) /* over its cache budget (pcache.h) */
+    return vss__peer_drop(n, p, VSS_LIMIT_PEER_CACHE_ENTRIES, rc, now);
   if (rc < 0) return rc;
   if (rc > 0) vss_xfer_offer(n->xfer, p, &e->key, e->format, e->size, now);
   emit_result(n, p, &e->key, 0, e->size, now);
@@ -383,7 +396,7 @@ static int reply_matches(const qbatch *b, const vss_msg_query_reply *m) {
   vss_rd rd = m->results;
   for (uint32_t i = 0; i < m->count; i++) {
     vss_wire_entry e;
-    if (vss_wire_next_entry(&rd, &e) || vss_key_cmp(&e.key, &b->keys[i]))
+    if (vss_wire_next_reply_entry(&rd, &e) || vss_key_cmp(&e.key, &b->keys[i]))
       return 0;
   }
   return 1;
@@ -403,7 +416,7 @@ int vss_query_on_reply(vss_node *n, vss_peer *p, const vss_msg_query_reply *m,
   int changed = 0;
   for (uint32_t i = 0; i < m->count; i++) {
     vss_wire_entry e;
-    int rc = vss_wire_next_entry(&rd, &e);
+    int rc = vss_wire_next_reply_entry(&rd, &e);
     if (rc == 0) rc = apply_result(n, p, &e, now);
     if (rc < 0) return rc;
     changed |= rc;
@@ -425,7 +438,7 @@ int vss_query_handle_expiry(vss_node *n, vss_time now) {
     qbatch *b = q->sent_head;
     batch_take(q, b);
     /* Silence counts as "no" for a while: do not ask again at once. */
-    vss_peer *p = n->peers[b->peer];
+    vss_peer *p = vss__peer_at(n, b->peer);
     for (uint32_t i = 0; i < b->n; i++)
       add_negative(q, b->peer, &b->keys[i], now + n->cfg.negative_ttl);
     batch_fail(n, p, b, VSS_ERR_TIMEOUT, now);
@@ -434,6 +447,14 @@ int vss_query_handle_expiry(vss_node *n, vss_time now) {
   while (q->nhead && q->nhead->until <= now)
     neg_drop(q, q->nhead);
   return 0;
+}
+
+void vss_query_peer_freed(vss_node *n, uint16_t idx) {
+  vss_query *q = n->query;
+  for (negative *g = q->nhead, *next; g; g = next) {
+    next = g->next;
+    if (g->peer == idx) neg_drop(q, g);
+  }
 }
 
 void vss_query_peer_down(vss_node *n, vss_peer *p, vss_time now) {

@@ -28,5 +28,7 @@ int vss_query_negative(const vss_node *n, const vss_peer *p,
 vss_time vss_query_expiry(const vss_node *n);
 int vss_query_handle_expiry(vss_node *n, vss_time now);
 void vss_query_peer_down(vss_node *n, vss_peer *p, vss_time now);
+/* Slot idx is being reused: forget the negatives keyed by it. */
+void vss_query_peer_freed(vss_node *n, uint16_t idx);
 
 #endif

@@ -50,6 +50,18 @@ void *vss_store_ctx(const vss_store *s, const vss_store_methods *m) {
   return s && s->m == m ? s->ctx : NULL;
 }
 
+/* ---- tombstone compaction (optional methods) ------------------------- */
+
+int vss_store_compact_avail(vss_store *s, uint64_t upto, uint64_t *removed) {
+  *removed = 0;
+  return s->m->compact_avail ? s->m->compact_avail(s->ctx, upto, removed) : 0;
+}
+
+int vss_store_tomb_floor(vss_store *s, uint64_t *floor) {
+  *floor = 0;
+  return s->m->get_tomb_floor ? s->m->get_tomb_floor(s->ctx, floor) : 0;
+}
+
 /* ---- dispatchers ----------------------------------------------------- */
 
 int vss_store_begin(vss_store *s) {

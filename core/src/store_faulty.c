@@ -107,6 +107,14 @@ static int fy_get_chunks(void *ctx, const vss_key *key, vss_hash *out,
   FORWARD(ctx, vss_store_get_chunks(f_->inner, key, out, cap, n));
 }
 
+static int fy_compact_avail(void *ctx, uint64_t upto, uint64_t *removed) {
+  FORWARD(ctx, vss_store_compact_avail(f_->inner, upto, removed));
+}
+
+static int fy_get_tomb_floor(void *ctx, uint64_t *floor) {
+  FORWARD(ctx, vss_store_tomb_floor(f_->inner, floor));
+}
+
 static void fy_close(void *ctx) {
   free(ctx);
 }
@@ -131,6 +139,8 @@ static const vss_store_methods faulty_methods = {
     .put_chunks = fy_put_chunks,
     .get_chunks = fy_get_chunks,
     .close = fy_close,
+    .compact_avail = fy_compact_avail,
+    .get_tomb_floor = fy_get_tomb_floor,
 };
 
 int vss_store_faulty_new(vss_store **out, vss_store *inner, uint64_t fail_at,

@@ -227,24 +227,24 @@ int vss_rd_key(vss_rd *r, vss_key *k) {
 
 /* ---- entries --------------------------------------------------------- */
 
-static int entry_check(const vss_wire_entry *e) {
+static int entry_check(const vss_wire_entry *e, uint8_t max_has) {
   if (key_variant_len(&e->key) < 0 || (unsigned)e->format >= VSS_FMT_COUNT ||
-      e->has > 1)
+      e->has > max_has)
     return VSS_ERR_INVALID;
   return 0;
 }
 
-static int put_entry(vss_buf *b, const vss_wire_entry *e) {
+static int put_entry(vss_buf *b, const vss_wire_entry *e, uint8_t max_has) {
   int rc;
 
-  if ((rc = entry_check(e)) != 0 ||
+  if ((rc = entry_check(e, max_has)) != 0 ||
       (rc = vss_buf_reserve(b, VSS_WIRE_ENTRY_MAX)) != 0)
     return rc;
   vss_buf_put_key(b, &e->key);
   vss_buf_put_u8(b, (uint8_t)e->format);
   vss_buf_put_u8(b, e->has);
   vss_buf_put_varint(b, e->size);
-  if (e->has) vss_buf_put(b, e->checksum.b, VSS_HASH_LEN);
+  if (e->has == 1) vss_buf_put(b, e->checksum.b, VSS_HASH_LEN);
   return 0;
 }
 
@@ -262,7 +262,17 @@ static int size_claim_ok(uint64_t size, const vss_hash *checksum) {
   return 0;
 }
 
+static int next_entry(vss_rd *r, vss_wire_entry *e, uint8_t max_has);
+
 int vss_wire_next_entry(vss_rd *r, vss_wire_entry *e) {
+  return next_entry(r, e, 1);
+}
+
+int vss_wire_next_reply_entry(vss_rd *r, vss_wire_entry *e) {
+  return next_entry(r, e, VSS_WIRE_HAS_UNKNOWN);
+}
+
+static int next_entry(vss_rd *r, vss_wire_entry *e, uint8_t max_has) {
   vss_wire_entry t;
   uint8_t fmt;
   int rc;
@@ -271,9 +281,9 @@ int vss_wire_next_entry(vss_rd *r, vss_wire_entry *e) {
   if ((rc = vss_rd_key(r, &t.key)) || (rc = vss_rd_u8(r, &fmt)) ||
       (rc = vss_rd_u8(r, &t.has)) || (rc = vss_rd_varint(r, &t.size)))
     return rc;
-  if (fmt >= VSS_FMT_COUNT || t.has > 1) return VSS_ERR_PROTO;
-  if (t.has && (rc = vss_rd_hash(r, &t.checksum)) != 0) return rc;
-  if (t.has && (rc = size_claim_ok(t.size, &t.checksum)) != 0) return rc;
+  if (fmt >= VSS_FMT_COUNT || t.has > max_has) return VSS_ERR_PROTO;
+  if (t.has == 1 && (rc = vss_rd_hash(r, &t.checksum)) != 0) return rc;
+  if (t.has == 1 && (rc = size_claim_ok(t.size, &t.checksum)) != 0) return rc;
   t.format = (vss_format)fmt;
   *e = t;
   return 0;
@@ -361,7 +371,7 @@ int vss_wire_digest_begin(vss_buf *b, const vss_msg_digest *hdr, size_t *mark) {
 }
 
 int vss_wire_digest_add(vss_buf *b, const vss_wire_entry *e) {
-  return put_entry(b, e);
+  return put_entry(b, e, 1);
 }
 
 int vss_wire_digest_end(vss_buf *b, size_t mark, uint32_t count) {
@@ -406,7 +416,7 @@ int vss_wire_encode_query_reply(vss_buf *b, uint32_t req_id,
   vss_buf_put_varint(b, req_id);
   vss_buf_put_varint(b, count);
   for (uint32_t i = 0; i < count && rc == 0; i++)
-    rc = put_entry(b, &results[i]);
+    rc = put_entry(b, &results[i], VSS_WIRE_HAS_UNKNOWN);
   return frame_end(b, start, rc);
 }
 
@@ -534,13 +544,14 @@ static int dec_hello(vss_rd *r, vss_msg_hello *m) {
 
 /* Walks `count` entries from r's position, then hands them to the caller
  * as a sub-reader spanning exactly those bytes. */
-static int take_entries(vss_rd *r, uint32_t count, vss_rd *out) {
+static int take_entries(vss_rd *r, uint32_t count, uint8_t max_has,
+                        vss_rd *out) {
   size_t begin = r->off;
   vss_wire_entry e;
   int rc;
 
   for (uint32_t i = 0; i < count; i++)
-    if ((rc = vss_wire_next_entry(r, &e)) != 0) return rc;
+    if ((rc = next_entry(r, &e, max_has)) != 0) return rc;
   out->p = r->p + begin;
   out->len = r->off - begin;
   out->off = 0;
@@ -559,7 +570,7 @@ static int dec_digest(vss_rd *r, vss_msg_digest *m) {
     return rc;
   if (m->count > VSS_WIRE_MAX_ENTRIES) return VSS_ERR_TOO_BIG;
   if (m->from_seq > m->to_seq) return VSS_ERR_PROTO;
-  return take_entries(r, m->count, &m->entries);
+  return take_entries(r, m->count, 1, &m->entries);
 }
 
 static int dec_query(vss_rd *r, vss_msg_query *m) {
@@ -585,7 +596,7 @@ static int dec_reply(vss_rd *r, vss_msg_query_reply *m) {
   if ((rc = rd_varint32(r, &m->req_id)) || (rc = rd_varint32(r, &m->count)))
     return rc;
   if (m->count > VSS_WIRE_MAX_KEYS) return VSS_ERR_TOO_BIG;
-  return take_entries(r, m->count, &m->results);
+  return take_entries(r, m->count, VSS_WIRE_HAS_UNKNOWN, &m->results);
 }
 
 static int dec_get(vss_rd *r, vss_msg_xfer_get *m) {

@@ -90,10 +90,15 @@ typedef struct vss_msg_hello {
 typedef struct vss_wire_entry {
   vss_key key;
   vss_format format;
-  uint8_t has; /* 0 = removed since */
+  uint8_t has; /* 0 = removed since / don't have, 1 = have (checksum
+                 follows), VSS_WIRE_HAS_UNKNOWN (QUERY_REPLY only) */
   uint64_t size;
   vss_hash checksum;
 } vss_wire_entry;
+
+/* A QUERY_REPLY entry whose answerer could not look (store failure):
+ * neither have nor a cacheable "no". Digests never carry it. */
+#define VSS_WIRE_HAS_UNKNOWN 2
 
 #define VSS_DIGEST_FULL 0x1  /* replaces everything known of the sender */
 #define VSS_DIGEST_FIRST 0x2 /* first page of this digest */
@@ -190,6 +195,8 @@ int vss_wire_frame_len(const uint8_t *p, size_t len, size_t *frame_len);
 /* Decode and fully validate one frame (every entry/key included). */
 int vss_wire_decode(const uint8_t *frame, size_t len, vss_msg *out);
 int vss_wire_next_entry(vss_rd *r, vss_wire_entry *e);
+/* The same for QUERY_REPLY results, which may say VSS_WIRE_HAS_UNKNOWN. */
+int vss_wire_next_reply_entry(vss_rd *r, vss_wire_entry *e);
 
 /* Encoders append one complete frame to `b`. */
 int vss_wire_encode_hello(vss_buf *b, const vss_msg_hello *m);

@@ -100,6 +100,7 @@ static int job_wait(vss_xfer *x, xjob *j, vss_time now) {
 static int fetch_new(vss_xfer *x, const vss_key *key, vss_format fmt,
                      uint32_t flags, uint64_t *job, vss_time now) {
   uint32_t ev = (flags & VSS_FETCH_FOREGROUND) ? VSS_EVF_FOREGROUND : 0;
+  if (x->njobs >= vss__limit(x->n, VSS_LIMIT_JOBS)) return VSS_ERR_LIMIT;
   xjob *j =
       xf_job_new(x, key, fmt, flags & VSS_FETCH_GENERATE_ON_FAIL, ev, now);
   if (!j) return VSS_ERR_NOMEM;
@@ -143,6 +144,7 @@ int vss_xfer_generate(vss_xfer *x, const vss_key *key, vss_format fmt,
     if (job) *job = j->id;
     return j->fmt == fmt ? 0 : VSS_ERR_DUPLICATE;
   }
+  if (x->njobs >= vss__limit(x->n, VSS_LIMIT_JOBS)) return VSS_ERR_LIMIT;
   j = xf_job_new(x, key, fmt, 0, evflags & VSS_EVF_FOREGROUND, now);
   if (!j) return VSS_ERR_NOMEM;
   if (job) *job = j->id;
@@ -316,6 +318,22 @@ void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now) {
     requeue_owed(x, xp, p->idx, now);
   }
   drop_source_everywhere(x, p->idx, now);
+  xf_rearm(x);
+}
+
+/* The peer's slot is being reused: nothing may name idx any more. */
+void vss_xfer_peer_freed(vss_xfer *x, uint16_t idx, vss_time now) {
+  xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+  if (xp) {
+    xf_serve_clear(xp);
+    requeue_owed(x, xp, idx, now);
+  }
+  drop_source_everywhere(x, idx, now);
+  xf_pf_slots_forget(x, idx);
+  if (xp) {
+    free(xp);
+    x->peers[idx] = NULL;
+  }
   xf_rearm(x);
 }
 

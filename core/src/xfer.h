@@ -27,6 +27,9 @@ int vss_xfer_cancel(vss_xfer *x, uint64_t job, vss_time now);
 int vss_xfer_recv(vss_xfer *x, vss_peer *p, const vss_msg *m, vss_time now);
 void vss_xfer_peer_up(vss_xfer *x, vss_peer *p, vss_time now);
 void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now);
+/* Slot idx is being reused (node.c): drop it as a source everywhere and
+ * free its per-peer state. */
+void vss_xfer_peer_freed(vss_xfer *x, uint16_t idx, vss_time now);
 /* Gossip or a query reply taught us that p holds key (has = 1): the
  * prefetch policy may queue it, a job waiting for sources may use it.
  * Called once per new holder; must be cheap (1M entries per digest). */

@@ -215,7 +215,7 @@ static inline const vss_node_config *xf_cfg(const vss_xfer *x) {
 }
 
 static inline vss_peer *xf_peer_at(const vss_xfer *x, uint16_t idx) {
-  return idx < x->n->npeers ? x->n->peers[idx] : NULL;
+  return vss__peer_at(x->n, idx);
 }
 
 /* Extra time a META request for a sidecar of `size` bytes may take: the
@@ -335,6 +335,8 @@ int xf_on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g);
 int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m);
 /* Drop a peer's queued GETs. */
 void xf_serve_clear(xpeer *xp);
+/* Batch slots of a freed peer slot stop naming it. */
+void xf_pf_slots_forget(vss_xfer *x, uint16_t peer);
 void xf_meta_cache_free(vss_xfer *x);
 
 /* ---- xfer_prefetch.c ------------------------------------------------- */

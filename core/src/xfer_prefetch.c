@@ -29,8 +29,9 @@ static int small_sidecar(uint64_t size) {
  * big covers the path's bandwidth x RTT, more would only queue. */
 static uint64_t peer_window(const vss_xfer *x, uint16_t peer) {
   const vss_node_config *cf = xf_cfg(x);
-  return vss_est_window(&xf_peer_at(x, peer)->est, cf->window_min,
-                        cf->window_max);
+  const vss_peer *p = xf_peer_at(x, peer);
+  return p ? vss_est_window(&p->est, cf->window_min, cf->window_max)
+           : cf->window_min; /* slot freed (vss_xfer_peer_freed) */
 }
 
 /* A batch slot of peer with room for `size` more bytes, or NULL. */
@@ -73,6 +74,11 @@ static void slot_join(xjob *j, xslot *s, uint64_t bytes) {
   j->slot_bytes = bytes;
   s->bytes += bytes;
   s->njobs++;
+}
+
+void xf_pf_slots_forget(vss_xfer *x, uint16_t peer) {
+  for (xslot *s = x->slots; s; s = s->next)
+    if (s->peer == peer) s->peer = UINT16_MAX; /* never matches a peer */
 }
 
 void xf_pf_slot_leave(vss_xfer *x, xjob *j) {

@@ -312,6 +312,10 @@ int xf_on_error(vss_xfer *x, vss_peer *p, const vss_msg_xfer_error *m,
   if (r->peer != p->idx) return VSS_ERR_PROTO;
   xjob *j = r->job;
   int code = m->code < 0 && m->code >= VSS_ERR_MIN ? m->code : VSS_ERR_PEER;
+  /* Negative evidence: it no longer holds the key, whatever its digest
+   * said, so it is not chosen again (gossip brings it back if re-added). */
+  if (code == VSS_ERR_NOT_FOUND)
+    (void)vss_pcache_set(x->n->pcache, p->idx, &j->key, j->fmt, 0, 0, NULL);
   if (r->meta)
     j->meta_inflight = 0;
   else

@@ -348,7 +348,7 @@ void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now) {
 
 void xf_pump_all(vss_xfer *x, vss_time now) {
   for (uint16_t i = 0; i < x->n->npeers; i++)
-    if (x->n->peers[i]->online) xf_pump_source(x, x->n->peers[i], now);
+    if (x->n->live[i]->online) xf_pump_source(x, x->n->live[i], now);
 }
 
 /* Pump j's live sources, except `skip` (the caller pumps that one). */

@@ -64,7 +64,7 @@ static void reencode_reply(vss_buf *b, const vss_msg_query_reply *m) {
 
   WIRE_CHECK(res != NULL);
   for (uint32_t i = 0; i < m->count; i++)
-    WIRE_CHECK(vss_wire_next_entry(&r, &res[i]) == 0);
+    WIRE_CHECK(vss_wire_next_reply_entry(&r, &res[i]) == 0);
   WIRE_CHECK(r.off == r.len);
   WIRE_CHECK(vss_wire_encode_query_reply(b, m->req_id, res, m->count) == 0);
   free(res);

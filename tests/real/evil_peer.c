@@ -12,6 +12,11 @@
  *   tamper     a record with one ciphertext bit flipped
  *   replay     the same valid record twice
  *   truncate   half a record, then the sending side shut
+ *   noread     sends QUERY frames as fast as the victim takes them and
+ *              never reads a byte: the victim must push back (stop
+ *              reading) instead of queueing replies; exit 0 when its
+ *              sends stall with less than 64 MiB sent, 2 when 30 s of
+ *              sending (256 MiB) never stalled
  *
  * Exit 0 when the victim behaved (closed, or for `ok` stayed open), 2
  * when it did not, 1 on setup errors.
@@ -159,6 +164,61 @@ static int misbehave(int fd, chan *c, const char *mode) {
   return send_all(fd, rec, rl);
 }
 
+/* Queries of 4,000 keys nobody holds (~100 KB each, a slightly bigger
+ * reply) until the victim stops taking them. */
+static int noread(int fd, chan *c) {
+  static uint8_t rec[MAX_FRAME + 256];
+  vss_key *keys = calloc(4000, sizeof *keys);
+  vss_buf b = {0};
+  size_t rl = 0;
+  uint64_t sent = 0;
+  int small = 4096, rc = 2;
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  if (keys == NULL) return 1;
+  for (uint32_t i = 0; i < 4000; i++) {
+    vss_uuid u;
+    randombytes_buf(u.b, sizeof u.b);
+    vss_key_set(&keys[i], &u, VSS_KIND_THUMB, "grid@2x");
+  }
+  uint8_t hb[256];
+  size_t hl = hello(hb, sizeof hb, &g_self);
+  if (chan_seal(c, hb, hl, rec, sizeof rec, &rl) < 0 ||
+      send_all(fd, rec, rl) < 0)
+    goto out;
+  for (uint32_t id = 1; sent < (256ull << 20); id++) {
+    b.len = 0;
+    if (vss_wire_encode_query(&b, id, keys, 4000) < 0 ||
+        chan_seal(c, b.data, b.len, rec, sizeof rec, &rl) < 0)
+      goto out;
+    for (size_t off = 0; off < rl;) {
+      struct pollfd p = {fd, POLLOUT, 0};
+      if (poll(&p, 1, 3000) == 0) { /* 3 s without room: pushed back */
+        fprintf(stderr, "evil_peer noread: stalled after %llu bytes\n",
+                (unsigned long long)sent);
+        rc = sent < (64ull << 20) ? 0 : 2;
+        goto out;
+      }
+      ssize_t w = send(fd, rec + off, rl - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        fprintf(stderr, "evil_peer noread: closed after %llu bytes\n",
+                (unsigned long long)sent);
+        rc = 2; /* dropped instead of pushed back */
+        goto out;
+      }
+      if (w > 0) {
+        off += (size_t)w;
+        sent += (uint64_t)w;
+      }
+    }
+  }
+  fprintf(stderr, "evil_peer noread: never stalled (%llu bytes)\n",
+          (unsigned long long)sent);
+out:
+  vss_buf_free(&b);
+  free(keys);
+  return rc;
+}
+
 static int self_device(const char *dir, vss_uuid *out) {
   char path[4096];
   vss_store *st = NULL;
@@ -204,6 +264,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (!strcmp(argv[4], "ok")) return closed_within(fd, 2000) ? 2 : 0;
+  if (!strcmp(argv[4], "noread")) return noread(fd, c);
   if (misbehave(fd, c, argv[4]) < 0) {
     fprintf(stderr, "evil_peer: unknown mode or send failed: %s\n", argv[4]);
     return 1;

@@ -41,6 +41,16 @@ grep -q "oversized record" "$T/alice.log" || fail "oversize reason not logged"
   fail "tamper and replay reasons not logged"
 grep -q "sent a bad frame\|not one frame" "$T/alice.log" || fail "bad frame not logged"
 
+# A paired peer that asks and never reads: alice pushes back (stops
+# reading it) instead of queueing replies, so its memory stays put.
+rss() { awk '/VmRSS/ {print $2}' "/proc/${PID[alice]}/status"; }
+R0=$(rss)
+"$EVIL" "$T/evil" "$CODE" "$A" noread 2>>"$T/evil.log" ||
+  fail "alice did not push back on a peer that never reads"
+R1=$(rss)
+log "alice RSS ${R0} KiB -> ${R1} KiB under a peer that never reads"
+[ $((R1 - R0)) -lt 65536 ] || fail "alice grew $((R1 - R0)) KiB"
+
 # No harm: alice still runs, still has bob, and serves a fetch.
 kill -0 "${PID[alice]}" || fail "alice died"
 peer_online bob alice || fail "bob lost alice"

@@ -302,6 +302,89 @@ static void test_batch_frames_and_replies(void **state) {
   ghost_close(&g);
 }
 
+static int ghost_holders(ghost *g, const vss_key *k) {
+  int n = 0;
+  const char *v[] = {k->variant};
+  assert_int_equal(vss_node_get_presence(g->n, &k->content, 1, k->kind, v, 1,
+                                         count_holders, &n, 0),
+                   0);
+  return n;
+}
+
+/* Item 2, negative evidence: a peer whose digest said "have" and whose
+ * answer now says "don't have" is no longer listed as a holder (it was,
+ * and was chosen again and again). */
+static void test_no_answer_removes_holder(void **state) {
+  (void)state;
+  ghost g;
+  ghost_open(&g);
+  vss_key k;
+  vss_h_key(&k, 77, VSS_KIND_THUMB, "grid@2x");
+  assert_int_equal(vss_node_query(g.n, &k, 1), 1);
+  uint32_t ids[4], counts[4];
+  vss_key keys[4][8];
+  assert_int_equal(ghost_queries(&g, 1, ids, counts, keys), 1);
+  /* Its digest, crossing the question, says it has k. */
+  vss_msg_digest hdr = {.device = g.peer,
+                        .epoch = 1,
+                        .from_seq = 0,
+                        .to_seq = 1,
+                        .timestamp = 1,
+                        .flags = VSS_DIGEST_FULL | VSS_DIGEST_FIRST |
+                                 VSS_DIGEST_LAST};
+  vss_wire_entry e;
+  memset(&e, 0, sizeof(e));
+  e.key = k;
+  e.has = 1;
+  e.size = 100;
+  vss_buf b = {0};
+  size_t mark;
+  assert_int_equal(vss_wire_digest_begin(&b, &hdr, &mark), 0);
+  assert_int_equal(vss_wire_digest_add(&b, &e), 0);
+  assert_int_equal(vss_wire_digest_end(&b, mark, 1), 0);
+  assert_int_equal(vss_node_recv(g.n, &g.peer, b.data, b.len, 2), 0);
+  vss_buf_free(&b);
+  assert_int_equal(ghost_holders(&g, &k), 1);
+  /* Then its answer: no. */
+  e.has = 0;
+  e.size = 0;
+  assert_int_equal(vss_wire_encode_query_reply(&b, ids[0], &e, 1), 0);
+  assert_int_equal(vss_node_recv(g.n, &g.peer, b.data, b.len, 3), 0);
+  vss_buf_free(&b);
+  assert_int_equal(g.results[1], 1);
+  assert_int_equal(ghost_holders(&g, &k), 0);
+  ghost_close(&g);
+}
+
+/* Item 2, negative evidence: a source that answers NOT_FOUND to a GET
+ * (its row said has = 1, but the sidecar is gone) stops being listed;
+ * the next fetch does not pick it again. */
+static void test_not_found_removes_holder(void **state) {
+  (void)state;
+  vss_node_config cfg;
+  vss_node_config_default(&cfg);
+  cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
+  vss_h *h = three(12, &cfg);
+  vss_key k;
+  vss_h_key(&k, 5, VSS_KIND_OCR, "default");
+  assert_int_equal(vss_h_generate(h, 1, &k, VSS_FMT_TEXT, 4000), 0);
+  vss_h_run_idle(h, vss_h_now(h) + 10 * S);
+  assert_int_equal(holders_of(h, 0, &k), 1);
+  /* Gone behind the node's back: no removal is gossiped. */
+  assert_int_equal(vss_store_del_sidecar(vss_h_store(h, 1), &k), 0);
+  assert_int_equal(vss_blobs_remove(vss_h_blobs(h, 1), &k, VSS_FMT_TEXT), 0);
+  uint64_t job;
+  assert_int_equal(
+      vss_node_fetch(vss_h_node(h, 0), &k, VSS_FMT_TEXT, 0, &job, vss_h_now(h)),
+      0);
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, 0, VSS_EV_FETCH_FAILED, job,
+                                         vss_h_now(h) + 10 * S, &ev),
+                   1);
+  assert_int_equal(holders_of(h, 0, &k), 0);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_query_finds_holder_before_gossip),
@@ -309,6 +392,8 @@ int main(void) {
       cmocka_unit_test(test_silent_peer_times_out),
       cmocka_unit_test(test_unknown_keys_batched),
       cmocka_unit_test(test_batch_frames_and_replies),
+      cmocka_unit_test(test_no_answer_removes_holder),
+      cmocka_unit_test(test_not_found_removes_holder),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,7 +214,7 @@ static void test_wal_mode(void **state) {
   raw_text(f->db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
   raw_text(f->db, "PRAGMA user_version", mode, sizeof(mode));
-  assert_string_equal(mode, "2");
+  assert_string_equal(mode, "4");
   raw_text(f->db,
            "SELECT kind || ' ' || format || ' ' || length(checksum) "
            "FROM sidecar_availability",
@@ -243,12 +243,12 @@ static void test_newer_version(void **state) {
   char err[256];
 
   vss_store_del(open_ok(f->db, &dev));
-  raw_exec(f->db, "PRAGMA user_version = 3");
+  raw_exec(f->db, "PRAGMA user_version = 99");
   assert_int_equal(vss_store_sqlite_open(&s, f->db, &dev, err, sizeof(err)),
                    VSS_ERR_VERSION);
   assert_null(s);
   assert_non_null(strstr(err, f->db));
-  assert_non_null(strstr(err, "version 3"));
+  assert_non_null(strstr(err, "version 99"));
 }
 
 /* The version 1 schema as released, written here by hand: the migration
@@ -331,7 +331,7 @@ static void test_migrate_v1(void **state) {
 
   s = open_ok(f->db, &dev);
   raw_text(f->db, "PRAGMA user_version", out, sizeof(out));
-  assert_string_equal(out, "2");
+  assert_string_equal(out, "4");
   raw_text(f->db,
            "SELECT count(*) FROM sqlite_master WHERE name = 'sidecar_chunks'",
            out, sizeof(out));

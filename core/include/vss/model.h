@@ -50,8 +50,9 @@ enum {
   VSS_ERR_PEER = -19,       /* peer answered with an error */
   VSS_ERR_DUPLICATE = -20,  /* already exists / already in progress */
   VSS_ERR_CORRUPT = -21,    /* stored data fails validation */
+  VSS_ERR_LIMIT = -22,      /* a peer or the node hit a stated bound */
 };
-#define VSS_ERR_MIN (-21)
+#define VSS_ERR_MIN (-22)
 
 /* A static, human-readable description of an error code. */
 const char *vss_strerror(int rc);

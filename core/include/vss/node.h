@@ -16,6 +16,12 @@
  *   on_event callback               what happened (for metrics/logs)
  *   generate callback               "generate this sidecar locally"
  *
+ * Every resource a peer can make the node spend has a bound (see
+ * "bounds" below): past it the node pushes back, and the driver stops
+ * reading from that peer while vss_node_peer_readable() says 0, or it
+ * drops the peer (VSS_EV_PEER_DROPPED, and vss_node_recv returns
+ * VSS_ERR_LIMIT: close the connection). It never grows without bound.
+ *
  * The node never reads a clock, sleeps, opens sockets or draws random
  * numbers of its own: `now` is a parameter and randomness comes from the
  * injected rand callback (seeding one internal PRNG), so a driver that
@@ -80,6 +86,9 @@ typedef enum vss_event_type {
   VSS_EV_PREFETCH_QUEUED,
   VSS_EV_PREFETCH_SKIPPED,  /* policy said no; rc says why */
   VSS_EV_PROTO_ERROR,       /* bad frame from peer; rc; peer should be dropped */
+  VSS_EV_PEER_DROPPED,     /* the node dropped the peer: rc why (VSS_ERR_LIMIT:
+                              count = the vss_limit it passed); the driver
+                              closes the connection */
   VSS_EV_COUNT
 } vss_event_type;
 
@@ -137,8 +146,74 @@ typedef struct vss_prefetch_policy {
                               from one source */
   uint32_t allowed_links; /* VSS_LINK_BIT mask; default all but cellular */
   int allow_metered;      /* 0: no prefetch over metered links */
-  uint64_t storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
+  uint64_t
+      storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
 } vss_prefetch_policy;
+
+/* ---- bounds ---------------------------------------------------------- */
+
+/* What one peer may make this node hold, and the node-wide limits. Each
+ * has a default below; vss_node_config.limits[] overrides it (0 = the
+ * default). A peer that reaches a PEER_* bound is pushed back (the driver
+ * stops reading from it, see vss_node_peer_readable) where waiting lets
+ * the use drain; where it cannot drain (a peer that never reads, cache
+ * entries, interned strings) the peer is dropped with VSS_EV_PEER_DROPPED
+ * (rc VSS_ERR_LIMIT, count = the limit). Node-wide limits refuse the new
+ * thing with VSS_ERR_LIMIT (a fetch, a peer_up) after reclaiming what can
+ * be reclaimed (a peer slot held only by an expired or offline peer). */
+typedef enum vss_limit {
+  VSS_LIMIT_PEER_QUEUE_BYTES = 0, /* control frames queued to the peer */
+  VSS_LIMIT_PEER_QUEUE_FRAMES,    /* ... counted in frames */
+  VSS_LIMIT_PEER_UNVERIFIED,      /* bytes from it held before verification */
+  VSS_LIMIT_PEER_CACHE_ENTRIES,   /* presence-cache entries it contributes */
+  VSS_LIMIT_PEER_STRINGS,         /* interned variant strings it added */
+  VSS_LIMIT_PEER_GETS,            /* its GETs queued for serving */
+  VSS_LIMIT_PEERS,                /* peer slots, online or remembered */
+  VSS_LIMIT_JOBS,                 /* transfer + generation jobs */
+  VSS_LIMIT_TEMP_BLOBS,           /* temp blobs open at once */
+  VSS_LIMIT_COUNT
+} vss_limit;
+
+/* Push back at the queue bound: replies to a peer that does not read are
+ * produced only as it drains (the driver stops reading it; it reads
+ * again at half the bound). A queue twice the bound (a driver that
+ * ignores push back) drops the peer. One frame is at most ~1 MiB.
+ * Enforced in node.c. */
+#define VSS_DEFAULT_PEER_QUEUE_BYTES (4ull * 1024 * 1024)
+/* A peer pushed back on (for any bound) with no frame sent to it for this
+ * long is dropped: two peers that stop reading each other over TCP would
+ * otherwise wait forever. */
+#define VSS_PAUSE_STALL (30ull * 1000 * 1000 * 1000)
+#define VSS_DEFAULT_PEER_QUEUE_FRAMES 4096
+/* Bytes received from one source and not yet verified: its requests in
+ * flight, at most the request window (window_max); chunks wait for no
+ * hash list (META is asked first), and a hash list being assembled from
+ * pages is at most 32 B per chunk of a VSS_SIDECAR_MAX_SIZE sidecar
+ * (xfer_recv.c). */
+#define VSS_DEFAULT_PEER_UNVERIFIED (64ull * 1024 * 1024)
+/* Presence-cache entries one peer contributes: a 6M-row desktop library
+ * fits; past it the peer is dropped (pcache.c). */
+#define VSS_DEFAULT_PEER_CACHE_ENTRIES (8ull * 1024 * 1024)
+/* Interned (kind, variant) names one peer may introduce: real libraries
+ * use a dozen (pcache.c; the node-wide table is refcounted and freed
+ * with its last user). */
+#define VSS_DEFAULT_PEER_STRINGS 32
+/* A peer's GETs queued for serving: past it a GET is answered with an
+ * XFER_ERROR VSS_ERR_FULL (the requester backs off), never queued. */
+#define VSS_DEFAULT_PEER_GETS 65536
+/* Peer slots. Online peers always keep theirs: past the bound peer_up
+ * says VSS_ERR_LIMIT. An offline peer's slot (cache, estimates) is
+ * freed cache_ttl after it was last heard, or at once (stalest first)
+ * when a new peer needs the slot. Lookups are O(1) (hash on the id). */
+#define VSS_DEFAULT_PEERS 1024
+#define VSS_MAX_PEER_SLOTS 1024 /* compile-time ceiling of the above */
+/* Transfer and generation jobs at once, and temp blobs open at once
+ * (xfer*.c: a new fetch past the bound fails with VSS_ERR_LIMIT). */
+#define VSS_DEFAULT_JOBS (256ull * 1024)
+#define VSS_DEFAULT_TEMP_BLOBS 64
+
+const char *vss_limit_name(vss_limit l);
+uint64_t vss_limit_default(vss_limit l);
 
 /* ---- configuration --------------------------------------------------- */
 
@@ -167,7 +242,10 @@ typedef struct vss_node_config {
 
   vss_prefetch_policy prefetch;
   vss_strategy strategy;
-  vss_time gen_cost[VSS_KIND_COUNT]; /* estimated time to generate one; 0 = unknown */
+  vss_time gen_cost[VSS_KIND_COUNT]; /* estimated time to generate one; 0 =
+                                        unknown */
+
+  uint64_t limits[VSS_LIMIT_COUNT]; /* see "bounds"; 0 = the default */
 } vss_node_config;
 
 /* Fills the defaults above (policy per DESIGN.md). */
@@ -186,9 +264,22 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
                      const vss_link_info *link, vss_time now);
 int vss_node_peer_down(vss_node *n, const vss_uuid *peer, vss_time now);
 /* One whole frame (length prefix included). A negative return means the
- * frame was malformed or unexpected: the driver should drop the peer. */
+ * frame was malformed or unexpected (VSS_EV_PROTO_ERROR), or the peer
+ * passed a bound (VSS_ERR_LIMIT, VSS_EV_PEER_DROPPED; the node has taken
+ * it down already): the driver closes the connection. */
 int vss_node_recv(vss_node *n, const vss_uuid *peer, const uint8_t *frame,
                   size_t len, vss_time now);
+/* Push back. 1: feed the peer's frames; 0: stop reading from the peer
+ * (uv_read_stop, or leave frames in the mailbox) and keep the frames
+ * already read but not yet given to vss_node_recv, until this says 1
+ * again. It turns 0 only inside vss_node_recv (the peer's own frames
+ * made us queue too much) and back to 1 only as vss_node_next_send
+ * drains the peer's queue or a job frees what the peer held: a driver
+ * checks it after every vss_node_recv and after every vss_node_next_send
+ * (or handle_expiry) that concerned a paused peer. Unknown or offline
+ * peers read as 1 (recv then says VSS_ERR_UNKNOWN_PEER). A driver that
+ * keeps feeding a paused peer gets it dropped at twice the bound. */
+int vss_node_peer_readable(const vss_node *n, const vss_uuid *peer);
 vss_time vss_node_get_expiry(const vss_node *n);
 int vss_node_handle_expiry(vss_node *n, vss_time now);
 
@@ -201,10 +292,19 @@ typedef struct vss_outmsg {
   int priority;        /* 0 = control/foreground ... higher = background */
 } vss_outmsg;
 
-/* The next frame to send, to `peer` only when peer is non-NULL. Returns 1
- * and fills out, 0 when nothing is queued. A driver with a small send
- * buffer calls it when the link can take more, which keeps foreground
- * bytes ahead of prefetch bytes. */
+/* The next frame to send, to `peer` only when peer is non-NULL. Returns:
+ *   1                 out is filled (data valid until the next call);
+ *   0                 nothing to send to (that) online peer now;
+ *   VSS_ERR_NOMEM     a frame could not be built; nothing was lost
+ *                     (the queued frame stays queued): call again later;
+ *   a store error     (VSS_ERR_STORE, VSS_ERR_CORRUPT) reading the rows
+ *                     of a digest page: that digest is abandoned and
+ *                     resent from the peer's next HELLO; call again.
+ * Nothing else: a store or blob failure while serving a GET goes to the
+ * peer as an XFER_ERROR frame. A driver with a small send buffer calls
+ * it when the link can take more, which keeps foreground bytes ahead of
+ * prefetch bytes. Draining a peer's queue may make it readable again
+ * (vss_node_peer_readable). */
 int vss_node_next_send(vss_node *n, const vss_uuid *peer, vss_outmsg *out,
                        vss_time now);
 /* Bytes queued for a peer (or all peers when NULL). */
@@ -326,6 +426,8 @@ typedef struct vss_job_info {
 
 /* Fill up to cap entries; return the total number. */
 int vss_node_peers(const vss_node *n, vss_peer_info *out, size_t cap);
+/* Bytes the presence cache (what peers hold) has allocated. */
+uint64_t vss_node_cache_bytes(const vss_node *n);
 int vss_node_jobs(const vss_node *n, vss_job_info *out, size_t cap);
 
 #ifdef __cplusplus

@@ -110,6 +110,15 @@ typedef struct vss_store_methods {
   int (*get_chunks)(void *ctx, const vss_key *key, vss_hash *out, uint64_t cap,
                     uint64_t *n);
   void (*close)(void *ctx);
+  /* Optional (NULL: removals are kept for ever). Tombstone compaction:
+   * deletes this device's removal rows (has = 0) with floor < seq <= upto
+   * and raises the floor to upto, in one transaction (joining the
+   * caller's when one is open); *removed gets how many went.
+   * get_tomb_floor reads the floor (0 when never compacted). A peer that
+   * has seen less than the floor cannot be sent a delta - it would miss
+   * the removals - and takes a full digest instead. */
+  int (*compact_avail)(void *ctx, uint64_t upto, uint64_t *removed);
+  int (*get_tomb_floor)(void *ctx, uint64_t *floor);
 } vss_store_methods;
 
 typedef struct vss_store vss_store;
@@ -127,8 +136,7 @@ void *vss_store_ctx(const vss_store *s, const vss_store_methods *m);
  * NULL) and epoch 1. The schema is versioned; an unknown newer version is
  * VSS_ERR_VERSION. `errbuf` (optional) receives SQLite's message. */
 int vss_store_sqlite_open(vss_store **out, const char *path,
-                          const vss_uuid *device, char *errbuf,
-                          size_t errcap);
+                          const vss_uuid *device, char *errbuf, size_t errcap);
 
 /* Fault injection: a store that forwards to `inner` but fails the n-th
  * call (counting every method call from 1) and every later one while
@@ -160,14 +168,17 @@ int vss_store_iter_avail_since(vss_store *s, uint64_t since,
                                vss_avail_iter_cb cb, void *user);
 int vss_store_count_avail(vss_store *s, uint64_t *count, uint64_t *bytes);
 int vss_store_put_peer(vss_store *s, const vss_peer_row *row);
-int vss_store_get_peer(vss_store *s, const vss_uuid *device,
-                       vss_peer_row *out);
+int vss_store_get_peer(vss_store *s, const vss_uuid *device, vss_peer_row *out);
 int vss_store_del_peer(vss_store *s, const vss_uuid *device);
 int vss_store_iter_peers(vss_store *s, vss_peer_iter_cb cb, void *user);
 int vss_store_put_chunks(vss_store *s, const vss_key *key,
                          const vss_hash *hashes, uint64_t n);
 int vss_store_get_chunks(vss_store *s, const vss_key *key, vss_hash *out,
                          uint64_t cap, uint64_t *n);
+/* Tombstone compaction (see the methods); a store without them compacts
+ * nothing (*removed = 0) and has floor 0. */
+int vss_store_compact_avail(vss_store *s, uint64_t upto, uint64_t *removed);
+int vss_store_tomb_floor(vss_store *s, uint64_t *floor);
 
 /* The one way the core records that this device holds (has=1) or dropped
  * (has=0) a sidecar: in one transaction, takes the next sequence number,
@@ -198,10 +209,9 @@ int vss_store_new_epoch(vss_store *s);
  * Only the four operations below ever touch bytes: a peer can name a
  * sidecar key, never a path. */
 typedef struct vss_blob_methods {
-  int (*open_temp)(void *ctx, const vss_key *key, vss_format fmt,
-                   uint64_t size, void **tmp);
-  int (*write)(void *ctx, void *tmp, uint64_t off, const void *buf,
-               size_t len);
+  int (*open_temp)(void *ctx, const vss_key *key, vss_format fmt, uint64_t size,
+                   void **tmp);
+  int (*write)(void *ctx, void *tmp, uint64_t off, const void *buf, size_t len);
   /* Make the bytes durable under their final name. After this returns 0
    * a crash keeps them; the metadata row is committed after it. commit
    * consumes tmp whether it succeeds or not (like fclose): never discard
