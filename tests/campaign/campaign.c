@@ -286,8 +286,8 @@ static void node_crashed(run *r, int i) {
 /* n is sending a full digest to a peer and has sent a page of it. */
 static int full_digest_under_way(vss_node *n) {
   for (uint16_t k = 0; k < n->npeers; k++) {
-    const vss_gossip_peer *g = &n->peers[k]->g;
-    if (n->peers[k]->online && g->sending && g->sending_full &&
+    const vss_gossip_peer *g = &n->live[k]->g;
+    if (n->live[k]->online && g->sending && g->sending_full &&
         g->pages_sent >= 1)
       return 1;
   }
@@ -337,7 +337,7 @@ static void fault(run *r) {
      * full digest (new epoch), and remove keys of the first page while
      * the later pages are still being sent. */
     vss_node *n = vss_h_node(r->h, a);
-    for (uint32_t k = 0; k < 4000; k++) {
+    for (uint32_t k = 0; k < 2200; k++) { /* 3 digest pages */
       vss_key key;
       vss_h_key(&key, (uint32_t)(900000 + k), VSS_KIND_OCR, "ru");
       uint8_t b[64];

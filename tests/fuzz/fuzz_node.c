@@ -71,7 +71,8 @@
  * XFER_MAX_SERVES). */
 #define FZ_WINDOW_MAX (4u * 1024u * 1024u)
 static const vss_hc_budget FZ_BUDGET = {
-    .queue_bytes = 4u * 1024u * 1024u,
+    /* the node's stated bound (node.h), plus the reply that crossed it */
+    .queue_bytes = VSS_DEFAULT_PEER_QUEUE_BYTES + VSS_WIRE_MAX_BODY,
     .unverified_bytes = 2u * FZ_WINDOW_MAX,
     .cache_entries = 200000,
     .serves = XFER_MAX_SERVES,
@@ -413,6 +414,9 @@ static void deliver(fz *f, int y, int v, const uint8_t *frame, size_t len) {
     f->last_v = v;
   }
   if (!f->vup[y][v]) return;
+  /* A driver honours push back: a paused peer's frames wait (here: are
+   * not sent; the program goes on). */
+  if (!vss_node_peer_readable(vss_h_node(f->h, y), &f->virt[v])) return;
   int rc = vss_node_recv(vss_h_node(f->h, y), &f->virt[v], frame, len,
                          vss_h_now(f->h));
   if (rc < 0 && getenv("FUZZ_NODE_TRACE"))
@@ -619,7 +623,8 @@ static void on_event(void *user, int i, const vss_event *ev) {
   size_t nh = vss_pcache_holders(nd->pcache, &ev->key, hs, 4096);
   size_t online = 0;
   for (size_t j = 0; j < nh && j < 4096; j++) {
-    const vss_peer *p = hs[j].peer < nd->npeers ? nd->peers[hs[j].peer] : NULL;
+    const vss_peer *p =
+        hs[j].peer < VSS_MAX_PEERS ? nd->slot[hs[j].peer] : NULL;
     online += p && p->online && hs[j].format == ev->format &&
               up_since(all, n, &p->id) < ev->at;
   }
@@ -1095,7 +1100,7 @@ static void trace_step(fz *f) {
     vss_node *n = vss_h_node(f->h, i);
     uint64_t entries = 0;
     for (uint16_t k = 0; k < n->npeers; k++)
-      entries += vss_pcache_count_peer(n->pcache, n->peers[k]->idx);
+      entries += vss_pcache_count_peer(n->pcache, n->live[k]->idx);
     vss_h_errors e;
     vss_h_errors_get(f->h, i, &e);
     fprintf(stderr,

@@ -148,7 +148,7 @@ int vss_hc_budget_check(vss_hc *c, int i, const vss_hc_budget *b,
   const vss_xfer *x = n->xfer;
   int bad = 0;
   for (uint16_t k = 0; k < n->npeers && !bad; k++) {
-    const vss_peer *p = n->peers[k];
+    const vss_peer *p = n->live[k];
     vss_hc_budget u = {.queue_bytes = p->queued_bytes};
     u.cache_entries = vss_pcache_count_peer(n->pcache, p->idx);
     const xpeer *xp = p->idx < VSS_MAX_PEERS ? x->peers[p->idx] : NULL;
