@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -73,8 +74,8 @@ static int d_open_temp(void *ctx, const vss_key *key, vss_format fmt,
   sodium_bin2hex(t->name, sizeof t->name, rnd, sizeof rnd);
   strcat(t->name, ".part");
   t->size = size;
-  t->fd =
-      openat(d->tmpfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  t->fd = openat(d->tmpfd, t->name,
+                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (t->fd < 0) {
     rc = errno_rc(errno);
     free(t);
@@ -155,7 +156,7 @@ static int d_commit(void *ctx, void *tmp) {
   int rc = 0, e, first = -1;
 
   parent_of(t->rel, dir, sizeof dir);
-  if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0755, &first)) < 0)
+  if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0700, &first)) < 0)
     rc = errno_rc(-e);
   if (rc == 0 && fdatasync(t->fd) != 0) rc = errno_rc(errno);
   if (close(t->fd) != 0 && rc == 0) rc = errno_rc(errno);
@@ -232,13 +233,100 @@ static void d_close(void *ctx) {
   free(d);
 }
 
+/* An interrupted transfer's temp, kept for a restart: its data made
+ * durable, then renamed <hex>.keep (which the sweep leaves alone for
+ * KEEP_DAYS) and the directory synced, so the resume record the core
+ * writes next never names bytes that are not there. */
+#define KEEP_DAYS 7
+static int d_keep_temp(void *ctx, void *tmp, char *name) {
+  disk *d = ctx;
+  disk_tmp *t = tmp;
+  char kept[sizeof t->name + 8];
+  int rc = 0;
+  size_t len = strlen(t->name);
+
+  if (len < 5 || strcmp(t->name + len - 5, ".part")) return VSS_ERR_INVALID;
+  memcpy(kept, t->name, len - 5);
+  strcpy(kept + len - 5, ".keep");
+  if (fdatasync(t->fd) != 0) rc = errno_rc(errno);
+  if (close(t->fd) != 0 && rc == 0) rc = errno_rc(errno);
+  t->fd = -1;
+  if (rc == 0 && renameat(d->tmpfd, t->name, d->tmpfd, kept) != 0)
+    rc = errno_rc(errno);
+  if (rc == 0 && fsync(d->tmpfd) != 0) rc = errno_rc(errno);
+  if (rc < 0)
+    unlinkat(d->tmpfd, t->name, 0);
+  else
+    snprintf(name, VSS_TEMP_NAME_MAX + 1, "%s", kept);
+  free(t);
+  return rc == VSS_ERR_NOT_FOUND ? VSS_ERR_IO : rc;
+}
+
+/* Names come from our own database, but are checked like a peer's:
+ * 24 hex digits and ".keep", nothing that could leave tmp/. */
+static int keep_name_ok(const char *name) {
+  size_t i;
+  for (i = 0; i < 24; i++)
+    if (!((name[i] >= '0' && name[i] <= '9') ||
+          (name[i] >= 'a' && name[i] <= 'f')))
+      return 0;
+  return strcmp(name + 24, ".keep") == 0;
+}
+
+static int d_reopen_temp(void *ctx, const char *name, const vss_key *key,
+                         vss_format fmt, uint64_t size, void **out) {
+  disk *d = ctx;
+  disk_tmp *t;
+  struct stat st;
+  int rc;
+
+  if (!keep_name_ok(name)) return VSS_ERR_NOT_FOUND;
+  if ((t = calloc(1, sizeof *t)) == NULL) return VSS_ERR_NOMEM;
+  if ((rc = rel_of(key, fmt, t->rel)) < 0) {
+    free(t);
+    return rc;
+  }
+  /* Open again as a .part: a crash from here on sweeps it. */
+  memcpy(t->name, name, 24);
+  strcpy(t->name + 24, ".part");
+  t->size = size;
+  if (renameat(d->tmpfd, name, d->tmpfd, t->name) != 0) {
+    free(t);
+    return VSS_ERR_NOT_FOUND;
+  }
+  t->fd = openat(d->tmpfd, t->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (t->fd < 0 || fstat(t->fd, &st) != 0 || (uint64_t)st.st_size != size) {
+    if (t->fd >= 0) close(t->fd);
+    unlinkat(d->tmpfd, t->name, 0);
+    free(t);
+    return VSS_ERR_NOT_FOUND;
+  }
+  *out = t;
+  return 0;
+}
+
 static const vss_blob_methods DISK_METHODS = {
-    d_open_temp, d_write, d_commit, d_discard,
-    d_read,      d_stat,  d_remove, d_close,
+    .open_temp = d_open_temp,
+    .write = d_write,
+    .commit = d_commit,
+    .discard = d_discard,
+    .read = d_read,
+    .stat = d_stat,
+    .remove = d_remove,
+    .close = d_close,
+    .keep_temp = d_keep_temp,
+    .reopen_temp = d_reopen_temp,
 };
 
+static int stale_keep(int tmpfd, const char *name) {
+  struct stat st;
+  time_t now = time(NULL);
+  return fstatat(tmpfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         now - st.st_mtime > KEEP_DAYS * 86400;
+}
+
 /* A crash mid-transfer leaves stale .part files in tmp/: nothing refers to
- * them. */
+ * them. Kept temps (.keep) go when no restart took them for a week. */
 static size_t sweep_tmp(int tmpfd) {
   int fd = dup(tmpfd);
   DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
@@ -250,9 +338,10 @@ static size_t sweep_tmp(int tmpfd) {
   }
   while ((e = readdir(dir)) != NULL) {
     size_t len = strlen(e->d_name);
-    if (len > 5 && !strcmp(e->d_name + len - 5, ".part") &&
-        unlinkat(tmpfd, e->d_name, 0) == 0)
-      n++;
+    int stale = len > 5 && (!strcmp(e->d_name + len - 5, ".part") ||
+                            (!strcmp(e->d_name + len - 5, ".keep") &&
+                             stale_keep(tmpfd, e->d_name)));
+    if (stale && unlinkat(tmpfd, e->d_name, 0) == 0) n++;
   }
   closedir(dir);
   return n;
@@ -271,7 +360,7 @@ int blobs_disk_open(vss_blobs **out, const char *data_dir, size_t *swept,
     return VSS_ERR_IO;
   }
   if (fs_mkdirs(d->dirfd, "tmp", 0700) < 0 ||
-      fs_mkdirs(d->dirfd, "sidecars/content", 0755) < 0 ||
+      fs_mkdirs(d->dirfd, "sidecars/content", 0700) < 0 ||
       (d->tmpfd = openat(d->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
           0) {
     snprintf(err, errcap, "cannot create %s/tmp or %s/sidecars: %s", data_dir,

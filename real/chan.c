@@ -11,8 +11,11 @@
 #define AEAD_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define AEAD_NPUB crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 
-static const uint8_t MAGIC[4] = {'V', 'S', 'C', 1};
-static const char LABEL[] = "vss-chan-v1";
+static const uint8_t MAGIC[4] = {'V', 'S', 'C', 2};
+static const char LABEL[] = "vss-chan-v2";
+
+/* Re-key each direction after this many plaintext bytes (chan.h). */
+#define REKEY_BYTES ((uint64_t)1 << 30)
 
 enum state {
   ST_I_START, /* initiator, msg1 not sent */
@@ -33,8 +36,9 @@ struct chan {
   void *pinned_user;
   size_t max_plain;
 
+  uint8_t xsk[32]; /* our static X25519 key, derived from the Ed25519 one */
   uint8_t eph_sk[32], eph_pk[32], peer_eph[32];
-  uint8_t dh[64]; /* es | ee */
+  uint8_t dh[96]; /* es | ss | ee */
   uint8_t th[32]; /* transcript hash */
   uint8_t k3[32]; /* msg3 key, kept by the responder until msg3 */
   uint8_t key_tx[SS(KEYBYTES)], key_rx[SS(KEYBYTES)];
@@ -43,6 +47,9 @@ struct chan {
    * may run on a worker thread while chan_seal runs on the loop, so a
    * failed open marks only its own side dead (st no longer changes). */
   int rx_dead;
+  int rx_final; /* the peer's close record arrived */
+  int tx_final; /* ours went out: nothing more may be sealed */
+  uint64_t rekey_every, tx_since_rekey, rekeys;
 };
 
 const char *chan_strerror(int rc) {
@@ -54,7 +61,7 @@ const char *chan_strerror(int rc) {
   case CHAN_ERR_SIZE:
     return "unit has the wrong size or is over the limit";
   case CHAN_ERR_MAGIC:
-    return "not a vss-chan v1 peer";
+    return "not a vss-chan v2 peer";
   case CHAN_ERR_AUTH:
     return "authentication failed (forged or tampered)";
   case CHAN_ERR_UNPAIRED:
@@ -63,6 +70,10 @@ const char *chan_strerror(int rc) {
     return "invalid key material";
   case CHAN_ERR_BUFFER:
     return "output buffer too small";
+  case CHAN_ERR_TRUNCATED:
+    return "stream cut without a close record (truncated)";
+  case CHAN_CLOSED:
+    return "closed by the peer";
   default:
     return "unknown channel error";
   }
@@ -87,11 +98,19 @@ static uint32_t get_u32le(const uint8_t *p) {
 static void kdf(uint8_t out[32], const uint8_t *km, size_t kmlen,
                 const char *what, const uint8_t th[32]) {
   crypto_generichash_state h;
+  uint8_t key[crypto_generichash_KEYBYTES_MAX];
+  /* BLAKE2b keys are at most 64 bytes: longer material is hashed first. */
+  if (kmlen > sizeof key) {
+    crypto_generichash(key, sizeof key, km, kmlen, NULL, 0);
+    km = key;
+    kmlen = sizeof key;
+  }
   crypto_generichash_init(&h, km, kmlen, 32);
   crypto_generichash_update(&h, (const uint8_t *)LABEL, sizeof LABEL);
   crypto_generichash_update(&h, (const uint8_t *)what, strlen(what) + 1);
   crypto_generichash_update(&h, th, 32);
   crypto_generichash_final(&h, out, 32);
+  sodium_memzero(key, sizeof key);
 }
 
 /* h0 binds msg1 to the responder's identity. */
@@ -168,13 +187,13 @@ static int new_ephemeral(chan *c) {
                                                            : CHAN_ERR_CRYPTO;
 }
 
-/* Session keys from es | ee and the transcript; one key per direction. */
+/* Session keys from es | ss | ee and the transcript; one key per direction. */
 static void derive_session(chan *c, uint8_t k2[32], uint8_t k3[32]) {
   uint8_t i2r[32], r2i[32];
-  kdf(k2, c->dh, 64, "msg2", c->th);
-  kdf(k3, c->dh, 64, "msg3", c->th);
-  kdf(i2r, c->dh, 64, "stream i->r", c->th);
-  kdf(r2i, c->dh, 64, "stream r->i", c->th);
+  kdf(k2, c->dh, sizeof c->dh, "msg2", c->th);
+  kdf(k3, c->dh, sizeof c->dh, "msg3", c->th);
+  kdf(i2r, c->dh, sizeof c->dh, "stream i->r", c->th);
+  kdf(r2i, c->dh, sizeof c->dh, "stream r->i", c->th);
   memcpy(c->key_tx, c->role == CHAN_INITIATOR ? i2r : r2i, 32);
   memcpy(c->key_rx, c->role == CHAN_INITIATOR ? r2i : i2r, 32);
   sodium_memzero(i2r, sizeof i2r);
@@ -182,6 +201,7 @@ static void derive_session(chan *c, uint8_t k2[32], uint8_t k3[32]) {
 }
 
 static void wipe_handshake(chan *c) {
+  sodium_memzero(c->xsk, sizeof c->xsk);
   sodium_memzero(c->eph_sk, sizeof c->eph_sk);
   sodium_memzero(c->dh, sizeof c->dh);
   sodium_memzero(c->k3, sizeof c->k3);
@@ -216,6 +236,11 @@ int chan_new(chan **out, chan_role role, const chan_identity *self,
   c->pinned = pinned;
   c->pinned_user = user;
   c->max_plain = max_plain;
+  c->rekey_every = REKEY_BYTES;
+  if (crypto_sign_ed25519_sk_to_curve25519(c->xsk, self->sk) != 0) {
+    sodium_free(c);
+    return CHAN_ERR_CRYPTO;
+  }
   *out = c;
   return 0;
 }
@@ -271,6 +296,22 @@ static int hs_body(const chan *c, const uint8_t *unit, size_t len,
 
 /* ---- handshake ------------------------------------------------------- */
 
+/* ss = X25519(our static, their static): only the holders of the two
+ * private keys can compute it, so a msg1 built from public keys alone
+ * fails its second tag and gets no answer (as in Noise IK). */
+static int static_dh(chan *c, uint8_t out[32]) {
+  uint8_t xpeer[32];
+  if (crypto_sign_ed25519_pk_to_curve25519(xpeer, c->peer_pk) != 0 ||
+      crypto_scalarmult(out, c->xsk, xpeer) != 0)
+    return CHAN_ERR_CRYPTO;
+  return 0;
+}
+
+/* msg1 body: magic | eI | AEAD[k1](pkI) | AEAD[k1ss](empty). The second
+ * tag's associated data is everything before it. */
+#define M1_SEALED 36
+#define M1_TAG (36 + 32 + AEAD_ABYTES)
+
 int chan_hs_start(chan *c, uint8_t *out, size_t cap, size_t *outlen) {
   uint8_t xR[32], h0[32], k1[32], *b = out + CHAN_PREFIX;
   int rc;
@@ -278,41 +319,46 @@ int chan_hs_start(chan *c, uint8_t *out, size_t cap, size_t *outlen) {
   if (cap < CHAN_PREFIX + CHAN_MSG1_LEN) return CHAN_ERR_BUFFER;
   if ((rc = new_ephemeral(c)) < 0) return fail(c, rc);
   if (crypto_sign_ed25519_pk_to_curve25519(xR, c->peer_pk) != 0 ||
-      crypto_scalarmult(c->dh, c->eph_sk, xR) != 0)
+      crypto_scalarmult(c->dh, c->eph_sk, xR) != 0 ||
+      static_dh(c, c->dh + 32) < 0)
     return fail(c, CHAN_ERR_CRYPTO);
   hash_h0(h0, c->eph_pk, c->peer_pk);
-  kdf(k1, c->dh, 32, "msg1", h0);
   put_u32le(out, CHAN_MSG1_LEN);
   memcpy(b, MAGIC, 4);
   memcpy(b + 4, c->eph_pk, 32);
-  aead_seal(b + 36, c->self.pk, 32, b, 36, k1);
+  kdf(k1, c->dh, 32, "msg1", h0);
+  aead_seal(b + M1_SEALED, c->self.pk, 32, b, M1_SEALED, k1);
+  kdf(k1, c->dh, 64, "msg1 ss", h0);
+  aead_seal(b + M1_TAG, NULL, 0, b, M1_TAG, k1);
   sodium_memzero(k1, sizeof k1);
   *outlen = CHAN_PREFIX + CHAN_MSG1_LEN;
   c->st = ST_I_WAIT2;
   return 0;
 }
 
-/* Responder, msg1: learn and check the initiator's identity. */
+/* Responder, msg1: learn the initiator's identity, check it is pinned,
+ * then that the sender holds its private key (the ss tag). */
 static int recv_msg1(chan *c, const uint8_t *b) {
-  uint8_t xs[32], h0[32], k1[32];
+  uint8_t h0[32], k1[32], none[1];
   int rc;
   if (memcmp(b, MAGIC, 4) != 0) return CHAN_ERR_MAGIC;
   memcpy(c->peer_eph, b + 4, 32);
-  if (crypto_sign_ed25519_sk_to_curve25519(xs, c->self.sk) != 0)
+  if (crypto_scalarmult(c->dh, c->xsk, c->peer_eph) != 0)
     return CHAN_ERR_CRYPTO;
-  rc = crypto_scalarmult(c->dh, xs, c->peer_eph);
-  sodium_memzero(xs, sizeof xs);
-  if (rc != 0) return CHAN_ERR_CRYPTO;
   hash_h0(h0, c->peer_eph, c->self.pk);
   kdf(k1, c->dh, 32, "msg1", h0);
-  rc = aead_open(c->peer_pk, b + 36, 32 + AEAD_ABYTES, b, 36, k1);
+  rc = aead_open(c->peer_pk, b + M1_SEALED, 32 + AEAD_ABYTES, b, M1_SEALED, k1);
   sodium_memzero(k1, sizeof k1);
   if (rc < 0) return rc;
   c->have_peer = 1; /* kept for the refusal log even when not pinned */
   if (sodium_memcmp(c->peer_pk, c->self.pk, CHAN_PK_LEN) == 0 ||
       !c->pinned(c->pinned_user, c->peer_pk))
     return CHAN_ERR_UNPAIRED;
-  return 0;
+  if ((rc = static_dh(c, c->dh + 32)) < 0) return rc;
+  kdf(k1, c->dh, 64, "msg1 ss", h0);
+  rc = aead_open(none, b + M1_TAG, AEAD_ABYTES, b, M1_TAG, k1);
+  sodium_memzero(k1, sizeof k1);
+  return rc;
 }
 
 /* Responder: answer a valid msg1 with msg2. */
@@ -320,7 +366,7 @@ static int send_msg2(chan *c, uint8_t *out) {
   uint8_t k2[32], plain[64 + SS(HEADERBYTES)], *b = out + CHAN_PREFIX;
   int rc;
   if ((rc = new_ephemeral(c)) < 0) return rc;
-  if (crypto_scalarmult(c->dh + 32, c->eph_sk, c->peer_eph) != 0)
+  if (crypto_scalarmult(c->dh + 64, c->eph_sk, c->peer_eph) != 0)
     return CHAN_ERR_CRYPTO;
   hash_th(c);
   derive_session(c, k2, c->k3);
@@ -338,7 +384,7 @@ static int recv_msg2(chan *c, const uint8_t *b, uint8_t *out) {
   uint8_t k2[32], k3[32], plain[64 + SS(HEADERBYTES)], *o = out + CHAN_PREFIX;
   int rc;
   memcpy(c->peer_eph, b, 32);
-  if (crypto_scalarmult(c->dh + 32, c->eph_sk, c->peer_eph) != 0)
+  if (crypto_scalarmult(c->dh + 64, c->eph_sk, c->peer_eph) != 0)
     return CHAN_ERR_CRYPTO;
   hash_th(c);
   derive_session(c, k2, k3);
@@ -399,19 +445,47 @@ int chan_hs_recv(chan *c, const uint8_t *unit, size_t len, uint8_t *out,
 
 /* ---- records --------------------------------------------------------- */
 
-int chan_seal(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
-              size_t cap, size_t *outlen) {
+static int seal_tagged(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
+                       size_t cap, size_t *outlen, unsigned char tag) {
   size_t need = chan_sealed_len(len);
-  if (c->st != ST_READY) return CHAN_ERR_STATE;
+  if (c->st != ST_READY || c->tx_final) return CHAN_ERR_STATE;
   if (len > c->max_plain) return CHAN_ERR_SIZE;
   if (cap < need) return CHAN_ERR_BUFFER;
+  /* TAG_REKEY makes both ends ratchet the stream key after this record:
+   * a key taken from memory later cannot open what went before. */
+  c->tx_since_rekey += len + 1;
+  if (tag == SS(TAG_MESSAGE) && c->tx_since_rekey >= c->rekey_every) {
+    tag = SS(TAG_REKEY);
+    c->tx_since_rekey = 0;
+    c->rekeys++;
+  }
   put_u32le(out, (uint32_t)(need - CHAN_PREFIX));
   /* The prefix is associated data: a changed length fails the tag. */
-  SS(push)
-  (&c->tx, out + CHAN_PREFIX, NULL, plain, len, out, CHAN_PREFIX,
-   SS(TAG_MESSAGE));
+  SS(push)(&c->tx, out + CHAN_PREFIX, NULL, plain, len, out, CHAN_PREFIX, tag);
+  if (tag == SS(TAG_FINAL)) c->tx_final = 1;
   *outlen = need;
   return 0;
+}
+
+int chan_seal(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
+              size_t cap, size_t *outlen) {
+  return seal_tagged(c, plain, len, out, cap, outlen, SS(TAG_MESSAGE));
+}
+
+int chan_seal_final(chan *c, uint8_t *out, size_t cap, size_t *outlen) {
+  return seal_tagged(c, NULL, 0, out, cap, outlen, SS(TAG_FINAL));
+}
+
+void chan_set_rekey(chan *c, uint64_t bytes) {
+  c->rekey_every = bytes ? bytes : REKEY_BYTES;
+}
+
+uint64_t chan_rekeys(const chan *c) {
+  return c->rekeys;
+}
+
+int chan_eof(const chan *c) {
+  return c->rx_final ? 0 : CHAN_ERR_TRUNCATED;
 }
 
 static int rx_fail(chan *c, int rc) {
@@ -424,7 +498,7 @@ int chan_open(chan *c, const uint8_t *unit, size_t len, uint8_t *plain,
   unsigned long long mlen = 0;
   unsigned char tag = 0;
   size_t body;
-  if (c->st != ST_READY || c->rx_dead) return CHAN_ERR_STATE;
+  if (c->st != ST_READY || c->rx_dead || c->rx_final) return CHAN_ERR_STATE;
   if (len < CHAN_PREFIX + CHAN_REC_OVERHEAD) return rx_fail(c, CHAN_ERR_SIZE);
   body = get_u32le(unit);
   if (body != len - CHAN_PREFIX || body > chan_max_body(c))
@@ -433,10 +507,16 @@ int chan_open(chan *c, const uint8_t *unit, size_t len, uint8_t *plain,
   /* The stream's implicit counter makes a replayed, reordered or dropped
    * record fail authentication. */
   if (SS(pull)(&c->rx, plain, &mlen, &tag, unit + CHAN_PREFIX, body, unit,
-               CHAN_PREFIX) != 0 ||
-      tag != SS(TAG_MESSAGE))
+               CHAN_PREFIX) != 0)
     return rx_fail(c, CHAN_ERR_AUTH);
   *plain_len = (size_t)mlen;
+  if (tag == SS(TAG_FINAL)) {
+    if (mlen != 0) return rx_fail(c, CHAN_ERR_AUTH);
+    c->rx_final = 1;
+    return CHAN_CLOSED;
+  }
+  if (tag != SS(TAG_MESSAGE) && tag != SS(TAG_REKEY))
+    return rx_fail(c, CHAN_ERR_AUTH);
   return 0;
 }
 

@@ -10,28 +10,38 @@
  *
  * Handshake (I = initiator, who dialled; R = responder). Both hold
  * Ed25519 identities; I already knows R's pinned key, R knows the set
- * of keys it pinned at pairing.
+ * of keys it pinned at pairing. Diffie-Hellman uses each identity's
+ * X25519 form (crypto_sign_ed25519_sk_to_curve25519), never the Ed25519
+ * key itself, and X25519 only.
  *
- *   msg1 I->R  magic | eI | AEAD[k1](pkI)
+ *   msg1 I->R  magic | eI | AEAD[k1](pkI) | AEAD[k1s](empty)
  *   msg2 R->I  eR | AEAD[k2](sigR | header R->I)
  *   msg3 I->R  AEAD[k3](sigI | header I->R)
  *
- *   es = X25519(eI, R's static key as X25519)   hides pkI from all but R
- *   ee = X25519(eI, eR)                         forward secrecy
+ *   es = X25519(eI, R's static)         hides pkI from all but R
+ *   ss = X25519(I's static, R's static) proves I holds pkI's private key
+ *   ee = X25519(eI, eR)                 forward secrecy
  *   th = H(label | magic | eI | pkR | pkI | eR) transcript
  *   sigR = Sign_R("resp" | th), sigI = Sign_I("init" | th)
- *   k1 from es; k2, k3 and both stream keys from es | ee and th.
+ *   k1 from es; k1s from es | ss; k2, k3 and both stream keys from
+ *   es | ss | ee and th.
  *
- * R sends nothing until it has decrypted msg1 and found pkI pinned: an
- * unpaired or forged peer learns nothing from R (no device id, no key,
- * not even a signature). R's identity is never sent; its signature is
- * encrypted under ee, so only the holder of eI can check it. A replayed
- * msg1 cannot finish the handshake (msg3 needs eI and a fresh eR).
+ * R answers only a msg1 that carries a pinned key AND whose second tag
+ * checks, which needs the private key of a pinned device (as Noise IK's
+ * first message): knowing R's public key and a pinned public key (both
+ * are in pairing codes) gets no answer at all. R's identity is never
+ * sent; its signature is encrypted under es | ss | ee. A replayed msg1
+ * (captured from a real initiator) does get a msg2, but only the holder
+ * of eI can read it, and msg3 cannot be produced without eI and the
+ * initiator's key: the replay learns nothing and cannot finish.
  *
  * Records: crypto_secretstream_xchacha20poly1305 per direction, one
  * record per core frame, the length prefix as associated data. A
  * tampered, truncated, replayed, reordered or oversized record is an
- * error; the caller then closes the connection.
+ * error; the caller then closes the connection. Every REKEY_BYTES (1 GiB)
+ * of plaintext a record carries TAG_REKEY and both ends ratchet that
+ * direction's key. A clean close sends an empty TAG_FINAL record: a
+ * stream that ends without it (even at a record boundary) was cut.
  */
 #ifndef VSS_REAL_CHAN_H
 #define VSS_REAL_CHAN_H
@@ -45,20 +55,22 @@
 #define CHAN_SK_LEN 64
 #define CHAN_PREFIX 4 /* u32le body length of every wire unit */
 
-#define CHAN_MSG1_LEN (4 + 32 + 32 + 16)
+#define CHAN_MSG1_LEN (4 + 32 + 32 + 16 + 16)
 #define CHAN_MSG2_LEN (32 + 64 + 24 + 16)
 #define CHAN_MSG3_LEN (64 + 24 + 16)
 #define CHAN_REC_OVERHEAD crypto_secretstream_xchacha20poly1305_ABYTES
 
 enum {
   CHAN_OK = 0,
-  CHAN_ERR_STATE = -1,    /* call out of order */
-  CHAN_ERR_SIZE = -2,     /* unit over the limit or not the expected size */
-  CHAN_ERR_MAGIC = -3,    /* not our protocol / version */
-  CHAN_ERR_AUTH = -4,     /* decryption or signature failed: forged */
-  CHAN_ERR_UNPAIRED = -5, /* initiator's key is not pinned here */
-  CHAN_ERR_CRYPTO = -6,   /* weak key or libsodium failure */
-  CHAN_ERR_BUFFER = -7,   /* caller's output buffer too small */
+  CHAN_ERR_STATE = -1,     /* call out of order */
+  CHAN_ERR_SIZE = -2,      /* unit over the limit or not the expected size */
+  CHAN_ERR_MAGIC = -3,     /* not our protocol / version */
+  CHAN_ERR_AUTH = -4,      /* decryption or signature failed: forged */
+  CHAN_ERR_UNPAIRED = -5,  /* initiator's key is not pinned here */
+  CHAN_ERR_CRYPTO = -6,    /* weak key or libsodium failure */
+  CHAN_ERR_BUFFER = -7,    /* caller's output buffer too small */
+  CHAN_ERR_TRUNCATED = -8, /* ended without the peer's close record */
+  CHAN_CLOSED = 1,         /* chan_open: the peer's close record */
 };
 
 const char *chan_strerror(int rc);
@@ -116,8 +128,19 @@ static inline size_t chan_sealed_len(size_t plain_len) {
 }
 int chan_seal(chan *c, const uint8_t *plain, size_t len, uint8_t *out,
               size_t cap, size_t *outlen);
+/* The close record (TAG_FINAL, no plaintext): the last thing sealed. */
+int chan_seal_final(chan *c, uint8_t *out, size_t cap, size_t *outlen);
+/* Re-key the sending direction after this many plaintext bytes (0: the
+ * default, 1 GiB); and how many times it has. For tests and stats. */
+void chan_set_rekey(chan *c, uint64_t bytes);
+uint64_t chan_rekeys(const chan *c);
+/* At the end of the byte stream: 0 when the peer's close record came,
+ * CHAN_ERR_TRUNCATED when the stream was cut. */
+int chan_eof(const chan *c);
+
 /* Decrypts one whole record unit (prefix included) into plain (at least
- * chan_max_body() - CHAN_REC_OVERHEAD bytes). Any failure leaves the
+ * chan_max_body() - CHAN_REC_OVERHEAD bytes). Returns CHAN_CLOSED for
+ * the peer's close record (nothing may follow). Any failure leaves the
  * receiving side unusable: close the connection. Opening and sealing
  * touch separate state: one thread may open while another seals, but
  * each side must be used by one thread at a time. */

@@ -61,6 +61,12 @@ static const char USAGE[] =
     "\n"
     "A URI is sidecar://CONTENT_UUID/KIND_DIR/VARIANT.EXT, e.g.\n"
     "  sidecar://550e8400-e29b-41d4-a716-446655440000/thumbs/grid@2x.webp\n"
+    "  KIND_DIR  thumbs, thumbstrips, proxies, embeddings, ocr, transcript,\n"
+    "            gaussian_splats\n"
+    "  VARIANT   1-63 of [A-Za-z0-9@._-] (grid@2x, 1080p, ...)\n"
+    "  EXT       webp, mp4, json, msgpack, txt, ply\n"
+    "By default ([prefetch] eager = thumb) the daemon fetches every thumbnail\n"
+    "a peer announces as soon as it learns of it.\n"
     "The data dir is -d, else $VSS_DATA_DIR, else ~/.local/share/vss-node;\n"
     "settings are in DATA_DIR/config.ini. Commands print errors on stderr\n"
     "and exit 1 on failure, 2 on bad usage.\n";
@@ -308,13 +314,73 @@ static int cmd_add(global *g, int argc, char **argv) {
   return rc;
 }
 
+/* ---- URIs from stdin ---------------------------------------------------- */
+
+/* Appends stdin's URIs (one a line, blank lines skipped) to *args, which
+ * holds *n of *cap; no limit but memory. -1 (reported) on a line too long
+ * to be a URI or out of memory. */
+static int read_stdin_uris(char ***args, int *n, int *cap) {
+  char line[VSS_URI_MAX + 64];
+  int lineno = 0;
+  while (fgets(line, sizeof line, stdin)) {
+    size_t len = strlen(line);
+    char *u;
+    lineno++;
+    if (len == sizeof line - 1 && line[len - 1] != '\n') {
+      fprintf(stderr, "vss-node: --stdin line %d: longer than any URI\n",
+              lineno);
+      return -1;
+    }
+    if ((u = strtok(line, " \t\r\n")) == NULL) continue;
+    if (*n == *cap) {
+      int ncap = *cap ? *cap * 2 : 64;
+      char **na = realloc(*args, (size_t)ncap * sizeof *na);
+      if (na == NULL) return -1;
+      *args = na;
+      *cap = ncap;
+    }
+    if (((*args)[*n] = strdup(u)) == NULL) return -1;
+    (*n)++;
+  }
+  return 0;
+}
+
+/* presence URI... | presence --stdin: forwarded like any op. */
+static int cmd_presence(global *g, int argc, char **argv) {
+  int use_stdin = 0, npos, n = 0, cap = argc + 1, rc, first_owned;
+  char **pos = calloc((size_t)argc + 1, sizeof *pos), **args;
+  optspec spec[] = {{"stdin", 0, NULL, &use_stdin}, {NULL, 0, NULL, NULL}};
+  if (pos == NULL || (args = malloc((size_t)cap * sizeof *args)) == NULL) {
+    free(pos);
+    return EXIT_FAIL;
+  }
+  if (opts_parse(argc, argv, spec, pos, argc, &npos, &STDOUT_SINK) < 0) {
+    free(pos);
+    free(args);
+    return EXIT_USAGE;
+  }
+  for (int i = 0; i < npos; i++)
+    args[n++] = pos[i];
+  first_owned = n;
+  rc = use_stdin && read_stdin_uris(&args, &n, &cap) < 0 ? EXIT_FAIL : 0;
+  if (rc == 0 && n == 0) {
+    fprintf(stderr, "usage: vss-node presence URI... | presence --stdin\n");
+    rc = EXIT_USAGE;
+  }
+  if (rc == 0) rc = run_op(g, ops_find("presence"), n, args, 0);
+  for (int i = first_owned; i < n; i++)
+    free(args[i]);
+  free(pos);
+  free(args);
+  return rc;
+}
+
 /* ---- fetch: forwarded with client-side options ----------------------- */
 
 static int cmd_fetch(global *g, int argc, char **argv) {
   const char *timeout = NULL;
   int use_stdin = 0, progress = 0, or_gen = 0, npos, n = 0, cap = 0, rc;
   char **pos = calloc((size_t)argc + 1, sizeof *pos), **args = NULL;
-  char line[4096];
   optspec spec[] = {{"timeout", 1, &timeout, NULL},
                     {"stdin", 0, NULL, &use_stdin},
                     {"progress", 0, NULL, &progress},
@@ -336,13 +402,9 @@ static int cmd_fetch(global *g, int argc, char **argv) {
   if (or_gen) args[n++] = "--or-generate";
   for (int i = 0; i < npos; i++)
     args[n++] = pos[i];
-  while (use_stdin && fgets(line, sizeof line, stdin)) {
-    char *u = strtok(line, " \t\r\n");
-    if (u == NULL) continue;
-    if (n == cap) args = realloc(args, (size_t)(cap *= 2) * sizeof *args);
-    args[n++] = strdup(u);
-  }
-  if (n == progress + or_gen) {
+  if (args == NULL || (use_stdin && read_stdin_uris(&args, &n, &cap) < 0)) {
+    rc = EXIT_FAIL;
+  } else if (n == progress + or_gen) {
     fprintf(stderr, "usage: vss-node fetch URI... [--stdin] [--timeout S]\n");
     rc = EXIT_USAGE;
   } else {
@@ -469,6 +531,9 @@ int cli_main(int argc, char **argv) {
   const char *verb;
 
   memset(&g, 0, sizeof g);
+  /* Everything this process creates (database, its WAL, sidecars, the
+   * control socket) is the user's alone. */
+  umask(077);
   if (sodium_init() < 0)
     return fail("libsodium failed to initialise%s%s", "", "");
   if (parse_global(&g, &argc, &argv) < 0) return EXIT_USAGE;
@@ -482,6 +547,7 @@ int cli_main(int argc, char **argv) {
   if (!strcmp(verb, "help"))
     return argc ? help_for(argv[0]) : (fputs(USAGE, stdout), 0);
   if (!strcmp(verb, "show") || !strcmp(verb, "id")) {
+    if (wants_help(argc, argv)) return help_for("identity");
     if (!strcmp(verb, "show") && (argc == 0 || strcmp(argv[0], "identity"))) {
       fprintf(stderr, "vss-node: usage: vss-node show identity [--code]\n");
       return EXIT_USAGE;
@@ -494,6 +560,7 @@ int cli_main(int argc, char **argv) {
   if (!strcmp(verb, "serve")) return cmd_serve(&g, argc, argv);
   if (!strcmp(verb, "add")) return cmd_add(&g, argc, argv);
   if (!strcmp(verb, "fetch")) return cmd_fetch(&g, argc, argv);
+  if (!strcmp(verb, "presence")) return cmd_presence(&g, argc, argv);
   if (!strcmp(verb, "checksum")) return cmd_checksum(argc, argv);
   if (!strcmp(verb, "pair") && argc == 1 && !strcmp(argv[0], "--code")) {
     static char *code_args[] = {"--code"};

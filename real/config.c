@@ -6,11 +6,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -18,6 +20,19 @@
 #include "log.h"
 
 /* ---- value parsers --------------------------------------------------- */
+
+void cfg_format_duration(vss_time d, char *out, size_t cap) {
+  if (d % (3600 * VSS_NS_PER_S) == 0 && d)
+    snprintf(out, cap, "%lluh",
+             (unsigned long long)(d / (3600 * VSS_NS_PER_S)));
+  else if (d % (60 * VSS_NS_PER_S) == 0 && d)
+    snprintf(out, cap, "%llumin",
+             (unsigned long long)(d / (60 * VSS_NS_PER_S)));
+  else if (d % VSS_NS_PER_S == 0)
+    snprintf(out, cap, "%llus", (unsigned long long)(d / VSS_NS_PER_S));
+  else
+    snprintf(out, cap, "%llums", (unsigned long long)(d / VSS_NS_PER_MS));
+}
 
 int cfg_name_valid(const char *s) {
   size_t n = strlen(s);
@@ -61,7 +76,8 @@ int cfg_parse_size(const char *s, uint64_t *out) {
 
   errno = 0;
   v = strtod(s, &end);
-  if (errno || end == s || v < 0) return -1;
+  if (errno || end == s || !isfinite(v) || v < 0 || !isdigit((unsigned char)*s))
+    return -1;
   switch (toupper((unsigned char)*end)) {
   case 'K':
     mul = 1ULL << 10;
@@ -100,7 +116,8 @@ int cfg_parse_duration(const char *s, vss_time *out) {
 
   errno = 0;
   v = strtod(s, &end);
-  if (errno || end == s || v < 0) return -1;
+  if (errno || end == s || !isfinite(v) || v < 0 || !isdigit((unsigned char)*s))
+    return -1;
   while (*end == ' ')
     end++;
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -138,7 +155,7 @@ static int parse_double(const char *s, double *out) {
   char *end;
   errno = 0;
   *out = strtod(s, &end);
-  return errno || end == s || *end ? -1 : 0;
+  return errno || end == s || *end || !isfinite(*out) ? -1 : 0;
 }
 
 /* "thumb,ocr" -> bit mask; "none" -> 0. */
@@ -194,9 +211,50 @@ typedef struct load_ctx {
   char *err;
   size_t errcap;
   int failed;
+  char **seen; /* "section\nkey" of every entry so far */
+  size_t nseen, capseen;
+  int idle_set;
 } load_ctx;
 
 #define BAD(what) (snprintf(lc->err, lc->errcap, "%s", what), 0)
+
+/* A duration within [lo, hi]: zero or absurd timeouts are refused (a
+ * zero handshake timeout would disable the timer, a zero reconnect_min
+ * would redial in a tight loop). */
+static int set_dur_in(load_ctx *lc, const char *k, const char *v, vss_time *out,
+                      vss_time lo, vss_time hi) {
+  char lo_s[32], hi_s[32];
+  vss_time d;
+  if (cfg_parse_duration(v, &d) == 0 && d >= lo && d <= hi) {
+    *out = d;
+    return 1;
+  }
+  cfg_format_duration(lo, lo_s, sizeof lo_s);
+  cfg_format_duration(hi, hi_s, sizeof hi_s);
+  snprintf(lc->err, lc->errcap, "%s: expected a duration from %s to %s", k,
+           lo_s, hi_s);
+  return 0;
+}
+
+/* The core spells strategies with '-', config keys use '_': both go. */
+static int set_strategy(load_ctx *lc, const char *v, vss_strategy *out) {
+  char buf[32], names[128] = "";
+  size_t n = strlen(v);
+  if (n < sizeof buf) {
+    for (size_t i = 0; i <= n; i++)
+      buf[i] = v[i] == '_' ? '-' : v[i];
+    if (vss_strategy_parse(buf, n, out) == 0) return 1;
+  }
+  for (int i = 0; vss_strategy_name((vss_strategy)i); i++) {
+    size_t len = strlen(names);
+    snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
+             vss_strategy_name((vss_strategy)i));
+  }
+  for (char *p = names; *p; p++)
+    if (*p == '-') *p = '_';
+  snprintf(lc->err, lc->errcap, "strategy: expected one of %s", names);
+  return 0;
+}
 
 static int set_node(load_ctx *lc, const char *k, const char *v) {
   cfg *c = lc->c;
@@ -214,17 +272,22 @@ static int set_node(load_ctx *lc, const char *k, const char *v) {
     if (cfg_parse_size(v, &c->upload_limit) < 0)
       return BAD("upload_limit: expected bytes per second (e.g. 10M, 0)");
   } else if (!strcmp(k, "handshake_timeout")) {
-    if (cfg_parse_duration(v, &c->handshake_timeout) < 0)
-      return BAD("handshake_timeout: expected a duration (e.g. 10s)");
+    return set_dur_in(lc, k, v, &c->handshake_timeout, 100 * VSS_NS_PER_MS,
+                      600 * VSS_NS_PER_S);
+  } else if (!strcmp(k, "idle_timeout")) {
+    return set_dur_in(lc, k, v, &c->idle_timeout, VSS_NS_PER_S,
+                      24 * 3600 * VSS_NS_PER_S);
+  } else if (!strcmp(k, "record_timeout")) {
+    return set_dur_in(lc, k, v, &c->record_timeout, 100 * VSS_NS_PER_MS,
+                      3600 * VSS_NS_PER_S);
   } else if (!strcmp(k, "reconnect_min")) {
-    if (cfg_parse_duration(v, &c->reconnect_min) < 0)
-      return BAD("reconnect_min: expected a duration (e.g. 250ms)");
+    return set_dur_in(lc, k, v, &c->reconnect_min, 10 * VSS_NS_PER_MS,
+                      3600 * VSS_NS_PER_S);
   } else if (!strcmp(k, "reconnect_max")) {
-    if (cfg_parse_duration(v, &c->reconnect_max) < 0)
-      return BAD("reconnect_max: expected a duration (e.g. 30s)");
+    return set_dur_in(lc, k, v, &c->reconnect_max, 10 * VSS_NS_PER_MS,
+                      24 * 3600 * VSS_NS_PER_S);
   } else if (!strcmp(k, "strategy")) {
-    if (vss_strategy_parse(v, strlen(v), &c->core.strategy) < 0)
-      return BAD("strategy: expected cost, prefer_fetch or prefer_generate");
+    return set_strategy(lc, v, &c->core.strategy);
   } else {
     return BAD("unknown key in [node]");
   }
@@ -255,6 +318,10 @@ static int set_gossip(load_ctx *lc, const char *k, const char *v) {
 }
 
 static int set_transfer(load_ctx *lc, const char *k, const char *v) {
+  if (!strcmp(k, "source_patience"))
+    return set_dur(lc, v, &lc->c->core.source_patience);
+  if (!strcmp(k, "prefetch_patience"))
+    return set_dur(lc, v, &lc->c->core.prefetch_patience);
   vss_node_config *n = &lc->c->core;
   if (!strcmp(k, "max_retries")) {
     if (parse_u32(v, &n->max_retries) < 0) return BAD("expected a count");
@@ -304,11 +371,21 @@ static int set_generate(load_ctx *lc, const char *k, const char *v) {
     snprintf(c->gen_command, sizeof c->gen_command, "%s", v);
     return 1;
   }
-  if (!strcmp(k, "timeout")) return set_dur(lc, v, &c->gen_timeout);
+  if (!strcmp(k, "timeout"))
+    return set_dur_in(lc, k, v, &c->gen_timeout, 100 * VSS_NS_PER_MS,
+                      24 * 3600 * VSS_NS_PER_S);
+  if (!strcmp(k, "parallel")) {
+    uint32_t n;
+    if (parse_u32(v, &n) < 0 || n < 1 || n > 256)
+      return BAD("parallel: expected a count from 1 to 256");
+    c->gen_parallel = n;
+    return 1;
+  }
   if (!strncmp(k, "cost_", 5) &&
       vss_kind_parse(k + 5, strlen(k + 5), &kind) == 0)
     return set_dur(lc, v, &c->core.gen_cost[kind]);
-  return BAD("unknown key in [generate] (command, timeout, cost_KIND)");
+  return BAD("unknown key in [generate] (command, timeout, parallel, "
+             "cost_KIND)");
 }
 
 static cfg_peer *peer_section(load_ctx *lc, const char *name) {
@@ -357,10 +434,39 @@ static int set_peer(load_ctx *lc, const char *name, const char *k,
   return 1;
 }
 
+/* A key given twice in one section: the second would silently win. */
+static int seen_before(load_ctx *lc, const char *sec, const char *k) {
+  size_t n = strlen(sec) + strlen(k) + 2;
+  char *e;
+  for (size_t i = 0; i < lc->nseen; i++) {
+    const char *q = lc->seen[i], *nl = strchr(q, '\n');
+    if ((size_t)(nl - q) == strlen(sec) && !strncmp(q, sec, strlen(sec)) &&
+        !strcmp(nl + 1, k))
+      return 1;
+  }
+  if (lc->nseen == lc->capseen) {
+    size_t cap = lc->capseen ? lc->capseen * 2 : 32;
+    char **np = realloc(lc->seen, cap * sizeof *np);
+    if (np == NULL) return 0;
+    lc->seen = np;
+    lc->capseen = cap;
+  }
+  if ((e = malloc(n)) == NULL) return 0;
+  snprintf(e, n, "%s\n%s", sec, k);
+  lc->seen[lc->nseen++] = e;
+  return 0;
+}
+
 static int on_entry(void *user, const char *sec, const char *k, const char *v) {
   load_ctx *lc = user;
   int ok;
   if (lc->failed) return 1; /* report the first error only */
+  if (seen_before(lc, sec, k)) {
+    snprintf(lc->err, lc->errcap, "%s: given twice in [%s]", k, sec);
+    lc->failed = 1;
+    return 0;
+  }
+  if (!strcmp(sec, "node") && !strcmp(k, "idle_timeout")) lc->idle_set = 1;
   if (!strcmp(sec, "node"))
     ok = set_node(lc, k, v);
   else if (!strcmp(sec, "gossip"))
@@ -386,19 +492,78 @@ static void defaults(cfg *c) {
   cfg_parse_addr("0.0.0.0:7457", &c->listen);
   c->log_level = LOG_INFO;
   c->handshake_timeout = 10 * VSS_NS_PER_S;
+  c->record_timeout = 60 * VSS_NS_PER_S;
   c->reconnect_min = 250 * VSS_NS_PER_MS;
   c->reconnect_max = 30 * VSS_NS_PER_S;
   c->gen_timeout = 300 * VSS_NS_PER_S;
+  {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    c->gen_parallel = cpus > 0 ? (size_t)cpus : 1;
+  }
   vss_node_config_default(&c->core);
+}
+
+/* inih reads at most CFG_MAX_LINE characters a line and parses the rest
+ * as a new line: refuse long lines instead of half-reading them. */
+static int check_lines(const char *path, char *err, size_t errcap) {
+  FILE *f = fopen(path, "r");
+  int ch, line = 1, col = 0;
+  if (f == NULL) {
+    snprintf(err, errcap, "cannot read config %s: %s", path, strerror(errno));
+    return -1;
+  }
+  while ((ch = getc(f)) != EOF) {
+    if (ch == '\n') {
+      line++;
+      col = 0;
+    } else if (++col > CFG_MAX_LINE || ch == '\0') {
+      snprintf(err, errcap, "%s:%d: %s", path, line,
+               ch ? "line longer than 199 characters" : "NUL byte");
+      fclose(f);
+      return -1;
+    }
+  }
+  fclose(f);
+  return 0;
+}
+
+/* Checks that need several keys. */
+static int check_whole(cfg *c, const load_ctx *lc, const char *path, char *err,
+                       size_t errcap) {
+  const vss_node_config *n = &c->core;
+  if (c->reconnect_max < c->reconnect_min) {
+    snprintf(err, errcap, "%s: reconnect_max is below reconnect_min", path);
+    return -1;
+  }
+  /* A peer says HELLO at least every interval (+ jitter): three missed
+   * ones mean the session is dead. */
+  if (!lc->idle_set) {
+    c->idle_timeout =
+        (vss_time)(3.0 * (double)n->gossip_interval * (1.0 + n->gossip_jitter));
+    if (c->idle_timeout < 60 * VSS_NS_PER_S)
+      c->idle_timeout = 60 * VSS_NS_PER_S;
+  } else if ((double)c->idle_timeout <
+             2.0 * (double)n->gossip_interval * (1.0 + n->gossip_jitter)) {
+    snprintf(err, errcap,
+             "%s: idle_timeout must be at least twice the gossip interval "
+             "(peers are only heard from once an interval when idle)",
+             path);
+    return -1;
+  }
+  return 0;
 }
 
 int cfg_load(cfg *c, const char *path, char *err, size_t errcap) {
   char what[160] = "";
-  load_ctx lc = {c, what, sizeof what, 0};
-  int line;
+  load_ctx lc = {c, what, sizeof what, 0, NULL, 0, 0, 0};
+  int line, rc = 0;
 
   defaults(c);
+  if (check_lines(path, err, errcap) < 0) return -1;
   line = ini_parse(path, on_entry, &lc);
+  for (size_t i = 0; i < lc.nseen; i++)
+    free(lc.seen[i]);
+  free(lc.seen);
   if (line < 0) {
     snprintf(err, errcap, "cannot read config %s: %s", path,
              line == -1 ? strerror(errno) : "out of memory");
@@ -410,15 +575,16 @@ int cfg_load(cfg *c, const char *path, char *err, size_t errcap) {
     cfg_free(c);
     return -1;
   }
-  for (size_t i = 0; i < c->npeers; i++) {
+  for (size_t i = 0; i < c->npeers && rc == 0; i++) {
     if (vss_uuid_is_nil(&c->peers[i].device)) {
       snprintf(err, errcap, "%s: [peer %s] has no device", path,
                c->peers[i].name);
-      cfg_free(c);
-      return -1;
+      rc = -1;
     }
   }
-  return 0;
+  if (rc == 0) rc = check_whole(c, &lc, path, err, errcap);
+  if (rc < 0) cfg_free(c);
+  return rc;
 }
 
 void cfg_free(cfg *c) {
@@ -444,7 +610,12 @@ static const char TEMPLATE[] =
     "log_level = info\n"
     "; bytes per second this node sends at most, 0 = unlimited\n"
     "upload_limit = 0\n"
+    "; unauthenticated connections are dropped after handshake_timeout;\n"
+    "; a session is dropped after idle_timeout with nothing received\n"
+    "; (default: 3 gossip intervals) or when a record stays incomplete\n"
+    "; for record_timeout\n"
     "handshake_timeout = 10s\n"
+    "record_timeout = 60s\n"
     "reconnect_min = 250ms\n"
     "reconnect_max = 30s\n"
     "; cost | prefer_fetch | prefer_generate\n"
@@ -469,6 +640,8 @@ static const char TEMPLATE[] =
     "[generate]\n"
     "command =\n"
     "timeout = 5min\n"
+    "; generators running at once (default: the number of CPUs)\n"
+    "; parallel = 2\n"
     "\n"
     "; Peers are added by `vss-node pair`: one [peer NAME] section each.\n";
 
@@ -484,7 +657,7 @@ int cfg_write_default(const char *path, const char *name, const char *listen,
   }
   n = snprintf(text, sizeof text, TEMPLATE, name, listen);
   if (n < 0 || (size_t)n >= sizeof text) return -EINVAL;
-  if ((rc = fs_write_atomic(path, text, (size_t)n, 0644)) < 0)
+  if ((rc = fs_write_atomic(path, text, (size_t)n, 0600)) < 0)
     snprintf(err, errcap, "cannot write %s: %s", path, strerror(-rc));
   return rc;
 }
@@ -602,7 +775,7 @@ static int rewrite_peer(const char *path, const cfg_peer *p, int add, char *err,
          out.p[out.len - 2] == '\n')
     out.len--; /* no growing run of blank lines */
   if (rc == 0 && add) rc = peer_text(p, &out);
-  if (rc == 0) rc = fs_write_atomic(path, out.p ? out.p : "", out.len, 0644);
+  if (rc == 0) rc = fs_write_atomic(path, out.p ? out.p : "", out.len, 0600);
   if (rc < 0)
     snprintf(err, errcap, "cannot update %s: %s", path, strerror(-rc));
   free(out.p);

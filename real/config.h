@@ -5,7 +5,8 @@
  * file:line.
  *
  *   [node]      name, listen, log_level, upload_limit, handshake_timeout,
- *               reconnect_min, reconnect_max, strategy
+ *               idle_timeout, record_timeout, reconnect_min, reconnect_max,
+ *               strategy
  *   [gossip]    interval, jitter, change_batch_delay, cache_ttl,
  *               negative_ttl, query_timeout
  *   [transfer]  max_retries, retry_backoff, window_min, window_max
@@ -15,7 +16,9 @@
  *   [peer NAME] device, addr, link, metered, rate_hint, rtt_hint
  *
  * Durations take a unit (ms, s, min, h); sizes take K, M, G (powers of
- * 1024) or none; booleans yes/no/true/false/1/0.
+ * 1024) or none; booleans yes/no/true/false/1/0. Numbers must be finite
+ * (no nan, inf); a key given twice in a section, a line longer than
+ * CFG_MAX_LINE and a timeout outside its range are errors too.
  */
 #ifndef VSS_REAL_CONFIG_H
 #define VSS_REAL_CONFIG_H
@@ -27,6 +30,7 @@
 
 #define CFG_NAME_MAX 63
 #define CFG_HOST_MAX 255
+#define CFG_MAX_LINE 199 /* inih's line buffer (INI_MAX_LINE) less the NUL */
 
 typedef struct cfg_addr {
   char host[CFG_HOST_MAX + 1];
@@ -48,10 +52,13 @@ typedef struct cfg {
   int log_level;
   uint64_t upload_limit; /* bytes/s, 0 = unlimited */
   vss_time handshake_timeout;
+  vss_time idle_timeout;   /* authenticated session with nothing received */
+  vss_time record_timeout; /* a record begun must be whole within this */
   vss_time reconnect_min, reconnect_max;
   vss_node_config core;   /* store/blobs/callbacks left for the daemon */
   char gen_command[1024]; /* "" = this device cannot generate */
   vss_time gen_timeout;
+  size_t gen_parallel; /* generators at once (default: CPUs) */
   cfg_peer *peers;
   size_t npeers;
 } cfg;
@@ -77,5 +84,7 @@ int cfg_parse_addr(const char *s, cfg_addr *out);
 int cfg_parse_size(const char *s, uint64_t *out);
 int cfg_parse_duration(const char *s, vss_time *out);
 int cfg_name_valid(const char *s);
+/* "10s", "250ms", "5min", "1h": the shortest exact spelling. */
+void cfg_format_duration(vss_time d, char *out, size_t cap);
 
 #endif

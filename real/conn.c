@@ -43,7 +43,7 @@ int conn_ready(const conn *c) {
   return c->ready;
 }
 int conn_closing(const conn *c) {
-  return c->closing;
+  return c->closing || c->ending;
 }
 int conn_initiator(const conn *c) {
   return c->initiator;
@@ -101,6 +101,48 @@ void conn_close(conn *c, int level, const char *why) {
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+static void on_final_written(uv_write_t *req, int status);
+
+#define END_WAIT_MS 2000 /* at most this long for the close record */
+
+static void on_end_timeout(uv_timer_t *t) {
+  conn_close(t->data, LOG_DEBUG, NULL);
+}
+
+/* The close record goes out before the socket closes (uv_close would
+ * cancel a queued write); the watch timer bounds how long we wait. */
+void conn_end(conn *c, int level, const char *why) {
+  struct wreq *w;
+  size_t len = 0;
+  uv_buf_t b;
+  if (c->closing || c->ending) return;
+  if (!c->ready) {
+    conn_close(c, level, why);
+    return;
+  }
+  c->ending = 1;
+  if (why) log_msg(level, "connection %s closed: %s", c->addr, why);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  if ((w = malloc(sizeof *w + chan_sealed_len(0))) == NULL ||
+      chan_seal_final(c->ch, w->data, chan_sealed_len(0), &len) < 0) {
+    free(w);
+    conn_close(c, level, NULL);
+    return;
+  }
+  w->c = c;
+  w->len = len;
+  w->pooled = 0;
+  b = uv_buf_init((char *)w->data, (unsigned)len);
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_final_written) < 0) {
+    free(w);
+    conn_close(c, level, NULL);
+    return;
+  }
+  c->bytes_out += len;
+  uv_timer_stop(&c->hs_timer);
+  uv_timer_start(&c->hs_timer, on_end_timeout, END_WAIT_MS, 0);
+}
+
 /* ---- setup ----------------------------------------------------------- */
 
 static void fmt_sockaddr(const struct sockaddr *sa, char *out, size_t cap) {
@@ -138,6 +180,48 @@ static void tune_socket(conn *c) {
 
 static void on_hs_timeout(uv_timer_t *t) {
   conn_close(t->data, LOG_WARN, "handshake timed out");
+}
+
+/* Reads stopped on our side: the worker's batch, a full buffer, or push
+ * back (conn_rx_held). Not the peer's fault. */
+static int reads_stopped(const conn *c) {
+  return c->job_busy || c->read_paused || c->job_held || conn_rx_held(c);
+}
+
+/* The watch after authentication: an idle peer or a stalled record. */
+static void on_watch(uv_timer_t *t) {
+  conn *c = t->data;
+  uint64_t now = uv_now(c->tcp.loop);
+  uint64_t idle = c->o.idle_timeout / VSS_NS_PER_MS;
+  uint64_t rec = c->o.record_timeout / VSS_NS_PER_MS;
+  char why[96];
+  if (c->closing) return;
+  if (reads_stopped(c)) {
+    c->last_rx_ms = now;
+    if (c->partial_since_ms) c->partial_since_ms = now;
+    return;
+  }
+  if (idle && now - c->last_rx_ms >= idle) {
+    snprintf(why, sizeof why, "idle: nothing received for %.1f s",
+             (double)(now - c->last_rx_ms) / 1e3);
+    conn_close(c, LOG_WARN, why);
+  } else if (rec && c->partial_since_ms && now - c->partial_since_ms >= rec) {
+    snprintf(why, sizeof why, "record stalled: incomplete for %.1f s",
+             (double)(now - c->partial_since_ms) / 1e3);
+    conn_close(c, LOG_WARN, why);
+  }
+}
+
+static void start_watch(conn *c) {
+  uint64_t idle = c->o.idle_timeout / VSS_NS_PER_MS;
+  uint64_t rec = c->o.record_timeout / VSS_NS_PER_MS;
+  uint64_t period = idle && rec ? (idle < rec ? idle : rec) : idle + rec;
+  uv_timer_stop(&c->hs_timer);
+  if (period == 0) return;
+  period /= 4;
+  period = period < 50 ? 50 : period > 1000 ? 1000 : period;
+  c->last_rx_ms = uv_now(c->tcp.loop);
+  uv_timer_start(&c->hs_timer, on_watch, period, period);
 }
 
 static int conn_new(conn **out, const conn_opts *o) {
@@ -197,7 +281,7 @@ void conn_handshake_unit(conn *c, const uint8_t *u, size_t len) {
     return;
   }
   if (rc == 1) {
-    uv_timer_stop(&c->hs_timer);
+    start_watch(c);
     if (conn_rx_grow(c) < 0) {
       conn_close(c, LOG_ERROR, "out of memory");
       return;
@@ -219,6 +303,14 @@ static void on_write(uv_write_t *req, int status) {
   }
   if (!c->closing && c->ready && c->o.cb->writable)
     c->o.cb->writable(c->o.owner, c);
+}
+
+static void on_final_written(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  conn *c = w->c;
+  (void)status;
+  free(w);
+  conn_close(c, LOG_DEBUG, NULL);
 }
 
 static wreq *wreq_new(conn *c, size_t len) {
@@ -255,7 +347,7 @@ int conn_send_frame(conn *c, const uint8_t *frame, size_t len) {
   size_t sealed = chan_sealed_len(len), outlen = 0;
   wreq *w;
   int rc;
-  if (c->closing || !c->ready) return UV_ENOTCONN;
+  if (c->closing || c->ending || !c->ready) return UV_ENOTCONN;
   if ((w = wreq_new(c, sealed)) == NULL) return UV_ENOMEM;
   if ((rc = chan_seal(c->ch, frame, len, w->data, sealed, &outlen)) < 0) {
     wreq_free(w);

@@ -44,6 +44,12 @@ typedef struct conn_opts {
   const conn_cb *cb;
   void *owner;
   vss_time handshake_timeout;
+  /* After the handshake: close when nothing arrives for idle_timeout (the
+   * peer's gossip HELLOs come at least every interval), or when a record
+   * that has begun is not whole within record_timeout (a peer sitting on
+   * a half-sent record). Time with reading stopped on our side counts as
+   * progress. 0 disables (tests only). */
+  vss_time idle_timeout, record_timeout;
   size_t max_frame;  /* the core's largest frame */
   int notsent_lowat; /* TCP_NOTSENT_LOWAT bytes (0: kernel default) */
 } conn_opts;
@@ -55,6 +61,10 @@ int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,
               const uint8_t peer_pk[CHAN_PK_LEN]);
 /* Idempotent. `why` is logged (at `level`) with the remote address. */
 void conn_close(conn *c, int level, const char *why);
+/* A clean close: after the handshake, the channel's close record goes
+ * out first (the peer can tell it from a cut connection), then as
+ * conn_close. */
+void conn_end(conn *c, int level, const char *why);
 
 /* 1 while reading is stopped on purpose: frames held because readable
  * said 0 (push back), or the worker has the other buffer. */
@@ -67,6 +77,10 @@ void conn_rx_resume(conn *c);
 int conn_send_frame(conn *c, const uint8_t *frame, size_t len);
 /* Bytes queued in user space (libuv) not yet taken by the kernel. */
 size_t conn_write_queue(const conn *c);
+
+/* Buffers an authenticated session holds at most, outside the core (an
+ * unauthenticated one holds a 256-byte buffer): see real/README.md. */
+size_t conn_session_bytes(size_t max_frame);
 
 int conn_ready(const conn *c);
 int conn_closing(const conn *c);

@@ -7,14 +7,17 @@
 
 #include "conn.h"
 
-#define HS_BUF 256  /* read buffer while unauthenticated */
-#define CONN_POOL 8 /* spare big write buffers kept */
+#define HS_BUF 256 /* read buffer while unauthenticated */
+/* Spare big write buffers kept: a session writes one frame at a time
+ * (net.c pumps only into an empty write queue), so two cover the one in
+ * flight and the next. */
+#define CONN_POOL 2
 
 typedef struct rxjob rxjob;
 
 struct conn {
-  uv_tcp_t tcp; /* first: handle data points back here anyway */
-  uv_timer_t hs_timer;
+  uv_tcp_t tcp;        /* first: handle data points back here anyway */
+  uv_timer_t hs_timer; /* handshake timeout, then the idle/record watch */
   uv_connect_t connect_req;
   conn_opts o;
   chan *ch;
@@ -37,6 +40,10 @@ struct conn {
   int delivering;   /* inside a frame callback (no nested delivery) */
   int free_pending; /* closed while busy: the job's end frees us */
   uint64_t bytes_in, bytes_out;
+  uint64_t last_rx_ms;       /* uv_now of the last bytes read */
+  uint64_t partial_since_ms; /* a record began and is not whole (0: none) */
+  int ending;                /* conn_end: the close record is on its way */
+  int eof;                   /* the peer's stream ended */
   struct wreq *pool[CONN_POOL];
   int npool;
 };

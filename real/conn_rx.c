@@ -16,7 +16,7 @@
 #include "conn_internal.h"
 #include "log.h"
 
-#define READ_SLACK (1u << 20) /* reads may run this far past a unit */
+#define READ_SLACK (256u << 10) /* reads may run this far past a unit */
 #define OFFLOAD_MIN                                                            \
   (128u << 10)               /* batches at least this big go to a worker       \
                               */
@@ -27,13 +27,19 @@ struct rxjob {
   conn *c;
   int status;        /* of the work request */
   size_t next, poff; /* first frame not yet delivered, its offset */
-  uint8_t *units; /* whole record units in [off, end) */
+  uint8_t *units;    /* whole record units in [off, end) */
   size_t off, end;
   uint8_t *plain; /* their frames, back to back */
   size_t *flen;   /* each frame's length */
   size_t nframes, frames_cap;
   int rc; /* the channel's error after nframes frames, or 0 */
 };
+
+size_t conn_session_bytes(size_t max_frame) {
+  size_t rx = CHAN_PREFIX + max_frame + CHAN_REC_OVERHEAD + READ_SLACK;
+  /* rx, the worker's units and plaintext, one inline frame, the pool */
+  return 3 * rx + max_frame + CONN_POOL * (chan_sealed_len(max_frame) + 64);
+}
 
 int conn_rx_grow(conn *c) {
   size_t max_plain = c->o.max_frame;
@@ -77,6 +83,11 @@ static void bad_record(conn *c, int rc) {
   conn_close(c, LOG_WARN, why);
 }
 
+/* The peer's close record: nothing may follow it. */
+static void peer_ended(conn *c) {
+  conn_close(c, LOG_INFO, "peer closed the session");
+}
+
 static void deliver(conn *c, const uint8_t *f, size_t len) {
   c->delivering = 1;
   int rc = c->o.cb->frame(c->o.owner, c, f, len);
@@ -109,6 +120,10 @@ static size_t open_inline(conn *c, size_t off, size_t end) {
                  (size_t)c->rx[off + 2] << 16 | (size_t)c->rx[off + 3] << 24);
     size_t plen = 0;
     int rc = chan_open(c->ch, c->rx + off, ul, c->plain, c->plain_cap, &plen);
+    if (rc == CHAN_CLOSED) {
+      peer_ended(c);
+      return off;
+    }
     if (rc < 0) {
       bad_record(c, rc);
       return off;
@@ -142,7 +157,7 @@ static void work_open(uv_work_t *w) {
       j->frames_cap = cap;
     }
     j->rc = chan_open(j->c->ch, u, ul, j->plain + used, j->end - off, &plen);
-    if (j->rc < 0) return;
+    if (j->rc != 0) return; /* an error, or the close record */
     j->flen[j->nframes++] = plen;
     used += plen;
     off += ul;
@@ -150,6 +165,17 @@ static void work_open(uv_work_t *w) {
 }
 
 static void process(conn *c);
+
+/* The stream ended and everything before the end was read: a close record
+ * would have closed us already, so this one was cut, even if at a record
+ * boundary. Waits while frames are still held back or with the worker. */
+static void eof_check(conn *c) {
+  if (c->closing || c->job_busy || c->job_held || c->held) return;
+  if (chan_eof(c->ch) < 0)
+    conn_close(c, LOG_WARN, "connection cut: no close record (truncated)");
+  else
+    conn_close(c, LOG_INFO, "peer closed");
+}
 
 /* The finished batch's frames from j->next on; then what follows it. */
 static void finish_job(conn *c) {
@@ -166,15 +192,20 @@ static void finish_job(conn *c) {
   }
   c->job_held = 0;
   if (c->closing) return;
+  if (j->status == 0 && j->rc == CHAN_CLOSED) {
+    peer_ended(c);
+    return;
+  }
   if (j->status < 0 || j->rc < 0) {
     bad_record(c, j->status < 0 ? CHAN_ERR_STATE : j->rc);
     return;
   }
-  if (c->read_paused && !c->held) {
+  if (c->read_paused && !c->held && !c->eof) {
     c->read_paused = 0;
     uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
   }
   process(c);
+  if (c->eof) eof_check(c);
 }
 
 static void work_done(uv_work_t *w, int status) {
@@ -197,7 +228,9 @@ void conn_rx_resume(conn *c) {
     finish_job(c);
   else
     process(c);
-  if (!c->held && !c->closing && !c->read_paused)
+  if (c->eof)
+    eof_check(c);
+  else if (!c->held && !c->closing && !c->read_paused)
     uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
 }
 
@@ -271,6 +304,14 @@ static void process(conn *c) {
   }
   end = records_end(c, off);
   if (c->closing) return;
+  /* A record begun and not whole starts (or keeps) the record clock; a
+   * whole one restarts it. */
+  if (end < c->rx_len) {
+    if (end > off || c->partial_since_ms == 0)
+      c->partial_since_ms = uv_now(c->tcp.loop);
+  } else {
+    c->partial_since_ms = 0;
+  }
   if (end - off >= OFFLOAD_MIN) {
     offload(c, off, end);
     return;
@@ -283,9 +324,19 @@ void conn_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   conn *c = s->data;
   (void)buf;
   if (n < 0) {
+    if (n == UV_EOF && c->ready) {
+      /* Whatever is buffered is read first: it may end with the close
+       * record. */
+      c->eof = 1;
+      uv_read_stop(s);
+      process(c);
+      eof_check(c);
+      return;
+    }
     conn_close(c, LOG_INFO, n == UV_EOF ? "peer closed" : uv_strerror((int)n));
     return;
   }
+  if (n > 0) c->last_rx_ms = uv_now(c->tcp.loop);
   c->rx_len += (size_t)n;
   c->bytes_in += (uint64_t)n;
   process(c);

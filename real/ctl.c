@@ -3,11 +3,13 @@
  * op on the live node, stream the answer; fetches answer when their jobs
  * end.
  */
+#define _GNU_SOURCE /* struct ucred, SO_PEERCRED */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +20,6 @@
 #include "ops.h"
 #include "srv.h"
 
-#define MAX_ARGS 200000
 #define TICK_MS 500
 
 /* ---- writing to a client --------------------------------------------- */
@@ -92,13 +93,18 @@ void client_finish(client *c, int status) {
 
 /* ---- requests ---------------------------------------------------------- */
 
-/* Splits the buffered request into lines in place. */
+/* Splits the buffered request (NUL-free, ending in an empty line) into
+ * lines in place: as many as it has, bounded only by CTL_MAX_REQUEST. */
 static int split(client *c, char ***argvp) {
-  char **argv = malloc(MAX_ARGS * sizeof *argv), *p = c->buf;
+  size_t lines = 0;
+  char **argv, *p = c->buf, *end = c->buf + c->len;
   int argc = 0;
-  if (argv == NULL) return -1;
-  while (*p != '\n' && argc < MAX_ARGS) {
-    char *nl = strchr(p, '\n');
+  for (char *q = c->buf; q < end; q++)
+    lines += *q == '\n';
+  if ((argv = malloc((lines + 1) * sizeof *argv)) == NULL) return -1;
+  while (p < end && *p != '\n') {
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (nl == NULL) break;
     *nl = '\0';
     argv[argc++] = p;
     p = nl + 1;
@@ -116,6 +122,11 @@ static void dispatch(client *c) {
   int argc = split(c, &argv), status;
 
   c->handled = 1;
+  if (argc < 0) {
+    out_f(&o, 'e', "out of memory");
+    client_finish(c, EXIT_FAIL);
+    return;
+  }
   if (argc < 2 || strcmp(argv[0], CTL_MAGIC) != 0) {
     out_f(&o, 'e', "bad control request (version mismatch?)");
     client_finish(c, EXIT_USAGE);
@@ -155,15 +166,43 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   if (c->handled) return;
+  if (n > 0 && memchr(c->buf + c->len, '\0', (size_t)n) != NULL) {
+    c->handled = 1;
+    uv_read_stop(st);
+    client_line(c, 'e', "bad control request: NUL byte");
+    client_finish(c, EXIT_USAGE);
+    return;
+  }
   c->len += (size_t)n;
   c->buf[c->len] = '\0';
   if (c->len >= 2 && !memcmp(c->buf + c->len - 2, "\n\n", 2)) {
     uv_read_stop(st);
     dispatch(c);
   } else if (c->len + 1 >= CTL_MAX_REQUEST) {
+    c->handled = 1;
+    uv_read_stop(st);
     client_line(c, 'e', "request too large");
     client_finish(c, EXIT_USAGE);
   }
+}
+
+/* The socket is 0600 in a 0700 dir; the kernel's word on who connected
+ * is checked too (a socket inherited or passed on, a loosened dir). */
+static int same_user(client *c) {
+  uv_os_fd_t fd;
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
+    log_warn("control socket: cannot read the client's credentials");
+    return 0;
+  }
+  if (cr.uid != geteuid()) {
+    log_warn("control socket: refused a client of uid %u (pid %ld)",
+             (unsigned)cr.uid, (long)cr.pid);
+    return 0;
+  }
+  return 1;
 }
 
 static void on_client(uv_stream_t *server, int status) {
@@ -177,13 +216,14 @@ static void on_client(uv_stream_t *server, int status) {
   c->prev = &x->head;
   x->head.next->prev = c;
   x->head.next = c;
-  if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
+  if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 || !same_user(c) ||
       uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
     client_close(c);
 }
 
 int ctl_start(srv *s) {
   ctl *x = calloc(1, sizeof *x);
+  mode_t old_mask;
   int rc;
   if (x == NULL) return UV_ENOMEM;
   x->s = s;
@@ -199,7 +239,11 @@ int ctl_start(srv *s) {
   x->listener.data = x;
   /* We hold the data dir lock, so a socket file here is a dead daemon's. */
   unlink(s->h->sock_path);
-  if ((rc = uv_pipe_bind(&x->listener, s->h->sock_path)) < 0 ||
+  /* Created 0600 from the start (umask), not chmod'ed after a window. */
+  old_mask = umask(077);
+  rc = uv_pipe_bind(&x->listener, s->h->sock_path);
+  umask(old_mask);
+  if (rc < 0 ||
       (rc = uv_listen((uv_stream_t *)&x->listener, 16, on_client)) < 0) {
     log_error("cannot listen on %s: %s", s->h->sock_path, uv_strerror(rc));
     return rc;

@@ -117,7 +117,10 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
     return -ENAMETOOLONG;
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  /* A stale temp file (a crash) is removed, then created afresh: never
+   * written through a symlink or a file someone else prepared. */
+  if (unlink(tmp) != 0 && errno != ENOENT) return -errno;
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return -errno;
   rc = write_all(fd, data, len);
   if (rc == 0 && fchmod(fd, mode) != 0) rc = -errno;

@@ -9,6 +9,11 @@
  * sidecar: it is imported like `add` (fsync, rename) and recorded, which
  * completes the node's generation job. Anything else, or running past
  * [generate] timeout, fails the job.
+ *
+ * At most [generate] parallel programs run at once (default: the number
+ * of CPUs); later jobs wait in order. Each runs in its own process group
+ * (a new session), and the whole group is killed when it times out, when
+ * it exits (a script's stray children go with it) and at shutdown.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -36,7 +41,10 @@ typedef struct gen {
   char out[PATH_MAX + 32];
   vss_time started;
   int handles;
+  int running; /* spawned (else waiting for a slot) */
 } gen;
+
+static void gen_launch(srv *s);
 
 static void gen_unlink(gen *g) {
   for (gen **pp = &g->s->gens; *pp; pp = &(*pp)->next)
@@ -51,11 +59,21 @@ static void on_closed(uv_handle_t *h) {
   if (--g->handles == 0) free(g);
 }
 
+/* The program's whole process group (it leads it: UV_PROCESS_DETACHED). */
+static void kill_group(gen *g, int sig) {
+  if (g->running && g->proc.pid > 0) kill(-g->proc.pid, sig);
+}
+
 static void gen_close(gen *g) {
   gen_unlink(g);
   unlink(g->out);
-  uv_close((uv_handle_t *)&g->timer, on_closed);
-  uv_close((uv_handle_t *)&g->proc, on_closed);
+  if (g->running) {
+    g->s->gens_running--;
+    uv_close((uv_handle_t *)&g->timer, on_closed);
+    uv_close((uv_handle_t *)&g->proc, on_closed);
+  } else {
+    free(g);
+  }
 }
 
 /* The program's output becomes the sidecar (or the job fails). */
@@ -82,6 +100,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   gen *g = p->data;
   srv *s = g->s;
   uv_timer_stop(&g->timer);
+  kill_group(g, SIGKILL); /* whatever it left running */
   if (!s->stopping) {
     if (status != 0 || sig != 0)
       log_warn("generator for %s exited with %s %d", g->uri,
@@ -89,13 +108,14 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
     gen_finish(g, status == 0 && sig == 0);
   }
   gen_close(g);
+  gen_launch(s);
   srv_after(s);
 }
 
 static void on_timeout(uv_timer_t *t) {
   gen *g = t->data;
-  log_warn("generator for %s timed out; killing it", g->uri);
-  uv_process_kill(&g->proc, SIGKILL);
+  log_warn("generator for %s timed out; killing its process group", g->uri);
+  kill_group(g, SIGKILL);
 }
 
 /* "cmd a b" -> argv {cmd, a, b, uri, out, NULL} in buf. */
@@ -132,9 +152,51 @@ static int spawn(srv *s, gen *g) {
   o.exit_cb = on_exit_cb;
   o.stdio = stdio;
   o.stdio_count = 3;
+  o.flags = UV_PROCESS_DETACHED; /* setsid: its own process group */
   rc = uv_spawn(s->loop, &g->proc, &o);
   g->proc.data = g;
   return rc;
+}
+
+/* Spawns g and arms its timeout. On failure g is unlinked and freed. */
+static int gen_spawn(srv *s, gen *g) {
+  int rc = spawn(s, g);
+  if (rc < 0) {
+    log_warn("cannot run the generator '%s': %s", s->h->cfg.gen_command,
+             uv_strerror(rc));
+    gen_unlink(g);
+    /* A failed uv_spawn still initialised the handle: close it. */
+    g->handles = 1;
+    g->proc.data = g;
+    uv_close((uv_handle_t *)&g->proc, on_closed);
+    return rc;
+  }
+  g->running = 1;
+  s->gens_running++;
+  g->started = home_now();
+  uv_timer_init(s->loop, &g->timer);
+  g->timer.data = g;
+  g->handles = 2;
+  if (s->h->cfg.gen_timeout)
+    uv_timer_start(&g->timer, on_timeout, s->h->cfg.gen_timeout / VSS_NS_PER_MS,
+                   0);
+  log_info("generating %s (job %" PRIu64 ", %zu running)", g->uri, g->job,
+           s->gens_running);
+  return 0;
+}
+
+/* Starts waiting jobs, oldest first, while slots are free. */
+static void gen_launch(srv *s) {
+  while (!s->stopping && s->gens_running < s->h->cfg.gen_parallel) {
+    gen *oldest = NULL;
+    uint64_t job;
+    for (gen *g = s->gens; g; g = g->next)
+      if (!g->running) oldest = g; /* the list is newest first */
+    if (oldest == NULL) return;
+    job = oldest->job;
+    if (gen_spawn(s, oldest) < 0)
+      vss_node_generate_failed(s->node, job, VSS_ERR_GENERATE, home_now());
+  }
 }
 
 int gen_start(void *user, const vss_key *key, vss_format fmt, uint64_t job) {
@@ -142,7 +204,6 @@ int gen_start(void *user, const vss_key *key, vss_format fmt, uint64_t job) {
   uint8_t rnd[8];
   char hex[17];
   gen *g;
-  int rc;
   if (!s->h->cfg.gen_command[0] || s->stopping) return -1;
   if ((g = calloc(1, sizeof *g)) == NULL) return -1;
   g->s = s;
@@ -154,31 +215,19 @@ int gen_start(void *user, const vss_key *key, vss_format fmt, uint64_t job) {
   randombytes_buf(rnd, sizeof rnd);
   sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
   snprintf(g->out, sizeof g->out, "%s/tmp/gen-%s.part", s->h->dir, hex);
-  if ((rc = spawn(s, g)) < 0) {
-    log_warn("cannot run the generator '%s': %s", s->h->cfg.gen_command,
-             uv_strerror(rc));
-    /* A failed uv_spawn still initialised the handle: close it. */
-    g->handles = 1;
-    g->proc.data = g;
-    uv_close((uv_handle_t *)&g->proc, on_closed);
-    return -1;
-  }
-  uv_timer_init(s->loop, &g->timer);
-  g->timer.data = g;
-  g->handles = 2;
-  if (s->h->cfg.gen_timeout)
-    uv_timer_start(&g->timer, on_timeout, s->h->cfg.gen_timeout / VSS_NS_PER_MS,
-                   0);
   g->next = s->gens;
   s->gens = g;
-  log_info("generating %s (job %" PRIu64 ")", g->uri, job);
+  if (s->gens_running < s->h->cfg.gen_parallel)
+    return gen_spawn(s, g) < 0 ? -1 : 0;
+  log_info("generation of %s (job %" PRIu64 ") waits: %zu running", g->uri, job,
+           s->gens_running);
   return 0;
 }
 
 void gen_stop_all(srv *s) {
   while (s->gens) {
     gen *g = s->gens;
-    uv_process_kill(&g->proc, SIGTERM);
+    kill_group(g, SIGTERM);
     gen_close(g);
   }
 }

@@ -16,6 +16,7 @@
 #include "blobs_disk.h"
 #include "fsutil.h"
 #include "ident.h"
+#include "log.h"
 
 vss_time home_now(void) {
   static vss_time wall0, mono0;
@@ -67,6 +68,71 @@ static int paths(home *h, const char *dir, char *err, size_t errcap) {
   return 0;
 }
 
+/* What only the owner may read: the database, settings, the lock. */
+static const char *const PRIVATE_FILES[] = {
+    "config.ini", "vss.db", "vss.db-wal", "vss.db-shm", "lock", NULL};
+static const char *const PRIVATE_DIRS[] = {"sidecars", "sidecars/content",
+                                           "tmp", NULL};
+
+static int tighten(const char *dir, const char *name, mode_t want, int isdir,
+                   char *err, size_t errcap) {
+  char path[PATH_MAX];
+  struct stat st;
+  fs_path(path, sizeof path, dir, name);
+  if (lstat(path, &st) != 0) return 0; /* not there (yet) */
+  if (isdir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+    snprintf(err, errcap, "%s is not a regular %s (a symlink?)", path,
+             isdir ? "directory" : "file");
+    return HOME_ERR;
+  }
+  if ((st.st_mode & 07777) == want) return 0;
+  if (chmod(path, want) != 0) {
+    snprintf(err, errcap, "cannot chmod %s: %s", path, strerror(errno));
+    return HOME_ERR;
+  }
+  log_warn("tightened %s from mode %04o to %04o", path,
+           (unsigned)(st.st_mode & 07777), (unsigned)want);
+  return 0;
+}
+
+/* The data dir holds the identity key and every sidecar: it must be the
+ * user's own, and nobody else may write it (they could swap files under
+ * us). Readable by others is repaired to 0700, as are the files and
+ * directories in it that were made with a looser mode. */
+int home_secure(const char *dir, char *err, size_t errcap) {
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    snprintf(err, errcap, "cannot stat %s: %s", dir, strerror(errno));
+    return HOME_ERR;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(err, errcap, "%s is not a directory", dir);
+    return HOME_ERR;
+  }
+  if (st.st_uid != geteuid()) {
+    snprintf(err, errcap,
+             "%s belongs to uid %u, not to this user (uid %u): refusing to "
+             "use it",
+             dir, (unsigned)st.st_uid, (unsigned)geteuid());
+    return HOME_ERR;
+  }
+  if (st.st_mode & 022) {
+    snprintf(err, errcap,
+             "%s is writable by other users (mode %04o): refusing to use it; "
+             "`chmod 700 %s` if that is intended to be private",
+             dir, (unsigned)(st.st_mode & 07777), dir);
+    return HOME_ERR;
+  }
+  if (tighten(dir, ".", 0700, 1, err, errcap) < 0) return HOME_ERR;
+  for (int i = 0; PRIVATE_DIRS[i]; i++)
+    if (tighten(dir, PRIVATE_DIRS[i], 0700, 1, err, errcap) < 0)
+      return HOME_ERR;
+  for (int i = 0; PRIVATE_FILES[i]; i++)
+    if (tighten(dir, PRIVATE_FILES[i], 0600, 0, err, errcap) < 0)
+      return HOME_ERR;
+  return 0;
+}
+
 static int open_db(home *h, const vss_uuid *dev, char *err, size_t errcap) {
   char sqlerr[256] = "";
   vss_store_meta meta;
@@ -103,6 +169,7 @@ int home_init(const char *dir, const char *name, const char *listen,
     snprintf(err, errcap, "%s is already initialised", h.dir);
     return HOME_ERR;
   }
+  if (home_secure(h.dir, err, errcap) < 0) return HOME_ERR;
   if (ident_create(h.dir, &h.id, err, errcap) < 0) return HOME_ERR;
   home_new_uuid(device);
   if (open_db(&h, device, err, errcap) < 0) return HOME_ERR;
@@ -158,6 +225,7 @@ int home_open(home *h, const char *dir, unsigned flags, char *err,
              h->dir, h->dir);
     return HOME_MISSING;
   }
+  if (home_secure(h->dir, err, errcap) < 0) return HOME_ERR;
   if (cfg_load(&h->cfg, h->cfg_path, err, errcap) < 0) return HOME_ERR;
   if ((flags & HOME_IDENT) && ident_load(h->dir, &h->id, err, errcap) < 0) {
     home_close(h);

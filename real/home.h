@@ -53,6 +53,9 @@ int home_init(const char *dir, const char *name, const char *listen,
 int home_open(home *h, const char *dir, unsigned flags, char *err,
               size_t errcap);
 void home_close(home *h);
+/* Checks the data dir is ours and not writable by others (refused), and
+ * repairs looser modes to 0700 (dirs) / 0600 (private files). */
+int home_secure(const char *dir, char *err, size_t errcap);
 /* Re-reads config.ini (after `pair` changed it). */
 int home_reload_cfg(home *h, char *err, size_t errcap);
 

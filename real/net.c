@@ -2,6 +2,7 @@
  * net.c - the daemon's network side: listener, paired peers, sessions,
  * and sending what the node queued.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "wire.h"
 
 #define MAX_HANDSHAKING 32 /* unauthenticated inbound connections at once */
+#define MAX_HANDSHAKING_PER_ADDR 4 /* ... from one source address */
+#define REFUSAL_LOG_EVERY (10 * VSS_NS_PER_S)
 #define RACE_WINDOW (5 * VSS_NS_PER_S)
 #define NOTSENT_LOWAT (256 << 10)
 
@@ -153,7 +156,7 @@ static void cb_established(void *owner, conn *c) {
 
   if (!conn_initiator(c)) s->nhandshaking--;
   if (p == NULL || s->stopping) { /* unpaired while handshaking */
-    conn_close(c, LOG_WARN, "peer is no longer paired");
+    conn_end(c, LOG_WARN, "peer is no longer paired");
     return;
   }
   if (p->dialing == c) p->dialing = NULL;
@@ -163,10 +166,10 @@ static void cb_established(void *owner, conn *c) {
   } else if (prefer_new(s, p, c, p->active)) {
     conn *old = p->active;
     deactivate(s, p, "replaced by a newer session");
-    conn_close(old, LOG_INFO, "replaced by a newer session");
+    conn_end(old, LOG_INFO, "replaced by a newer session");
     activate(s, p, c);
   } else {
-    conn_close(c, LOG_INFO, "duplicate session; keeping the other one");
+    conn_end(c, LOG_INFO, "duplicate session; keeping the other one");
     return;
   }
   srv_after(s);
@@ -250,6 +253,8 @@ static conn_opts opts_of(srv *s) {
   o.cb = &CONN_CB;
   o.owner = s;
   o.handshake_timeout = s->h->cfg.handshake_timeout;
+  o.idle_timeout = s->h->cfg.idle_timeout;
+  o.record_timeout = s->h->cfg.record_timeout;
   o.max_frame = VSS_WIRE_HDR + VSS_WIRE_MAX_BODY;
   o.notsent_lowat = NOTSENT_LOWAT;
   return o;
@@ -377,6 +382,22 @@ static void slot_fill(srv *s, peer_slot *p, const vss_peer_row *row) {
   }
 }
 
+/* Re-paired with another key: every session (and dial) the old key
+ * authenticated ends now; the slot dials again with the new key. */
+static void slot_rekeyed(srv *s, peer_slot *p) {
+  int had = 0;
+  for (conn_link *l = s->conns.next; l != &s->conns; l = l->next) {
+    if (l->slot != p) continue;
+    had = 1;
+    if (p->active == l->c) deactivate(s, p, "key changed");
+    l->slot = NULL;
+    conn_end(l->c, LOG_WARN, "key changed: session of the old key ended");
+  }
+  p->active = p->dialing = NULL;
+  if (had)
+    log_warn("peer %s: key changed, sessions of the old key ended", p->name);
+}
+
 static int load_one(void *user, const vss_peer_row *row) {
   load_ctx *lc = user;
   peer_slot *p = net_slot(lc->s, &row->device);
@@ -391,6 +412,8 @@ static int load_one(void *user, const vss_peer_row *row) {
   }
   if (p == NULL && (p = slot_new(lc->s, row)) == NULL)
     return lc->rc = VSS_ERR_NOMEM;
+  if (sodium_memcmp(p->pk, row->pubkey, CHAN_PK_LEN) != 0)
+    slot_rekeyed(lc->s, p);
   slot_fill(lc->s, p, row);
   lc->slots[lc->n++] = p;
   return 0;
@@ -408,7 +431,7 @@ static void slot_release(srv *s, peer_slot *p, const char *why) {
   for (conn_link *l = s->conns.next; l != &s->conns; l = l->next) {
     if (l->slot != p) continue;
     l->slot = NULL;
-    conn_close(l->c, LOG_INFO, why);
+    conn_end(l->c, LOG_INFO, why);
   }
   p->active = p->dialing = NULL;
   if (p->resolving) uv_cancel((uv_req_t *)&p->gai);
@@ -448,6 +471,72 @@ int net_load_peers(srv *s) {
 
 /* ---- listener -------------------------------------------------------- */
 
+/* The source address of a connection, without the port ("[v6]" kept). */
+static size_t host_len(const char *addr) {
+  const char *colon = strrchr(addr, ':');
+  return colon ? (size_t)(colon - addr) : strlen(addr);
+}
+
+static int same_host(const conn *a, const char *addr) {
+  const char *x = conn_addr(a);
+  size_t n = host_len(addr);
+  return host_len(x) == n && !strncmp(x, addr, n);
+}
+
+static int pending(const conn_link *l) {
+  return !conn_ready(l->c) && !conn_initiator(l->c) && !conn_closing(l->c);
+}
+
+/* Logs a refusal at most once per REFUSAL_LOG_EVERY, with a count of
+ * those not logged: a flood must not flood the log too. */
+static void log_refusal(srv *s, const char *what, const char *addr) {
+  vss_time now = home_now();
+  char more[80] = "";
+  if (s->refusal_logged_at && now - s->refusal_logged_at < REFUSAL_LOG_EVERY) {
+    s->refusals_unlogged++;
+    return;
+  }
+  if (s->refusals_unlogged)
+    snprintf(more, sizeof more,
+             "; %" PRIu64 " more since the last such message",
+             s->refusals_unlogged);
+  log_warn("%s (from %.*s)%s", what, (int)host_len(addr), addr, more);
+  s->refusals_unlogged = 0;
+  s->refusal_logged_at = now;
+}
+
+/* Room for one more unauthenticated connection from addr: past the
+ * per-address or the global limit the OLDEST such connection (from that
+ * address first) is closed, so a flood cannot lock a real peer out; it
+ * only recycles its own sockets, and a real handshake takes milliseconds. */
+static void make_room(srv *s, const char *addr) {
+  conn_link *oldest = NULL, *oldest_host = NULL;
+  size_t n = 0, n_host = 0;
+  /* The list is newest first: the last match is the oldest. */
+  for (conn_link *l = s->conns.next; l != &s->conns; l = l->next) {
+    if (!pending(l)) continue;
+    n++;
+    oldest = l;
+    if (same_host(l->c, addr)) {
+      n_host++;
+      oldest_host = l;
+    }
+  }
+  if (n_host >= MAX_HANDSHAKING_PER_ADDR) {
+    s->evicted++;
+    log_refusal(s,
+                "too many unauthenticated connections from one address: "
+                "closing its oldest",
+                addr);
+    conn_close(oldest_host->c, LOG_DEBUG, "evicted (unauthenticated)");
+  } else if (n >= MAX_HANDSHAKING) {
+    s->evicted++;
+    log_refusal(s, "too many unauthenticated connections: closing the oldest",
+                addr);
+    conn_close(oldest->c, LOG_DEBUG, "evicted (unauthenticated)");
+  }
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   srv *s = server->data;
   conn_opts o = opts_of(s);
@@ -457,10 +546,8 @@ static void on_connection(uv_stream_t *server, int status) {
     log_warn("accept: %s", uv_strerror(status));
     return;
   }
-  if (s->nhandshaking >= MAX_HANDSHAKING || s->stopping) {
+  if (s->stopping) {
     uv_tcp_t *t = malloc(sizeof *t);
-    log_warn("refusing a connection: %zu handshakes already pending",
-             s->nhandshaking);
     if (t == NULL) return;
     uv_tcp_init(s->loop, t);
     t->data = t;
@@ -469,6 +556,7 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   if (conn_accept(&c, &o, server) < 0 || c == NULL) return;
+  make_room(s, conn_addr(c));
   if (track(s, c, NULL) == NULL) {
     conn_close(c, LOG_ERROR, "out of memory");
     return;
@@ -530,7 +618,7 @@ void net_stop(srv *s) {
   if (s->conns.next == NULL) return; /* never started */
   for (conn_link *l = s->conns.next; l != &s->conns;) {
     conn_link *next = l->next;
-    conn_close(l->c, LOG_DEBUG, "shutting down");
+    conn_end(l->c, LOG_DEBUG, "shutting down");
     l = next;
   }
   for (size_t i = 0; i < s->nslots; i++)

@@ -69,12 +69,69 @@ int opts_parse(int argc, char **argv, const optspec *spec, char **pos,
   return 0;
 }
 
+void ops_kind_dirs(char *buf, size_t cap) {
+  buf[0] = '\0';
+  for (int k = 0; k < VSS_KIND_COUNT; k++) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%s", k ? ", " : "",
+             vss_kind_dir((vss_kind)k));
+  }
+}
+
+void ops_exts(char *buf, size_t cap) {
+  buf[0] = '\0';
+  for (int f = 0; f < VSS_FMT_COUNT; f++) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%s", f ? ", " : "",
+             vss_format_ext((vss_format)f));
+  }
+}
+
+/* Which part of a URI is wrong, for the error message. */
+static void uri_diagnose(const char *uri, char *why, size_t cap) {
+  static const char scheme[] = "sidecar://";
+  const char *p = uri + sizeof scheme - 1, *slash, *dot, *file;
+  char list[200];
+  vss_uuid u;
+  vss_kind k;
+  vss_format f;
+  size_t len = strlen(uri);
+  if (len > VSS_URI_MAX) {
+    snprintf(why, cap, "longer than %d characters", VSS_URI_MAX);
+  } else if (strncmp(uri, scheme, sizeof scheme - 1) != 0) {
+    snprintf(why, cap, "it must start with sidecar://");
+  } else if (strlen(p) < VSS_UUID_STR_LEN + 1 || p[VSS_UUID_STR_LEN] != '/' ||
+             vss_uuid_parse(&u, p, VSS_UUID_STR_LEN) != 0) {
+    snprintf(why, cap,
+             "the content id must be a hyphenated uuid "
+             "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) followed by /");
+  } else if ((slash = strchr(p += VSS_UUID_STR_LEN + 1, '/')) == NULL ||
+             vss_kind_from_dir(p, (size_t)(slash - p), &k) != 0) {
+    ops_kind_dirs(list, sizeof list);
+    snprintf(why, cap, "unknown kind directory '%.*s' (one of %s)",
+             (int)(slash ? slash - p : (ptrdiff_t)strlen(p)), p, list);
+  } else if (strchr(file = slash + 1, '/') != NULL) {
+    snprintf(why, cap, "'%s' is a path; the variant is one file name", file);
+  } else if ((dot = strrchr(file, '.')) == NULL ||
+             vss_format_from_ext(dot + 1, strlen(dot + 1), &f) != 0) {
+    ops_exts(list, sizeof list);
+    snprintf(why, cap, "unknown extension '%s' (one of %s)", dot ? dot + 1 : "",
+             list);
+  } else {
+    snprintf(why, cap,
+             "bad variant '%.*s': 1-%d of [A-Za-z0-9@._-], not . or ..",
+             (int)(dot - file), file, VSS_VARIANT_MAX);
+  }
+}
+
 int ops_parse_uri(const char *uri, vss_key *key, vss_format *fmt, out *o) {
+  char why[400];
   if (vss_uri_parse(uri, strlen(uri), key, fmt) < 0) {
+    uri_diagnose(uri, why, sizeof why);
     out_f(o, 'e',
-          "'%s' is not a sidecar URI "
+          "'%s' is not a sidecar URI: %s "
           "(sidecar://CONTENT_UUID/KIND_DIR/VARIANT.EXT)",
-          uri);
+          uri, why);
     return -1;
   }
   return 0;
@@ -138,17 +195,83 @@ static int op_identity(ops_ctx *c, int argc, char **argv, out *o) {
   return EXIT_OK;
 }
 
+/* Paired devices (rows with a key) whose name, as `peers` shows it (the
+ * config's, else the database's), is `name`; or whose device id is
+ * `name` when it parses as one. */
+typedef struct match_ctx {
+  ops_ctx *c;
+  const char *name;
+  vss_uuid dev;
+  int by_dev;
+  vss_peer_row rows[8];
+  size_t n;
+} match_ctx;
+
+static const char *peer_name(ops_ctx *c, const vss_peer_row *row) {
+  const cfg_peer *cp = cfg_find_peer(&c->h->cfg, &row->device);
+  return cp ? cp->name : row->name;
+}
+
+static int match_one(void *user, const vss_peer_row *row) {
+  match_ctx *m = user;
+  static const uint8_t zero[CHAN_PK_LEN];
+  if (memcmp(row->pubkey, zero, sizeof zero) == 0) return 0;
+  if (m->by_dev ? vss_uuid_cmp(&row->device, &m->dev) != 0
+                : strcmp(peer_name(m->c, row), m->name) != 0)
+    return 0;
+  if (m->n < sizeof m->rows / sizeof m->rows[0]) m->rows[m->n] = *row;
+  m->n++;
+  return 0;
+}
+
+static size_t find_peers(ops_ctx *c, const char *who, match_ctx *m) {
+  memset(m, 0, sizeof *m);
+  m->c = c;
+  m->name = who;
+  m->by_dev = vss_uuid_parse(&m->dev, who, strlen(who)) == 0;
+  vss_store_iter_peers(c->h->store, match_one, m);
+  return m->n;
+}
+
+/* Removes a paired device: its key from the database, its section from
+ * config.ini. */
+static int forget_peer(ops_ctx *c, const vss_peer_row *row, out *o) {
+  cfg_peer p;
+  char err[512];
+  int rc;
+  if ((rc = vss_store_del_peer(c->h->store, &row->device)) < 0) {
+    out_f(o, 'e', "cannot remove the peer: %s", vss_strerror(rc));
+    return -1;
+  }
+  memset(&p, 0, sizeof p);
+  p.device = row->device;
+  snprintf(p.name, sizeof p.name, "%s", peer_name(c, row));
+  if (cfg_remove_peer(c->h->cfg_path, &p, err, sizeof err) < 0 ||
+      home_reload_cfg(c->h, err, sizeof err) < 0) {
+    out_f(o, 'e', "%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+static void fmt_fp(const uint8_t pk[CHAN_PK_LEN], char out[20]) {
+  char fp[17];
+  chan_fingerprint(pk, fp);
+  snprintf(out, 20, "%.4s-%.4s-%.4s-%.4s", fp, fp + 4, fp + 8, fp + 12);
+}
+
 static int parse_pair_opts(int argc, char **argv, cfg_peer *p, char **codep,
-                           out *o) {
+                           int *replace, out *o) {
   const char *addr = NULL, *name = NULL, *link = NULL, *rtt = NULL,
              *rate = NULL;
   int metered = 0, npos;
   uint64_t rate_v = 0;
   char *pos[1];
-  optspec spec[] = {{"addr", 1, &addr, NULL},    {"name", 1, &name, NULL},
-                    {"link", 1, &link, NULL},    {"metered", 0, NULL, &metered},
-                    {"rtt-hint", 1, &rtt, NULL}, {"rate-hint", 1, &rate, NULL},
-                    {NULL, 0, NULL, NULL}};
+  optspec spec[] = {
+      {"addr", 1, &addr, NULL},      {"name", 1, &name, NULL},
+      {"link", 1, &link, NULL},      {"metered", 0, NULL, &metered},
+      {"rtt-hint", 1, &rtt, NULL},   {"rate-hint", 1, &rate, NULL},
+      {"replace", 0, NULL, replace}, {NULL, 0, NULL, NULL}};
   if (opts_parse(argc, argv, spec, pos, 1, &npos, o) < 0) return -1;
   if (npos != 1) {
     out_f(o, 'e',
@@ -190,15 +313,43 @@ static int parse_pair_opts(int argc, char **argv, cfg_peer *p, char **codep,
   return 0;
 }
 
+/* Another device already has the name: refused unless --replace, which
+ * unpins the old device first (a phone replaced under its name must not
+ * stay trusted beside the new one). */
+static int name_taken(ops_ctx *c, const cfg_peer *p, int replace, out *o) {
+  match_ctx m;
+  char dev[VSS_UUID_STR_LEN + 1], fp[20];
+  find_peers(c, p->name, &m);
+  for (size_t i = 0; i < m.n && i < 8; i++) {
+    if (vss_uuid_cmp(&m.rows[i].device, &p->device) == 0) continue;
+    vss_uuid_format(&m.rows[i].device, dev);
+    fmt_fp(m.rows[i].pubkey, fp);
+    if (!replace) {
+      out_f(o, 'e',
+            "another device is paired as '%s' (device %s, key %s): pass "
+            "--replace to unpin it and pair this one instead, or choose "
+            "another --name",
+            p->name, dev, fp);
+      return -1;
+    }
+    if (forget_peer(c, &m.rows[i], o) < 0) return -1;
+    out_f(o, 'o', "unpaired the previous %s (device %s, key %s)", p->name, dev,
+          fp);
+  }
+  return 0;
+}
+
 static int op_pair(ops_ctx *c, int argc, char **argv, out *o) {
   cfg_peer p;
   vss_peer_row row;
-  char *code, err[512], dev[VSS_UUID_STR_LEN + 1], fp[17];
-  int rc;
+  uint8_t pk[CHAN_PK_LEN];
+  char *code, err[512], dev[VSS_UUID_STR_LEN + 1], fp[20], oldfp[20] = "";
+  int rc, replace = 0;
 
-  if (parse_pair_opts(argc, argv, &p, &code, o) < 0) return EXIT_USAGE;
+  if (parse_pair_opts(argc, argv, &p, &code, &replace, o) < 0)
+    return EXIT_USAGE;
   memset(&row, 0, sizeof row);
-  rc = paircode_decode(code, &p.device, row.pubkey);
+  rc = paircode_decode(code, &p.device, pk);
   if (rc < 0) {
     out_f(o, 'e',
           rc == -2 ? "pairing code checksum does not match: mistyped?"
@@ -211,9 +362,14 @@ static int op_pair(ops_ctx *c, int argc, char **argv, out *o) {
   }
   vss_uuid_format(&p.device, dev);
   if (!p.name[0]) snprintf(p.name, sizeof p.name, "peer-%.8s", dev);
+  if (name_taken(c, &p, replace, o) < 0) return EXIT_FAIL;
   /* Keep what we learned of its availability when re-pairing. */
-  if (vss_store_get_peer(c->h->store, &p.device, &row) == 0)
-    paircode_decode(code, &p.device, row.pubkey);
+  if (vss_store_get_peer(c->h->store, &p.device, &row) == 0 &&
+      sodium_memcmp(row.pubkey, pk, CHAN_PK_LEN) != 0) {
+    static const uint8_t zero[CHAN_PK_LEN];
+    if (memcmp(row.pubkey, zero, sizeof zero) != 0) fmt_fp(row.pubkey, oldfp);
+  }
+  memcpy(row.pubkey, pk, CHAN_PK_LEN);
   row.device = p.device;
   snprintf(row.name, sizeof row.name, "%s", p.name);
   if ((rc = vss_store_put_peer(c->h->store, &row)) < 0) {
@@ -226,50 +382,41 @@ static int op_pair(ops_ctx *c, int argc, char **argv, out *o) {
     out_f(o, 'e', "%s", err);
     return EXIT_FAIL;
   }
+  /* A changed key ends every session the old key authenticated. */
   if (c->srv) net_load_peers(c->srv);
-  chan_fingerprint(row.pubkey, fp);
-  out_f(o, 'o', "paired with %s (device %s, key %.4s-%.4s-%.4s-%.4s)%s%s",
-        p.name, dev, fp, fp + 4, fp + 8, fp + 12,
-        p.has_addr ? ", dialling " : "", p.has_addr ? p.addr.host : "");
+  fmt_fp(row.pubkey, fp);
+  if (oldfp[0])
+    out_f(o, 'o', "key changed for %s (device %s): was %s, now %s", p.name, dev,
+          oldfp, fp);
+  if (p.has_addr)
+    out_f(o, 'o', "paired with %s (device %s, key %s), dialling %s%s%s:%u",
+          p.name, dev, fp, strchr(p.addr.host, ':') ? "[" : "", p.addr.host,
+          strchr(p.addr.host, ':') ? "]" : "", (unsigned)p.addr.port);
+  else
+    out_f(o, 'o', "paired with %s (device %s, key %s)", p.name, dev, fp);
   return EXIT_OK;
 }
 
-static int find_peer(ops_ctx *c, const char *who, vss_peer_row *row) {
-  vss_uuid u;
-  for (size_t i = 0; i < c->h->cfg.npeers; i++)
-    if (!strcmp(c->h->cfg.peers[i].name, who))
-      return vss_store_get_peer(c->h->store, &c->h->cfg.peers[i].device, row);
-  if (vss_uuid_parse(&u, who, strlen(who)) < 0) return VSS_ERR_NOT_FOUND;
-  return vss_store_get_peer(c->h->store, &u, row);
-}
-
 static int op_unpair(ops_ctx *c, int argc, char **argv, out *o) {
-  vss_peer_row row;
-  cfg_peer p;
-  char err[512];
-  int rc;
+  match_ctx m;
+  size_t n;
   if (argc != 1) {
     out_f(o, 'e', "unpair needs a peer name or device uuid");
     return EXIT_USAGE;
   }
-  if (find_peer(c, argv[0], &row) < 0) {
+  if ((n = find_peers(c, argv[0], &m)) == 0) {
     out_f(o, 'e', "no paired peer '%s' (see `vss-node peers`)", argv[0]);
     return EXIT_FAIL;
   }
-  if ((rc = vss_store_del_peer(c->h->store, &row.device)) < 0) {
-    out_f(o, 'e', "cannot remove the peer: %s", vss_strerror(rc));
-    return EXIT_FAIL;
-  }
-  memset(&p, 0, sizeof p);
-  p.device = row.device;
-  snprintf(p.name, sizeof p.name, "%s", row.name);
-  if (cfg_remove_peer(c->h->cfg_path, &p, err, sizeof err) < 0 ||
-      home_reload_cfg(c->h, err, sizeof err) < 0) {
-    out_f(o, 'e', "%s", err);
-    return EXIT_FAIL;
-  }
+  /* Every device under that name goes (older versions let two share
+   * one): none of them may stay trusted. Up to 8 per call. */
+  for (size_t i = 0; i < n && i < 8; i++)
+    if (forget_peer(c, &m.rows[i], o) < 0) return EXIT_FAIL;
   if (c->srv) net_load_peers(c->srv);
-  out_f(o, 'o', "unpaired %s", argv[0]);
+  if (n > 1)
+    out_f(o, 'o', "unpaired %s (%zu devices)", argv[0], n < 8 ? n : 8);
+  else
+    out_f(o, 'o', "unpaired %s", argv[0]);
   return EXIT_OK;
 }
 
@@ -326,6 +473,17 @@ static int record_one(ops_ctx *c, const char *uri, out *o) {
       0) {
     out_f(o, 'e', "cannot record %s: %s", uri, vss_strerror(rc));
     return rc;
+  }
+  /* The extension is not part of the key: the row now names this format,
+   * so bytes of the same key in another format would be orphaned. */
+  for (int f = 0; f < VSS_FMT_COUNT; f++) {
+    uint64_t other;
+    if (f == (int)fmt ||
+        vss_blobs_stat(c->h->blobs, &key, (vss_format)f, &other) < 0)
+      continue;
+    if (vss_blobs_remove(c->h->blobs, &key, (vss_format)f) == 0)
+      out_f(o, 'e', "%s replaces the same sidecar's .%s file (removed)", uri,
+            vss_format_ext((vss_format)f));
   }
   out_f(o, 'o', "%s %s", uri, path);
   return 0;
@@ -622,9 +780,12 @@ static int op_status(ops_ctx *c, int argc, char **argv, out *o) {
   ops_human_bytes(bytes, hb, sizeof hb);
   out_f(o, 'o', "device %s name=%s", dev, c->h->cfg.name);
   if (c->srv)
-    out_f(o, 'o', "daemon running pid=%ld listen=%s up=%.1fs refused=%" PRIu64,
+    out_f(o, 'o',
+          "daemon running pid=%ld listen=%s up=%.1fs refused=%" PRIu64
+          " evicted=%" PRIu64,
           (long)getpid(), c->srv->listen_addr[0] ? c->srv->listen_addr : "off",
-          (double)(now - c->srv->started) / 1e9, c->srv->refused);
+          (double)(now - c->srv->started) / 1e9, c->srv->refused,
+          c->srv->evicted);
   else
     out_f(o, 'o', "daemon not running (start it with `vss-node serve`)");
   out_f(o, 'o', "local sidecars=%" PRIu64 " bytes=%s", count, hb);
@@ -672,24 +833,27 @@ static const op_def OPS[] = {
      "Print this device's name, id, public key, fingerprint and pairing "
      "code. --code prints only the code. Also `show identity`, `id`."},
     {"pair", op_pair, 0,
-     "CODE [--addr HOST:PORT] [--name NAME] [--link CLASS] [--metered] "
-     "[--rtt-hint DURATION] [--rate-hint BYTES/S]",
+     "CODE [--addr HOST:PORT] [--name NAME] [--replace] [--link CLASS] "
+     "[--metered] [--rtt-hint DURATION] [--rate-hint BYTES/S]",
      "Pin the device whose pairing code is CODE: only paired devices may "
      "connect. --addr makes this node dial it; without it the node only "
      "accepts its connections. Both devices pair each other. The link "
      "options describe the path (class, metered, expected RTT and rate: "
-     "they seed the estimates that measured transfers then replace)."},
+     "they seed the estimates that measured transfers then replace). A name "
+     "another device has is refused unless --replace (the other device is "
+     "then unpinned). Re-pairing a device with a new key ends its sessions "
+     "and says `key changed`."},
     {"unpair", op_unpair, 0, "NAME|DEVICE",
-     "Forget a paired device: its key is unpinned and it can no longer "
-     "connect."},
+     "Forget a paired device: its key is unpinned, its sessions end and it "
+     "can no longer connect. NAME matches every device of that name."},
     {"peers", op_peers, 0, "", "List paired devices."},
     {"record", op_record, 0, "URI...",
      "(internal) Record a sidecar whose bytes are already in the layout."},
     {"list", op_list, 0, "",
      "List this device's sidecars, each with the devices that hold it."},
-    {"presence", op_presence, 0, "URI...",
+    {"presence", op_presence, 0, "URI... | --stdin",
      "Which devices (this one included) hold each sidecar, as learned by "
-     "gossip and queries."},
+     "gossip and queries. --stdin reads URIs, one a line."},
     {"resolve", op_resolve, 0, "URI [--mode MODE]",
      "Decide where a sidecar would come from: local (prints the path), "
      "remote (the best source), pending or missing. MODE: local, fetch, "

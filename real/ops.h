@@ -60,7 +60,10 @@ typedef struct optspec {
 int opts_parse(int argc, char **argv, const optspec *spec, char **pos,
                int maxpos, int *npos, out *o);
 
-/* Helpers for ops and the CLI. */
+/* Helpers for ops and the CLI. The URI parser's error names the wrong
+ * part and lists the valid kind directories or extensions. */
+void ops_kind_dirs(char *buf, size_t cap);
+void ops_exts(char *buf, size_t cap);
 int ops_parse_uri(const char *uri, vss_key *key, vss_format *fmt, out *o);
 void ops_human_bytes(uint64_t b, char *buf, size_t cap);
 

@@ -62,7 +62,8 @@ typedef struct srv {
   int listening;
   char listen_addr[64];
   struct ctl *ctl;
-  struct gen *gens; /* generators running */
+  struct gen *gens;    /* generators running or waiting for a slot */
+  size_t gens_running; /* at most cfg.gen_parallel */
 
   peer_slot **slots;
   size_t nslots;
@@ -73,6 +74,9 @@ typedef struct srv {
   double tokens; /* upload limit bucket, bytes */
   vss_time tokens_at;
   uint64_t refused, handshakes_failed, frames_in, frames_out;
+  uint64_t evicted;           /* unauthenticated connections closed for room */
+  uint64_t refusals_unlogged; /* refusals since the last one logged */
+  vss_time refusal_logged_at;
   vss_time started;
   FILE *evlog; /* VSS_EVENT_LOG: every core event as CSV (evlog.h) */
 } srv;

@@ -13,7 +13,19 @@
  * against both. CPU time (user + sys) per GB and peak RSS are taken from
  * each daemon's rusage when it exits (one daemon lifetime per phase).
  *
- * usage: bench_real [--quick] [--proxy-mb N] [--thumbs N] [--keep]
+ * When `rsync` is installed, an rsync daemon on 127.0.0.1 serves alice's
+ * sidecar tree and the same bytes are pulled with `rsync -a --fsync` and
+ * `rsync -a` (what a user would pick instead). Every method runs once per
+ * round, interleaved (raw durable, raw plain, rsync --fsync, rsync,
+ * vss-node into a fresh bob), over --rounds rounds; medians and ratios
+ * are printed. Missing tools are named, never installed.
+ *
+ * First, the record crypto and hash options on this CPU: secretstream
+ * (XChaCha20-Poly1305, what the channel uses), AES-256-GCM (when the CPU
+ * has AES-NI) and ChaCha20-Poly1305 over 1 MiB records, and BLAKE2b.
+ *
+ * usage: bench_real [--quick] [--proxy-mb N] [--thumbs N] [--rounds N]
+ *                   [--crypto] [--keep]
  */
 #define _GNU_SOURCE /* asprintf, wait4, usleep */
 #include <errno.h>
@@ -52,12 +64,14 @@ static double now_s(void) {
 }
 
 static pid_t g_daemons[2]; /* running, killed on the way out */
+static pid_t g_rsync_pid;
 
 static void die(const char *what) {
   fprintf(stderr, "bench_real: %s: %s (work dir %s)\n", what, strerror(errno),
           g_dir);
   for (int i = 0; i < 2; i++)
     if (g_daemons[i] > 0) kill(g_daemons[i], SIGTERM);
+  if (g_rsync_pid > 0) kill(g_rsync_pid, SIGTERM);
   exit(1);
 }
 
@@ -318,6 +332,165 @@ static double raw_copy(char **paths, size_t n, int durable, struct rusage *ru) {
   return now_s() - t0;
 }
 
+/* ---- crypto options --------------------------------------------------- */
+
+#define CRYPTO_REC (1u << 20)
+#define CRYPTO_TOTAL (256u << 20)
+
+static double crypto_rate(int what, uint8_t *buf, uint8_t *ct) {
+  uint8_t key[32], npub[24] = {0},
+                   hdr[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
+  crypto_secretstream_xchacha20poly1305_state st, st2;
+  unsigned long long cl, ml;
+  unsigned char tag;
+  double t0;
+  randombytes_buf(key, sizeof key);
+  crypto_secretstream_xchacha20poly1305_init_push(&st, hdr, key);
+  crypto_secretstream_xchacha20poly1305_init_pull(&st2, hdr, key);
+  t0 = now_s();
+  for (uint64_t done = 0; done < CRYPTO_TOTAL; done += CRYPTO_REC) {
+    switch (what) {
+    case 0: /* secretstream seal + open */
+      crypto_secretstream_xchacha20poly1305_push(&st, ct, &cl, buf, CRYPTO_REC,
+                                                 NULL, 0, 0);
+      if (crypto_secretstream_xchacha20poly1305_pull(&st2, buf, &ml, &tag, ct,
+                                                     cl, NULL, 0) != 0)
+        die("secretstream");
+      break;
+    case 1: /* AES-256-GCM seal + open */
+      npub[0]++;
+      crypto_aead_aes256gcm_encrypt(ct, &cl, buf, CRYPTO_REC, NULL, 0, NULL,
+                                    npub, key);
+      if (crypto_aead_aes256gcm_decrypt(buf, &ml, NULL, ct, cl, NULL, 0, npub,
+                                        key) != 0)
+        die("aes256gcm");
+      break;
+    case 2: /* ChaCha20-Poly1305 (IETF) seal + open */
+      npub[0]++;
+      crypto_aead_chacha20poly1305_ietf_encrypt(ct, &cl, buf, CRYPTO_REC, NULL,
+                                                0, NULL, npub, key);
+      if (crypto_aead_chacha20poly1305_ietf_decrypt(buf, &ml, NULL, ct, cl,
+                                                    NULL, 0, npub, key) != 0)
+        die("chacha20poly1305");
+      break;
+    default: /* BLAKE2b-256 of the bytes */
+      crypto_generichash(ct, 32, buf, CRYPTO_REC, NULL, 0);
+      break;
+    }
+  }
+  return (double)CRYPTO_TOTAL / 1e9 / (now_s() - t0);
+}
+
+/* GB/s of each, sealing and opening counted once per byte (the two ends
+ * of a transfer each pay one of the two). */
+static void crypto_report(void) {
+  uint8_t *buf = malloc(CRYPTO_REC), *ct = malloc(CRYPTO_REC + 64);
+  double ss, aes = 0, cc, b2;
+  if (!buf || !ct) die("malloc");
+  randombytes_buf(buf, CRYPTO_REC);
+  ss = crypto_rate(0, buf, ct);
+  if (crypto_aead_aes256gcm_is_available()) aes = crypto_rate(1, buf, ct);
+  cc = crypto_rate(2, buf, ct);
+  b2 = crypto_rate(3, buf, ct);
+  printf("record crypto, 1 MiB records, seal+open per byte (one core):\n");
+  printf("  secretstream XChaCha20-Poly1305  %.2f GB/s (%.2f s/GB)\n", ss,
+         1 / ss);
+  if (aes > 0)
+    printf("  AES-256-GCM (AES-NI)             %.2f GB/s (%.2f s/GB)  "
+           "%.2fx secretstream\n",
+           aes, 1 / aes, aes / ss);
+  else
+    printf("  AES-256-GCM                      not available on this CPU\n");
+  printf("  ChaCha20-Poly1305 (IETF AEAD)    %.2f GB/s (%.2f s/GB)\n", cc,
+         1 / cc);
+  printf("  BLAKE2b-256 hashing              %.2f GB/s (%.2f s/GB)\n", b2,
+         1 / b2);
+  free(buf);
+  free(ct);
+}
+
+/* ---- rsync (a daemon on loopback) -------------------------------------- */
+
+static uint16_t g_rsync_port;
+
+static int have_rsync(void) {
+  return system("command -v rsync >/dev/null 2>&1") == 0;
+}
+
+static uint16_t free_port(void);
+
+static void rsync_start(void) {
+  char conf[300], cmd[1200], log[300];
+  FILE *f;
+  if (!have_rsync()) {
+    printf("rsync: not installed (Debian: apt-get install rsync); the rsync "
+           "rounds are skipped\n");
+    return;
+  }
+  g_rsync_port = free_port();
+  snprintf(conf, sizeof conf, "%s/rsyncd.conf", g_dir);
+  snprintf(log, sizeof log, "%s/rsyncd.log", g_dir);
+  if ((f = fopen(conf, "w")) == NULL) die("rsyncd.conf");
+  fprintf(f,
+          "use chroot = no\nuid = %u\ngid = %u\n[a]\npath = %s/alice/"
+          "sidecars/content\nread only = yes\n",
+          (unsigned)getuid(), (unsigned)getgid(), g_dir);
+  fclose(f);
+  fflush(stdout);
+  if ((g_rsync_pid = fork()) == 0) {
+    execlp(
+        "rsync", "rsync", "--daemon", "--no-detach", "--address=127.0.0.1",
+        "--config", conf, "--log-file", log,
+        (snprintf(cmd, sizeof cmd, "--port=%u", (unsigned)g_rsync_port), cmd),
+        (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 100; i++) {
+    snprintf(cmd, sizeof cmd,
+             "rsync --list-only rsync://127.0.0.1:%u/a/ >/dev/null 2>&1",
+             (unsigned)g_rsync_port);
+    if (system(cmd) == 0) return;
+    usleep(50000);
+  }
+  die("the rsync daemon did not answer");
+}
+
+static void rsync_stop(void) {
+  if (g_rsync_pid > 0) {
+    kill(g_rsync_pid, SIGTERM);
+    waitpid(g_rsync_pid, NULL, 0);
+  }
+}
+
+/* Pulls `rel` (a path under alice's content tree, "" for all of it) into
+ * a fresh directory; returns the seconds from start to rsync's exit. */
+static double rsync_copy(const char *rel, int fsync_too, int thumbs_only) {
+  char dest[300], cmd[1200];
+  double t0;
+  snprintf(dest, sizeof dest, "%s/rsync-dest", g_dir);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir '%s' && sync", dest, dest);
+  if (system(cmd) != 0) die("rsync dest");
+  snprintf(cmd, sizeof cmd, "rsync -a %s %s rsync://127.0.0.1:%u/a/%s '%s/'",
+           fsync_too ? "--fsync" : "", thumbs_only ? "--exclude=proxies/" : "",
+           (unsigned)g_rsync_port, rel, dest);
+  t0 = now_s();
+  if (system(cmd) != 0) die("rsync");
+  return now_s() - t0;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n) {
+  double s[64];
+  if (n <= 0) return 0;
+  memcpy(s, v, (size_t)n * sizeof *s);
+  qsort(s, (size_t)n, sizeof *s, cmp_d);
+  return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
 /* ---- phases ---------------------------------------------------------- */
 
 static double cpu_s(const struct rusage *ru) {
@@ -325,19 +498,23 @@ static double cpu_s(const struct rusage *ru) {
          (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
 }
 
+#define MAX_ROUNDS 16
+
 typedef struct result {
   const char *name;
   uint64_t bytes;
-  double node_s, raw_durable_s, raw_plain_s;
+  int n; /* rounds measured */
+  double node_s[MAX_ROUNDS], raw_durable_s[MAX_ROUNDS], raw_plain_s[MAX_ROUNDS],
+      rs_fsync_s[MAX_ROUNDS], rs_s[MAX_ROUNDS];
   double cold_s; /* from the first request, failed attempts included */
   int attempts;
-  double cpu_alice, cpu_bob, cpu_raw;
-  long rss_alice_kb, rss_bob_kb;
+  double cpu_alice[MAX_ROUNDS], cpu_bob[MAX_ROUNDS], cpu_raw[MAX_ROUNDS];
+  long rss_alice_kb, rss_bob_kb; /* largest over the rounds */
 } result;
 
 static char g_alice_addr[32];
 
-static void pair_and_wait(const char *uri) {
+static void pair_and_wait(int replace) {
   char *ca = run_capture(
       "alice", (const char *const[]){"show", "identity", "--code", NULL});
   char code_a[128], code_b[128];
@@ -347,11 +524,12 @@ static void pair_and_wait(const char *uri) {
                    (const char *const[]){"show", "identity", "--code", NULL});
   if (ca == NULL) die("code of bob");
   snprintf(code_b, sizeof code_b, "%.*s", (int)strcspn(ca, "\n"), ca);
-  if (RUN("alice", "pair", code_b, "--name", "bob") != 0 ||
+  /* A fresh bob each round: a new device under the old name. */
+  if ((replace ? RUN("alice", "pair", code_b, "--name", "bob", "--replace")
+               : RUN("alice", "pair", code_b, "--name", "bob")) != 0 ||
       RUN("bob", "pair", code_a, "--name", "alice", "--addr", g_alice_addr) !=
           0)
     die("pair");
-  (void)uri;
 }
 
 /* Bob has alice's whole availability: the bulk fetch below must not race
@@ -371,7 +549,7 @@ static int wait_entries(uint64_t want, double secs) {
  * `fetch` on bob with the URIs in `list`, stops both. */
 static uint64_t g_entries; /* sidecars alice holds */
 
-static void node_phase(const char *list, const char *probe, result *r) {
+static void node_phase(const char *list, const char *probe, result *r, int i) {
   struct rusage ra, rb;
   pid_t pa = g_daemons[0] = serve("alice"), pb = g_daemons[1] = serve("bob");
   char out[300];
@@ -389,29 +567,29 @@ static void node_phase(const char *list, const char *probe, result *r) {
     rc = run(
         "bob", list, out,
         (const char *const[]){"fetch", "--stdin", "--timeout", "3600", NULL});
-    r->node_s = now_s() - t0;
+    r->node_s[i] = now_s() - t0;
     if (rc == 0) break;
     if (r->attempts == 3) die("fetch failed 3 times (see bob.log)");
     fprintf(stderr,
             "bench_real: %s fetch attempt %d failed after %.3f s "
             "(see %s/bob.log); retrying\n",
-            r->name, r->attempts, r->node_s, g_dir);
+            r->name, r->attempts, r->node_s[i], g_dir);
   }
   r->cold_s = now_s() - r->cold_s;
   stop("alice", pa, &ra);
   stop("bob", pb, &rb);
   g_daemons[0] = g_daemons[1] = 0;
-  r->cpu_alice = cpu_s(&ra);
-  r->cpu_bob = cpu_s(&rb);
-  r->rss_alice_kb = ra.ru_maxrss;
-  r->rss_bob_kb = rb.ru_maxrss;
+  r->cpu_alice[i] = cpu_s(&ra);
+  r->cpu_bob[i] = cpu_s(&rb);
+  if (ra.ru_maxrss > r->rss_alice_kb) r->rss_alice_kb = ra.ru_maxrss;
+  if (rb.ru_maxrss > r->rss_bob_kb) r->rss_bob_kb = rb.ru_maxrss;
 }
 
-static void raw_phase(char **paths, size_t n, result *r) {
+static void raw_phase(char **paths, size_t n, result *r, int i) {
   struct rusage ru;
-  r->raw_plain_s = raw_copy(paths, n, 0, &ru);
-  r->raw_durable_s = raw_copy(paths, n, 1, &ru);
-  r->cpu_raw = cpu_s(&ru);
+  r->raw_durable_s[i] = raw_copy(paths, n, 1, &ru);
+  r->cpu_raw[i] = cpu_s(&ru);
+  r->raw_plain_s[i] = raw_copy(paths, n, 0, &ru);
 }
 
 static void print_load(const char *when) {
@@ -426,39 +604,63 @@ static void print_load(const char *when) {
          when, buf);
 }
 
+static void line(const char *what, double t, double mb, double node_t) {
+  printf("  %-22s %8.3f s  %8.1f MB/s   vss-node takes %.2fx its time\n", what,
+         t, mb / t, node_t / t);
+}
+
 static void report(const result *r) {
   double gb = (double)r->bytes / 1e9, mb = (double)r->bytes / 1e6;
-  double node = mb / r->node_s, dur = mb / r->raw_durable_s,
-         plain = mb / r->raw_plain_s;
-  printf("\n%s: %.1f MB\n", r->name, mb);
-  printf("  vss-node fetch      %8.3f s  %8.1f MB/s\n", r->node_s, node);
+  double node = median(r->node_s, r->n);
+  printf("\n%s: %.1f MB, medians of %d interleaved round(s)\n", r->name, mb,
+         r->n);
+  printf("  %-22s %8.3f s  %8.1f MB/s\n", "vss-node fetch", node, mb / node);
   if (r->attempts > 1)
-    printf("  (attempt %d; %.3f s from the first request: %.1f MB/s)\n",
-           r->attempts, r->cold_s, mb / r->cold_s);
-  printf("  raw TCP, durable    %8.3f s  %8.1f MB/s   ratio %.2f\n",
-         r->raw_durable_s, dur, node / dur);
-  printf("  raw TCP, no fsync   %8.3f s  %8.1f MB/s   ratio %.2f\n",
-         r->raw_plain_s, plain, node / plain);
+    printf("  (a fetch needed %d attempts; %.3f s from the first request)\n",
+           r->attempts, r->cold_s);
+  if (g_rsync_port) {
+    line("rsync -a --fsync", median(r->rs_fsync_s, r->n), mb, node);
+    line("rsync -a", median(r->rs_s, r->n), mb, node);
+  }
+  line("raw TCP, durable", median(r->raw_durable_s, r->n), mb, node);
+  line("raw TCP, no fsync", median(r->raw_plain_s, r->n), mb, node);
   printf("  CPU per GB: alice (sender) %.2f s, bob (receiver) %.2f s, "
-         "raw copy (both ends) %.2f s\n",
-         r->cpu_alice / gb, r->cpu_bob / gb, r->cpu_raw / gb);
+         "raw durable copy (both ends) %.2f s\n",
+         median(r->cpu_alice, r->n) / gb, median(r->cpu_bob, r->n) / gb,
+         median(r->cpu_raw, r->n) / gb);
   printf("  peak RSS: alice %.1f MiB, bob %.1f MiB\n",
          (double)r->rss_alice_kb / 1024, (double)r->rss_bob_kb / 1024);
+  printf("  rounds (s): vss-node");
+  for (int i = 0; i < r->n; i++)
+    printf(" %.2f", r->node_s[i]);
+  if (g_rsync_port) {
+    printf("; rsync --fsync");
+    for (int i = 0; i < r->n; i++)
+      printf(" %.2f", r->rs_fsync_s[i]);
+  }
+  printf("\n");
 }
 
 /* ---- setup ----------------------------------------------------------- */
 
-static void init_nodes(void) {
+/* A new bob (nothing fetched yet), paired with alice. */
+static void fresh_bob(int replace) {
   char cfg[300], cmd[800];
-  snprintf(g_alice_addr, sizeof g_alice_addr, "127.0.0.1:%u",
-           (unsigned)free_port());
-  if (RUN("alice", "init", "--name", "alice", "--listen", g_alice_addr) ||
-      RUN("bob", "init", "--name", "bob", "--listen", "off"))
-    die("init");
+  snprintf(cmd, sizeof cmd, "rm -rf '%s/bob' && sync", g_dir);
+  if (system(cmd) != 0) die("rm bob");
+  if (RUN("bob", "init", "--name", "bob", "--listen", "off")) die("init bob");
   /* Bob fetches on demand only: the timed fetch does all the work. */
   snprintf(cfg, sizeof cfg, "%s/bob/config.ini", g_dir);
   snprintf(cmd, sizeof cmd, "sed -i 's/^eager = .*/eager = none/' '%s'", cfg);
   if (system(cmd) != 0) die("config");
+  pair_and_wait(replace);
+}
+
+static void init_nodes(void) {
+  snprintf(g_alice_addr, sizeof g_alice_addr, "127.0.0.1:%u",
+           (unsigned)free_port());
+  if (RUN("alice", "init", "--name", "alice", "--listen", g_alice_addr))
+    die("init");
 }
 
 static void add_proxy(uint64_t size, char *uri, size_t cap, char *path,
@@ -511,42 +713,76 @@ static char **add_thumbs(size_t n, const char *list) {
   return paths;
 }
 
+/* The proxy's path under alice's content tree, for rsync. */
+static const char *content_rel(const char *path) {
+  const char *p = strstr(path, "/sidecars/content/");
+  return p ? p + strlen("/sidecars/content/") : path;
+}
+
+/* One workload, `rounds` times: each method once per round, interleaved,
+ * and bob afresh before each vss-node fetch. */
+static void workload(result *r, char **paths, size_t n, const char *list,
+                     const char *probe, int rounds, int *bobs) {
+  for (int i = 0; i < rounds; i++) {
+    raw_phase(paths, n, r, i);
+    if (g_rsync_port) {
+      const char *rel = n == 1 ? content_rel(paths[0]) : "";
+      r->rs_fsync_s[i] = rsync_copy(rel, 1, n > 1);
+      r->rs_s[i] = rsync_copy(rel, 0, n > 1);
+    }
+    fresh_bob((*bobs)++ > 0);
+    node_phase(list, probe, r, i);
+    r->n = i + 1;
+    fprintf(stderr, "bench_real: %s round %d: vss-node %.2f s\n", r->name,
+            i + 1, r->node_s[i]);
+  }
+}
+
 int main(int argc, char **argv) {
   uint64_t proxy_mb = 1024;
   size_t thumbs = 10000;
-  int keep = 0;
+  int keep = 0, rounds = 3, crypto_only = 0, bobs = 0;
   char proxy_uri[128], proxy_path[400], list[300], one[300], probe[128];
   char *proxy_paths[1] = {proxy_path}, **thumb_paths;
-  result rp, rt;
+  static result rp, rt;
   FILE *f;
 
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) {
       proxy_mb = 64;
       thumbs = 300;
+      rounds = 1;
     } else if (!strcmp(argv[i], "--proxy-mb") && i + 1 < argc) {
       proxy_mb = strtoull(argv[++i], NULL, 10);
     } else if (!strcmp(argv[i], "--thumbs") && i + 1 < argc) {
       thumbs = strtoull(argv[++i], NULL, 10);
+    } else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
+      rounds = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--crypto")) {
+      crypto_only = 1;
     } else if (!strcmp(argv[i], "--keep")) {
       keep = 1;
     } else {
       fprintf(stderr, "usage: bench_real [--quick] [--proxy-mb N] "
-                      "[--thumbs N] [--keep]\n");
+                      "[--thumbs N] [--rounds N] [--crypto] [--keep]\n");
       return 2;
     }
   }
-  memset(&rp, 0, sizeof rp);
-  memset(&rt, 0, sizeof rt);
+  if (rounds < 1 || rounds > MAX_ROUNDS || thumbs == 0 || proxy_mb == 0) {
+    fprintf(stderr, "bench_real: --rounds 1..%d, sizes > 0\n", MAX_ROUNDS);
+    return 2;
+  }
   rp.name = "proxy";
   rt.name = "thumbnails";
   if (getenv("VSS_NODE")) g_node = getenv("VSS_NODE");
   if (sodium_init() < 0) return 1;
+  crypto_report();
+  if (crypto_only) return 0;
   snprintf(g_dir, sizeof g_dir, "/tmp/vss-bench-XXXXXX");
   if (mkdtemp(g_dir) == NULL) die("mkdtemp");
   printf("bench_real: %s, proxy %" PRIu64 " MiB, %zu x %d-byte thumbnails, "
-         "work dir %s\n",
-         g_node, proxy_mb, thumbs, THUMB_SIZE, g_dir);
+         "%d round(s), work dir %s\n",
+         g_node, proxy_mb, thumbs, THUMB_SIZE, rounds, g_dir);
   fflush(stdout);
 
   print_load("at start");
@@ -555,36 +791,37 @@ int main(int argc, char **argv) {
             sizeof proxy_path);
   snprintf(list, sizeof list, "%s/thumbs.list", g_dir);
   thumb_paths = add_thumbs(thumbs, list);
-  pair_and_wait(proxy_uri);
+  rsync_start();
   g_entries = 1 + thumbs;
   rp.bytes = proxy_mb << 20;
   rt.bytes = (uint64_t)thumbs * THUMB_SIZE;
 
-  raw_phase(proxy_paths, 1, &rp);
   snprintf(one, sizeof one, "%s/proxy.list", g_dir);
   if ((f = fopen(one, "w")) == NULL) die("list");
   fprintf(f, "%s\n", proxy_uri);
   fclose(f);
-  node_phase(one, proxy_uri, &rp);
+  workload(&rp, proxy_paths, 1, one, proxy_uri, rounds, &bobs);
   report(&rp);
   fflush(stdout);
 
-  raw_phase(thumb_paths, thumbs, &rt);
-  for (size_t i = 0; i < thumbs; i++)
-    free(thumb_paths[i]);
-  free(thumb_paths);
   if ((f = fopen(list, "r")) == NULL || !fgets(probe, sizeof probe, f))
     die("list");
   fclose(f);
   probe[strcspn(probe, "\n")] = '\0';
-  node_phase(list, probe, &rt);
+  workload(&rt, thumb_paths, thumbs, list, probe, rounds, &bobs);
+  for (size_t i = 0; i < thumbs; i++)
+    free(thumb_paths[i]);
+  free(thumb_paths);
   report(&rt);
   printf("\nthumbnails vs proxy goodput: %.2f (node), %.2f (raw durable)\n",
-         ((double)rt.bytes / rt.node_s) / ((double)rp.bytes / rp.node_s),
-         ((double)rt.bytes / rt.raw_durable_s) /
-             ((double)rp.bytes / rp.raw_durable_s));
+         ((double)rt.bytes / median(rt.node_s, rt.n)) /
+             ((double)rp.bytes / median(rp.node_s, rp.n)),
+         ((double)rt.bytes / median(rt.raw_durable_s, rt.n)) /
+             ((double)rp.bytes / median(rp.raw_durable_s, rp.n)));
+  if (!g_rsync_port) printf("(rsync rounds skipped: rsync not installed)\n");
 
   print_load("at end");
+  rsync_stop();
   if (!keep) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -63,6 +63,18 @@ int vss_blobs_remove(vss_blobs *b, const vss_key *key, vss_format fmt) {
   return b->m->remove(b->ctx, key, fmt);
 }
 
+int vss_blobs_keep_temp(vss_blobs *b, void *tmp, char *name) {
+  if (!b->m->keep_temp || !b->m->reopen_temp) return VSS_ERR_INVALID;
+  name[0] = '\0';
+  return b->m->keep_temp(b->ctx, tmp, name);
+}
+
+int vss_blobs_reopen_temp(vss_blobs *b, const char *name, const vss_key *key,
+                          vss_format fmt, uint64_t size, void **tmp) {
+  if (!b->m->reopen_temp || !name[0]) return VSS_ERR_NOT_FOUND;
+  return b->m->reopen_temp(b->ctx, name, key, fmt, size, tmp);
+}
+
 /* ---- whole-blob helpers ---------------------------------------------- */
 
 /* Writes in VSS_CHUNK_SIZE pieces: `size` is 64-bit, a write's length is

@@ -8,6 +8,7 @@
  * format), so a commit costs no copy. Temporaries still open at close
  * are freed, as a crash would lose temp files.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ typedef struct mem_blob {
 
 typedef struct mem_tmp {
   struct mem_tmp *prev, *next; /* open temporaries, freed at close */
+  uint64_t kept;               /* kept under "mem-<kept>": not open */
   vss_key key;
   vss_format fmt;
   uint8_t *data;
@@ -37,6 +39,8 @@ typedef struct mem_store {
   size_t nbuckets; /* a power of two */
   size_t count;
   mem_tmp *tmps;
+  mem_tmp *kept; /* keep_temp'd temporaries (same links), until reopened */
+  uint64_t next_kept;
 } mem_store;
 
 /* ---- keys ------------------------------------------------------------ */
@@ -114,11 +118,20 @@ static int grow(mem_store *m) {
 /* ---- temporaries ----------------------------------------------------- */
 
 static void tmp_unlink(mem_store *m, mem_tmp *t) {
+  mem_tmp **head = t->kept ? &m->kept : &m->tmps;
   if (t->prev)
     t->prev->next = t->next;
   else
-    m->tmps = t->next;
+    *head = t->next;
   if (t->next) t->next->prev = t->prev;
+  t->prev = t->next = NULL;
+}
+
+static void tmp_push(mem_tmp **head, mem_tmp *t) {
+  t->prev = NULL;
+  t->next = *head;
+  if (*head) (*head)->prev = t;
+  *head = t;
 }
 
 static void tmp_free(mem_store *m, mem_tmp *t) {
@@ -147,9 +160,7 @@ static int mem_open_temp(void *ctx, const vss_key *key, vss_format fmt,
   }
   t->fmt = fmt;
   t->size = size;
-  t->next = m->tmps;
-  if (m->tmps) m->tmps->prev = t;
-  m->tmps = t;
+  tmp_push(&m->tmps, t);
   *tmp = t;
   return 0;
 }
@@ -208,6 +219,43 @@ static void mem_discard(void *ctx, void *tmp) {
   if (tmp) tmp_free(ctx, tmp);
 }
 
+/* Kept temporaries live as long as the store (the harness restarts a
+ * node over the same store): the in-memory analogue of a file left in
+ * tmp/ under its name. */
+static int mem_keep_temp(void *ctx, void *tmp, char *name) {
+  mem_store *m = ctx;
+  mem_tmp *t = tmp;
+
+  if (!t || t->kept) return VSS_ERR_INVALID;
+  tmp_unlink(m, t);
+  t->kept = ++m->next_kept;
+  tmp_push(&m->kept, t);
+  snprintf(name, VSS_TEMP_NAME_MAX + 1, "mem-%llu",
+           (unsigned long long)t->kept);
+  return 0;
+}
+
+static int mem_reopen_temp(void *ctx, const char *name, const vss_key *key,
+                           vss_format fmt, uint64_t size, void **tmp) {
+  mem_store *m = ctx;
+  unsigned long long id;
+  char end;
+  vss_key k;
+  mem_tmp *t;
+
+  if (sscanf(name, "mem-%llu%c", &id, &end) != 1 || norm_key(key, fmt, &k))
+    return VSS_ERR_NOT_FOUND;
+  for (t = m->kept; t; t = t->next)
+    if (t->kept == id) break;
+  if (!t || t->size != size || t->fmt != fmt || vss_key_cmp(&t->key, &k))
+    return VSS_ERR_NOT_FOUND;
+  tmp_unlink(m, t);
+  t->kept = 0;
+  tmp_push(&m->tmps, t);
+  *tmp = t;
+  return 0;
+}
+
 /* ---- committed blobs ------------------------------------------------- */
 
 static int mem_read(void *ctx, const vss_key *key, vss_format fmt, uint64_t off,
@@ -255,6 +303,8 @@ static void mem_close(void *ctx) {
 
   while (m->tmps)
     tmp_free(m, m->tmps);
+  while (m->kept)
+    tmp_free(m, m->kept);
   for (i = 0; i < m->nbuckets; i++)
     for (b = m->buckets[i]; b; b = next) {
       next = b->next;
@@ -274,6 +324,8 @@ static const vss_blob_methods mem_methods = {
     .stat = mem_stat,
     .remove = mem_remove,
     .close = mem_close,
+    .keep_temp = mem_keep_temp,
+    .reopen_temp = mem_reopen_temp,
 };
 
 int vss_blobs_mem_new(vss_blobs **out) {

@@ -29,6 +29,8 @@ void vss_node_config_default(vss_node_config *cfg) {
   cfg->retry_backoff = 50 * VSS_NS_PER_MS;
   cfg->window_min = 1024 * 1024;
   cfg->window_max = 64 * 1024 * 1024;
+  cfg->source_patience = 60 * VSS_NS_PER_S;
+  cfg->prefetch_patience = 600 * VSS_NS_PER_S;
   cfg->prefetch.eager_kinds = VSS_KIND_BIT(VSS_KIND_THUMB);
   cfg->prefetch.lazy_kinds =
       VSS_KIND_BIT(VSS_KIND_OCR) | VSS_KIND_BIT(VSS_KIND_TRANSCRIPT);

@@ -20,7 +20,7 @@ typedef struct pf_entry {
   uint8_t kind;
   uint8_t fmt;
   uint16_t variant;
-  uint32_t pad_;
+  uint32_t q; /* parked: the queue it came from (1 lazy) */
   uint64_t size;
 } pf_entry;
 
@@ -30,7 +30,8 @@ typedef struct pf_ring {
 } pf_ring;
 
 struct vss_prefetch {
-  pf_ring q[2]; /* 0 eager, 1 lazy */
+  pf_ring q[2];   /* 0 eager, 1 lazy */
+  pf_ring parked; /* no reachable holder for now; q says the queue */
   char (*variants)[VSS_VARIANT_MAX + 1];
   uint16_t nvariants;
   int16_t *vhash; /* variant id + 1, 0 = empty slot */
@@ -53,6 +54,7 @@ void vss_prefetch_del(vss_prefetch *pf) {
   if (!pf) return;
   free(pf->q[0].e);
   free(pf->q[1].e);
+  free(pf->parked.e);
   free(pf->variants);
   free(pf->vhash);
   free(pf);
@@ -207,4 +209,47 @@ void vss_prefetch_clear(vss_prefetch *pf) {
     free(pf->q[i].e);
     memset(&pf->q[i], 0, sizeof(pf->q[i]));
   }
+  free(pf->parked.e);
+  memset(&pf->parked, 0, sizeof(pf->parked));
+}
+
+/* ---- parked candidates ----------------------------------------------- */
+
+static int variant_find(const vss_prefetch *pf, const char *v) {
+  uint32_t i = str_hash(v) & (PF_VHASH_CAP - 1);
+  for (;; i = (i + 1) & (PF_VHASH_CAP - 1)) {
+    int id = pf->vhash[i] - 1;
+    if (id < 0) return -1;
+    if (strcmp(pf->variants[id], v) == 0) return id;
+  }
+}
+
+int vss_prefetch_park(vss_prefetch *pf, const vss_pf_cand *c) {
+  int vid = variant_find(pf, c->key.variant); /* interned when offered */
+  if (vid < 0) return VSS_ERR_INVALID;
+  pf_entry e;
+  memset(&e, 0, sizeof(e));
+  memcpy(e.uuid, c->key.content.b, 16);
+  e.kind = (uint8_t)c->key.kind;
+  e.fmt = (uint8_t)c->fmt;
+  e.variant = (uint16_t)vid;
+  e.size = c->size;
+  e.q = c->cls == VSS_PF_EAGER ? 0 : 1;
+  return ring_push(&pf->parked, &e);
+}
+
+uint64_t vss_prefetch_unpark(vss_prefetch *pf) {
+  uint64_t n = 0;
+  pf_entry e;
+  while (pf->parked.count) {
+    e = pf->parked.e[pf->parked.head];
+    if (ring_push(&pf->q[e.q ? 1 : 0], &e)) break; /* rest stay parked */
+    ring_pop(&pf->parked, &e);
+    n++;
+  }
+  return n;
+}
+
+uint64_t vss_prefetch_parked(const vss_prefetch *pf) {
+  return pf->parked.count;
 }

@@ -55,6 +55,15 @@ int vss_prefetch_pop(vss_prefetch *pf, int allow_lazy, vss_pf_cand *out);
 int vss_prefetch_peek(const vss_prefetch *pf, int allow_lazy, vss_pf_cand *out);
 /* Candidates waiting in a class. */
 uint64_t vss_prefetch_pending(const vss_prefetch *pf, vss_pf_class cls);
+/* Set a candidate aside: it has holders, none of them reachable now
+ * (offline, or on a link prefetch may not use). Returns 0 or
+ * VSS_ERR_NOMEM (the candidate is then lost, as a skip would). */
+int vss_prefetch_park(vss_prefetch *pf, const vss_pf_cand *c);
+/* A holder came back: every parked candidate goes back to the end of its
+ * queue (those still without a source are parked again when they come
+ * up). Returns how many. */
+uint64_t vss_prefetch_unpark(vss_prefetch *pf);
+uint64_t vss_prefetch_parked(const vss_prefetch *pf);
 /* Drop every candidate (policy changed, say). */
 void vss_prefetch_clear(vss_prefetch *pf);
 

@@ -150,6 +150,18 @@ int vss_store_put_chunks(vss_store *s, const vss_key *key,
   return s->m->put_chunks(s->ctx, key, hashes, n);
 }
 
+int vss_store_put_resume(vss_store *s, const vss_resume_row *row) {
+  return s->m->put_resume ? s->m->put_resume(s->ctx, row) : 0;
+}
+
+int vss_store_del_resume(vss_store *s, const vss_key *key) {
+  return s->m->del_resume ? s->m->del_resume(s->ctx, key) : 0;
+}
+
+int vss_store_iter_resume(vss_store *s, vss_resume_iter_cb cb, void *user) {
+  return s->m->iter_resume ? s->m->iter_resume(s->ctx, cb, user) : 0;
+}
+
 int vss_store_get_chunks(vss_store *s, const vss_key *key, vss_hash *out,
                          uint64_t cap, uint64_t *n) {
   if (!n || (cap && !out)) return VSS_ERR_INVALID;

@@ -115,6 +115,18 @@ static int fy_get_tomb_floor(void *ctx, uint64_t *floor) {
   FORWARD(ctx, vss_store_tomb_floor(f_->inner, floor));
 }
 
+static int fy_put_resume(void *ctx, const vss_resume_row *row) {
+  FORWARD(ctx, vss_store_put_resume(f_->inner, row));
+}
+
+static int fy_del_resume(void *ctx, const vss_key *key) {
+  FORWARD(ctx, vss_store_del_resume(f_->inner, key));
+}
+
+static int fy_iter_resume(void *ctx, vss_resume_iter_cb cb, void *user) {
+  FORWARD(ctx, vss_store_iter_resume(f_->inner, cb, user));
+}
+
 static void fy_close(void *ctx) {
   free(ctx);
 }
@@ -138,6 +150,9 @@ static const vss_store_methods faulty_methods = {
     .iter_peers = fy_iter_peers,
     .put_chunks = fy_put_chunks,
     .get_chunks = fy_get_chunks,
+    .put_resume = fy_put_resume,
+    .del_resume = fy_del_resume,
+    .iter_resume = fy_iter_resume,
     .close = fy_close,
     .compact_avail = fy_compact_avail,
     .get_tomb_floor = fy_get_tomb_floor,

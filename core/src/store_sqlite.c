@@ -739,6 +739,123 @@ fail:
   return bind_fail(st, rc);
 }
 
+/* ---- resume records (schema v3) -------------------------------------- */
+
+/* Rare (a requested fetch's start, a shutdown): prepared per call rather
+ * than cached with the hot statements. */
+static int rs_prepare(sq_store *q, const char *sql, sqlite3_stmt **st) {
+  return sq_err(sqlite3_prepare_v2(q->db, sql, -1, st, NULL));
+}
+
+static int sq_put_resume(void *ctx, const vss_resume_row *r) {
+  sq_store *q = ctx;
+  const char *fmt = vss_format_name(r->format);
+  size_t nlen = bounded_len(r->tmp_name, sizeof(r->tmp_name));
+  char hex[VSS_HASH_HEX_LEN + 1];
+  key_text kt;
+  sqlite3_stmt *st;
+  int rc;
+
+  if (!fmt || nlen == sizeof(r->tmp_name) || r->done_len > INT32_MAX)
+    return VSS_ERR_INVALID;
+  rc =
+      rs_prepare(q,
+                 "INSERT OR REPLACE INTO xfer_resume (content_uuid, kind, "
+                 "variant, format, flags, size, checksum, tmp_name, done, "
+                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 &st);
+  if (rc) return rc;
+  BIND(bind_key(st, &r->key, &kt));
+  BIND(bind_text(st, 4, fmt, strlen(fmt)));
+  BIND(bind_u64(st, 5, r->flags));
+  BIND(bind_u64(st, 6, r->size));
+  BIND(bind_hash(st, 7, &r->checksum, hex));
+  BIND(bind_text(st, 8, r->tmp_name, nlen));
+  if (r->done && r->done_len)
+    BIND(sqlite3_bind_blob(st, 9, r->done, (int)r->done_len, SQLITE_STATIC));
+  else
+    BIND(sqlite3_bind_null(st, 9));
+  BIND(bind_u64(st, 10, r->created_at));
+  rc = step_done(st);
+  sqlite3_finalize(st);
+  return rc;
+fail:
+  rc = bind_fail(st, rc);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int sq_del_resume(void *ctx, const vss_key *key) {
+  sq_store *q = ctx;
+  key_text kt;
+  sqlite3_stmt *st;
+  int rc = rs_prepare(q,
+                      "DELETE FROM xfer_resume WHERE content_uuid = ?1 AND "
+                      "kind = ?2 AND variant = ?3",
+                      &st);
+
+  if (rc) return rc;
+  BIND(bind_key(st, key, &kt));
+  rc = step_done(st);
+  sqlite3_finalize(st);
+  return rc;
+fail:
+  rc = bind_fail(st, rc);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int read_resume(sqlite3_stmt *st, vss_resume_row *r) {
+  uint64_t flags;
+  int rc;
+
+  memset(r, 0, sizeof(*r));
+  if ((rc = col_key(st, 0, &r->key)) < 0) return rc;
+  if ((rc = col_format(st, 3, &r->format)) < 0) return rc;
+  if ((rc = col_u64(st, 4, &flags)) < 0) return rc;
+  if (flags > UINT32_MAX) return VSS_ERR_CORRUPT;
+  r->flags = (uint32_t)flags;
+  if ((rc = col_u64(st, 5, &r->size)) < 0) return rc;
+  if ((rc = col_hash(st, 6, &r->checksum)) < 0) return rc;
+  if ((rc = col_copy(st, 7, r->tmp_name, sizeof(r->tmp_name))) < 0) return rc;
+  if (sqlite3_column_type(st, 8) == SQLITE_BLOB) {
+    r->done = sqlite3_column_blob(st, 8);
+    r->done_len = (uint64_t)sqlite3_column_bytes(st, 8);
+  } else if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
+    return VSS_ERR_CORRUPT;
+  }
+  return col_u64(st, 9, &r->created_at);
+}
+
+/* A record that does not parse is reported as VSS_ERR_CORRUPT to the
+ * callback's caller only after the good ones: one bad row must not hide
+ * every other interrupted request. */
+static int sq_iter_resume(void *ctx, vss_resume_iter_cb cb, void *user) {
+  sq_store *q = ctx;
+  sqlite3_stmt *st;
+  vss_resume_row row;
+  int rc, src, bad = 0;
+
+  if (!cb) return VSS_ERR_INVALID;
+  rc = rs_prepare(q,
+                  "SELECT content_uuid, kind, variant, format, flags, size, "
+                  "checksum, tmp_name, done, created_at FROM xfer_resume "
+                  "ORDER BY created_at",
+                  &st);
+  if (rc) return rc;
+  rc = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (read_resume(st, &row) < 0) {
+      bad = 1;
+      continue;
+    }
+    if ((rc = cb(user, &row)) != 0) break;
+  }
+  if (rc == 0 && src != SQLITE_DONE) rc = sq_err(src);
+  sqlite3_finalize(st);
+  return rc ? rc : bad ? VSS_ERR_CORRUPT : 0;
+}
+
 /* ---- lifetime -------------------------------------------------------- */
 
 static void sq_free(sq_store *q) {
@@ -840,6 +957,9 @@ static const vss_store_methods sq_methods = {
     .close = sq_close,
     .compact_avail = sq_compact_avail,
     .get_tomb_floor = sq_get_tomb_floor,
+    .put_resume = sq_put_resume,
+    .del_resume = sq_del_resume,
+    .iter_resume = sq_iter_resume,
 };
 
 /* ---- schema ---------------------------------------------------------- */
@@ -912,11 +1032,25 @@ static int migrate_v2(sqlite3 *db) {
   return sqlite3_exec(db, schema_v2, NULL, NULL, NULL);
 }
 
-/* Version 3 is the xlive branch's resume table; until it is merged here
- * the step is empty (and at the merge this placeholder goes). */
-static int migrate_v3_reserved(sqlite3 *db) {
-  (void)db;
-  return SQLITE_OK;
+/* Version 3: resume records of interrupted transfers (store.h,
+ * vss_resume_row). Keyed like `sidecar`. */
+static const char schema_v3_resume[] =
+    "CREATE TABLE xfer_resume ("
+    " content_uuid TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " variant TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " flags INTEGER NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " checksum TEXT NOT NULL,"
+    " tmp_name TEXT NOT NULL,"
+    " done BLOB,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (content_uuid, kind, variant)"
+    ") WITHOUT ROWID;";
+
+static int migrate_v3_resume(sqlite3 *db) {
+  return sqlite3_exec(db, schema_v3_resume, NULL, NULL, NULL);
 }
 
 /* Version 4: the tombstone floor (see sq_compact_avail). */
@@ -932,7 +1066,7 @@ typedef int (*migration_fn)(sqlite3 *db);
 static const migration_fn migrations[SCHEMA_VERSION + 1] = {
     [1] = migrate_v1,
     [2] = migrate_v2,
-    [3] = migrate_v3_reserved,
+    [3] = migrate_v3_resume,
     [4] = migrate_v4_tomb_floor,
 };
 

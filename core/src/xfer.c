@@ -34,13 +34,22 @@ int vss_xfer_new(vss_xfer **out, vss_node *n) {
     free(x);
     return rc;
   }
+  /* Requests of the last run resume at the first handle_expiry: not
+   * here, where the application's callbacks would run inside
+   * vss_node_new. */
+  if (xf_resume_any(x)) {
+    x->resume_pending = 1;
+    x->expiry = 0;
+  }
   *out = x;
   return 0;
 }
 
 void vss_xfer_del(vss_xfer *x) {
   if (!x) return;
-  /* Temp blobs are discarded: an interrupted transfer leaves nothing. */
+  /* Unfinished jobs are recorded (verified bytes kept) for the next
+   * start; what is not kept is discarded. */
+  xf_resume_save_all(x);
   while (x->jobs_head)
     xf_job_free(x, x->jobs_head, 0);
   for (int i = 0; i < VSS_MAX_PEERS; i++) {
@@ -76,6 +85,7 @@ static int job_join(vss_xfer *x, xjob *j, uint32_t flags, vss_time now) {
   xf_ready_remove(x, j);
   xf_job_account(x, j, -1);
   j->evflags = VSS_EVF_FOREGROUND;
+  xf_resume_record(x, j);     /* now a request */
   j->flags &= ~JF_RESTRICTED; /* the user asked: any link will do */
   xf_job_account(x, j, +1);
   if (j->state == J_XFER) {
@@ -104,6 +114,7 @@ static int fetch_new(vss_xfer *x, const vss_key *key, vss_format fmt,
   xjob *j =
       xf_job_new(x, key, fmt, flags & VSS_FETCH_GENERATE_ON_FAIL, ev, now);
   if (!j) return VSS_ERR_NOMEM;
+  xf_resume_record(x, j); /* a restart resumes it or says it failed */
   uint64_t id = j->id;
   int rc = xf_job_launch(x, j, now);
   if (rc == VSS_ERR_NO_SOURCE) rc = job_wait(x, j, now);
@@ -237,8 +248,12 @@ vss_time vss_xfer_expiry(const vss_xfer *x) {
 int vss_xfer_handle_expiry(vss_xfer *x, vss_time now) {
   xf_tick(x, now);
   if (x->expiry > now) return 0;
+  if (x->resume_pending) {
+    x->resume_pending = 0;
+    xf_resume_load(x, now);
+  }
   xf_expire(x, now);
-  xf_pump_all(x, now);
+  xf_pump_dirty(x, now);
   xf_pf_pump(x, now);
   xf_rearm(x);
   return 0;
@@ -274,10 +289,35 @@ int vss_xfer_recv(vss_xfer *x, vss_peer *p, const vss_msg *m, vss_time now) {
 
 /* ---- peers ----------------------------------------------------------- */
 
+/* Jobs that lost p when it went offline take it back (when the peer
+ * cache still says it holds their bytes): a waiting job resumes from its
+ * missing chunks. A walk of the jobs, once per peer_up. */
+static void revive_jobs(vss_xfer *x, vss_peer *p, vss_time now) {
+  uint64_t *ids = x->njobs ? malloc(x->njobs * sizeof(*ids)) : NULL;
+  size_t n = 0;
+  for (xjob *j = x->jobs_head; j; j = j->next) {
+    jsrc *s = j->state == J_XFER ? xf_job_src(j, p->idx) : NULL;
+    if (!s || !s->gone) continue;
+    if (ids)
+      ids[n++] = j->id;
+    else /* no memory: its timer settles (and refreshes) it */
+      xf_job_set_wake(x, j, now);
+  }
+  for (size_t k = 0; k < n; k++) {
+    xjob *j = xf_job_by_id(x, ids[k]);
+    if (!j) continue;
+    xf_job_refresh_sources(x, j);
+    if (!xf_job_settle(x, j, now)) xf_pump_job_sources(x, j, now);
+  }
+  free(ids);
+}
+
 void vss_xfer_peer_up(vss_xfer *x, vss_peer *p, vss_time now) {
   xpeer *xp = xf_xp_get(x, p->idx);
   if (xp) xp->c.last_progress = VSS_TIME_UNSET;
-  (void)now;
+  revive_jobs(x, p, now);
+  xf_pf_peer_up(x, p, now);
+  xf_rearm(x);
 }
 
 /* A peer went away: what it owed goes back to be fetched from the
@@ -294,21 +334,29 @@ static void requeue_owed(vss_xfer *x, xpeer *xp, uint16_t idx, vss_time now) {
   }
 }
 
-/* Take the peer out of every job using it; the others pick up. */
+/* Take the peer out of every job using it; the others pick up, or the
+ * job waits for a source within its patience (xf_job_settle). Every
+ * such job is settled, however many there are: the ids are collected
+ * first (settling may end jobs and start others); without memory for
+ * them each job gets a timer at `now` instead, which settles it from
+ * handle_expiry (the heap has room for every job's timer). */
 static void drop_source_everywhere(vss_xfer *x, uint16_t idx, vss_time now) {
-  uint64_t ids[1024];
+  uint64_t *ids = x->njobs ? malloc(x->njobs * sizeof(*ids)) : NULL;
   size_t n = 0;
-  for (xjob *j = x->jobs_head; j && n < 1024; j = j->next) {
+  for (xjob *j = x->jobs_head; j; j = j->next) {
     jsrc *s = xf_job_src(j, idx);
-    if (s && !s->dropped) {
-      xf_src_drop(x, j, s, VSS_ERR_UNKNOWN_PEER, now);
+    if (!s || s->dropped) continue;
+    xf_src_drop(x, j, s, VSS_ERR_UNKNOWN_PEER, now);
+    if (ids)
       ids[n++] = j->id;
-    }
+    else
+      xf_job_set_wake(x, j, now);
   }
   for (size_t k = 0; k < n; k++) {
     xjob *j = xf_job_by_id(x, ids[k]);
     if (j && !xf_job_settle(x, j, now)) xf_pump_job_sources(x, j, now);
   }
+  free(ids);
 }
 
 void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now) {
@@ -349,7 +397,7 @@ static void job_offer(vss_xfer *x, xjob *j, vss_peer *p, vss_time now) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
   for (size_t i = 0; i < n; i++)
-    if (h[i].peer == p->idx && xf_job_add_source(j, &h[i]))
+    if (h[i].peer == p->idx && xf_job_add_source(x, j, &h[i]))
       xf_pump_source(x, p, now);
 }
 

@@ -94,11 +94,19 @@ typedef struct xchunk {
   vss_time not_before; /* when `avoid` may have it again */
 } xchunk;
 
+/* A job's source. While the job is on the ready lists and the source is
+ * not dropped, it is linked on its peer's ready list (xpeer.rhead): a
+ * source's pump visits only the jobs it may serve, not every ready job
+ * of the node (64 peers x 20,000 jobs made each timer cost 36 ms). */
 typedef struct jsrc {
   uint16_t peer;
   uint8_t dropped, errors;
+  uint8_t gone;      /* dropped because the peer went offline */
+  uint8_t linked;    /* on the peer's ready list */
   uint64_t bytes;    /* delivered to this job, verified or not */
   uint64_t verified; /* of which passed verification (the row's source) */
+  struct xjob *job;
+  struct jsrc *rprev, *rnext;
 } jsrc;
 
 struct xjob {
@@ -133,7 +141,15 @@ struct xjob {
   xreq *reqs;
   vss_time started;
   vss_time wake_at; /* set with xf_job_set_wake (the heap follows it) */
-  uint32_t hpos;    /* in the wake-up heap while wake_at is set */
+  /* Sources all offline: the job waits (verified chunks kept) until a
+   * source is back or this time (source/prefetch_patience) passes. */
+  vss_time wait_until;
+  int recorded;      /* a resume record in the store (xfer_resume.c) */
+  uint8_t *keep;     /* resumed: chunks verified before the restart */
+  uint64_t keep_len; /* bytes of keep */
+  uint64_t keep_size;
+  vss_hash keep_sum; /* what the kept bytes are of */
+  uint32_t hpos;     /* in the wake-up heap while wake_at is set */
   uint64_t done_bytes;
   xjob *prev, *next;   /* all jobs, creation order */
   xjob *rprev, *rnext; /* ready list (has work to hand out) */
@@ -163,7 +179,8 @@ typedef struct xserve {
 
 typedef struct xpeer {
   xsrc c;
-  xserve *qh[2], *qt[2]; /* 0 foreground, 1 background */
+  jsrc *rhead[2], *rtail[2]; /* ready jobs using this source, by class */
+  xserve *qh[2], *qt[2];     /* 0 foreground, 1 background */
   uint32_t nserve;
   uint32_t massm;  /* jobs assembling a multi-page list from it */
   xserve **smap;   /* queued GETs by req_id; nserve <= smap_n when it can */
@@ -185,8 +202,13 @@ struct vss_xfer {
   xjob *jobs_head, *jobs_tail;
   uint64_t njobs;
   xjob *ready_head[2], *ready_tail[2]; /* 0 foreground, 1 background */
-  xjob **jmap, **imap;                 /* by key, by id; nbuckets each */
-  size_t nbuckets; /* power of two, >= njobs when memory allows */
+  /* Sources whose windows may take work since the last pump (a
+   * request ended, a job woke): handle_expiry pumps these alone. */
+  uint64_t dirty_bits[VSS_MAX_PEERS / 64];
+  uint16_t dirty[VSS_MAX_PEERS];
+  uint32_t ndirty;
+  xjob **jmap, **imap; /* by key, by id; nbuckets each */
+  size_t nbuckets;     /* power of two, >= njobs when memory allows */
   xreq *rmap[XFER_REQ_BUCKETS];
   vss_theap rheap;  /* outstanding requests by deadline */
   vss_theap jheap;  /* jobs by wake_at */
@@ -205,7 +227,8 @@ struct vss_xfer {
   xmeta meta[XFER_META_CACHE];
   uint64_t meta_tick;
   vss_prefetch *pf;
-  vss_time now; /* latest time an entry point was given (blame decay) */
+  int resume_pending; /* records to resume at the first handle_expiry */
+  vss_time now;       /* latest time an entry point was given (blame decay) */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -261,6 +284,8 @@ int xf_job_chunks_init(xjob *j);
 int xf_job_launch(vss_xfer *x, xjob *j, vss_time now);
 /* Act on what happened to a transferring job. Returns 1 when it ended. */
 int xf_job_settle(vss_xfer *x, xjob *j, vss_time now);
+/* The job's timer from its chunks' backoffs and its patience. */
+void xf_job_rewake(vss_xfer *x, xjob *j, vss_time now);
 /* Ends j with FETCH_FAILED. */
 void xf_job_failed(vss_xfer *x, xjob *j, int rc, vss_time now);
 /* A fetch failed for good: generate when asked to, else end j. */
@@ -295,7 +320,7 @@ uint32_t xf_job_live_sources(const vss_xfer *x, const xjob *j);
 vss_time xf_src_cost(const vss_xfer *x, uint16_t idx, uint64_t bytes);
 size_t xf_job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
                       size_t cap);
-int xf_job_add_source(xjob *j, const vss_holder *h);
+int xf_job_add_source(vss_xfer *x, xjob *j, const vss_holder *h);
 /* Index of the cheapest of n holders (queues included); n when none. */
 size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n);
 vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j);
@@ -308,6 +333,14 @@ int xf_job_has_work(const xjob *j);
 /* Pumping only sends requests: no job ends. */
 void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now);
 void xf_pump_all(vss_xfer *x, vss_time now);
+/* Remember that source idx (or all of j's sources) may take work. */
+void xf_dirty_peer(vss_xfer *x, uint16_t idx);
+void xf_dirty_job(vss_xfer *x, const xjob *j);
+/* Pump the sources marked dirty, then forget them. */
+void xf_pump_dirty(vss_xfer *x, vss_time now);
+/* Link / unlink one source of j on its peer's ready list. */
+void xf_src_link(vss_xfer *x, xjob *j, jsrc *s);
+void xf_src_unlink(vss_xfer *x, jsrc *s);
 void xf_pump_sources_but(vss_xfer *x, xjob *j, uint16_t skip, vss_time now);
 void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now);
 /* x->expiry from the earliest request deadline and job wake-up. */
@@ -339,10 +372,31 @@ void xf_serve_clear(xpeer *xp);
 void xf_pf_slots_forget(vss_xfer *x, uint16_t peer);
 void xf_meta_cache_free(vss_xfer *x);
 
+/* ---- xfer_resume.c --------------------------------------------------- */
+
+/* A record for j (a request): written once, deleted when j ends. */
+void xf_resume_record(vss_xfer *x, xjob *j);
+void xf_resume_forget(vss_xfer *x, xjob *j);
+/* Shutdown: every unfinished job recorded, verified bytes kept. */
+void xf_resume_save_all(vss_xfer *x);
+/* Any record to resume? (Read once, at vss_xfer_new.) */
+int xf_resume_any(vss_xfer *x);
+/* Start: the records become jobs (events FETCH_RESUMED / FAILED). May
+ * end jobs. */
+void xf_resume_load(vss_xfer *x, vss_time now);
+/* job_start of a resumed job: 1 when its reopened temp is kept (the
+ * target matches what was recorded); then xf_resume_apply marks the
+ * kept chunks done once the chunk table exists. */
+int xf_resume_keep(vss_xfer *x, xjob *j);
+void xf_resume_apply(xjob *j);
+
 /* ---- xfer_prefetch.c ------------------------------------------------- */
 
 /* Start prefetch jobs while the policy allows. May end jobs. */
 void xf_pf_pump(vss_xfer *x, vss_time now);
+/* A peer is back: candidates parked for want of a reachable holder go
+ * back to their queues, and the pump runs. May end jobs. */
+void xf_pf_peer_up(vss_xfer *x, vss_peer *p, vss_time now);
 /* j no longer counts in its prefetch slot (ended, or now foreground). */
 void xf_pf_slot_leave(vss_xfer *x, xjob *j);
 

@@ -113,6 +113,8 @@ void xf_ready_insert(vss_xfer *x, xjob *j) {
     x->ready_head[c] = j;
   x->ready_tail[c] = j;
   j->ready = 1;
+  for (uint32_t i = 0; i < j->nsrc; i++)
+    xf_src_link(x, j, &j->src[i]);
 }
 
 void xf_ready_remove(vss_xfer *x, xjob *j) {
@@ -128,6 +130,8 @@ void xf_ready_remove(vss_xfer *x, xjob *j) {
     x->ready_tail[c] = j->rprev;
   j->rprev = j->rnext = NULL;
   j->ready = 0;
+  for (uint32_t i = 0; i < j->nsrc; i++)
+    xf_src_unlink(x, &j->src[i]);
 }
 
 /* Counters the prefetch policy reads: sign +1 on entry, -1 on exit
@@ -178,6 +182,7 @@ xjob *xf_job_new(vss_xfer *x, const vss_key *key, vss_format fmt,
   j->state = J_WAIT;
   j->started = now;
   j->wake_at = VSS_TIME_UNSET;
+  j->wait_until = VSS_TIME_UNSET;
   job_link(x, j);
   xf_job_account(x, j, +1);
   return j;
@@ -205,6 +210,7 @@ static void job_unlink(vss_xfer *x, xjob *j) {
 
 /* Remove a job from every list and free it (requests cancelled). */
 void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
+  xf_resume_forget(x, j); /* ended: a restart has nothing to resume */
   while (j->reqs)
     xf_req_abandon(x, j->reqs, now);
   if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
@@ -216,6 +222,7 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   xf_mlist_drop(x, j);
   free(j->ch);
   free(j->hashes);
+  free(j->keep);
   free(j);
 }
 
@@ -232,6 +239,7 @@ int xf_job_chunks_init(xjob *j) {
     j->ch[c].avoid = XFER_NO_PEER;
   j->ntodo = j->nchunks;
   j->cursor = 0;
+  if (j->keep) xf_resume_apply(j); /* verified before a restart, kept */
   return 0;
 }
 
@@ -246,6 +254,10 @@ static int job_start(vss_xfer *x, xjob *j, vss_time now) {
   if ((j->evflags & VSS_EVF_FOREGROUND) && pol->storage_budget &&
       !vss_prefetch_fits(pol, vss_xfer_budget_used(x), j->size))
     return VSS_ERR_FULL;
+  /* A resumed job keeps its reopened temp when the target is what was
+   * recorded; its kept chunks are marked done when the chunk table is
+   * made (xf_job_chunks_init). */
+  xf_resume_keep(x, j);
   j->nchunks = vss_chunk_count(j->size);
   if (j->nchunks <= 1 && xf_job_chunks_init(j)) return VSS_ERR_NOMEM;
   job_set_state(x, j, J_XFER);
@@ -325,6 +337,48 @@ void xf_job_fail(vss_xfer *x, xjob *j, int rc, vss_time now) {
 
 /* ---- settling -------------------------------------------------------- */
 
+static int job_src_gone(const xjob *j) {
+  for (uint32_t i = 0; i < j->nsrc; i++)
+    if (j->src[i].gone) return 1;
+  return 0;
+}
+
+static vss_time job_patience(const vss_xfer *x, const xjob *j) {
+  const vss_node_config *cf = xf_cfg(x);
+  return (j->evflags & VSS_EVF_PREFETCH) ? cf->prefetch_patience
+                                         : cf->source_patience;
+}
+
+static vss_time next_backoff(const xjob *j, vss_time now) {
+  vss_time t = VSS_TIME_UNSET;
+  for (uint64_t c = 0; j->ch && c < j->nchunks; c++)
+    if (j->ch[c].state == CH_TODO && j->ch[c].not_before > now)
+      t = vss__tmin(t, j->ch[c].not_before);
+  return t;
+}
+
+void xf_job_rewake(vss_xfer *x, xjob *j, vss_time now) {
+  xf_job_set_wake(x, j, vss__tmin(next_backoff(j, now), j->wait_until));
+}
+
+/* No live source. When one went offline, wait for it (or another
+ * holder) within the job's patience, keeping what was verified; when
+ * all were dropped for misbehaving, or the patience ran out, fail:
+ * NO_SOURCE, or the sources' misbehaviour. Returns 1 when j ended. */
+static int job_no_source(vss_xfer *x, xjob *j, vss_time now) {
+  vss_time patience = job_patience(x, j);
+  if (j->wait_until == VSS_TIME_UNSET && patience && job_src_gone(j)) {
+    j->wait_until = now + patience;
+    xf_job_rewake(x, j, now);
+  }
+  if (j->wait_until != VSS_TIME_UNSET && now < j->wait_until) {
+    if (xf_job_has_work(j)) xf_ready_insert(x, j);
+    return 0;
+  }
+  xf_job_fail(x, j, j->why ? j->why : VSS_ERR_NO_SOURCE, now);
+  return 1;
+}
+
 /* Act on what happened to a transferring job. Returns 1 when it ended. */
 int xf_job_settle(vss_xfer *x, xjob *j, vss_time now) {
   if (j->state != J_XFER) return 0;
@@ -338,12 +392,11 @@ int xf_job_settle(vss_xfer *x, xjob *j, vss_time now) {
   }
   if (xf_job_live_sources(x, j) == 0) {
     xf_job_refresh_sources(x, j);
-    if (xf_job_live_sources(x, j) == 0) {
-      /* Sources that went offline: NO_SOURCE; sources dropped for bad
-       * bytes or errors: that reason. */
-      xf_job_fail(x, j, j->why ? j->why : VSS_ERR_NO_SOURCE, now);
-      return 1;
-    }
+    if (xf_job_live_sources(x, j) == 0) return job_no_source(x, j, now);
+  }
+  if (j->wait_until != VSS_TIME_UNSET) { /* a source is back */
+    j->wait_until = VSS_TIME_UNSET;
+    xf_job_rewake(x, j, now);
   }
   if (xf_job_has_work(j)) xf_ready_insert(x, j);
   return 0;

@@ -139,6 +139,17 @@ static int pf_source(const vss_xfer *x, const vss_pf_cand *c, vss_holder *out) {
   return 1;
 }
 
+/* Does any peer, reachable or not, hold c? (Offline holders are kept
+ * in the peer cache until its TTL.) */
+static int pf_has_holder(const vss_xfer *x, const vss_pf_cand *c) {
+  vss_holder h[XFER_MAX_SOURCES];
+  size_t n = vss_pcache_holders(x->n->pcache, &c->key, h, XFER_MAX_SOURCES);
+  if (n > XFER_MAX_SOURCES) n = XFER_MAX_SOURCES;
+  for (size_t i = 0; i < n; i++)
+    if (h[i].format == c->fmt) return 1;
+  return 0;
+}
+
 /* Start a prefetch job for c in slot s (NULL: no source is known; the
  * launch fails and says so). */
 static void pf_start(vss_xfer *x, const vss_pf_cand *c, xslot *s,
@@ -181,12 +192,23 @@ static int pf_next(vss_xfer *x, int lazy_ok, const vss_pf_cand *c,
     pf_skip(x, c, VSS_ERR_FULL, now);
     return 1;
   }
+  /* Its holders are away (a WiFi drop): set it aside until one is back
+   * rather than lose it; it is offered again then (xf_pf_peer_up). */
+  if (!has_src && pf_has_holder(x, c)) {
+    if (vss_prefetch_park(x->pf, c)) pf_skip(x, c, VSS_ERR_NOMEM, now);
+    return 1;
+  }
   if (has_src && !s && !(s = slot_open(x, src.peer, small_sidecar(src.size)))) {
     pf_skip(x, c, VSS_ERR_NOMEM, now);
     return 1;
   }
   pf_start(x, c, s, has_src ? src.size : 0, used, now);
   return 1;
+}
+
+void xf_pf_peer_up(vss_xfer *x, vss_peer *p, vss_time now) {
+  (void)p; /* any holder may be the one back: re-offer all */
+  if (vss_prefetch_unpark(x->pf)) xf_pf_pump(x, now);
 }
 
 void xf_pf_pump(vss_xfer *x, vss_time now) {

@@ -74,6 +74,7 @@ void xf_req_settle_source(vss_xfer *x, xreq *r, vss_time now) {
   xp->c.inflight -= left;
   if (r->fg) xp->c.fg_inflight -= left;
   src_list_del(&xp->c, r);
+  xf_dirty_peer(x, r->peer); /* its window has room again */
   vss_peer *p = xf_peer_at(x, r->peer);
   if (xp->c.nreq == 0 && p) vss_est_idle(&p->est, now);
 }

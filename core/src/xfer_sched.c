@@ -146,7 +146,7 @@ static jsrc *src_slot_reusable(const vss_xfer *x, xjob *j) {
 }
 
 /* Add (or revive) a holder as a source when it has the job's bytes. */
-static int job_add_source(const vss_xfer *x, xjob *j, const vss_holder *h) {
+static int job_add_source(vss_xfer *x, xjob *j, const vss_holder *h) {
   if (h->size != j->size || !vss_hash_eq(&h->checksum, &j->checksum) ||
       !holder_sane(h))
     return 0;
@@ -154,19 +154,73 @@ static int job_add_source(const vss_xfer *x, xjob *j, const vss_holder *h) {
   if (s) {
     if (!s->dropped || s->errors >= XFER_SRC_MAX_ERRORS) return 0;
     s->dropped = 0; /* back online */
+    s->gone = 0;
+    if (x) xf_src_link(x, j, s);
     return 1;
   }
   if (j->nsrc < XFER_MAX_SOURCES)
     s = &j->src[j->nsrc++];
   else if (!x || !(s = src_slot_reusable(x, j)))
     return 0;
+  else
+    xf_src_unlink(x, s); /* the slot's old peer leaves its ready list */
   memset(s, 0, sizeof(*s));
   s->peer = h->peer;
+  s->job = j;
+  if (x) xf_src_link(x, j, s);
   return 1;
 }
 
-int xf_job_add_source(xjob *j, const vss_holder *h) {
-  return job_add_source(NULL, j, h);
+/* ---- per-source ready lists ------------------------------------------ */
+
+void xf_src_link(vss_xfer *x, xjob *j, jsrc *s) {
+  if (s->linked || !j->ready || s->dropped) return;
+  xpeer *xp = xf_xp_get(x, s->peer);
+  if (!xp) return; /* without memory the source is pumped by no one */
+  int c = (j->evflags & VSS_EVF_FOREGROUND) ? 0 : 1;
+  s->job = j;
+  s->rnext = NULL;
+  s->rprev = xp->rtail[c];
+  if (s->rprev)
+    s->rprev->rnext = s;
+  else
+    xp->rhead[c] = s;
+  xp->rtail[c] = s;
+  s->linked = 1;
+  xf_dirty_peer(x, s->peer);
+}
+
+void xf_src_unlink(vss_xfer *x, jsrc *s) {
+  if (!s->linked) return;
+  xpeer *xp = x->peers[s->peer];
+  int c = (s->job->evflags & VSS_EVF_FOREGROUND) ? 0 : 1;
+  if (s->rprev)
+    s->rprev->rnext = s->rnext;
+  else
+    xp->rhead[c] = s->rnext;
+  if (s->rnext)
+    s->rnext->rprev = s->rprev;
+  else
+    xp->rtail[c] = s->rprev;
+  s->rprev = s->rnext = NULL;
+  s->linked = 0;
+}
+
+void xf_dirty_peer(vss_xfer *x, uint16_t idx) {
+  if (idx >= VSS_MAX_PEERS) return;
+  uint64_t bit = 1ull << (idx % 64);
+  if (x->dirty_bits[idx / 64] & bit) return;
+  x->dirty_bits[idx / 64] |= bit;
+  x->dirty[x->ndirty++] = idx;
+}
+
+void xf_dirty_job(vss_xfer *x, const xjob *j) {
+  for (uint32_t i = 0; i < j->nsrc; i++)
+    if (!j->src[i].dropped) xf_dirty_peer(x, j->src[i].peer);
+}
+
+int xf_job_add_source(vss_xfer *x, xjob *j, const vss_holder *h) {
+  return job_add_source(x, j, h);
 }
 
 size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n) {
@@ -200,7 +254,9 @@ void xf_job_refresh_sources(vss_xfer *x, xjob *j) {
 
 void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now) {
   if (s->dropped) return;
+  xf_src_unlink(x, s);
   s->dropped = 1;
+  s->gone = rc == VSS_ERR_UNKNOWN_PEER;
   if (rc != VSS_ERR_UNKNOWN_PEER) j->why = rc;
   xf_emit(x, VSS_EV_SOURCE_DROPPED, j, xf_peer_at(x, s->peer), s->bytes, 0, rc,
           now);
@@ -329,7 +385,8 @@ static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t win,
   }
 }
 
-/* Fill p's window: foreground jobs first, then the rest, oldest first. */
+/* Fill p's window: foreground jobs first, then the rest, oldest first.
+ * Visits only the ready jobs p is a source of. */
 void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now) {
   if (!p || !p->online) return;
   xpeer *xp = xf_xp_get(x, p->idx);
@@ -337,8 +394,11 @@ void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now) {
   const vss_node_config *cf = xf_cfg(x);
   uint64_t win = vss_est_window(&p->est, cf->window_min, cf->window_max);
   for (int cls = 0; cls < 2; cls++) {
-    for (xjob *j = x->ready_head[cls], *next; j; j = next) {
-      next = j->rnext;
+    for (jsrc *s = xp->rhead[cls], *next; s; s = next) {
+      /* j has one source per peer: removing j from the ready lists
+       * unlinks s alone from this list, never `next`. */
+      next = s->rnext;
+      xjob *j = s->job;
       if (!window_room(&xp->c, cls == 0, win)) break;
       job_fill(x, j, p, xp, win, now);
       if (!xf_job_has_work(j)) xf_ready_remove(x, j);
@@ -349,6 +409,16 @@ void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now) {
 void xf_pump_all(vss_xfer *x, vss_time now) {
   for (uint16_t i = 0; i < x->n->npeers; i++)
     if (x->n->live[i]->online) xf_pump_source(x, x->n->live[i], now);
+}
+
+void xf_pump_dirty(vss_xfer *x, vss_time now) {
+  /* Pumping may mark others (appended, visited in this loop); a peer
+   * already in the list stays marked until the end, so the list never
+   * holds a peer twice. */
+  for (uint32_t k = 0; k < x->ndirty; k++)
+    xf_pump_source(x, xf_peer_at(x, x->dirty[k]), now);
+  x->ndirty = 0;
+  memset(x->dirty_bits, 0, sizeof(x->dirty_bits));
 }
 
 /* Pump j's live sources, except `skip` (the caller pumps that one). */
@@ -370,7 +440,9 @@ void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
 /* ---- timers: deadlines, stalls, backoff ------------------------------ */
 
 void xf_rearm(vss_xfer *x) {
-  x->expiry = vss__tmin(vss_theap_top(&x->rheap), vss_theap_top(&x->jheap));
+  x->expiry = x->resume_pending ? 0
+                                : vss__tmin(vss_theap_top(&x->rheap),
+                                            vss_theap_top(&x->jheap));
 }
 
 /* The timers of heap h due at now, in `order`, at most
@@ -446,6 +518,7 @@ static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   xf_req_abandon(x, r, now);
   stalled_requeue(x, j, meta, c, culprit, now);
   xf_src_blame(x, j, culprit, VSS_ERR_TIMEOUT, now);
+  xf_dirty_job(x, j); /* the chunk goes to the others */
   return j->id;
 }
 
@@ -472,23 +545,18 @@ static void expire_requests(vss_xfer *x, vss_time now) {
   }
 }
 
-static uint64_t next_backoff(const xjob *j, vss_time now) {
-  vss_time t = VSS_TIME_UNSET;
-  for (uint64_t c = 0; j->ch && c < j->nchunks; c++)
-    if (j->ch[c].state == CH_TODO && j->ch[c].not_before > now)
-      t = vss__tmin(t, j->ch[c].not_before);
-  return t;
-}
-
-/* A job's timer fired: a query went unanswered, or a chunk's backoff
- * ended (it may be handed out again). May end j. */
+/* A job's timer fired: a query went unanswered, a chunk's backoff
+ * ended (it may be handed out again), or its patience for a source to
+ * come back ran out (settling ends it then). May end j. */
 static void job_wake(vss_xfer *x, xjob *j, vss_time now) {
   if (j->state == J_WAIT) {
     xf_job_set_wake(x, j, VSS_TIME_UNSET);
     xf_job_fail(x, j, VSS_ERR_NO_SOURCE, now);
   } else if (j->state == J_XFER) {
-    xf_job_set_wake(x, j, next_backoff(j, now));
+    xf_job_rewake(x, j, now);
+    if (xf_job_settle(x, j, now)) return;
     if (xf_job_has_work(j)) xf_ready_insert(x, j);
+    xf_dirty_job(x, j); /* chunks out of backoff: its sources may take them */
   } else {
     xf_job_set_wake(x, j, VSS_TIME_UNSET);
   }

@@ -12,6 +12,11 @@
  *   tamper     a record with one ciphertext bit flipped
  *   replay     the same valid record twice
  *   truncate   half a record, then the sending side shut
+ *   cut        a whole record, then the sending side shut (no close
+ *              record: the victim must log a cut, not a clean close)
+ *   fin        a whole record, then the close record (clean close)
+ *   idle       a whole record, then silence (idle timeout)
+ *   stall      half a record, then a byte every 300 ms (record timeout)
  *   noread     sends QUERY frames as fast as the victim takes them and
  *              never reads a byte: the victim must push back (stop
  *              reading) instead of queueing replies; exit 0 when its
@@ -158,6 +163,28 @@ static int misbehave(int fd, chan *c, const char *mode) {
       shutdown(fd, SHUT_WR);
       return 0;
     }
+  } else if (!strcmp(mode, "cut") || !strcmp(mode, "fin") ||
+             !strcmp(mode, "idle")) {
+    pl = hello(plain, sizeof plain, &g_self);
+    chan_seal(c, plain, pl, rec, sizeof rec, &rl);
+    if (send_all(fd, rec, rl) < 0) return -1;
+    if (!strcmp(mode, "cut")) shutdown(fd, SHUT_WR);
+    if (!strcmp(mode, "fin") && (chan_seal_final(c, rec, sizeof rec, &rl) < 0 ||
+                                 send_all(fd, rec, rl) < 0))
+      return -1;
+    return 0;
+  } else if (!strcmp(mode, "stall")) {
+    pl = hello(plain, sizeof plain, &g_self);
+    chan_seal(c, plain, pl, rec, sizeof rec, &rl);
+    if (send_all(fd, rec, rl / 2) < 0) return -1;
+    for (size_t i = rl / 2; i < rl - 1; i++) {
+      struct pollfd p = {fd, POLLIN, 0};
+      uint8_t junk[65536];
+      if (poll(&p, 1, 300) > 0 && recv(fd, junk, sizeof junk, 0) <= 0)
+        return 0; /* closed by the victim */
+      if (send_all(fd, rec + i, 1) < 0) return 0;
+    }
+    return -1; /* the whole record went out one byte at a time: no */
   } else {
     return -1;
   }

@@ -168,6 +168,45 @@ static void test_replace(void **st) {
   vss_blobs_del(b);
 }
 
+/* An interrupted transfer's temp kept across a restart of the store:
+ * the sweep leaves the .keep alone, reopening checks the size, the bytes
+ * written before and after the restart are committed together; names
+ * that are not ours (paths, wrong size) are refused. */
+static void test_keep_reopen(void **st) {
+  vss_key k;
+  vss_blobs *b = open_store(NULL);
+  void *t = NULL;
+  char name[VSS_TEMP_NAME_MAX + 1];
+  size_t swept = 99;
+  uint8_t out[8];
+  (void)st;
+  key_of(&k, "grid@2x");
+  assert_int_equal(vss_blobs_open_temp(b, &k, VSS_FMT_WEBP, 8, &t), 0);
+  assert_int_equal(vss_blobs_write(b, t, 0, "abcd", 4), 0);
+  assert_int_equal(vss_blobs_keep_temp(b, t, name), 0);
+  assert_non_null(strstr(name, ".keep"));
+  vss_blobs_del(b);
+  b = open_store(&swept);
+  assert_int_equal(swept, 0);
+  assert_int_equal(tmp_files(), 1);
+  assert_int_equal(
+      vss_blobs_reopen_temp(b, "../vss.db", &k, VSS_FMT_WEBP, 8, &t),
+      VSS_ERR_NOT_FOUND);
+  assert_int_equal(vss_blobs_reopen_temp(b, name, &k, VSS_FMT_WEBP, 8, &t), 0);
+  assert_int_equal(vss_blobs_write(b, t, 4, "efgh", 4), 0);
+  assert_int_equal(vss_blobs_commit(b, t), 0);
+  assert_int_equal(vss_blobs_read(b, &k, VSS_FMT_WEBP, 0, out, 8), 0);
+  assert_memory_equal(out, "abcdefgh", 8);
+  assert_int_equal(tmp_files(), 0);
+  /* Kept, then reopened with the wrong size: refused and removed. */
+  assert_int_equal(vss_blobs_open_temp(b, &k, VSS_FMT_WEBP, 8, &t), 0);
+  assert_int_equal(vss_blobs_keep_temp(b, t, name), 0);
+  assert_int_equal(vss_blobs_reopen_temp(b, name, &k, VSS_FMT_WEBP, 9, &t),
+                   VSS_ERR_NOT_FOUND);
+  assert_int_equal(tmp_files(), 0);
+  vss_blobs_del(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_commit_read, setup, teardown),
@@ -175,6 +214,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_crash_sweep, setup, teardown),
       cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_keep_reopen, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,7 +188,14 @@ static void test_bad_msg1(void **st) {
 
   pair_setup(&p, 1);
   assert_int_equal(chan_hs_start(p.ci, p.m1, sizeof p.m1, &p.l1), 0);
-  p.m1[p.l1 - 1] ^= 1; /* sealed identity */
+  p.m1[p.l1 - 1] ^= 1; /* the static-static tag */
+  assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
+                   CHAN_ERR_AUTH);
+  pair_free(&p);
+
+  pair_setup(&p, 1);
+  assert_int_equal(chan_hs_start(p.ci, p.m1, sizeof p.m1, &p.l1), 0);
+  p.m1[CHAN_PREFIX + 40] ^= 1; /* sealed identity */
   assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
                    CHAN_ERR_AUTH);
   pair_free(&p);
@@ -195,6 +203,30 @@ static void test_bad_msg1(void **st) {
   pair_setup(&p, 1);
   memcpy(p.m1, "GET / HTTP/1.1\r\n", 16); /* garbage: length prefix huge */
   assert_int_equal(chan_unit_len(p.cr, p.m1, 16, &ul), CHAN_ERR_SIZE);
+  pair_free(&p);
+}
+
+/* Someone who knows only public keys (the responder's, and a pinned
+ * initiator's: both are in pairing codes) builds a msg1 claiming the
+ * pinned key, with a private key that is not its own: no msg2 comes back,
+ * so it learns nothing, not even that the two devices are paired. */
+static void test_public_keys_only_no_msg2(void **st) {
+  pair p;
+  chan_identity forger;
+  chan *cf;
+  (void)st;
+  pair_setup(&p, 1);
+  ident(&forger);
+  memcpy(forger.pk, p.a.pk, CHAN_PK_LEN); /* a's public key, not its sk */
+  assert_int_equal(
+      chan_new(&cf, CHAN_INITIATOR, &forger, p.b.pk, NULL, NULL, MAXP), 0);
+  assert_int_equal(chan_hs_start(cf, p.m1, sizeof p.m1, &p.l1), 0);
+  p.l2 = 99;
+  assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
+                   CHAN_ERR_AUTH);
+  assert_int_equal(p.l2, 0);
+  assert_false(chan_ready(p.cr));
+  chan_del(cf);
   pair_free(&p);
 }
 
@@ -298,6 +330,65 @@ static void test_oversized_record(void **st) {
   pair_free(&p);
 }
 
+/* A stream cut at a record boundary is told apart from a clean close:
+ * only the close record (TAG_FINAL) makes chan_eof succeed, and nothing
+ * is accepted after it, in either direction. */
+static void test_cut_at_record_boundary(void **st) {
+  pair p;
+  uint8_t u[512], fin[64];
+  size_t ul, fl, pl;
+  char got[MAXP + 1];
+  (void)st;
+  ready_pair(&p);
+  seal(p.ci, "a whole record", u, &ul);
+  assert_int_equal(open_str(p.cr, u, ul, got), 0);
+  /* The attacker drops the rest: the receiver sees EOF after a record. */
+  assert_int_equal(chan_eof(p.cr), CHAN_ERR_TRUNCATED);
+  /* A clean close. */
+  assert_int_equal(chan_seal_final(p.ci, fin, sizeof fin, &fl), 0);
+  assert_int_equal(chan_open(p.cr, fin, fl, (uint8_t *)got, MAXP, &pl),
+                   CHAN_CLOSED);
+  assert_int_equal(pl, 0);
+  assert_int_equal(chan_eof(p.cr), 0);
+  /* Nothing after the close record, neither sealed nor opened. */
+  assert_int_equal(chan_seal(p.ci, (const uint8_t *)"x", 1, u, sizeof u, &ul),
+                   CHAN_ERR_STATE);
+  seal(p.cr, "other way still works", u, &ul);
+  assert_int_equal(open_str(p.ci, u, ul, got), 0);
+  pair_free(&p);
+
+  /* A close record that was tampered with is not a close. */
+  ready_pair(&p);
+  assert_int_equal(chan_seal_final(p.ci, fin, sizeof fin, &fl), 0);
+  fin[fl - 1] ^= 1;
+  assert_int_equal(chan_open(p.cr, fin, fl, (uint8_t *)got, MAXP, &pl),
+                   CHAN_ERR_AUTH);
+  assert_int_equal(chan_eof(p.cr), CHAN_ERR_TRUNCATED);
+  pair_free(&p);
+}
+
+/* Long sessions ratchet their keys: with a small interval, hundreds of
+ * records cross several re-keys and every one still opens in order; a
+ * receiver that skipped one re-key record cannot open the next. */
+static void test_rekey(void **st) {
+  pair p;
+  uint8_t u[512];
+  size_t ul;
+  char got[MAXP + 1], msg[128];
+  (void)st;
+  ready_pair(&p);
+  chan_set_rekey(p.ci, 1000);
+  for (int i = 0; i < 300; i++) {
+    snprintf(msg, sizeof msg, "record %d of a long session, padded.......", i);
+    seal(p.ci, msg, u, &ul);
+    assert_int_equal(open_str(p.cr, u, ul, got), 0);
+    assert_string_equal(got, msg);
+  }
+  assert_true(chan_rekeys(p.ci) >= 10);
+  assert_int_equal(chan_rekeys(p.cr), 0); /* the other direction: none */
+  pair_free(&p);
+}
+
 static void test_records_before_handshake(void **st) {
   pair p;
   uint8_t u[512];
@@ -324,6 +415,9 @@ int main(void) {
       cmocka_unit_test(test_reflected_record),
       cmocka_unit_test(test_oversized_record),
       cmocka_unit_test(test_records_before_handshake),
+      cmocka_unit_test(test_public_keys_only_no_msg2),
+      cmocka_unit_test(test_cut_at_record_boundary),
+      cmocka_unit_test(test_rekey),
   };
   if (sodium_init() < 0) return 1;
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,6 +96,57 @@ static void test_parsers(void **st) {
   assert_true(cfg_parse_addr("host", &a) < 0);
 }
 
+/* Loads `text`; expects an error at `line` containing `what`. */
+static void refused(const char *text, int line, const char *what) {
+  cfg c;
+  char err[512], want[300];
+  write_text(text);
+  if (cfg_load(&c, path, err, sizeof err) == 0) {
+    cfg_free(&c);
+    fail_msg("accepted: %s", text);
+  }
+  snprintf(want, sizeof want, "%s:%d: ", path, line);
+  if (line > 0 && strstr(err, want) == NULL) fail_msg("no %s in %s", want, err);
+  if (strstr(err, what) == NULL) fail_msg("no '%s' in '%s'", what, err);
+}
+
+/* Values that used to be taken: nan and inf, zero timeouts (no handshake
+ * timer, a tight redial loop), a key given twice, a line inih would have
+ * split in two; and the strategy names the message lists are accepted. */
+static void test_bad_values(void **st) {
+  cfg c;
+  char err[512], longline[400];
+  (void)st;
+  refused("[node]\nupload_limit = nan\n", 2, "upload_limit");
+  refused("[node]\nupload_limit = inf\n", 2, "upload_limit");
+  refused("[gossip]\njitter = nan\n", 2, "jitter");
+  refused("[gossip]\ninterval = nan\n", 2, "duration");
+  refused("[node]\nreconnect_min = 0\n", 2, "reconnect_min: expected a");
+  refused("[node]\nhandshake_timeout = 0\n", 2, "from 100ms to 10min");
+  refused("[node]\nhandshake_timeout = 100h\n", 2, "handshake_timeout");
+  refused("[node]\nrecord_timeout = 0\n", 2, "record_timeout");
+  refused("[node]\nreconnect_min = 10s\nreconnect_max = 1s\n", 0,
+          "reconnect_max is below reconnect_min");
+  refused("[node]\nidle_timeout = 1min\n", 0, "twice the gossip interval");
+  refused("[node]\nname = a\nlog_level = info\nname = b\n", 4,
+          "name: given twice in [node]");
+  memset(longline, 'x', sizeof longline);
+  memcpy(longline, "[generate]\ncommand = /bin/", 26);
+  longline[sizeof longline - 1] = '\0';
+  refused(longline, 2, "line longer than 199 characters");
+  refused("[node]\nstrategy = fastest\n", 2,
+          "expected one of cost, prefer_fetch, prefer_generate");
+  write_text("[node]\nstrategy = prefer_fetch\n");
+  assert_int_equal(cfg_load(&c, path, err, sizeof err), 0);
+  assert_int_equal(c.core.strategy, VSS_STRATEGY_PREFER_FETCH);
+  /* idle_timeout defaults to three gossip intervals with jitter */
+  assert_int_equal(c.idle_timeout, (vss_time)(3 * 300 * 1.1 * VSS_NS_PER_S));
+  cfg_free(&c);
+  write_text("[node]\nstrategy = prefer-generate\n");
+  assert_int_equal(cfg_load(&c, path, err, sizeof err), 0);
+  cfg_free(&c);
+}
+
 static void test_peer_sections(void **st) {
   cfg c;
   cfg_peer p;
@@ -131,6 +182,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_errors_name_line, setup, teardown),
       cmocka_unit_test_setup_teardown(test_parsers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_peer_sections, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -251,6 +251,78 @@ static void test_newer_version(void **state) {
   assert_non_null(strstr(err, "version 99"));
 }
 
+/* Resume records (schema v3): written, replaced, listed in creation
+ * order with their bitmaps, deleted; a version 2 database (made here by
+ * rolling a new one back by hand to what version 2 had) gains the table
+ * on open and keeps its rows. */
+static int collect_resume(void *user, const vss_resume_row *row) {
+  vss_resume_row *out = user;
+  int i = 0;
+  while (out[i].created_at)
+    i++;
+  out[i] = *row;
+  out[i].done = NULL;
+  /* done is only valid during the call: its first byte is added to
+   * size for the checks below. */
+  if (row->done && row->done_len) out[i].size += row->done[0];
+  return 0;
+}
+
+static void test_resume_records(void **state) {
+  fx *f = *state;
+  vss_uuid dev = uuid_n(9);
+  vss_store *s = open_ok(f->db, &dev);
+  vss_sidecar_row r = row_n(1);
+  vss_resume_row rr, got[4];
+  uint8_t bits[3] = {0x05, 0, 0x80};
+  char out[64];
+
+  assert_int_equal(vss_store_set_local(s, &r, 1, 1), 0);
+  vss_store_del(s);
+  /* Back to version 2 as released: no xfer_resume table. */
+  raw_exec(f->db, "DROP TABLE xfer_resume; ALTER TABLE meta DROP COLUMN "
+                  "tomb_floor; PRAGMA user_version = 2;");
+  s = open_ok(f->db, &dev);
+  raw_text(f->db, "PRAGMA user_version", out, sizeof(out));
+  assert_string_equal(out, "4");
+  assert_int_equal(vss_store_get_sidecar(s, &r.key, &(vss_sidecar_row){0}), 0);
+
+  memset(&rr, 0, sizeof(rr));
+  rr.key = row_n(2).key;
+  rr.format = VSS_FMT_MP4;
+  rr.flags = 1;
+  rr.created_at = 10;
+  assert_int_equal(vss_store_put_resume(s, &rr), 0); /* nothing known yet */
+  rr.key = row_n(3).key;
+  rr.size = 3 * VSS_CHUNK_SIZE - 1000;
+  rr.checksum = r.checksum;
+  strcpy(rr.tmp_name, "kept-1");
+  rr.done = bits;
+  rr.done_len = sizeof(bits);
+  rr.created_at = 20;
+  assert_int_equal(vss_store_put_resume(s, &rr), 0);
+  rr.created_at = 5; /* replaced: now first */
+  assert_int_equal(vss_store_put_resume(s, &rr), 0);
+  memset(got, 0, sizeof(got));
+  assert_int_equal(vss_store_iter_resume(s, collect_resume, got), 0);
+  assert_int_equal(got[0].created_at, 5);
+  assert_int_equal(got[0].size, rr.size + 0x05);
+  assert_string_equal(got[0].tmp_name, "kept-1");
+  assert_true(vss_hash_eq(&got[0].checksum, &r.checksum));
+  assert_int_equal(got[1].created_at, 10);
+  assert_int_equal(got[1].size, 0);
+  assert_int_equal(got[1].format, VSS_FMT_MP4);
+  assert_int_equal(got[1].flags, 1);
+  assert_int_equal(got[2].created_at, 0);
+  assert_int_equal(vss_store_del_resume(s, &rr.key), 0);
+  assert_int_equal(vss_store_del_resume(s, &rr.key), 0); /* none: fine */
+  memset(got, 0, sizeof(got));
+  assert_int_equal(vss_store_iter_resume(s, collect_resume, got), 0);
+  assert_int_equal(got[0].created_at, 10);
+  assert_int_equal(got[1].created_at, 0);
+  vss_store_del(s);
+}
+
 /* The version 1 schema as released, written here by hand: the migration
  * must take a database made by that build, not one made by this one. */
 static const char v1_ddl[] =
@@ -332,6 +404,10 @@ static void test_migrate_v1(void **state) {
   s = open_ok(f->db, &dev);
   raw_text(f->db, "PRAGMA user_version", out, sizeof(out));
   assert_string_equal(out, "4");
+  raw_text(f->db,
+           "SELECT count(*) FROM sqlite_master WHERE name = 'xfer_resume'", out,
+           sizeof(out));
+  assert_string_equal(out, "1");
   raw_text(f->db,
            "SELECT count(*) FROM sqlite_master WHERE name = 'sidecar_chunks'",
            out, sizeof(out));
@@ -535,6 +611,7 @@ int main(void) {
       cmocka_unit_test(test_memory_db),
       cmocka_unit_test_setup_teardown(test_newer_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resume_records, setup, teardown),
       cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_100k_rows, setup, teardown),

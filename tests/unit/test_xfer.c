@@ -322,6 +322,7 @@ static void test_no_source_left_generates(void **state) {
   (void)state;
   vss_h *h = vss_h_new(7);
   vss_node_config c = fx_cfg();
+  c.source_patience = 0; /* no wait for it (test_xfer_resume.c waits) */
   c.gen_cost[VSS_KIND_PROXY] = 500 * MS;
   fx_node(h, "alice", &c);
   fx_node(h, "bob", &c);
@@ -361,6 +362,7 @@ static void test_no_source_left_fetch_only_fails(void **state) {
   (void)state;
   vss_h *h = vss_h_new(8);
   vss_node_config c = fx_cfg();
+  c.source_patience = 0; /* no wait for it (test_xfer_resume.c waits) */
   fx_node(h, "alice", &c);
   fx_node(h, "bob", &c);
   fx_link(h, 0, 1, 50 * MB, 1 * MS, VSS_LINK_WIFI, 0);
@@ -424,10 +426,13 @@ static void test_restart_mid_transfer(void **state) {
   vss_avail_row av;
   int rc = vss_store_get_avail(vss_h_store(h, 1), &k, &av);
   assert_true(rc == VSS_ERR_NOT_FOUND || (rc == 0 && av.has == 0));
-  /* The cache is rebuilt by gossip; then the fetch completes. */
-  vss_h_run_idle(h, vss_h_now(h) + 10 * S);
-  uint64_t job = fetch(h, 1, &k, VSS_FMT_MP4, VSS_FETCH_FOREGROUND);
-  wait_done(h, 1, job, 10 * S);
+  /* The request resumes by itself (test_xfer_resume.c has the details);
+   * the cache is rebuilt by gossip; then the fetch completes. */
+  vss_event rs;
+  assert_int_equal(vss_h_run_until_event(h, 1, VSS_EV_FETCH_RESUMED, 0,
+                                         vss_h_now(h) + 1 * S, &rs),
+                   1);
+  wait_done(h, 1, rs.job, 10 * S);
   assert_true(fx_ready(h, 1, &k));
   assert_true(fx_holds(h, 1, &k, VSS_FMT_MP4, size));
   /* And it survives another restart. */

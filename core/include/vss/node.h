@@ -66,29 +66,33 @@ typedef struct vss_link_info {
 typedef enum vss_event_type {
   VSS_EV_PEER_UP = 0,
   VSS_EV_PEER_DOWN,
-  VSS_EV_DIGEST_SENT,       /* count = entries, bytes = frame bytes */
-  VSS_EV_DIGEST_RECEIVED,   /* count = entries applied; flags FULL */
-  VSS_EV_PRESENCE_CHANGED,  /* peer's cached availability changed */
-  VSS_EV_PEER_EXPIRED,      /* peer's cache dropped after its TTL */
-  VSS_EV_QUERY_SENT,        /* count = keys asked */
-  VSS_EV_QUERY_ANSWERED,    /* we answered a peer; count = keys */
-  VSS_EV_QUERY_RESULT,      /* a peer's answer for key: rc 0 have, else NOT_FOUND */
-  VSS_EV_LOCAL_RECORDED,    /* add_local recorded a sidecar */
-  VSS_EV_FETCH_STARTED,     /* job, key, peer = first source */
-  VSS_EV_FETCH_DONE,        /* verified and committed; bytes, duration */
-  VSS_EV_FETCH_FAILED,      /* rc says why */
-  VSS_EV_CHUNK_BAD,         /* a chunk failed its hash; peer = culprit */
-  VSS_EV_RETRY,             /* a request re-issued; peer = new source */
-  VSS_EV_SOURCE_DROPPED,    /* a source left a job (offline, errors) */
-  VSS_EV_SERVED,            /* we sent sidecar bytes to peer */
-  VSS_EV_GENERATE_STARTED,  /* generate callback invoked */
-  VSS_EV_GENERATED,         /* local generation recorded */
+  VSS_EV_DIGEST_SENT,      /* count = entries, bytes = frame bytes */
+  VSS_EV_DIGEST_RECEIVED,  /* count = entries applied; flags FULL */
+  VSS_EV_PRESENCE_CHANGED, /* peer's cached availability changed */
+  VSS_EV_PEER_EXPIRED,     /* peer's cache dropped after its TTL */
+  VSS_EV_QUERY_SENT,       /* count = keys asked */
+  VSS_EV_QUERY_ANSWERED,   /* we answered a peer; count = keys */
+  VSS_EV_QUERY_RESULT, /* a peer's answer for key: rc 0 have, else NOT_FOUND */
+  VSS_EV_LOCAL_RECORDED,   /* add_local recorded a sidecar */
+  VSS_EV_FETCH_STARTED,    /* job, key, peer = first source */
+  VSS_EV_FETCH_DONE,       /* verified and committed; bytes, duration */
+  VSS_EV_FETCH_FAILED,     /* rc says why */
+  VSS_EV_CHUNK_BAD,        /* a chunk failed its hash; peer = culprit */
+  VSS_EV_RETRY,            /* a request re-issued; peer = new source */
+  VSS_EV_SOURCE_DROPPED,   /* a source left a job (offline, errors) */
+  VSS_EV_SERVED,           /* we sent sidecar bytes to peer */
+  VSS_EV_GENERATE_STARTED, /* generate callback invoked */
+  VSS_EV_GENERATED,        /* local generation recorded */
   VSS_EV_PREFETCH_QUEUED,
   VSS_EV_PREFETCH_SKIPPED,  /* policy said no; rc says why */
   VSS_EV_PROTO_ERROR,       /* bad frame from peer; rc; peer should be dropped */
   VSS_EV_PEER_DROPPED,     /* the node dropped the peer: rc why (VSS_ERR_LIMIT:
                               count = the vss_limit it passed); the driver
                               closes the connection */
+  VSS_EV_FETCH_RESUMED,    /* after a restart, a request under way before
+                              goes on as `job` (then DONE or FAILED as
+                              usual); bytes / count = verified bytes and
+                              chunks kept; flags as the request's */
   VSS_EV_COUNT
 } vss_event_type;
 
@@ -101,8 +105,8 @@ const char *vss_event_name(vss_event_type t);
 typedef struct vss_event {
   vss_event_type type;
   vss_time at;
-  vss_uuid peer;     /* nil when not about a peer */
-  vss_key key;       /* zeroed when not about a sidecar */
+  vss_uuid peer; /* nil when not about a peer */
+  vss_key key;   /* zeroed when not about a sidecar */
   vss_format format;
   uint64_t job;      /* 0 when not about a job */
   uint64_t bytes;    /* bytes moved / sidecar size */
@@ -126,8 +130,8 @@ typedef int (*vss_generate_cb)(void *user, const vss_key *key, vss_format fmt,
 /* ---- policy ---------------------------------------------------------- */
 
 typedef enum vss_strategy {
-  VSS_STRATEGY_COST = 0,     /* compare estimated fetch time vs gen cost */
-  VSS_STRATEGY_PREFER_FETCH, /* mobile: fetch whenever a source exists */
+  VSS_STRATEGY_COST = 0,       /* compare estimated fetch time vs gen cost */
+  VSS_STRATEGY_PREFER_FETCH,   /* mobile: fetch whenever a source exists */
   VSS_STRATEGY_PREFER_GENERATE /* server: generate when it can */
 } vss_strategy;
 
@@ -138,9 +142,9 @@ int vss_strategy_parse(const char *s, size_t len, vss_strategy *out);
 #define VSS_LINK_BIT(c) (1u << (c))
 
 typedef struct vss_prefetch_policy {
-  uint32_t eager_kinds;   /* prefetch as soon as a peer has it (thumb) */
-  uint32_t lazy_kinds;    /* prefetch only when idle (ocr, transcript) */
-  uint32_t never_kinds;   /* on demand only (proxy) */
+  uint32_t eager_kinds;    /* prefetch as soon as a peer has it (thumb) */
+  uint32_t lazy_kinds;     /* prefetch only when idle (ocr, transcript) */
+  uint32_t never_kinds;    /* on demand only (proxy) */
   uint32_t max_concurrent; /* prefetch slots at once (3): a slot is one
                               large sidecar, or a window of small ones
                               from one source */
@@ -207,8 +211,10 @@ typedef enum vss_limit {
  * when a new peer needs the slot. Lookups are O(1) (hash on the id). */
 #define VSS_DEFAULT_PEERS 1024
 #define VSS_MAX_PEER_SLOTS 1024 /* compile-time ceiling of the above */
-/* Transfer and generation jobs at once, and temp blobs open at once
- * (xfer*.c: a new fetch past the bound fails with VSS_ERR_LIMIT). */
+/* Transfer and generation jobs at once (xfer*.c: a new fetch past the
+ * bound fails with VSS_ERR_LIMIT). Temp blobs open at once: declared,
+ * NOT enforced yet - a job opens its temp blob at its first verified
+ * chunk, so today the job bound is what bounds them (issue 8, left open). */
 #define VSS_DEFAULT_JOBS (256ull * 1024)
 #define VSS_DEFAULT_TEMP_BLOBS 64
 
@@ -218,8 +224,8 @@ uint64_t vss_limit_default(vss_limit l);
 /* ---- configuration --------------------------------------------------- */
 
 typedef struct vss_node_config {
-  vss_store *store;  /* not owned; holds the device id and epoch */
-  vss_blobs *blobs;  /* not owned */
+  vss_store *store; /* not owned; holds the device id and epoch */
+  vss_blobs *blobs; /* not owned */
 
   uint64_t (*rand)(void *user); /* seeds the internal PRNG; required */
   void *rand_user;
@@ -231,14 +237,21 @@ typedef struct vss_node_config {
   vss_time gossip_interval;    /* periodic round, default 5 min */
   double gossip_jitter;        /* +- fraction of the interval, default 0.1 */
   vss_time change_batch_delay; /* push local changes after, default 200 ms */
-  vss_time cache_ttl;          /* peer cache life without news, default 3 rounds */
-  vss_time negative_ttl;       /* "don't have" answers cached, default 60 s */
-  vss_time query_timeout;      /* unanswered query counts as no, default 5 s */
+  vss_time cache_ttl;     /* peer cache life without news, default 3 rounds */
+  vss_time negative_ttl;  /* "don't have" answers cached, default 60 s */
+  vss_time query_timeout; /* unanswered query counts as no, default 5 s */
 
-  uint32_t max_retries;        /* per chunk, across sources, default 4 */
-  vss_time retry_backoff;      /* first backoff, doubles, default 50 ms */
-  uint64_t window_min;         /* request window floor, bytes, default 1 MiB */
-  uint64_t window_max;         /* request window ceiling, default 64 MiB */
+  uint32_t max_retries;   /* per chunk, across sources, default 4 */
+  vss_time retry_backoff; /* first backoff, doubles, default 50 ms */
+  uint64_t window_min;    /* request window floor, bytes, default 1 MiB */
+  uint64_t window_max;    /* request window ceiling, default 64 MiB */
+  /* A transfer whose sources all went offline keeps its verified chunks
+   * and waits this long for one of them (or another holder) to come
+   * back, then resumes from the chunks still missing; past it the job
+   * ends FETCH_FAILED (VSS_ERR_NO_SOURCE). 0: fail at once. Defaults:
+   * 60 s for requested fetches, 10 min for prefetches. */
+  vss_time source_patience;
+  vss_time prefetch_patience;
 
   vss_prefetch_policy prefetch;
   vss_strategy strategy;
@@ -289,7 +302,7 @@ typedef struct vss_outmsg {
   vss_uuid peer;
   const uint8_t *data; /* valid until the next call into the node */
   size_t len;
-  int priority;        /* 0 = control/foreground ... higher = background */
+  int priority; /* 0 = control/foreground ... higher = background */
 } vss_outmsg;
 
 /* The next frame to send, to `peer` only when peer is non-NULL. Returns:
@@ -376,9 +389,9 @@ typedef struct vss_resolution {
   vss_resolved kind;
   char rel_path[VSS_REL_PATH_MAX + 1];
   vss_uuid device;
-  vss_time est_cost;  /* estimated fetch (or generation) time */
-  uint64_t job;       /* PENDING: the job to wait for */
-  int generate;       /* PENDING: 1 when the job is a local generation */
+  vss_time est_cost; /* estimated fetch (or generation) time */
+  uint64_t job;      /* PENDING: the job to wait for */
+  int generate;      /* PENDING: 1 when the job is a local generation */
 } vss_resolution;
 
 /* Decide only: local, best remote source, or what would happen. Starts
@@ -387,7 +400,7 @@ typedef struct vss_resolution {
 int vss_node_resolve(vss_node *n, const vss_key *key, vss_format fmt,
                      vss_resolve_mode mode, vss_resolution *out, vss_time now);
 
-#define VSS_FETCH_FOREGROUND 0x1 /* ahead of every prefetch */
+#define VSS_FETCH_FOREGROUND 0x1       /* ahead of every prefetch */
 #define VSS_FETCH_GENERATE_ON_FAIL 0x2 /* fall back to local generation */
 
 /* Start a transfer job (sources chosen by measured rate and RTT). Ends in
@@ -407,11 +420,11 @@ typedef struct vss_peer_info {
   vss_uuid device;
   int online;
   vss_link_info link;
-  uint64_t entries;     /* cached availability entries */
+  uint64_t entries; /* cached availability entries */
   uint64_t seen_epoch, seen_seq;
-  vss_time last_heard;  /* VSS_TIME_UNSET when never */
-  double rate;          /* estimated bytes/s */
-  vss_time rtt;         /* estimated round trip */
+  vss_time last_heard; /* VSS_TIME_UNSET when never */
+  double rate;         /* estimated bytes/s */
+  vss_time rtt;        /* estimated round trip */
 } vss_peer_info;
 
 typedef struct vss_job_info {

@@ -69,10 +69,33 @@ typedef struct vss_peer_row {
   vss_time last_seen_at;
 } vss_peer_row;
 
+/* Table `xfer_resume` (schema v3): a transfer this device had under way,
+ * so that a restart resumes it, or tells the application it ended (no
+ * request is silently forgotten). Written when a requested fetch starts
+ * (size 0 then: nothing chosen yet) and, for every unfinished job, when
+ * the node shuts down, with the bitmap of verified chunks and the temp
+ * blob that holds them (kept by vss_blobs_keep_temp); deleted when the
+ * job ends. Chunk c is bit (c % 8) of byte c / 8 of `done`. */
+#define VSS_TEMP_NAME_MAX 63
+typedef struct vss_resume_row {
+  vss_key key;
+  vss_format format;
+  uint32_t flags; /* VSS_FETCH_* of the request; 0x100: a prefetch */
+  uint64_t size;  /* 0 while unknown */
+  vss_hash checksum;
+  char tmp_name[VSS_TEMP_NAME_MAX + 1]; /* "" when no bytes were kept */
+  const uint8_t *done;                  /* verified chunks; NULL: none */
+  uint64_t done_len;                    /* bytes of `done` */
+  vss_time created_at;
+} vss_resume_row;
+#define VSS_RESUME_PREFETCH 0x100u
+
 /* Return non-zero from an iteration callback to stop early; the iterator
  * then returns that value. */
 typedef int (*vss_avail_iter_cb)(void *user, const vss_avail_row *row);
 typedef int (*vss_peer_iter_cb)(void *user, const vss_peer_row *row);
+/* row->done points into the store's memory: valid during the call. */
+typedef int (*vss_resume_iter_cb)(void *user, const vss_resume_row *row);
 
 /* ---- metadata store -------------------------------------------------- */
 
@@ -119,6 +142,13 @@ typedef struct vss_store_methods {
    * the removals - and takes a full digest instead. */
   int (*compact_avail)(void *ctx, uint64_t upto, uint64_t *removed);
   int (*get_tomb_floor)(void *ctx, uint64_t *floor);
+  /* Resume records (optional: a table without them resumes nothing
+   * across restarts; the dispatchers then do nothing). put_resume
+   * replaces the key's record; del_resume of none is not an error. The
+   * iterator's callback may call del_resume. */
+  int (*put_resume)(void *ctx, const vss_resume_row *row);
+  int (*del_resume)(void *ctx, const vss_key *key);
+  int (*iter_resume)(void *ctx, vss_resume_iter_cb cb, void *user);
 } vss_store_methods;
 
 typedef struct vss_store vss_store;
@@ -180,6 +210,10 @@ int vss_store_get_chunks(vss_store *s, const vss_key *key, vss_hash *out,
 int vss_store_compact_avail(vss_store *s, uint64_t upto, uint64_t *removed);
 int vss_store_tomb_floor(vss_store *s, uint64_t *floor);
 
+int vss_store_put_resume(vss_store *s, const vss_resume_row *row);
+int vss_store_del_resume(vss_store *s, const vss_key *key);
+int vss_store_iter_resume(vss_store *s, vss_resume_iter_cb cb, void *user);
+
 /* The one way the core records that this device holds (has=1) or dropped
  * (has=0) a sidecar: in one transaction, takes the next sequence number,
  * writes the `sidecar` row (READY, or deleted when has=0), drops any
@@ -225,6 +259,16 @@ typedef struct vss_blob_methods {
   int (*stat)(void *ctx, const vss_key *key, vss_format fmt, uint64_t *size);
   int (*remove)(void *ctx, const vss_key *key, vss_format fmt);
   void (*close)(void *ctx);
+  /* Optional (NULL: interrupted transfers restart from zero).
+   * keep_temp makes tmp's bytes durable and keeps them under a name
+   * (written into name[VSS_TEMP_NAME_MAX + 1]) that survives closing
+   * the store and a restart; it consumes tmp like commit. reopen_temp
+   * opens a kept temp again (its size must be `size`, else
+   * VSS_ERR_NOT_FOUND), to be written, committed or discarded as usual.
+   * A kept temp nobody reopens is the caller's to reopen and discard. */
+  int (*keep_temp)(void *ctx, void *tmp, char *name);
+  int (*reopen_temp)(void *ctx, const char *name, const vss_key *key,
+                     vss_format fmt, uint64_t size, void **tmp);
 } vss_blob_methods;
 
 typedef struct vss_blobs vss_blobs;
@@ -245,6 +289,10 @@ int vss_blobs_read(vss_blobs *b, const vss_key *key, vss_format fmt,
 int vss_blobs_stat(vss_blobs *b, const vss_key *key, vss_format fmt,
                    uint64_t *size);
 int vss_blobs_remove(vss_blobs *b, const vss_key *key, vss_format fmt);
+/* VSS_ERR_INVALID when the store cannot keep temps (tmp then untouched). */
+int vss_blobs_keep_temp(vss_blobs *b, void *tmp, char *name);
+int vss_blobs_reopen_temp(vss_blobs *b, const char *name, const vss_key *key,
+                          vss_format fmt, uint64_t size, void **tmp);
 
 /* Whole-blob helpers: store bytes under a key (temp + commit) and compute
  * the two-level checksum of a committed blob by reading it back;
