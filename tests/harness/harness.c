@@ -281,6 +281,23 @@ static int hb_remove(void *ctx, const vss_key *key, vss_format fmt) {
   return vss_blobs_remove(b->inner, key, fmt);
 }
 
+/* Keeping a temp makes it durable: a dead process keeps nothing. */
+static int hb_keep_temp(void *ctx, void *tmp, char *name) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) {
+    vss_blobs_discard(b->inner, tmp);
+    return VSS_ERR_IO;
+  }
+  return vss_blobs_keep_temp(b->inner, tmp, name);
+}
+
+static int hb_reopen_temp(void *ctx, const char *name, const vss_key *key,
+                          vss_format fmt, uint64_t size, void **tmp) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) return VSS_ERR_IO;
+  return vss_blobs_reopen_temp(b->inner, name, key, fmt, size, tmp);
+}
+
 static void hb_close(void *ctx) {
   free(ctx);
 }
@@ -294,6 +311,8 @@ static const vss_blob_methods h_blob_methods = {
     .stat = hb_stat,
     .remove = hb_remove,
     .close = hb_close,
+    .keep_temp = hb_keep_temp,
+    .reopen_temp = hb_reopen_temp,
 };
 
 static int h_blobs_new(h_node *hn) {
