@@ -179,3 +179,12 @@ uint64_t vss_store_faulty_calls(const vss_store *s) {
 
   return f ? f->calls : 0;
 }
+
+int vss_store_faulty_arm(vss_store *s, uint64_t fail_at, int sticky) {
+  faulty *f = vss_store_ctx(s, &faulty_methods);
+
+  if (!f) return VSS_ERR_INVALID;
+  f->fail_at = fail_at;
+  f->sticky = sticky;
+  return 0;
+}

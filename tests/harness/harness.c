@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include "rng.h"
+#include "wire.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,20 +49,36 @@ typedef struct h_gen {
   vss_time at;
 } h_gen;
 
-typedef struct h_node {
+typedef struct h_node h_node;
+
+/* The blob store a node sees: forwards to the in-memory blobs that
+ * survive restarts, but lands nothing once the node has crashed. */
+typedef struct h_blobs {
+  h_node *hn;
+  vss_blobs *inner;
+} h_blobs;
+
+struct h_node {
   vss_h *h;
   int idx;
   char name[32];
   char db_path[256];
   int no_generate, online;
   vss_node_config cfg;
-  vss_store *store;
-  vss_blobs *blobs;
+  vss_store *sqlite; /* the database */
+  vss_store *store;  /* store_faulty over sqlite: what the node uses */
+  vss_blobs *mem;    /* survives restarts and crashes */
+  vss_blobs *blobs;  /* h_blobs over mem: what the node uses */
   vss_node *node;
   vss_uuid device;
   vss_event *ev;
   size_t nev, evcap;
-} h_node;
+  int dead;          /* crashed: nothing it does lands any more */
+  uint64_t crash_at; /* armed: store call that kills it; 0 none */
+  uint64_t crashes;
+  double lie;
+  vss_h_errors err;
+};
 
 struct vss_h {
   uint64_t seed;
@@ -73,6 +90,8 @@ struct vss_h {
   int nlinks;
   h_gen *gens;
   size_t ngens, gencap;
+  vss_h_event_hook hook;
+  void *hook_user;
   uint64_t gen_size[VSS_KIND_COUNT];
 };
 
@@ -110,7 +129,9 @@ void vss_h_del(vss_h *h) {
     h_node *hn = &h->nodes[i];
     vss_node_del(hn->node);
     vss_store_del(hn->store);
+    vss_store_del(hn->sqlite);
     vss_blobs_del(hn->blobs);
+    vss_blobs_del(hn->mem);
     free(hn->ev);
   }
   for (int i = 0; i < h->nlinks; i++) {
@@ -133,7 +154,7 @@ vss_node *vss_h_node(vss_h *h, int i) {
 const vss_uuid *vss_h_device(vss_h *h, int i) {
   return &h->nodes[i].device;
 }
-vss_blobs *vss_h_blobs(vss_h *h, int i) {
+vss_blobs *vss_h_blobs(vss_h *h, int i) { /* survives restarts */
   return h->nodes[i].blobs;
 }
 vss_store *vss_h_store(vss_h *h, int i) {
@@ -145,6 +166,14 @@ void vss_h_set_gen_size(vss_h *h, vss_kind k, uint64_t size) {
 
 /* ---- events and generation ------------------------------------------- */
 
+/* A negative rc from the node API that the driver would have to act on:
+ * counted, and printed so that no test passes over it unseen. */
+static void h_err(h_node *hn, uint64_t *counter, const char *what, int rc) {
+  (*counter)++;
+  hn->err.last_rc = rc;
+  fprintf(stderr, "harness: %s: %s: %s\n", hn->name, what, vss_strerror(rc));
+}
+
 static void on_event(void *user, const vss_event *ev) {
   h_node *hn = user;
   if (hn->nev == hn->evcap) {
@@ -155,6 +184,12 @@ static void on_event(void *user, const vss_event *ev) {
     hn->evcap = ncap;
   }
   hn->ev[hn->nev++] = *ev;
+  if (hn->h->hook) hn->h->hook(hn->h->hook_user, hn->idx, ev);
+}
+
+void vss_h_set_event_hook(vss_h *h, vss_h_event_hook fn, void *user) {
+  h->hook = fn;
+  h->hook_user = user;
 }
 
 static int on_generate(void *user, const vss_key *key, vss_format fmt,
@@ -182,24 +217,126 @@ static int finish_gen(vss_h *h, const h_gen *g) {
   uint8_t *buf = malloc(size ? size : 1);
   if (!buf) return VSS_ERR_NOMEM;
   vss_h_content(&g->key, size, buf);
-  int rc = vss_node_add_local(h->nodes[g->node].node, &g->key, g->fmt, buf,
-                              size, h->now);
+  h_node *hn = &h->nodes[g->node];
+  int rc = vss_node_add_local(hn->node, &g->key, g->fmt, buf, size, h->now);
   free(buf);
-  if (rc) vss_node_generate_failed(h->nodes[g->node].node, g->job, rc, h->now);
+  if (rc) rc = vss_node_generate_failed(hn->node, g->job, rc, h->now);
+  if (rc < 0 && !hn->dead) h_err(hn, &hn->err.other, "generation", rc);
   return 0;
 }
 
 /* ---- nodes ----------------------------------------------------------- */
 
+/* Dead: crashed, or its armed crash fired (the store call that kills it
+ * has been made). */
+static int h_dead(h_node *hn) {
+  if (!hn->dead && hn->crash_at && hn->store &&
+      vss_store_faulty_calls(hn->store) >= hn->crash_at)
+    hn->dead = 1;
+  return hn->dead;
+}
+
+static int hb_open_temp(void *ctx, const vss_key *key, vss_format fmt,
+                        uint64_t size, void **tmp) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) return VSS_ERR_IO;
+  return vss_blobs_open_temp(b->inner, key, fmt, size, tmp);
+}
+
+static int hb_write(void *ctx, void *tmp, uint64_t off, const void *buf,
+                    size_t len) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) return VSS_ERR_IO;
+  return vss_blobs_write(b->inner, tmp, off, buf, len);
+}
+
+/* A dead process commits nothing; the temp is freed (a crash would leave
+ * an orphan temp file, which no one reads). */
+static int hb_commit(void *ctx, void *tmp) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) {
+    vss_blobs_discard(b->inner, tmp);
+    return VSS_ERR_IO;
+  }
+  return vss_blobs_commit(b->inner, tmp);
+}
+
+static void hb_discard(void *ctx, void *tmp) {
+  vss_blobs_discard(((h_blobs *)ctx)->inner, tmp);
+}
+
+static int hb_read(void *ctx, const vss_key *key, vss_format fmt, uint64_t off,
+                   void *buf, size_t len) {
+  return vss_blobs_read(((h_blobs *)ctx)->inner, key, fmt, off, buf, len);
+}
+
+static int hb_stat(void *ctx, const vss_key *key, vss_format fmt,
+                   uint64_t *size) {
+  return vss_blobs_stat(((h_blobs *)ctx)->inner, key, fmt, size);
+}
+
+static int hb_remove(void *ctx, const vss_key *key, vss_format fmt) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) return VSS_ERR_IO;
+  return vss_blobs_remove(b->inner, key, fmt);
+}
+
+/* Keeping a temp makes it durable: a dead process keeps nothing. */
+static int hb_keep_temp(void *ctx, void *tmp, char *name) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) {
+    vss_blobs_discard(b->inner, tmp);
+    return VSS_ERR_IO;
+  }
+  return vss_blobs_keep_temp(b->inner, tmp, name);
+}
+
+static int hb_reopen_temp(void *ctx, const char *name, const vss_key *key,
+                          vss_format fmt, uint64_t size, void **tmp) {
+  h_blobs *b = ctx;
+  if (h_dead(b->hn)) return VSS_ERR_IO;
+  return vss_blobs_reopen_temp(b->inner, name, key, fmt, size, tmp);
+}
+
+static void hb_close(void *ctx) {
+  free(ctx);
+}
+
+static const vss_blob_methods h_blob_methods = {
+    .open_temp = hb_open_temp,
+    .write = hb_write,
+    .commit = hb_commit,
+    .discard = hb_discard,
+    .read = hb_read,
+    .stat = hb_stat,
+    .remove = hb_remove,
+    .close = hb_close,
+    .keep_temp = hb_keep_temp,
+    .reopen_temp = hb_reopen_temp,
+};
+
+static int h_blobs_new(h_node *hn) {
+  h_blobs *b = calloc(1, sizeof(*b));
+  if (!b) return VSS_ERR_NOMEM;
+  b->hn = hn;
+  b->inner = hn->mem;
+  int rc = vss_blobs_new(&hn->blobs, &h_blob_methods, b);
+  if (rc) free(b);
+  return rc;
+}
+
 static int open_node(vss_h *h, h_node *hn) {
   char err[256] = "";
   const char *path = hn->db_path[0] ? hn->db_path : ":memory:";
   int rc =
-      vss_store_sqlite_open(&hn->store, path, &hn->device, err, sizeof(err));
+      vss_store_sqlite_open(&hn->sqlite, path, &hn->device, err, sizeof(err));
   if (rc) {
     fprintf(stderr, "harness: open %s: %s (%s)\n", path, vss_strerror(rc), err);
     return rc;
   }
+  if ((rc = vss_store_faulty_new(&hn->store, hn->sqlite, 0, 0))) return rc;
+  hn->dead = 0;
+  hn->crash_at = 0;
   vss_store_meta meta;
   if ((rc = vss_store_get_meta(hn->store, &meta))) return rc;
   hn->device = meta.device;
@@ -233,7 +370,8 @@ int vss_h_add_node(vss_h *h, const char *name, const vss_h_node_opts *o) {
     hn->device.b[i] = (uint8_t)vss_rng_next(&h->rng);
   hn->device.b[6] = (uint8_t)((hn->device.b[6] & 0x0f) | 0x40);
   hn->device.b[8] = (uint8_t)((hn->device.b[8] & 0x3f) | 0x80);
-  int rc = vss_blobs_mem_new(&hn->blobs);
+  int rc = vss_blobs_mem_new(&hn->mem);
+  if (rc == 0) rc = h_blobs_new(hn);
   if (rc == 0) rc = open_node(h, hn);
   if (rc) return rc;
   return h->nnodes++;
@@ -262,17 +400,25 @@ static int both_up(vss_h *h, h_link *l) {
   if (!h->nodes[l->a].online || !h->nodes[l->b].online) return 0;
   vss_link_info ia = link_info(l, &l->d[1]); /* a receives over b->a */
   vss_link_info ib = link_info(l, &l->d[0]);
-  int rc = vss_node_peer_up(h->nodes[l->a].node, &h->nodes[l->b].device, &ia,
-                            h->now);
-  if (rc == 0)
-    rc = vss_node_peer_up(h->nodes[l->b].node, &h->nodes[l->a].device, &ib,
-                          h->now);
+  h_node *na = &h->nodes[l->a], *nb = &h->nodes[l->b];
+  int rc = vss_node_peer_up(na->node, &nb->device, &ia, h->now);
+  if (rc < 0) {
+    h_err(na, &na->err.other, "peer_up", rc);
+    return rc;
+  }
+  rc = vss_node_peer_up(nb->node, &na->device, &ib, h->now);
+  if (rc < 0) h_err(nb, &nb->err.other, "peer_up", rc);
   return rc;
 }
 
+static void peer_down(vss_h *h, h_node *hn, h_node *other) {
+  int rc = vss_node_peer_down(hn->node, &other->device, h->now);
+  if (rc < 0 && !h_dead(hn)) h_err(hn, &hn->err.other, "peer_down", rc);
+}
+
 static void both_down(vss_h *h, h_link *l) {
-  vss_node_peer_down(h->nodes[l->a].node, &h->nodes[l->b].device, h->now);
-  vss_node_peer_down(h->nodes[l->b].node, &h->nodes[l->a].device, h->now);
+  peer_down(h, &h->nodes[l->a], &h->nodes[l->b]);
+  peer_down(h, &h->nodes[l->b], &h->nodes[l->a]);
   free_dir(&l->d[0]);
   free_dir(&l->d[1]);
   l->d[0].busy_until = l->d[1].busy_until = h->now;
@@ -331,14 +477,16 @@ int vss_h_node_set_online(vss_h *h, int i, int online) {
   return 0;
 }
 
-int vss_h_restart(vss_h *h, int i) {
+/* Close node i (clean or dead alike: vss_node_del writes nothing) and
+ * reopen it from its database. */
+static int reopen(vss_h *h, int i) {
   h_node *hn = &h->nodes[i];
-  if (!hn->db_path[0]) return VSS_ERR_INVALID;
   int rc = vss_h_node_set_online(h, i, 0);
   vss_node_del(hn->node);
   vss_store_del(hn->store);
+  vss_store_del(hn->sqlite); /* an open transaction is rolled back */
   hn->node = NULL;
-  hn->store = NULL;
+  hn->store = hn->sqlite = NULL;
   /* Generations in progress die with the process. */
   size_t w = 0;
   for (size_t k = 0; k < h->ngens; k++)
@@ -349,7 +497,108 @@ int vss_h_restart(vss_h *h, int i) {
   return rc;
 }
 
+int vss_h_restart(vss_h *h, int i) {
+  if (i < 0 || i >= h->nnodes || !h->nodes[i].db_path[0])
+    return VSS_ERR_INVALID;
+  return reopen(h, i);
+}
+
+int vss_h_crash(vss_h *h, int i) {
+  if (i < 0 || i >= h->nnodes || !h->nodes[i].db_path[0])
+    return VSS_ERR_INVALID;
+  h_node *hn = &h->nodes[i];
+  /* From here on every store call fails and no blob lands: the peer_down
+   * calls of going offline and the freeing change nothing durable. */
+  hn->dead = 1;
+  int rc = vss_store_faulty_arm(hn->store, 1, 1);
+  hn->crashes++;
+  if (rc == 0) rc = reopen(h, i);
+  return rc;
+}
+
+int vss_h_crash_after(vss_h *h, int i, uint64_t n) {
+  if (i < 0 || i >= h->nnodes || !h->nodes[i].db_path[0] || n == 0)
+    return VSS_ERR_INVALID;
+  h_node *hn = &h->nodes[i];
+  hn->crash_at = vss_store_faulty_calls(hn->store) + n;
+  return vss_store_faulty_arm(hn->store, hn->crash_at, 1);
+}
+
+/* Crash the nodes whose armed crash fired. */
+static int reap_dead(vss_h *h) {
+  for (int i = 0; i < h->nnodes; i++) {
+    if (!h->nodes[i].crash_at || !h_dead(&h->nodes[i])) continue;
+    int rc = vss_h_crash(h, i);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+vss_store *vss_h_db(vss_h *h, int i) {
+  return h->nodes[i].sqlite;
+}
+
+uint64_t vss_h_store_calls(const vss_h *h, int i) {
+  return vss_store_faulty_calls(h->nodes[i].store);
+}
+
+uint64_t vss_h_crashes(const vss_h *h, int i) {
+  return h->nodes[i].crashes;
+}
+
+int vss_h_set_lie(vss_h *h, int i, double p) {
+  if (i < 0 || i >= h->nnodes) return VSS_ERR_INVALID;
+  h->nodes[i].lie = p;
+  return 0;
+}
+
+int vss_h_link_set_loss(vss_h *h, int a, int b, double loss) {
+  h_link *l = find_link(h, a, b);
+  if (!l) return VSS_ERR_NOT_FOUND;
+  l->o.loss = loss;
+  return 0;
+}
+
+int vss_h_link_set_rate(vss_h *h, int a, int b, double rate) {
+  h_link *l = find_link(h, a, b);
+  if (!l) return VSS_ERR_NOT_FOUND;
+  double ab = l->o.rate > 0 ? l->o.rate : 100e6;
+  double ba = l->o.rate_ba > 0 ? l->o.rate_ba : ab;
+  l->d[0].rate = rate > 0 ? rate : ab;
+  l->d[1].rate = rate > 0 ? rate : ba;
+  return 0;
+}
+
+int vss_h_connected(const vss_h *h, int a, int b) {
+  for (int k = 0; k < h->nlinks; k++) {
+    const h_link *l = &h->links[k];
+    if ((l->a == a && l->b == b) || (l->a == b && l->b == a))
+      return l->up && h->nodes[a].online && h->nodes[b].online;
+  }
+  return 0;
+}
+
+int vss_h_node_count(const vss_h *h) {
+  return h->nnodes;
+}
+
+void vss_h_errors_get(const vss_h *h, int i, vss_h_errors *out) {
+  *out = h->nodes[i].err;
+}
+
 /* ---- the event loop -------------------------------------------------- */
+
+/* A byzantine source: a DATA frame whose framing, req_id, offset and
+ * length are right, with one payload byte wrong. */
+static void lie(vss_h *h, const h_node *hn, h_frame *f) {
+  vss_msg m;
+  if (f->len <= VSS_WIRE_HDR || f->data[5] != VSS_MSG_XFER_DATA ||
+      vss_rng_unit(&h->rng) >= hn->lie ||
+      vss_wire_decode(f->data, f->len, &m) != 0 || m.u.data.len == 0)
+    return;
+  size_t at = (size_t)(m.u.data.data - f->data);
+  f->data[at + vss_rng_below(&h->rng, m.u.data.len)] ^= 0xa5;
+}
 
 static void transmit(vss_h *h, h_link *l, h_dir *d, const vss_outmsg *m) {
   vss_time tx = (vss_time)((double)m->len / d->rate * 1e9);
@@ -367,6 +616,7 @@ static void transmit(vss_h *h, h_link *l, h_dir *d, const vss_outmsg *m) {
   if (l->o.corrupt > 0 && f->len > 32 && f->data[5] == 7 &&
       vss_rng_unit(&h->rng) < l->o.corrupt)
     f->data[16 + vss_rng_below(&h->rng, f->len - 16)] ^= 0x5a;
+  if (h->nodes[d->from].lie > 0) lie(h, &h->nodes[d->from], f);
   if (d->tail)
     d->tail->next = f;
   else
@@ -400,10 +650,13 @@ static void deliver(vss_h *h, h_link *l, h_dir *d) {
     if (!d->head) d->tail = NULL;
     d->bytes += f->len;
     d->frames++;
-    int rc = vss_node_recv(h->nodes[d->to].node, &h->nodes[d->from].device,
-                           f->data, f->len, h->now);
+    h_node *to = &h->nodes[d->to];
+    int rc = vss_node_recv(to->node, &h->nodes[d->from].device, f->data, f->len,
+                           h->now);
     free(f);
     if (rc < 0) { /* what a real driver does with a bad peer */
+      to->err.recv++;
+      to->err.last_rc = rc;
       l->up = 0;
       both_down(h, l);
       return;
@@ -440,14 +693,27 @@ static vss_time next_time(const vss_h *h) {
 
 /* Everything due at h->now, repeated until nothing more happens. */
 static int step_now(vss_h *h) {
+  int rc, first = 0;
   for (int k = 0; k < h->nlinks; k++)
     for (int j = 0; j < 2; j++)
       deliver(h, &h->links[k], &h->links[k].d[j]);
-  for (int i = 0; i < h->nnodes; i++)
-    if (vss_node_get_expiry(h->nodes[i].node) <= h->now)
-      vss_node_handle_expiry(h->nodes[i].node, h->now);
+  if ((rc = reap_dead(h))) return rc;
+  for (int i = 0; i < h->nnodes; i++) {
+    h_node *hn = &h->nodes[i];
+    if (vss_node_get_expiry(hn->node) > h->now) continue;
+    rc = vss_node_handle_expiry(hn->node, h->now);
+    if (rc < 0 && !h_dead(hn)) {
+      h_err(hn, &hn->err.expiry, "handle_expiry", rc);
+      if (!first) first = rc;
+    }
+  }
+  if ((rc = reap_dead(h))) return rc;
   run_gens(h);
-  return pull_sends(h);
+  if ((rc = reap_dead(h))) return rc;
+  rc = pull_sends(h);
+  if (first) return first;
+  int rc2 = reap_dead(h);
+  return rc2 ? rc2 : rc;
 }
 
 static int in_flight(const vss_h *h) {
@@ -477,7 +743,8 @@ int vss_h_run_until(vss_h *h, vss_time t) {
   while ((rc = advance(h, t)) > 0)
     ;
   if (rc < 0) return rc;
-  return step_now(h) < 0 ? -1 : 0;
+  rc = step_now(h);
+  return rc < 0 ? rc : 0;
 }
 
 static int find_event(const h_node *hn, size_t from, vss_event_type type,

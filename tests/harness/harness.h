@@ -23,14 +23,14 @@ typedef struct vss_h_node_opts {
 } vss_h_node_opts;
 
 typedef struct vss_h_link_opts {
-  double rate;     /* bytes/s each direction (0: 100 MB/s) */
-  double rate_ba;  /* b->a when asymmetric (0: same as rate) */
-  vss_time delay;  /* one-way propagation */
-  double loss;     /* probability a frame is dropped */
-  double corrupt;  /* probability an XFER_DATA frame gets one byte flipped */
+  double rate;    /* bytes/s each direction (0: 100 MB/s) */
+  double rate_ba; /* b->a when asymmetric (0: same as rate) */
+  vss_time delay; /* one-way propagation */
+  double loss;    /* probability a frame is dropped */
+  double corrupt; /* probability an XFER_DATA frame gets one byte flipped */
   vss_link_class cls;
   int metered;
-  int no_hints;    /* 1: nodes get no rate/RTT hints */
+  int no_hints; /* 1: nodes get no rate/RTT hints */
 } vss_h_link_opts;
 
 vss_h *vss_h_new(uint64_t seed);
@@ -53,9 +53,56 @@ int vss_h_link_set(vss_h *h, int a, int b, int up);
 int vss_h_link_set_corrupt(vss_h *h, int a, int b, double corrupt);
 /* Device offline: every link of it goes down; online: back up. */
 int vss_h_node_set_online(vss_h *h, int i, int online);
-/* Destroy and recreate node i from its database file (a crash/restart:
+/* Destroy and recreate node i from its database file (a clean restart:
  * frames in flight are lost, links come back up). Blobs survive. */
 int vss_h_restart(vss_h *h, int i);
+
+/* A real crash. Every node's store is the SQLite store behind a
+ * store_faulty wrapper and its blob store a harness wrapper over the
+ * surviving in-memory blobs. vss_h_crash stops node i now: from this
+ * instant no store call and no blob commit/remove of it lands (the
+ * store fails every call, the blob wrapper refuses), its in-memory state
+ * is freed without any further durable effect, and it is restarted from
+ * its database file (which SQLite rolls back to the last commit).
+ * vss_h_crash_after arms the same crash at the node's n-th store call
+ * from now (n >= 1): that call and every later one fail as if the
+ * process had died there - e.g. after a blob commit, before the row's
+ * commit - and the harness crashes and restarts the node at the end of
+ * the step in which it fired. Needs a db_path (VSS_ERR_INVALID). */
+int vss_h_crash(vss_h *h, int i);
+int vss_h_crash_after(vss_h *h, int i, uint64_t n);
+/* Node i's SQLite store itself, under the store_faulty wrapper the node
+ * uses: checks read it without counting calls or tripping a crash. */
+vss_store *vss_h_db(vss_h *h, int i);
+/* Store calls node i made since it (re)started. */
+uint64_t vss_h_store_calls(const vss_h *h, int i);
+/* Crashes (vss_h_crash and fired vss_h_crash_after) of node i so far. */
+uint64_t vss_h_crashes(const vss_h *h, int i);
+
+/* Byzantine source: with probability p, each XFER_DATA frame node i
+ * sends has one payload byte flipped - framing, req_id, offset and
+ * length stay valid, so only chunk verification can tell (unlike the
+ * link's corrupt flag, this follows the node across links). 0: honest. */
+int vss_h_set_lie(vss_h *h, int i, double p);
+int vss_h_link_set_loss(vss_h *h, int a, int b, double loss);
+/* Both directions' rate in bytes/s (0: back to the link's own). */
+int vss_h_link_set_rate(vss_h *h, int a, int b, double rate);
+/* 1 when a and b have a link that is up and both are online. */
+int vss_h_connected(const vss_h *h, int a, int b);
+int vss_h_node_count(const vss_h *h);
+
+/* Return codes the driver API gave node i that a real driver must act
+ * on: recv < 0 (the link is dropped, as a driver drops the peer),
+ * handle_expiry < 0 (a failure: vss_h_run_* return it), and the others
+ * (peer_up/down, add_local/generate_failed of finished generations).
+ * Each is also printed to stderr with the node name. */
+typedef struct vss_h_errors {
+  uint64_t recv;   /* frames refused (peer dropped) */
+  uint64_t expiry; /* handle_expiry < 0 */
+  uint64_t other;  /* peer_up/peer_down/generation rc < 0 */
+  int last_rc;     /* the last negative seen (any of the above) */
+} vss_h_errors;
+void vss_h_errors_get(const vss_h *h, int i, vss_h_errors *out);
 
 /* Run the fleet until simulated time t (all due work at t included). */
 int vss_h_run_until(vss_h *h, vss_time t);
@@ -65,6 +112,12 @@ int vss_h_run_until_event(vss_h *h, int i, vss_event_type type, uint64_t job,
                           vss_time deadline, vss_event *ev);
 /* Run until nothing is pending except periodic timers, or deadline. */
 int vss_h_run_idle(vss_h *h, vss_time deadline);
+
+/* Called for every event as a node emits it (after it is recorded):
+ * checks that must see the node's state at that instant. The hook may
+ * read the node, not call into it. */
+typedef void (*vss_h_event_hook)(void *user, int node, const vss_event *ev);
+void vss_h_set_event_hook(vss_h *h, vss_h_event_hook fn, void *user);
 
 /* Events each node emitted so far. */
 size_t vss_h_event_count(const vss_h *h, int i, vss_event_type type);

@@ -174,6 +174,11 @@ int vss_store_sqlite_open(vss_store **out, const char *path,
 int vss_store_faulty_new(vss_store **out, vss_store *inner, uint64_t fail_at,
                          int sticky);
 uint64_t vss_store_faulty_calls(const vss_store *s);
+/* Re-arm a faulty store: fail the fail_at-th call (counted from its
+ * creation; 0 = never) and, when sticky, every later one. Lets a test
+ * harness decide when a running node "crashes". VSS_ERR_INVALID when s
+ * is not a faulty store. */
+int vss_store_faulty_arm(vss_store *s, uint64_t fail_at, int sticky);
 
 /* Dispatchers (each forwards to the method table). Transactions do not
  * nest: vss_store_begin inside an open transaction is VSS_ERR_INVALID.
