@@ -10,6 +10,7 @@ out=$(mktemp -d /tmp/vss-lab-test.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 # Our own tag: other labs (a parallel CTest elsewhere) may run meanwhile.
 tag=lt$(($$ % 10000))
+# (the preflight's own namespace, ${tag}pf, included)
 mine() { ip netns list 2>/dev/null | grep -c "^$tag" || true; }
 python3 "$src/real/lab/vss-lab" "$src/tests/lab/lab-smoke.ini" --build "$build" --out "$out/run" --tag "$tag"
 rc=$?
