@@ -169,6 +169,7 @@ void device_actor(int argc, char **argv) {
   world *w = g_world;
   if (argc < 2) return;
   device *d = &w->devs[atoi(argv[1])];
+  prof_resume(w);
   sg_mailbox_set_receiver(d->mbox_name);
   transport_post_recvs(d);
   vss_time last = VSS_TIME_UNSET;
@@ -192,7 +193,9 @@ void device_actor(int argc, char **argv) {
       deadline = d->now + 1000;
     }
     double timeout = deadline > d->now ? ns_to_s(deadline - d->now) : 0;
+    prof_block(w);
     ssize_t i = sim_comm_wait_any_for(d->comms, (size_t)d->ncomms, timeout);
+    prof_resume(w);
     if (i >= 0) {
       device_now(d);
       complete(d, (int)i);

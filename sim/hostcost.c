@@ -42,6 +42,8 @@ double hostcost_pay(device *d) {
   d->busy_s += s;
   /* Hosts are declared at a known speed (platform.c): seconds of work
    * become flops on this host's core. */
+  prof_block(d->w);
   sg_actor_execute(s * sg_host_get_speed(d->host));
+  prof_resume(d->w);
   return s;
 }

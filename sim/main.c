@@ -179,6 +179,32 @@ static long peak_rss_kb(void) {
   return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
+static double cpu_s(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru)) return -1;
+  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Where the run's wall time went (world.h prof_*), appended to run.csv:
+ * actors (driver + core) vs SimGrid's engine, and the process's CPU
+ * time (the machine may be shared: CPU time is the steadier figure). */
+static void write_profile(world *w, const char *out, double setup_s,
+                          double wall) {
+  double engine = wall - w->prof_actor_s;
+  char path[SC_PATH + 32];
+  if (path_join(path, sizeof(path), out, "run.csv")) return;
+  FILE *f = fopen(path, "a");
+  if (!f) return;
+  fprintf(f,
+          "setup_s,%.3f\ncpu_s,%.3f\nactors_s,%.3f\nengine_s,%.3f\n"
+          "engine_share,%.4f\nactor_switches,%llu\n",
+          setup_s, cpu_s(), w->prof_actor_s, engine,
+          wall > 0 ? engine / wall : 0,
+          (unsigned long long)w->prof_switches);
+  fclose(f);
+}
+
 static void announce(const scenario *sc, const char *out) {
   printf("vss-sim: scenario %s, seed %llu, model %s, %d devices, %.3f s "
          "simulated\n",
@@ -205,7 +231,8 @@ static int probe_mode(const cli *c, world *w) {
   return 0;
 }
 
-static int simulate(const cli *c, world *w, const char *out) {
+static int simulate(const cli *c, world *w, const char *out,
+                    double setup_s) {
   w->wall_start = wall_now();
   world_start(w);
   simgrid_run_until(ns_to_s(w->end));
@@ -213,14 +240,17 @@ static int simulate(const cli *c, world *w, const char *out) {
   int shown = c->progress > 0 || (c->progress < 0 && isatty(2) && !c->quiet);
   if (shown) fputc('\n', stderr);
   if (summary_write(w, wall, peak_rss_kb())) return 1;
+  write_profile(w, out, setup_s, wall);
   if (w->stopped_at)
     printf("vss-sim: --max-wall stopped the run at %.3f s simulated (of "
            "%.3f s); the summary covers what was measured until then\n",
            ns_to_s(w->stopped_at), ns_to_s(w->sc->duration));
   if (!c->quiet)
-    printf("vss-sim: %.1f s simulated in %.2f s wall, %llu frames, %llu node "
-           "events\n",
-           ns_to_s(w->end), wall, (unsigned long long)w->frames_total,
+    printf("vss-sim: %.1f s simulated in %.2f s wall (+%.2f s setup), %.2f s "
+           "CPU, %.0f%% in SimGrid's engine, %llu frames, %llu node events\n",
+           ns_to_s(w->end), wall, setup_s, cpu_s(),
+           wall > 0 ? 100 * (wall - w->prof_actor_s) / wall : 0,
+           (unsigned long long)w->frames_total,
            (unsigned long long)w->events_total);
   if (!c->no_report) {
     const char *dir =
@@ -336,6 +366,7 @@ int main(int argc, char **argv) {
   }
   static world w;
   char path[SC_PATH + 32];
+  double t_setup = wall_now();
   if (world_init(&w, &sc, &opt, err, sizeof(err)) ||
       write_platform(&w, out, path, sizeof(path))) {
     fprintf(stderr, "vss-sim: %s\n",
@@ -348,7 +379,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vss-sim: %s\n", err);
     return 1;
   }
-  rc = c.probe ? probe_mode(&c, &w) : simulate(&c, &w, out);
+  rc = c.probe ? probe_mode(&c, &w)
+               : simulate(&c, &w, out, wall_now() - t_setup);
   fflush(NULL);
 #ifdef __SANITIZE_ADDRESS__
   /* LeakSanitizer faults scanning the stacks of live SimGrid actors at

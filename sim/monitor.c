@@ -268,8 +268,11 @@ void monitor_actor(int argc, char **argv) {
   size_t seen_thumbs = 0;
   uint64_t seen_gen = 0, seen_changes = UINT64_MAX;
   int avail = 0, holders = 0;
+  prof_resume(w);
   for (;;) {
+    prof_block(w);
     sg_actor_sleep_for(step);
+    prof_resume(w);
     vss_time now = (vss_time)(simgrid_get_clock() * 1e9 + 0.5);
     /* Knowing a holder only changes with new thumbnails or connectivity:
      * keep the answer otherwise. */

@@ -303,6 +303,10 @@ struct world {
   size_t thumb_cap;
   uint8_t **known; /* [device][thumb]: the device knows a holder */
   double wall_start;
+  /* Where the wall time goes: inside actors (driver + core) vs. in
+   * SimGrid's engine (solver, activity bookkeeping, context switches). */
+  double prof_actor_s, prof_t;
+  uint64_t prof_switches;
   vss_time stopped_at; /* --max-wall cut the run here (0: ran to the end) */
   int done;
 };
@@ -388,6 +392,17 @@ void monitor_actor(int argc, char **argv);
 void monitor_thumb(world *w, const vss_key *key); /* a thumb became held */
 void monitor_free(world *w);
 double wall_now(void);
+
+/* An actor resumes after a blocking SimGrid call / is about to block:
+ * the wall time in between is the actors' (driver + core), the rest of
+ * the run is SimGrid's engine. */
+static inline void prof_resume(world *w) {
+  w->prof_t = wall_now();
+  w->prof_switches++;
+}
+static inline void prof_block(world *w) {
+  w->prof_actor_s += wall_now() - w->prof_t;
+}
 
 extern world *g_world;
 
