@@ -30,8 +30,8 @@ vss_time device_now(device *d) {
 }
 
 static void peer_down(device *d, int p) {
-  peer_view *pv = &d->peers[p];
-  if (!pv->up) return;
+  peer_view *pv = device_peer_find(d, p);
+  if (!pv || !pv->up) return;
   pv->up = 0;
   if (d->node) vss_node_peer_down(d->node, &d->w->devs[p].id, d->now);
   transport_drop_peer(d, p);
@@ -39,7 +39,7 @@ static void peer_down(device *d, int p) {
 
 static void peer_up(device *d, int p, uint64_t epoch) {
   world *w = d->w;
-  peer_view *pv = &d->peers[p];
+  peer_view *pv = device_peer(d, p);
   pv->up = 1;
   pv->epoch = epoch;
   pv->info = world_link_info(w, d->idx, p);
@@ -63,28 +63,41 @@ static void peer_up(device *d, int p, uint64_t epoch) {
   vss_node_peer_up(d->node, &w->devs[p].id, &pv->info, d->now);
 }
 
-/* Make the node's peers match the world: down what went down (or was
- * reset), up what came up. */
+void device_queue(device *d, int p) {
+  if (d->ndq == d->capdq) {
+    d->capdq = d->capdq ? d->capdq * 2 : 16;
+    d->dq = xrealloc(d->dq, (size_t)d->capdq * sizeof(int));
+  }
+  d->dq[d->ndq++] = p;
+}
+
+/* Make the node's peers match the world for the pairs that changed
+ * (world_pair_changed queued them): down what went down (or was reset),
+ * up what came up. O(changes), not O(devices). */
 void device_reconcile(device *d) {
   world *w = d->w;
   d->world_gen = w->gen;
-  for (int p = 0; p < w->ndev; p++) {
-    if (p == d->idx) continue;
-    const pair_state *ps = world_pair(w, d->idx, p);
-    peer_view *pv = &d->peers[p];
-    if (pv->up && (!ps->up || pv->epoch != ps->epoch)) peer_down(d, p);
-    if (!pv->up && ps->up) peer_up(d, p, ps->epoch);
+  /* Taking a peer down or up may queue more (a hang-up): loop by index. */
+  for (int i = 0; i < d->ndq; i++) {
+    int p = d->dq[i];
+    pair_state *ps = world_pair(w, d->idx, p);
+    ps->queued &= d->idx < p ? ~1 : ~2;
+    peer_view *pv = device_peer_find(d, p);
+    int pv_up = pv && pv->up;
+    if (pv_up && (!ps->up || pv->epoch != ps->epoch)) peer_down(d, p);
+    if (!(pv && pv->up) && ps->up) peer_up(d, p, ps->epoch);
   }
+  d->ndq = 0;
 }
 
 /* A process restart: the node is rebuilt from its store (availability
  * survives, the peer cache and transfer state do not). */
 void device_restart(device *d) {
   d->restart_pending = 0;
-  for (int p = 0; p < d->w->ndev; p++)
-    if (d->peers[p].up) {
-      d->peers[p].up = 0;
-      transport_drop_peer(d, p);
+  for (int i = 0; i < d->npvs; i++)
+    if (d->pvs[i]->up) {
+      d->pvs[i]->up = 0;
+      transport_drop_peer(d, d->pvs[i]->idx);
     }
   gen_drop_jobs(d);
   vss_node_del(d->node);
@@ -96,11 +109,12 @@ void device_restart(device *d) {
     exit(1);
   }
   /* New connections: the peers' nodes must forget the old one too. */
-  for (int p = 0; p < d->w->ndev; p++) {
+  for (int i = 0; i < d->npvs; i++) {
+    int p = d->pvs[i]->idx;
     pair_state *ps = world_pair(d->w, d->idx, p);
-    if (p != d->idx && ps->up) {
+    if (ps->up) {
       ps->epoch++;
-      d->w->gen++;
+      world_pair_changed(d->w, d->idx, p);
     }
   }
   metrics_world_event(d->w, d->now, "restarted", d->name, "");
@@ -118,22 +132,36 @@ static vss_time next_deadline(device *d) {
   t = tmin(t, timeline_next_global(w));
   t = tmin(t, gen_next(d));
   t = tmin(t, transport_next_due(d));
-  if (w->nbroken) {
-    for (int p = 0; p < w->ndev; p++) {
-      vss_time b = world_pair(w, d->idx, p)->broken_until;
-      if (p != d->idx && b > d->now) t = tmin(t, b);
+  if (d->nbroken) {
+    for (int i = 0; i < d->npvs; i++) {
+      vss_time b = world_pair(w, d->idx, d->pvs[i]->idx)->broken_until;
+      if (b > d->now) t = tmin(t, b);
     }
   }
   return tmin(t, w->end + VSS_NS_PER_S);
+}
+
+/* Pairs whose hang-up pause is over may connect again. */
+static void unbreak(device *d) {
+  world *w = d->w;
+  for (int i = 0; i < d->npvs && d->nbroken; i++) {
+    int p = d->pvs[i]->idx;
+    pair_state *ps = world_pair(w, d->idx, p);
+    if (!ps->broken_until || ps->broken_until > d->now) continue;
+    ps->broken_until = 0;
+    d->nbroken--;
+    w->devs[p].nbroken--;
+    world_refresh_pair(w, d->idx, p, d->now);
+  }
 }
 
 /* Everything due at d->now. */
 static void step(device *d) {
   world *w = d->w;
   timeline_apply_global(w, d->now);
-  if (w->nbroken) world_refresh_pairs(w, d->idx, d->now);
+  if (d->nbroken) unbreak(d);
   if (d->restart_pending) device_restart(d);
-  if (d->world_gen != w->gen) device_reconcile(d);
+  if (d->ndq) device_reconcile(d);
   timeline_device(d);
   transport_deliver_due(d);
   gen_complete(d);
@@ -160,8 +188,10 @@ static void complete(device *d, int i) {
   }
   envelope *env = d->slot[ci.slot];
   d->slot[ci.slot] = NULL;
-  comm_add(d, sg_mailbox_get_async(d->mbox, &d->slot[ci.slot]), COMM_RECV,
-           ci.slot, NULL);
+  prof_block(d->w); /* a simcall: other actors may run meanwhile */
+  sg_comm_t c = sg_mailbox_get_async(d->mbox, &d->slot[ci.slot]);
+  prof_resume(d->w);
+  comm_add(d, c, COMM_RECV, ci.slot, NULL);
   transport_received(d, env);
 }
 

@@ -200,8 +200,7 @@ static void write_profile(world *w, const char *out, double setup_s,
           "setup_s,%.3f\ncpu_s,%.3f\nactors_s,%.3f\nengine_s,%.3f\n"
           "engine_share,%.4f\nactor_switches,%llu\n",
           setup_s, cpu_s(), w->prof_actor_s, engine,
-          wall > 0 ? engine / wall : 0,
-          (unsigned long long)w->prof_switches);
+          wall > 0 ? engine / wall : 0, (unsigned long long)w->prof_switches);
   fclose(f);
 }
 
@@ -231,8 +230,7 @@ static int probe_mode(const cli *c, world *w) {
   return 0;
 }
 
-static int simulate(const cli *c, world *w, const char *out,
-                    double setup_s) {
+static int simulate(const cli *c, world *w, const char *out, double setup_s) {
   w->wall_start = wall_now();
   world_start(w);
   simgrid_run_until(ns_to_s(w->end));

@@ -88,11 +88,15 @@ void metrics_init(world *w) {
   w->req_index = xcalloc(w->req_buckets, sizeof(int));
   for (size_t i = 0; i < w->req_buckets; i++)
     w->req_index[i] = -1;
-  w->pair_bytes = xcalloc((size_t)w->ndev, sizeof(uint64_t *));
-  w->pair_data = xcalloc((size_t)w->ndev, sizeof(uint64_t *));
-  for (int i = 0; i < w->ndev; i++) {
-    w->pair_bytes[i] = xcalloc((size_t)w->ndev, sizeof(uint64_t));
-    w->pair_data[i] = xcalloc((size_t)w->ndev, sizeof(uint64_t));
+  /* Dense per-pair byte counts (pairs.csv) only for fleets where N x N
+   * is small: 10,000 devices would need 1.6 GB. */
+  if (w->ndev <= 256) {
+    w->pair_bytes = xcalloc((size_t)w->ndev, sizeof(uint64_t *));
+    w->pair_data = xcalloc((size_t)w->ndev, sizeof(uint64_t *));
+    for (int i = 0; i < w->ndev; i++) {
+      w->pair_bytes[i] = xcalloc((size_t)w->ndev, sizeof(uint64_t));
+      w->pair_data[i] = xcalloc((size_t)w->ndev, sizeof(uint64_t));
+    }
   }
   items_build(w->sc);
   if (w->sc->event_log == LOG_NONE || !w->opt.out_dir) return;
@@ -372,8 +376,10 @@ void metrics_frame_sent(device *d, const sent_frame *sf) {
   d->m.data_tx += data;
   d->m.lost_tx += sf->lost;
   d->m.corrupted_tx += sf->corrupted;
-  w->pair_bytes[d->idx][peer] += sf->len;
-  w->pair_data[d->idx][peer] += data;
+  if (w->pair_bytes) {
+    w->pair_bytes[d->idx][peer] += sf->len;
+    w->pair_data[d->idx][peer] += data;
+  }
   const route *r = world_route(w, d->idx, peer);
   double t0 = ns_to_s(sf->sent_at), t1 = ns_to_s(d->now);
   for (int i = 0; i < r->nlinks; i++) {

@@ -191,7 +191,7 @@ static int contents_match(world *w) {
     memset(view, 0, (size_t)n * 2 * sizeof(uint64_t));
     vss_node_iter_presence(w->devs[d].node, fp_add, &c, w->devs[d].now);
     for (int p = 0; p < n && ok; p++)
-      if (p != d && world_pair(w, d, p)->up &&
+      if (p != d && world_pair_up(w, d, p) &&
           (view[p] != own[p] || view[n + p] != own[n + p]))
         ok = 0;
   }
@@ -214,7 +214,7 @@ static int holders_converged(world *w) {
     int n = vss_node_peers(w->devs[d].node, info, (size_t)w->ndev);
     for (int i = 0; i < n && i < w->ndev && ok; i++) {
       int p = world_dev_by_id(w, &info[i].device);
-      if (p < 0 || !info[i].online || !world_pair(w, d, p)->up) continue;
+      if (p < 0 || !info[i].online || !world_pair_up(w, d, p)) continue;
       if (info[i].entries != held[p]) ok = 0;
     }
   }
@@ -243,8 +243,8 @@ static void progress(world *w, vss_time now, double *last_print) {
     long sends = 0, held = 0;
     for (int d = 0; d < w->ndev; d++) {
       sends += w->devs[d].ncomms - RECV_SLOTS;
-      for (int p = 0; p < w->ndev; p++)
-        held += (long)w->devs[d].peers[p].held_bytes;
+      for (int i = 0; i < w->devs[d].npvs; i++)
+        held += (long)w->devs[d].pvs[i]->held_bytes;
     }
     fprintf(stderr, " [puts %ld held %ld B]", sends, held);
   }

@@ -231,6 +231,10 @@ static void write_pairs(world *w, out *o) {
   FILE *f = open_out(w, "pairs.csv");
   if (!f) return;
   fputs("src,dst,bytes,data_bytes\n", f);
+  if (!w->pair_bytes) { /* large fleets: not counted per pair */
+    fclose(f);
+    return;
+  }
   for (int a = 0; a < w->ndev; a++)
     for (int b = 0; b < w->ndev; b++) {
       if (a == b) continue;

@@ -216,7 +216,7 @@ static void add_frame(device *d, envelope *env, sent_frame *sf,
  * envelope and puts it on the network. */
 static void put_bundle(device *d, int p) {
   world *w = d->w;
-  peer_view *pv = &d->peers[p];
+  peer_view *pv = device_peer(d, p);
   pair_state *ps = world_pair(w, d->idx, p);
   size_t bytes = 0, n = 0;
   for (held_frame *h = pv->held; h && (n == 0 || bytes + h->len <= pv->bundle);
@@ -249,14 +249,16 @@ static void put_bundle(device *d, int p) {
   live_add(w, env);
   pv->out_bundles++;
   pv->out_bytes += env->len;
+  prof_block(w); /* a simcall: other actors may run meanwhile */
   sg_comm_t c = sg_mailbox_put_async(w->devs[p].mbox, env, (long)env->len);
+  prof_resume(w);
   comm_add(d, c, COMM_SEND, -1, &sf);
 }
 
 /* Send what the peer holds while bundles may go: a full bundle, or any
  * frames when nothing is in flight (a lone request must not wait). */
 static void flush(device *d, int p, int partial) {
-  peer_view *pv = &d->peers[p];
+  peer_view *pv = device_peer(d, p);
   while (pv->up && pv->held && pv->out_bundles < MAX_BUNDLES &&
          (partial || pv->held_bytes >= pv->bundle))
     put_bundle(d, p);
@@ -273,8 +275,8 @@ void transport_pump(device *d) {
               vss_strerror(rc));
     if (rc <= 0) break;
     int p = world_dev_by_id(w, &m.peer);
-    if (p < 0 || !d->peers[p].up) continue; /* not ours to carry */
-    peer_view *pv = &d->peers[p];
+    peer_view *pv = p >= 0 ? device_peer_find(d, p) : NULL;
+    if (!pv || !pv->up) continue; /* not ours to carry */
     hostcost_frame_out(d, m.len);
     hold(pv, m.data, m.len);
     if (!pv->touched) {
@@ -287,14 +289,14 @@ void transport_pump(device *d) {
       break; /* saturated: leave the rest in the node, in priority order */
   }
   for (int i = 0; i < ntouched; i++) {
-    d->peers[touched[i]].touched = 0;
+    device_peer(d, touched[i])->touched = 0;
     flush(d, touched[i], 1);
   }
   free(touched);
 }
 
 void transport_send_done(device *d, const sent_frame *sf) {
-  peer_view *pv = &d->peers[sf->dst];
+  peer_view *pv = device_peer(d, sf->dst);
   metrics_frame_sent(d, sf);
   pv->out_bundles--;
   pv->out_bytes -= sf->len;
@@ -313,7 +315,7 @@ static void drop_reorder(peer_view *pv) {
 
 /* The connection to p is gone: frames not yet sent go with it. */
 void transport_drop_peer(device *d, int p) {
-  peer_view *pv = &d->peers[p];
+  peer_view *pv = device_peer(d, p);
   for (held_frame *h = pv->held, *nx; h; h = nx) {
     nx = h->next;
     free(h);
@@ -332,9 +334,12 @@ static void broken(device *d, int p) {
   world *w = d->w;
   d->m.proto_errors++;
   pair_state *ps = world_pair(w, d->idx, p);
-  if (ps->broken_until <= d->now) w->nbroken++;
+  if (!ps->broken_until) {
+    d->nbroken++;
+    w->devs[p].nbroken++;
+  }
   ps->broken_until = d->now + VSS_NS_PER_S;
-  world_refresh_pairs(w, d->idx, d->now);
+  world_refresh_pair(w, d->idx, p, d->now);
   device_reconcile(d);
 }
 
@@ -352,7 +357,7 @@ static void note_byzantine(device *d, int p, const uint8_t *frame, size_t len,
 }
 
 static void block(device *d, int p) {
-  peer_view *pv = &d->peers[p];
+  peer_view *pv = device_peer(d, p);
   d->m.pushbacks++;
   if (pv->rx_blocked) return;
   pv->rx_blocked = 1;
@@ -369,11 +374,11 @@ static int deliver(device *d, envelope *env) {
   world *w = d->w;
   int p = env->src;
   const uint8_t *q = env->data + env->rx_off, *end = env->data + env->used;
-  while (q + FR_HDR <= end && d->peers[p].up &&
-         d->peers[p].epoch == env->epoch) {
+  peer_view *pv = device_peer(d, p);
+  while (q + FR_HDR <= end && pv->up && pv->epoch == env->epoch) {
     if (!vss_node_peer_readable(d->node, &w->devs[p].id)) {
       env->rx_off = (size_t)(q - env->data);
-      d->peers[p].rx_cur = env;
+      pv->rx_cur = env;
       block(d, p);
       return 0;
     }
@@ -401,7 +406,7 @@ static int deliver(device *d, envelope *env) {
 
 /* Feed what is in order for p, unless the node pushes back. */
 static void drain_rx(device *d, int p) {
-  peer_view *pv = &d->peers[p];
+  peer_view *pv = device_peer(d, p);
   if (pv->rx_cur) {
     envelope *e = pv->rx_cur;
     pv->rx_cur = NULL;
@@ -420,7 +425,7 @@ int transport_resume_rx(device *d) {
   int resumed = 0;
   for (int i = 0; i < d->nblocked;) {
     int p = d->blocked[i];
-    peer_view *pv = &d->peers[p];
+    peer_view *pv = device_peer(d, p);
     if (pv->up && pv->rx_cur &&
         !vss_node_peer_readable(d->node, &w->devs[p].id)) {
       i++;
@@ -499,7 +504,7 @@ void transport_received(device *d, envelope *env) {
     process(d, env);
     return;
   }
-  peer_view *pv = &d->peers[env->src];
+  peer_view *pv = device_peer(d, env->src);
   env->due = d->now + delay;
   if (env->due < pv->last_due) env->due = pv->last_due;
   pv->last_due = env->due;
@@ -510,7 +515,7 @@ void transport_received(device *d, envelope *env) {
 static void process(device *d, envelope *env) {
   world *w = d->w;
   int p = env->src;
-  peer_view *pv = &d->peers[p];
+  peer_view *pv = device_peer(d, p);
   const pair_state *ps = world_pair(w, d->idx, p);
   if (env->epoch != ps->epoch || !pv->up || pv->epoch != env->epoch) {
     d->m.stale_rx += env->nframes; /* sent on a connection that is gone */

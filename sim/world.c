@@ -100,7 +100,6 @@ static int device_init(world *w, int i, char *err, size_t cap) {
   rng_seed(&d->rng, w->sc->seed ^ hash64(d->name, strlen(d->name), 1));
   rng_seed(&d->core_rng, w->sc->seed ^ hash64(d->name, strlen(d->name), 2));
   snprintf(d->mbox_name, sizeof(d->mbox_name), "dev:%s", d->name);
-  d->peers = xcalloc((size_t)w->ndev, sizeof(peer_view));
   d->parallel = sc_gen_parallel(w->sc, i);
   d->wifi_level = d->cfg->wifi_rate;
   d->running = xcalloc((size_t)d->parallel, sizeof(gen_item));
@@ -163,7 +162,6 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
   w->devs = xcalloc((size_t)w->ndev, sizeof(device));
   w->online = xcalloc((size_t)w->ndev, sizeof(int));
   w->sclink_up = xcalloc((size_t)sc->nlinks + 1, sizeof(int));
-  w->pairs = xcalloc((size_t)w->ndev * (size_t)w->ndev, sizeof(pair_state));
   for (int l = 0; l < sc->nlinks; l++)
     w->sclink_up[l] = 1;
   for (int e = 0; e < sc->nevents; e++)
@@ -271,8 +269,7 @@ static void add_unique(int **arr, int *n, int v) {
   (*arr)[(*n)++] = v;
 }
 
-static void compute_route(world *w, int a, int b, xbt_dynar_t tmp) {
-  route *r = world_route(w, a, b);
+static void compute_route(world *w, route *r, int a, int b, xbt_dynar_t tmp) {
   r->routable = w->own_platform || platform_routable(&w->plat, a, b);
   if (!r->routable) return;
   xbt_dynar_reset(tmp);
@@ -295,6 +292,50 @@ static void compute_route(world *w, int a, int b, xbt_dynar_t tmp) {
   }
 }
 
+route *world_route(world *w, int a, int b) {
+  uint64_t k = (uint64_t)a * (uint64_t)w->ndev + (uint64_t)b;
+  route *r = u64map_get(&w->routes, k);
+  if (r) return r;
+  r = xcalloc(1, sizeof(*r));
+  if (w->routes_ready) compute_route(w, r, a, b, w->route_tmp);
+  u64map_put(&w->routes, k, r);
+  return r;
+}
+
+static uint64_t pair_key(const world *w, int a, int b) {
+  return a < b ? (uint64_t)a * (uint64_t)w->ndev + (uint64_t)b
+               : (uint64_t)b * (uint64_t)w->ndev + (uint64_t)a;
+}
+
+pair_state *world_pair(world *w, int a, int b) {
+  uint64_t k = pair_key(w, a, b);
+  pair_state *ps = u64map_get(&w->pairs, k);
+  if (!ps) {
+    ps = xcalloc(1, sizeof(*ps));
+    u64map_put(&w->pairs, k, ps);
+  }
+  return ps;
+}
+
+int world_pair_up(const world *w, int a, int b) {
+  const pair_state *ps = u64map_get(&w->pairs, pair_key(w, a, b));
+  return ps && ps->up;
+}
+
+peer_view *device_peer(device *d, int p) {
+  peer_view *pv = device_peer_find(d, p);
+  if (pv) return pv;
+  pv = xcalloc(1, sizeof(*pv));
+  pv->idx = p;
+  u64map_put(&d->pmap, (uint64_t)p, pv);
+  if (d->npvs == d->cappvs) {
+    d->cappvs = d->cappvs ? d->cappvs * 2 : 8;
+    d->pvs = xrealloc(d->pvs, (size_t)d->cappvs * sizeof(*d->pvs));
+  }
+  d->pvs[d->npvs++] = pv;
+  return pv;
+}
+
 /* Propagation delay the driver adds to a bundle a -> b (stream mode):
  * the route's latency (links may change) times the model's factor. */
 vss_time route_delay(world *w, int a, int b) {
@@ -310,12 +351,11 @@ int world_routes(world *w, char *err, size_t cap) {
   if (find_hosts(w, err, cap) || map_links(w, err, cap) ||
       wifi_rates(w, err, cap))
     return -1;
-  w->routes = xcalloc((size_t)w->ndev * (size_t)w->ndev, sizeof(route));
-  xbt_dynar_t tmp = xbt_dynar_new(sizeof(sg_link_t), NULL);
-  for (int a = 0; a < w->ndev; a++)
-    for (int b = 0; b < w->ndev; b++)
-      if (a != b) compute_route(w, a, b, tmp);
-  xbt_dynar_free(&tmp);
+  /* Routes are computed when a pair first needs one: at 10,000 devices
+   * the N x N table would take hours and gigabytes, for pairs that
+   * mostly never connect. */
+  w->route_tmp = xbt_dynar_new(sizeof(sg_link_t), NULL);
+  w->routes_ready = 1;
   world_refresh_pairs(w, -1, 0);
   return 0;
 }
@@ -348,26 +388,52 @@ static int links_up(world *w, const route *r) {
 }
 
 int world_pair_should_be_up(world *w, int a, int b, vss_time now) {
+  if (!w->online[a] || !w->online[b]) return 0;
+  const pair_state *ps = u64map_get(&w->pairs, pair_key(w, a, b));
+  if (ps && now < ps->broken_until) return 0;
   const route *ab = world_route(w, a, b), *ba = world_route(w, b, a);
-  if (!ab->routable || !ba->routable || !w->online[a] || !w->online[b])
-    return 0;
-  if (now < world_pair(w, a, b)->broken_until) return 0;
+  if (!ab->routable || !ba->routable) return 0;
   return links_up(w, ab) && links_up(w, ba);
 }
 
-/* Recompute every pair (or every pair of only_dev): a change of state
- * starts a new connection epoch. */
+/* Both ends reconcile the pair when they next run (device_reconcile):
+ * each device works through its own queue, not through every peer. */
+void world_pair_changed(world *w, int a, int b) {
+  pair_state *ps = world_pair(w, a, b);
+  int lo = a < b ? a : b, hi = a < b ? b : a;
+  if (!(ps->queued & 1)) {
+    ps->queued |= 1;
+    device_queue(&w->devs[lo], hi);
+  }
+  if (!(ps->queued & 2)) {
+    ps->queued |= 2;
+    device_queue(&w->devs[hi], lo);
+  }
+  w->gen++;
+}
+
+void world_refresh_pair(world *w, int a, int b, vss_time now) {
+  int up = world_pair_should_be_up(w, a, b, now);
+  pair_state *ps = u64map_get(&w->pairs, pair_key(w, a, b));
+  if (!ps && !up) return; /* never connected, still down */
+  if (!ps) ps = world_pair(w, a, b);
+  if (up == ps->up) return;
+  ps->up = up;
+  ps->epoch++;
+  world_pair_changed(w, a, b);
+}
+
+/* Recompute every pair (or every pair of only_dev: O(N)): a change of
+ * state starts a new connection epoch. */
 void world_refresh_pairs(world *w, int only_dev, vss_time now) {
+  if (only_dev >= 0) {
+    for (int b = 0; b < w->ndev; b++)
+      if (b != only_dev) world_refresh_pair(w, only_dev, b, now);
+    return;
+  }
   for (int a = 0; a < w->ndev; a++)
-    for (int b = a + 1; b < w->ndev; b++) {
-      if (only_dev >= 0 && a != only_dev && b != only_dev) continue;
-      pair_state *ps = world_pair(w, a, b);
-      int up = world_pair_should_be_up(w, a, b, now);
-      if (up == ps->up) continue;
-      ps->up = up;
-      ps->epoch++;
-      w->gen++;
-    }
+    for (int b = a + 1; b < w->ndev; b++)
+      world_refresh_pair(w, a, b, now);
 }
 
 static int rank(vss_link_class c) {
@@ -439,18 +505,20 @@ void world_free(world *w) {
     vss_node_del(d->node);
     vss_store_del(d->store);
     vss_blobs_del(d->blobs);
-    for (int p = 0; p < w->ndev; p++) {
-      for (held_frame *h = d->peers[p].held, *nx; h; h = nx) {
+    for (int p = 0; p < d->npvs; p++) {
+      for (held_frame *h = d->pvs[p]->held, *nx; h; h = nx) {
         nx = h->next;
         free(h);
       }
-      for (envelope *e = d->peers[p].reorder, *nx; e; e = nx) {
+      for (envelope *e = d->pvs[p]->reorder, *nx; e; e = nx) {
         nx = e->next;
         free(e);
       }
-      free(d->peers[p].rx_cur);
+      free(d->pvs[p]->rx_cur);
     }
-    free(d->peers);
+    u64map_free(&d->pmap, 1);
+    free(d->pvs);
+    free(d->dq);
     free(d->blocked);
     free(d->comms);
     free(d->cinfo);
@@ -461,19 +529,25 @@ void world_free(world *w) {
       free(d->arrivals[i]);
     free(d->arrivals);
   }
-  for (int i = 0; i < w->ndev * (w->routes ? w->ndev : 0); i++) {
-    free(w->routes[i].links);
-    free(w->routes[i].sclinks);
+  for (size_t i = 0; i < w->routes.cap; i++)
+    if (w->routes.keys[i] != UINT64_MAX) {
+      route *r = w->routes.vals[i];
+      free(r->links);
+      free(r->sclinks);
+    }
+  if (w->route_tmp) {
+    xbt_dynar_t tmp = w->route_tmp;
+    xbt_dynar_free(&tmp);
   }
   for (int i = 0; i < w->nlinks; i++)
     free(w->links[i].series);
   metrics_close(w);
-  free(w->routes);
+  u64map_free(&w->routes, 1);
   free(w->links);
   free(w->devs);
   free(w->online);
   free(w->sclink_up);
-  free(w->pairs);
+  u64map_free(&w->pairs, 1);
   free(w->global_ev);
   free(w->idmap);
   platform_free(&w->plat);

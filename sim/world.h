@@ -19,6 +19,7 @@
 #include "blobs_synth.h"
 #include "platform.h"
 #include "scenario.h"
+#include "u64map.h"
 #include "util.h"
 
 #include <simgrid/forward.h>
@@ -78,8 +79,10 @@ typedef struct held_frame {
   uint8_t data[];
 } held_frame;
 
-/* A device's view of one peer. */
+/* A device's view of one peer: made at the first connection to it
+ * (device_peer), so a device keeps views only of peers it talked to. */
 typedef struct peer_view {
+  int idx; /* the peer's device index */
   int up;
   uint64_t epoch; /* connection the node knows */
   vss_link_info info;
@@ -157,11 +160,16 @@ struct device {
   vss_time now;
   uint64_t world_gen;
   int restart_pending;
+  int nbroken; /* pairs of this device hung up on, not yet back */
   int *own_ev; /* this device's application events, in time order */
   int nown, ev_next;
   int wifi_level;
 
-  peer_view *peers; /* ndev, own index unused */
+  u64map pmap;     /* peer index -> peer_view (device_peer) */
+  peer_view **pvs; /* the same views, for iteration */
+  int npvs, cappvs;
+  int *dq; /* peers whose pair changed since the last reconcile */
+  int ndq, capdq;
 
   sg_comm_t *comms;
   comm_info *cinfo;
@@ -209,7 +217,7 @@ typedef struct route {
 } route;
 
 typedef struct pair_state {
-  int up;
+  int up, queued;
   uint64_t epoch;
   vss_time broken_until;
 } pair_state;
@@ -259,16 +267,17 @@ struct world {
 
   sim_link *links;
   int nlinks;
-  route *routes;     /* ndev * ndev, [a * ndev + b] = a -> b */
-  pair_state *pairs; /* ndev * ndev, canonical a < b */
-  int *online;       /* per device */
-  int *sclink_up;    /* per scenario link */
+  u64map routes;   /* a * ndev + b -> route a -> b, computed when first used */
+  void *route_tmp; /* xbt_dynar_t for sg_host_get_route */
+  int routes_ready;
+  u64map pairs;   /* a * ndev + b (a < b) -> pair_state, made when first used */
+  int *online;    /* per device */
+  int *sclink_up; /* per scenario link */
   double loss, corrupt;
   uint64_t gen;   /* bumped at every connectivity change */
   int gnext;      /* next global event not yet applied */
   int *global_ev; /* indices of global events in time order */
   int nglobal;
-  int nbroken;
 
   vss_time end;
   double bucket_s;
@@ -313,11 +322,16 @@ struct world {
 
 /* Index of the device with this uuid, -1 if none. */
 int world_dev_by_id(const world *w, const vss_uuid *id);
-static inline pair_state *world_pair(world *w, int a, int b) {
-  return a < b ? &w->pairs[a * w->ndev + b] : &w->pairs[b * w->ndev + a];
-}
-static inline route *world_route(world *w, int a, int b) {
-  return &w->routes[a * w->ndev + b];
+/* The pair's connection state, made (down, epoch 0) when first asked. */
+pair_state *world_pair(world *w, int a, int b);
+/* 1 when the pair is connected; never makes its state. */
+int world_pair_up(const world *w, int a, int b);
+/* The route a -> b, computed from SimGrid's when first asked. */
+route *world_route(world *w, int a, int b);
+/* d's view of peer p, made when first asked; device_peer_find: or NULL. */
+peer_view *device_peer(device *d, int p);
+static inline peer_view *device_peer_find(const device *d, int p) {
+  return u64map_get(&d->pmap, (uint64_t)p);
 }
 
 /* world.c */
@@ -331,6 +345,9 @@ vss_link_info world_path_truth(world *w, int d, int p);
 vss_link_info world_link_info(world *w, int d, int p);
 int world_pair_should_be_up(world *w, int a, int b, vss_time now);
 void world_refresh_pairs(world *w, int only_dev, vss_time now);
+/* The pair's state changed: both ends reconcile it when they next run. */
+void world_pair_changed(world *w, int a, int b);
+void world_refresh_pair(world *w, int a, int b, vss_time now);
 
 /* timeline.c */
 void timeline_init(world *w);
@@ -342,6 +359,7 @@ vss_time timeline_next_device(const device *d);
 /* device.c */
 void device_actor(int argc, char **argv);
 void device_reconcile(device *d);
+void device_queue(device *d, int p); /* reconcile p when d next runs */
 void device_restart(device *d);
 vss_time device_now(device *d);
 
@@ -393,9 +411,12 @@ void monitor_thumb(world *w, const vss_key *key); /* a thumb became held */
 void monitor_free(world *w);
 double wall_now(void);
 
-/* An actor resumes after a blocking SimGrid call / is about to block:
- * the wall time in between is the actors' (driver + core), the rest of
- * the run is SimGrid's engine. */
+/* An actor resumes after a SimGrid call / is about to make one: every
+ * simcall (even an async put) hands control to the engine, which may run
+ * other actors before it answers, so each one is bracketed. The wall
+ * time between resume and the next block is the actors' (driver +
+ * core); the rest of the run is SimGrid's engine (solver, activity
+ * bookkeeping, context switches). */
 static inline void prof_resume(world *w) {
   w->prof_t = wall_now();
   w->prof_switches++;
