@@ -199,8 +199,8 @@ void device_actor(int argc, char **argv) {
   world *w = g_world;
   if (argc < 2) return;
   device *d = &w->devs[atoi(argv[1])];
-  prof_resume(w);
   sg_mailbox_set_receiver(d->mbox_name);
+  prof_resume(w);
   transport_post_recvs(d);
   vss_time last = VSS_TIME_UNSET;
   int spins = 0;

@@ -294,6 +294,7 @@ void monitor_actor(int argc, char **argv) {
        * rather than be killed with nothing written. */
       w->stopped_at = now;
       w->end = now;
+      prof_block(w);
       sg_actor_kill_all();
       return;
     }

@@ -73,8 +73,12 @@ void comm_remove(device *d, int i) {
 }
 
 void transport_post_recvs(device *d) {
-  for (int s = 0; s < RECV_SLOTS; s++)
-    comm_add(d, sg_mailbox_get_async(d->mbox, &d->slot[s]), COMM_RECV, s, NULL);
+  for (int s = 0; s < RECV_SLOTS; s++) {
+    prof_block(d->w);
+    sg_comm_t c = sg_mailbox_get_async(d->mbox, &d->slot[s]);
+    prof_resume(d->w);
+    comm_add(d, c, COMM_RECV, s, NULL);
+  }
 }
 
 /* ---- envelopes -------------------------------------------------------------
