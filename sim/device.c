@@ -33,6 +33,7 @@ static void peer_down(device *d, int p) {
   peer_view *pv = device_peer_find(d, p);
   if (!pv || !pv->up) return;
   pv->up = 0;
+  d->nsessions--;
   if (d->node) vss_node_peer_down(d->node, &d->w->devs[p].id, d->now);
   transport_drop_peer(d, p);
 }
@@ -60,7 +61,23 @@ static void peer_up(device *d, int p, uint64_t epoch) {
     pv->window = (uint64_t)win;
     pv->bundle = pv->window / MAX_BUNDLES;
   }
-  vss_node_peer_up(d->node, &w->devs[p].id, &pv->info, d->now);
+  int rc = vss_node_peer_up(d->node, &w->devs[p].id, &pv->info, d->now);
+  if (rc == 0) {
+    d->nsessions++;
+    return;
+  }
+  /* Refused (past the node's bound) or failed: the driver closes the
+   * connection, the dialler gets peer_down. */
+  pv->up = 0;
+  if (rc != VSS_ERR_LIMIT)
+    fprintf(stderr, "vss-sim: %s: peer_up(%s): %s\n", d->name, w->devs[p].name,
+            vss_strerror(rc));
+  pair_state *ps = world_pair(w, d->idx, p);
+  ps->up = 0;
+  ps->want = 0;
+  ps->epoch++;
+  world_pair_changed(w, d->idx, p);
+  device_ring(d, p);
 }
 
 void device_queue(device *d, int p) {
@@ -82,6 +99,7 @@ void device_reconcile(device *d) {
     int p = d->dq[i];
     pair_state *ps = world_pair(w, d->idx, p);
     ps->queued &= d->idx < p ? ~1 : ~2;
+    if (w->managed) views_reachable(d, p);
     peer_view *pv = device_peer_find(d, p);
     int pv_up = pv && pv->up;
     if (pv_up && (!ps->up || pv->epoch != ps->epoch)) peer_down(d, p);
@@ -99,6 +117,8 @@ void device_restart(device *d) {
       d->pvs[i]->up = 0;
       transport_drop_peer(d, d->pvs[i]->idx);
     }
+  d->nsessions = 0;
+  d->npend = 0;
   gen_drop_jobs(d);
   vss_node_del(d->node);
   d->node = NULL;
@@ -118,6 +138,8 @@ void device_restart(device *d) {
     }
   }
   metrics_world_event(d->w, d->now, "restarted", d->name, "");
+  /* The new node knows no one: it learns its reachable members again. */
+  if (d->w->managed) views_members_changed(d->w, d->idx);
   device_reconcile(d);
 }
 
@@ -152,6 +174,11 @@ static void unbreak(device *d) {
     d->nbroken--;
     w->devs[p].nbroken--;
     world_refresh_pair(w, d->idx, p, d->now);
+    if (w->managed) { /* reachable again: both nodes may dial */
+      device_queue(d, p);
+      device_queue(&w->devs[p], d->idx);
+      w->gen++;
+    }
   }
 }
 
@@ -172,6 +199,11 @@ static void step(device *d) {
               vss_strerror(rc));
   }
   gen_start(d);
+  /* Sessions the node asked for or ended, then what that changed. */
+  for (int i = 0; i < 4 && (d->npend || d->ndq); i++) {
+    views_process(d);
+    if (d->ndq) device_reconcile(d);
+  }
   transport_pump(d);
   /* Sending may have drained a queue the node pushed back on; what it
    * then reads may queue replies. */
@@ -182,6 +214,7 @@ static void step(device *d) {
 static void complete(device *d, int i) {
   comm_info ci = d->cinfo[i];
   comm_remove(d, i); /* SimGrid released its reference on completion */
+  if (ci.kind == COMM_BELL) return;
   if (ci.kind == COMM_SEND) {
     transport_send_done(d, &ci.sent);
     return;

@@ -164,6 +164,12 @@ typedef struct sc_event {
 
 typedef enum sc_log { LOG_ALL = 0, LOG_NONE } sc_log;
 
+enum {
+  SC_SESSIONS_AUTO = 0, /* node-chosen when the fleet exceeds 32 devices */
+  SC_SESSIONS_ALL,      /* every reachable pair is connected (small) */
+  SC_SESSIONS_NODE      /* nodes choose (vss_node_peer_reachable, DIAL) */
+};
+
 typedef struct scenario {
   char path[SC_PATH];
   char dir[SC_PATH]; /* of the file, for relative paths */
@@ -190,6 +196,11 @@ typedef struct scenario {
                           * the link class and metered, as a real OS knows */
   int faults_frames;     /* 0 (default): tcp semantics; 1: lost frames
                             vanish, damaged ones arrive (core testing) */
+  int sessions;          /* SC_SESSIONS_*: who chooses the connections */
+  uint32_t members;      /* 0: every device is a member of every other's
+                            library; N: own site + N drawn at random */
+  uint32_t max_active;   /* node config max_active (0: the default) */
+  int size_only;         /* payload = size-only (sim/README.md) */
 
   sc_link *links;
   int nlinks;

@@ -165,16 +165,34 @@ int key_scenario(parser *p, const char *key, const char *v) {
     return perr(p, "host_costs: want on or off, not '%s'", v);
   }
   if (strcmp(key, "payload") == 0) {
-    if (strcmp(v, "real") == 0) return 1;
-    return perr(p, "payload: only 'real' is supported (size-only payloads "
-                   "need a core hook; see sim/README.md)");
+    if (strcmp(v, "real") == 0) return sc->size_only = 0, 1;
+    if (strcmp(v, "size-only") == 0) return sc->size_only = 1, 1;
+    return perr(p, "payload: want real or size-only, not '%s'", v);
+  }
+  if (strcmp(key, "sessions") == 0) {
+    if (strcmp(v, "auto") == 0) return sc->sessions = SC_SESSIONS_AUTO, 1;
+    if (strcmp(v, "all") == 0) return sc->sessions = SC_SESSIONS_ALL, 1;
+    if (strcmp(v, "node") == 0) return sc->sessions = SC_SESSIONS_NODE, 1;
+    return perr(p, "sessions: want auto, all or node, not '%s'", v);
+  }
+  if (strcmp(key, "members") == 0) {
+    uint64_t m;
+    if (!set_uint(p, key, v, 1u << 20, &m)) return 0;
+    return sc->members = (uint32_t)m, 1;
+  }
+  if (strcmp(key, "max_active") == 0) {
+    uint64_t m;
+    if (!set_uint(p, key, v, 1u << 16, &m)) return 0;
+    if (!m) return perr(p, "max_active: must be above zero");
+    return sc->max_active = (uint32_t)m, 1;
   }
   return unknown(
       p, key,
       "name, description, seed, duration, model, platform, "
       "cfg, loss, corrupt, gossip_interval, gossip_jitter, "
       "change_batch_delay, cache_ttl, limit.NAME, event_log, verify, "
-      "check_every, start_spread, faults, hints, host_costs, payload");
+      "check_every, start_spread, faults, hints, host_costs, payload, "
+      "sessions, members, max_active");
 }
 
 /* ---- [link NAME] ----------------------------------------------------- */

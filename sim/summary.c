@@ -225,6 +225,40 @@ static void write_series(world *w) {
   fclose(f);
 }
 
+/* Sessions per device and steady-state gossip (second half of the run),
+ * and with sessions = node the nodes' own view figures (views.c). */
+static void summary_views(world *w, out *o, const dev_metrics *t) {
+  put_num(o, "sessions.managed", w->managed);
+  put_num(o, "sessions.mean",
+          w->sess_samples ? (double)w->sess_sum / 1000.0 / w->sess_samples : 0);
+  put_num(o, "sessions.max", w->sess_max);
+  double half_h = w->mid_at ? ns_to_s(w->end - w->mid_at) / 3600.0 : 0;
+  put_num(o, "gossip.steady_bytes_per_device_hour",
+          half_h > 0 ? (double)(t->gossip_tx - w->mid_gossip) / half_h / w->ndev
+                     : 0);
+#ifdef VSS_DEFAULT_MEMBERS
+  vss_view_stats v, sum;
+  memset(&sum, 0, sizeof(sum));
+  for (int i = 0; i < w->ndev && w->managed; i++) {
+    vss_node_view_stats(w->devs[i].node, &v);
+    sum.dials += v.dials;
+    sum.hangups += v.hangups;
+    sum.refused += v.refused;
+    sum.hint_keys += v.hint_keys;
+    sum.hints_dropped += v.hints_dropped;
+    sum.relay_bytes_sent += v.relay_bytes_sent;
+  }
+  double hours = ns_to_s(w->end) / 3600.0;
+  put_num(o, "views.dials", (double)sum.dials);
+  put_num(o, "views.hangups", (double)sum.hangups);
+  put_num(o, "views.refused", (double)sum.refused);
+  put_num(o, "views.hint_keys_per_device", (double)sum.hint_keys / w->ndev);
+  put_num(o, "views.hints_dropped", (double)sum.hints_dropped);
+  put_num(o, "views.relay_bytes_per_device_hour",
+          hours > 0 ? (double)sum.relay_bytes_sent / hours / w->ndev : 0);
+#endif
+}
+
 /* Who sent sidecar data to whom; in the summary too for small fleets
  * (every pair, zeros included, so a test can assert who was NOT used). */
 static void write_pairs(world *w, out *o) {
@@ -366,6 +400,7 @@ static void put_totals(out *o, world *w) {
   put_num(o, "gossip.bytes_per_device_hour",
           (double)t.gossip_tx / hours / w->ndev);
   put_num(o, "gossip.digests_sent", (double)t.ev[VSS_EV_DIGEST_SENT]);
+  summary_views(w, o, &t);
   put_num(o, "request.count", (double)t.requests);
   put_num(o, "request.done", (double)t.requests_done);
   put_num(o, "request.local", (double)t.requests_local);

@@ -250,13 +250,22 @@ static void put_bundle(device *d, int p) {
   if (!pv->held) pv->held_tail = NULL;
   sf.len = (uint32_t)env->len;
   sf.frames = env->nframes;
-  live_add(w, env);
   pv->out_bundles++;
   pv->out_bytes += env->len;
+  live_add(w, env);
   prof_block(w); /* a simcall: other actors may run meanwhile */
   sg_comm_t c = sg_mailbox_put_async(w->devs[p].mbox, env, (long)env->len);
   prof_resume(w);
   comm_add(d, c, COMM_SEND, -1, &sf);
+}
+
+void transport_put(device *from, envelope *env) {
+  world *w = from->w;
+  live_add(w, env);
+  prof_block(w);
+  sg_comm_t c = sg_mailbox_put_async(w->devs[env->dst].mbox, env, 0);
+  prof_resume(w);
+  comm_add(from, c, COMM_BELL, -1, NULL);
 }
 
 /* Send what the peer holds while bundles may go: a full bundle, or any
@@ -503,6 +512,11 @@ void transport_deliver_due(device *d) {
 void transport_received(device *d, envelope *env) {
   world *w = d->w;
   live_del(w, env);
+  if (env->epoch == BELL_EPOCH) { /* a wake-up: the step reconciles */
+    d->bell = 0;
+    free(env);
+    return;
+  }
   vss_time delay = route_delay(w, env->src, d->idx) + env->extra;
   if (!delay) {
     process(d, env);

@@ -72,7 +72,7 @@ static void node_config(world *w, device *d) {
   c->blobs = d->blobs;
   c->rand = dev_rand;
   c->rand_user = d;
-  c->on_event = metrics_on_event;
+  c->on_event = views_on_event;
   c->event_user = d;
   c->generate = d->cfg->can_generate ? gen_callback : NULL;
   c->generate_user = d;
@@ -81,6 +81,9 @@ static void node_config(world *w, device *d) {
   c->change_batch_delay = sc->change_batch_delay;
   c->cache_ttl = sc->cache_ttl ? sc->cache_ttl : 3 * sc->gossip_interval;
   memcpy(c->limits, sc->limits, sizeof(c->limits));
+#ifdef VSS_DEFAULT_MEMBERS
+  if (sc->max_active) c->max_active = sc->max_active;
+#endif
   c->prefetch = d->cfg->prefetch;
   c->prefetch.storage_budget = sc_storage(sc, d->idx);
   c->strategy = sc_strategy(sc, d->idx);
@@ -178,6 +181,7 @@ int world_init(world *w, scenario *sc, const options *opt, char *err,
     if (device_init(w, i, err, cap)) return -1;
   }
   idmap_build(w);
+  if (views_init(w, err, cap)) return -1;
   timeline_init(w);
   return initial_sidecars(w, err, cap);
 }
@@ -415,8 +419,12 @@ void world_pair_changed(world *w, int a, int b) {
 void world_refresh_pair(world *w, int a, int b, vss_time now) {
   int up = world_pair_should_be_up(w, a, b, now);
   pair_state *ps = u64map_get(&w->pairs, pair_key(w, a, b));
-  if (!ps && !up) return; /* never connected, still down */
+  if (!ps && (!up || w->managed)) return; /* never connected, still down */
   if (!ps) ps = world_pair(w, a, b);
+  /* sessions = node: only pairs a node dialled; a route that goes takes
+   * the session with it (the node dials again if it wants) */
+  if (w->managed) up = up && ps->want;
+  if (w->managed && !up) ps->want = 0;
   if (up == ps->up) return;
   ps->up = up;
   ps->epoch++;
@@ -426,9 +434,27 @@ void world_refresh_pair(world *w, int a, int b, vss_time now) {
 /* Recompute every pair (or every pair of only_dev: O(N)): a change of
  * state starts a new connection epoch. */
 void world_refresh_pairs(world *w, int only_dev, vss_time now) {
+  if (only_dev >= 0 && w->managed) {
+    device *d = &w->devs[only_dev];
+    for (int i = 0; i < d->npvs; i++)
+      world_refresh_pair(w, only_dev, d->pvs[i]->idx, now);
+    views_members_changed(w, only_dev);
+    return;
+  }
   if (only_dev >= 0) {
     for (int b = 0; b < w->ndev; b++)
       if (b != only_dev) world_refresh_pair(w, only_dev, b, now);
+    return;
+  }
+  if (w->managed) { /* the sessions there are, and every membership */
+    for (size_t i = 0; i < w->pairs.cap; i++) {
+      uint64_t k = w->pairs.keys[i];
+      if (k != UINT64_MAX)
+        world_refresh_pair(w, (int)(k / (uint64_t)w->ndev),
+                           (int)(k % (uint64_t)w->ndev), now);
+    }
+    for (int a = 0; a < w->ndev; a++)
+      if (w->online[a]) views_members_changed(w, a);
     return;
   }
   for (int a = 0; a < w->ndev; a++)
@@ -519,6 +545,8 @@ void world_free(world *w) {
     u64map_free(&d->pmap, 1);
     free(d->pvs);
     free(d->dq);
+    free(d->mem);
+    free(d->pend);
     free(d->blocked);
     free(d->comms);
     free(d->cinfo);

@@ -106,7 +106,8 @@ typedef struct peer_view {
   int rx_blocked; /* listed in the device's blocked[] */
 } peer_view;
 
-typedef enum comm_kind { COMM_RECV = 0, COMM_SEND } comm_kind;
+typedef enum comm_kind { COMM_RECV = 0, COMM_SEND, COMM_BELL } comm_kind;
+#define BELL_EPOCH UINT64_MAX /* an envelope that only wakes its receiver */
 
 typedef struct comm_info {
   comm_kind kind;
@@ -170,6 +171,13 @@ struct device {
   int npvs, cappvs;
   int *dq; /* peers whose pair changed since the last reconcile */
   int ndq, capdq;
+  /* sessions chosen by the node (views.c) */
+  int *mem; /* members of its library (sorted), NULL: every device */
+  int nmem;
+  struct view_req *pend; /* DIAL / HANGUP the node asked for */
+  int npend, cappend;
+  int bell;      /* a wake-up is on its way to this device */
+  int nsessions; /* peers up in the node now */
 
   sg_comm_t *comms;
   comm_info *cinfo;
@@ -218,6 +226,7 @@ typedef struct route {
 
 typedef struct pair_state {
   int up, queued;
+  int want; /* sessions = node: a node dialled it (views.c) */
   uint64_t epoch;
   vss_time broken_until;
 } pair_state;
@@ -274,9 +283,14 @@ struct world {
   int *online;    /* per device */
   int *sclink_up; /* per scenario link */
   double loss, corrupt;
-  uint64_t gen;   /* bumped at every connectivity change */
-  int gnext;      /* next global event not yet applied */
-  int *global_ev; /* indices of global events in time order */
+  int managed; /* sessions chosen by the nodes (views.c) */
+  int sess_max;
+  uint64_t sess_sum, sess_samples; /* online devices' sessions, sampled */
+  vss_time mid_at;     /* half-way through: steady-state gossip from here */
+  uint64_t mid_gossip; /* gossip bytes sent until mid_at */
+  uint64_t gen;        /* bumped at every connectivity change */
+  int gnext;           /* next global event not yet applied */
+  int *global_ev;      /* indices of global events in time order */
   int nglobal;
 
   vss_time end;
@@ -365,6 +379,8 @@ vss_time device_now(device *d);
 
 /* transport.c */
 void transport_pump(device *d);
+/* Puts env (tracked until it lands) on the network to env->dst. */
+void transport_put(device *from, envelope *env);
 void transport_send_done(device *d, const sent_frame *sf);
 void transport_received(device *d, envelope *env);
 void transport_post_recvs(device *d);
@@ -379,6 +395,20 @@ vss_time route_delay(world *w, int a, int b); /* stream mode, else 0 */
 int comm_add(device *d, sg_comm_t c, comm_kind kind, int slot,
              const sent_frame *sent);
 void comm_remove(device *d, int i);
+
+/* views.c: sessions the nodes choose (scenario key sessions) */
+typedef struct view_req {
+  int hangup, peer;
+} view_req;
+int views_init(world *w, char *err, size_t cap);
+void views_on_event(void *user, const vss_event *ev);
+void views_process(device *d);
+/* d's reachability of p may have changed: queue it on both. */
+void views_members_changed(world *w, int dev);
+void views_reachable(device *d, int p);
+int views_is_member(const device *d, int p);
+void device_ring(device *from, int to);
+void views_sample(world *w);
 
 /* gen.c */
 int gen_callback(void *user, const vss_key *key, vss_format fmt, uint64_t job);
