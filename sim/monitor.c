@@ -289,11 +289,6 @@ void monitor_actor(int argc, char **argv) {
     }
     update(&w->holders_converged, holders, now);
     views_sample(w);
-    if (!w->mid_at && now >= w->end / 2) {
-      w->mid_at = now;
-      for (int i = 0; i < w->ndev; i++)
-        w->mid_gossip += w->devs[i].m.gossip_tx;
-    }
     if (show) progress(w, now, &last_print);
     if (w->opt.max_wall > 0 && wall_now() - w->wall_start > w->opt.max_wall) {
       /* Out of wall time: end the run here and let the summary say so,

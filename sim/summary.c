@@ -225,17 +225,13 @@ static void write_series(world *w) {
   fclose(f);
 }
 
-/* Sessions per device and steady-state gossip (second half of the run),
- * and with sessions = node the nodes' own view figures (views.c). */
-static void summary_views(world *w, out *o, const dev_metrics *t) {
+/* Sessions per device, and with sessions = node the nodes' own view
+ * figures (views.c). */
+static void summary_views(world *w, out *o) {
   put_num(o, "sessions.managed", w->managed);
   put_num(o, "sessions.mean",
           w->sess_samples ? (double)w->sess_sum / 1000.0 / w->sess_samples : 0);
   put_num(o, "sessions.max", w->sess_max);
-  double half_h = w->mid_at ? ns_to_s(w->end - w->mid_at) / 3600.0 : 0;
-  put_num(o, "gossip.steady_bytes_per_device_hour",
-          half_h > 0 ? (double)(t->gossip_tx - w->mid_gossip) / half_h / w->ndev
-                     : 0);
 #ifdef VSS_DEFAULT_MEMBERS
   vss_view_stats v, sum;
   memset(&sum, 0, sizeof(sum));
@@ -400,7 +396,7 @@ static void put_totals(out *o, world *w) {
   put_num(o, "gossip.bytes_per_device_hour",
           (double)t.gossip_tx / hours / w->ndev);
   put_num(o, "gossip.digests_sent", (double)t.ev[VSS_EV_DIGEST_SENT]);
-  summary_views(w, o, &t);
+  summary_views(w, o);
   put_num(o, "request.count", (double)t.requests);
   put_num(o, "request.done", (double)t.requests_done);
   put_num(o, "request.local", (double)t.requests_local);

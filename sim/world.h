@@ -286,8 +286,6 @@ struct world {
   int managed; /* sessions chosen by the nodes (views.c) */
   int sess_max;
   uint64_t sess_sum, sess_samples; /* online devices' sessions, sampled */
-  vss_time mid_at;     /* half-way through: steady-state gossip from here */
-  uint64_t mid_gossip; /* gossip bytes sent until mid_at */
   uint64_t gen;        /* bumped at every connectivity change */
   int gnext;           /* next global event not yet applied */
   int *global_ev;      /* indices of global events in time order */
