@@ -5,6 +5,7 @@
 #include "blobs_synth.h"
 
 #include "content.h"
+#include "u64map.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -244,6 +245,57 @@ static void m_close(void *ctx) {
   free(s);
 }
 
+/* ---- size-only payloads (payload = size-only) ------------------------
+ *
+ * The content is a function of (key, size), so the hash of a range of it
+ * is the same on every device: it is computed once for the whole run and
+ * kept (a 32-byte hash per distinct chunk or range asked for). */
+
+static u64map g_hashes; /* hash64(key, size, off, len) -> vss_hash */
+static uint8_t *g_buf;
+
+static int m_content_hash(void *ctx, const vss_key *key, vss_format fmt,
+                          uint64_t size, int committed, uint64_t off,
+                          size_t len, vss_hash *out) {
+  if (committed) {
+    const entry *e = find(ctx, key, fmt);
+    if (!e || e->bytes) return VSS_ERR_NOT_FOUND;
+    size = e->size;
+  }
+  if (off > size || len > size - off || len > VSS_CHUNK_SIZE)
+    return VSS_ERR_INVALID;
+  if (!out) return 0;
+  uint64_t pos[3] = {size, off, (uint64_t)len};
+  uint64_t k = hash64(pos, sizeof(pos), hash64(key, sizeof(*key), 0x68617368));
+  if (k == UINT64_MAX) k--;
+  const vss_hash *h = u64map_get(&g_hashes, k);
+  if (!h) {
+    if (!g_buf) g_buf = xcalloc(1, VSS_CHUNK_SIZE);
+    content_fill(key, size, off, g_buf, len);
+    vss_hash *nh = xcalloc(1, sizeof(*nh));
+    vss_hash_bytes(g_buf, len, nh);
+    u64map_put(&g_hashes, k, nh);
+    h = nh;
+  }
+  *out = *h;
+  return 0;
+}
+
+static int m_write_content(void *ctx, void *tmp, uint64_t off, size_t len) {
+  (void)ctx;
+  tmp_blob *t = tmp;
+  if (off > t->size || len > t->size - off) return VSS_ERR_INVALID;
+  if (t->bytes) content_fill(&t->key, t->size, off, t->bytes + off, len);
+  if (len) add_span(t, off, off + len);
+  return 0;
+}
+
+void synth_blobs_free_cache(void) {
+  u64map_free(&g_hashes, 1);
+  free(g_buf);
+  g_buf = NULL;
+}
+
 static const vss_blob_methods methods = {
     .open_temp = m_open_temp,
     .write = m_write,
@@ -253,6 +305,8 @@ static const vss_blob_methods methods = {
     .stat = m_stat,
     .remove = m_remove,
     .close = m_close,
+    .content_hash = m_content_hash,
+    .write_content = m_write_content,
 };
 
 int synth_blobs_new(vss_blobs **out, synth_blobs **ctx) {

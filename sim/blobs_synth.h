@@ -28,5 +28,9 @@ int synth_blobs_pure(const synth_blobs *s, const vss_key *key, vss_format fmt);
 uint64_t synth_blobs_count(const synth_blobs *s);
 /* Bytes of real buffers held (blobs that differ from their content). */
 uint64_t synth_blobs_real_bytes(const synth_blobs *s);
+/* The store vouches for its synthetic content (content_hash, write_content
+ * in vss_blob_methods): with payload = size-only, nodes send and verify
+ * it without bytes. The hashes are shared by every store; free at exit. */
+void synth_blobs_free_cache(void);
 
 #endif

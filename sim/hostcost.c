@@ -19,9 +19,11 @@ static double per_byte(double rate) {
 void hostcost_frame_in(device *d, const uint8_t *frame, size_t len) {
   const sc_host_costs *c = costs(d);
   if (!c) return;
-  double s = (double)len * per_byte(c->channel);
+  /* size-only frames cost what their bytes would */
+  double n = (double)vss_frame_wire_len(frame, len);
+  double s = n * per_byte(c->channel);
   if (metrics_frame_class(frame, len) == CLS_DATA)
-    s += (double)len * (per_byte(c->hash) + per_byte(c->write));
+    s += n * (per_byte(c->hash) + per_byte(c->write));
   d->owed_s += s;
 }
 

@@ -390,6 +390,7 @@ int main(int argc, char **argv) {
   int ns3 = strcmp(sc.model, "ns-3") == 0;
   monitor_free(&w);
   world_free(&w);
+  synth_blobs_free_cache();
   scenario_free(&sc);
   if (ns3)
     _exit(rc); /* SimGrid 3.32's ns-3 binding crashes in its exit handler */

@@ -396,9 +396,11 @@ void metrics_frame_sent(device *d, const sent_frame *sf) {
 void metrics_frame_received(device *d, int peer, const uint8_t *frame,
                             size_t len) {
   (void)peer;
-  d->m.rx_bytes += len;
+  uint64_t wl = vss_frame_wire_len(frame, len); /* size-only data frames */
+  d->m.rx_bytes += wl;
   d->m.rx_frames++;
   int cls = metrics_frame_class(frame, len);
-  if (cls == CLS_GOSSIP) d->m.gossip_rx += len;
-  if (cls == CLS_DATA) d->m.data_rx += len;
+  if (cls == CLS_GOSSIP) d->m.gossip_rx += wl;
+  if (cls == CLS_DATA) d->m.data_rx += wl;
+  if (wl != len) d->m.synth_rx++;
 }

@@ -389,6 +389,7 @@ static void put_totals(out *o, world *w) {
       liar_s = ns_to_s(d->liar_last - d->garbage_first);
   }
   put_num(o, "byzantine.garbage_bytes", (double)t.garbage_rx);
+  put_num(o, "payload.size_only_frames", (double)t.synth_rx);
   put_num(o, "byzantine.chosen_after_first_bad_s", liar_s);
   put_num(o, "faults.frames_stale", (double)t.stale_rx);
   put_num(o, "gossip.bytes", (double)t.gossip_tx);

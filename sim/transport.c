@@ -193,8 +193,11 @@ static void add_frame(device *d, envelope *env, sent_frame *sf,
   wr32(p, (uint32_t)h->len);
   p[4] = 0;
   memcpy(p + FR_HDR, h->data, h->len);
+  /* A size-only data frame (payload = size-only) stands for its bytes:
+   * the network carries that many, and loses segments of them. */
+  uint64_t wl = vss_frame_wire_len(h->data, h->len);
   if (!d->w->sc->faults_frames) {
-    tcp_faults(d, env, sf, p, h->len, loss, corrupt);
+    tcp_faults(d, env, sf, p, (size_t)wl, loss, corrupt);
   } else if (loss > 0 && rng_unit(&d->rng) < loss) {
     p[4] |= FR_LOST;
     sf->lost++;
@@ -208,9 +211,9 @@ static void add_frame(device *d, envelope *env, sent_frame *sf,
       corrupt_data(d, p + FR_HDR, h->len))
     p[4] |= FR_BYZANTINE;
   env->used += FR_HDR + h->len;
-  env->len += h->len;
+  env->len += wl;
   env->nframes++;
-  sf->cls_bytes[metrics_frame_class(h->data, h->len)] += (uint32_t)h->len;
+  sf->cls_bytes[metrics_frame_class(h->data, h->len)] += (uint32_t)wl;
 }
 
 /* Moves held frames (at least one, then up to the bundle size) into one
@@ -287,7 +290,7 @@ void transport_pump(device *d) {
     int p = world_dev_by_id(w, &m.peer);
     peer_view *pv = p >= 0 ? device_peer_find(d, p) : NULL;
     if (!pv || !pv->up) continue; /* not ours to carry */
-    hostcost_frame_out(d, m.len);
+    hostcost_frame_out(d, vss_frame_wire_len(m.data, m.len));
     hold(pv, m.data, m.len);
     if (!pv->touched) {
       pv->touched = 1;

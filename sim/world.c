@@ -81,6 +81,7 @@ static void node_config(world *w, device *d) {
   c->change_batch_delay = sc->change_batch_delay;
   c->cache_ttl = sc->cache_ttl ? sc->cache_ttl : 3 * sc->gossip_interval;
   memcpy(c->limits, sc->limits, sizeof(c->limits));
+  c->synthetic_data = sc->size_only; /* payload = size-only */
 #ifdef VSS_DEFAULT_MEMBERS
   if (sc->max_active) c->max_active = sc->max_active;
 #endif

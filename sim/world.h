@@ -138,6 +138,7 @@ typedef struct dev_metrics {
   uint64_t held_kind[VSS_KIND_COUNT];
   uint64_t resets;     /* faults = tcp: connections reset by damage */
   uint64_t garbage_rx; /* data bytes a byzantine peer falsified */
+  uint64_t synth_rx;   /* size-only data frames received */
 } dev_metrics;
 
 struct device {
@@ -286,9 +287,9 @@ struct world {
   int managed; /* sessions chosen by the nodes (views.c) */
   int sess_max;
   uint64_t sess_sum, sess_samples; /* online devices' sessions, sampled */
-  uint64_t gen;        /* bumped at every connectivity change */
-  int gnext;           /* next global event not yet applied */
-  int *global_ev;      /* indices of global events in time order */
+  uint64_t gen;                    /* bumped at every connectivity change */
+  int gnext;                       /* next global event not yet applied */
+  int *global_ev;                  /* indices of global events in time order */
   int nglobal;
 
   vss_time end;

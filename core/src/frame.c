@@ -24,6 +24,7 @@ vss_frame_class vss_frame_classify(const uint8_t *frame, size_t len) {
   case VSS_MSG_QUERY_REPLY:
     return VSS_FRAME_QUERY;
   case VSS_MSG_XFER_DATA:
+  case VSS_MSG_XFER_SYNTH:
     return VSS_FRAME_DATA;
   default:
     return VSS_FRAME_XFER;
@@ -33,10 +34,18 @@ vss_frame_class vss_frame_classify(const uint8_t *frame, size_t len) {
 int vss_frame_data_payload(const uint8_t *frame, size_t len, size_t *off,
                            size_t *plen) {
   vss_msg m;
-  if (len <= VSS_WIRE_HDR || frame[5] != VSS_MSG_XFER_DATA)
+  if (len <= VSS_WIRE_HDR ||
+      (frame[5] != VSS_MSG_XFER_DATA && frame[5] != VSS_MSG_XFER_SYNTH))
     return VSS_ERR_PROTO;
   if (vss_wire_decode(frame, len, &m)) return VSS_ERR_PROTO;
   *off = (size_t)(m.u.data.data - frame);
-  *plen = m.u.data.len;
+  *plen = m.u.data.synth ? VSS_WIRE_SYNTH_MARK : m.u.data.len;
   return 0;
+}
+
+uint64_t vss_frame_wire_len(const uint8_t *frame, size_t len) {
+  vss_msg m;
+  if (len <= VSS_WIRE_HDR || frame[5] != VSS_MSG_XFER_SYNTH) return len;
+  if (vss_wire_decode(frame, len, &m)) return len;
+  return len - VSS_WIRE_SYNTH_MARK + m.u.data.len;
 }

@@ -501,6 +501,24 @@ int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
   return frame_end(b, start, 0);
 }
 
+int vss_wire_encode_xfer_synth(vss_buf *b, uint32_t req_id, uint64_t offset,
+                               uint32_t len) {
+  static const uint8_t mark[VSS_WIRE_SYNTH_MARK];
+  size_t start;
+  int rc;
+
+  if (len > VSS_WIRE_MAX_DATA) return VSS_ERR_TOO_BIG;
+  if (offset > UINT64_MAX - len) return VSS_ERR_INVALID;
+  if ((rc = frame_begin(b, VSS_MSG_XFER_SYNTH, 5 + 10 + 5 + sizeof(mark),
+                        &start)))
+    return rc;
+  vss_buf_put_varint(b, req_id);
+  vss_buf_put_varint(b, offset);
+  vss_buf_put_varint(b, len);
+  vss_buf_put(b, mark, sizeof(mark));
+  return frame_end(b, start, 0);
+}
+
 static uint64_t zigzag(int32_t v) {
   int64_t x = v;
   return ((uint64_t)x << 1) ^ (x < 0 ? UINT64_MAX : 0);
@@ -668,6 +686,18 @@ static int dec_data(vss_rd *r, vss_msg_xfer_data *m) {
   return vss_rd_bytes(r, m->len, &m->data);
 }
 
+static int dec_synth(vss_rd *r, vss_msg_xfer_data *m) {
+  int rc;
+
+  if ((rc = rd_varint32(r, &m->req_id)) ||
+      (rc = vss_rd_varint(r, &m->offset)) || (rc = rd_varint32(r, &m->len)))
+    return rc;
+  if (m->len > VSS_WIRE_MAX_DATA) return VSS_ERR_TOO_BIG;
+  if (m->offset > UINT64_MAX - m->len) return VSS_ERR_PROTO;
+  m->synth = 1;
+  return vss_rd_bytes(r, VSS_WIRE_SYNTH_MARK, &m->data);
+}
+
 static int dec_error(vss_rd *r, vss_msg_xfer_error *m) {
   uint64_t z;
   int64_t code;
@@ -698,6 +728,8 @@ static int dec_payload(vss_rd *r, vss_msg *out) {
     return dec_meta(r, &out->u.meta);
   case VSS_MSG_XFER_DATA:
     return dec_data(r, &out->u.data);
+  case VSS_MSG_XFER_SYNTH:
+    return dec_synth(r, &out->u.data);
   case VSS_MSG_XFER_ERROR:
     return dec_error(r, &out->u.error);
   case VSS_MSG_XFER_CANCEL:
@@ -722,7 +754,9 @@ int vss_wire_decode(const uint8_t *frame, size_t len, vss_msg *out) {
    * bug or a peer's padding, never silently ignored. */
   if (len > flen) return VSS_ERR_PROTO;
   if (frame[4] != VSS_PROTO_VERSION) return VSS_ERR_VERSION;
-  if (frame[5] < VSS_MSG_HELLO || frame[5] > VSS_MSG_MAX) return VSS_ERR_PROTO;
+  if ((frame[5] < VSS_MSG_HELLO || frame[5] > VSS_MSG_MAX) &&
+      frame[5] != VSS_MSG_XFER_SYNTH)
+    return VSS_ERR_PROTO;
   memset(&m, 0, sizeof(m));
   m.type = (vss_msg_type)frame[5];
   r.p = frame + VSS_WIRE_HDR;

@@ -41,8 +41,14 @@ typedef enum vss_msg_type {
   VSS_MSG_XFER_CANCEL = 9,
   VSS_MSG_PING = 10,
   VSS_MSG_PONG = 11,
-  VSS_MSG_MAX = 11
+  VSS_MSG_MAX = 11,
+  /* Simulation only, outside the protocol's sequence: sidecar bytes that
+   * stand for `len` bytes of the synthetic content (no bytes carried),
+   * payload v req_id | v offset | v len | 8 marker bytes (zero from an
+   * honest sender). Only a node with cfg.synthetic_data accepts it. */
+  VSS_MSG_XFER_SYNTH = 0x40
 } vss_msg_type;
+#define VSS_WIRE_SYNTH_MARK 8 /* marker bytes of an XFER_SYNTH frame */
 
 /* ---- growable output buffer ------------------------------------------ */
 
@@ -162,7 +168,8 @@ typedef struct vss_msg_xfer_data {
   uint32_t req_id;
   uint64_t offset;
   uint32_t len;
-  const uint8_t *data; /* in the frame */
+  const uint8_t *data; /* in the frame; XFER_SYNTH: the 8 marker bytes */
+  uint8_t synth;       /* decoded from XFER_SYNTH: len bytes stood for */
 } vss_msg_xfer_data;
 
 typedef struct vss_msg_xfer_error {
@@ -229,6 +236,9 @@ int vss_wire_encode_xfer_meta(vss_buf *b, uint32_t req_id, uint64_t size,
 int vss_wire_encode_xfer_meta_page(vss_buf *b, uint32_t req_id, uint64_t size,
                                    const vss_hash *checksum, uint64_t first,
                                    const vss_hash *chunks, uint64_t count);
+/* XFER_SYNTH: len bytes of the synthetic content at offset (simulation). */
+int vss_wire_encode_xfer_synth(vss_buf *b, uint32_t req_id, uint64_t offset,
+                               uint32_t len);
 int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
                               const void *data, uint32_t len);
 int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code);

@@ -271,6 +271,12 @@ int vss_xfer_recv(vss_xfer *x, vss_peer *p, const vss_msg *m, vss_time now) {
   case VSS_MSG_XFER_META:
     rc = xf_on_meta(x, p, &m->u.meta, now);
     break;
+  case VSS_MSG_XFER_SYNTH: /* size-only data: a simulation's only */
+    if (!xf_cfg(x)->synthetic_data) {
+      rc = VSS_ERR_PROTO;
+      break;
+    }
+    /* fall through */
   case VSS_MSG_XFER_DATA:
     rc = xf_on_data(x, p, &m->u.data, now);
     break;

@@ -83,6 +83,8 @@ typedef struct xreq {
   uint32_t hpos;  /* in the deadline heap while outstanding */
   vss_time sent_at, deadline; /* set deadlines with xf_req_set_deadline */
   uint8_t *buf;               /* the chunk, verified before it is written */
+  uint32_t synth;   /* bytes of it that came as XFER_SYNTH (simulation) */
+  uint8_t tampered; /* an XFER_SYNTH marker was not zero */
   struct xreq *sprev, *snext; /* source's outstanding list */
   struct xreq *jprev, *jnext; /* job's requests (outstanding and held) */
   struct xreq *hnext;         /* id map */

@@ -55,7 +55,10 @@ static void chunk_write(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
     j->tmp = NULL;
     rc = VSS_ERR_IO;
   }
-  if (!rc) rc = vss_blobs_write(x->n->blobs, j->tmp, r->off, r->buf, r->len);
+  if (!rc && r->synth)
+    rc = vss_blobs_write_content(x->n->blobs, j->tmp, r->off, r->len);
+  else if (!rc)
+    rc = vss_blobs_write(x->n->blobs, j->tmp, r->off, r->buf, r->len);
   if (rc) {
     if (!j->fail_rc) j->fail_rc = VSS_ERR_IO;
     xf_req_free(x, r, now);
@@ -234,6 +237,21 @@ int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
   return 0;
 }
 
+/* Simulation (cfg.synthetic_data): the hash of a chunk that came as
+ * XFER_SYNTH is the store's hash of the synthetic content it stands for,
+ * spoiled when a marker was damaged, so a liar's chunk fails as a flipped
+ * byte would. 1: real bytes, hash them; 0: *h set; -1: a chunk of both
+ * kinds, or no such content (fails verification). */
+static int synth_hash(vss_xfer *x, const xjob *j, const xreq *r, vss_hash *h) {
+  if (!r->synth) return 1;
+  if (r->synth != r->len ||
+      vss_blobs_content_hash(x->n->blobs, &j->key, j->fmt, j->size, 0, r->off,
+                             r->len, h))
+    return -1;
+  if (r->tampered) h->b[0] ^= 0x5a;
+  return 0;
+}
+
 /* A data request is complete: verify it. Verified bytes (only those)
  * feed the source's rate estimate and count as its share of the job;
  * they are counted before the request leaves the source's list, so the
@@ -241,9 +259,10 @@ int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
 static void req_landed(vss_xfer *x, vss_peer *p, xreq *r, vss_time now) {
   xjob *j = r->job;
   vss_hash h;
-  vss_hash_bytes(r->buf, r->len, &h);
-  int ok =
-      j->ch && (j->nchunks == 1 || j->hashes) && chunk_hash_ok(j, r->chunk, &h);
+  int ok = synth_hash(x, j, r, &h);
+  if (ok == 1) vss_hash_bytes(r->buf, r->len, &h);
+  ok = ok >= 0 && j->ch && (j->nchunks == 1 || j->hashes) &&
+       chunk_hash_ok(j, r->chunk, &h);
   if (ok) {
     vss_est_delivered(&p->est, r->len, now);
     jsrc *s = xf_job_src(j, p->idx);
@@ -275,7 +294,13 @@ static void data_absorb(vss_xfer *x, vss_peer *p, xreq *r,
   xpeer *xp = x->peers[p->idx];
   if (r->got == 0 && r->ahead == 0) /* nothing queued ahead: a clean RTT */
     vss_est_rtt_sample(&p->est, now - r->sent_at);
-  memcpy(r->buf + r->got, m->data, m->len);
+  if (m->synth) { /* simulation: no bytes, a marker that must be zero */
+    for (int i = 0; i < VSS_WIRE_SYNTH_MARK; i++)
+      if (m->data[i]) r->tampered = 1;
+    r->synth += m->len;
+  } else {
+    memcpy(r->buf + r->got, m->data, m->len);
+  }
   r->got += m->len;
   xp->c.inflight -= m->len;
   if (r->fg) xp->c.fg_inflight -= m->len;

@@ -302,7 +302,18 @@ int vss_xfer_produce(vss_xfer *x, vss_peer *p, int fg_only, vss_buf *out,
   xserve *s = xp->qh[q];
   uint64_t left = s->end - s->off;
   uint32_t len = left < XFER_SLICE ? (uint32_t)left : XFER_SLICE;
-  int rc = vss_blobs_read(x->n->blobs, &s->key, s->fmt, s->off, x->rbuf, len);
+  int rc;
+  if (xf_cfg(x)->synthetic_data &&
+      vss_blobs_content_hash(x->n->blobs, &s->key, s->fmt, 0, 1, s->off, len,
+                             NULL) == 0) {
+    /* Simulation: the store's synthetic content, sent as its length. */
+    rc = vss_wire_encode_xfer_synth(out, s->req_id, s->off, len);
+    if (rc) return rc;
+    s->off += len;
+    if (s->off == s->end) serve_done(x, p, xp, q, now);
+    return 1;
+  }
+  rc = vss_blobs_read(x->n->blobs, &s->key, s->fmt, s->off, x->rbuf, len);
   if (rc) { /* the blob vanished under its row: tell, and stop */
     rc = vss_wire_encode_xfer_error(out, s->req_id, VSS_ERR_IO);
     free(serve_unlink(xp, q, s));

@@ -295,7 +295,8 @@ static int f_remove(void *ctx, const vss_key *k, vss_format f) {
 
 static void test_put_discards_on_error(void **state) {
   static const vss_blob_methods m = {f_open, f_write, f_commit, f_discard,
-                                     f_read, f_stat,  f_remove, NULL, NULL, NULL};
+                                     f_read, f_stat,  f_remove, NULL,
+                                     NULL,   NULL,    NULL,     NULL};
   static const vss_blob_methods incomplete = {.open_temp = f_open};
   failing fl = {0, 0};
   vss_blobs *b;

@@ -380,6 +380,33 @@ static void test_no_chunks_before_list(void **state) {
   g_close(&g);
 }
 
+/* Size-only data (XFER_SYNTH) is the simulator's: a node not configured
+ * for simulation (cfg.synthetic_data 0, every real node) refuses it as a
+ * protocol error, even as the answer to its own GET, and keeps nothing. */
+static void test_synth_data_refused(void **state) {
+  (void)state;
+  gnode g;
+  g_open(&g, 1, NULL);
+  vss_key k;
+  vss_h_key(&k, 301, VSS_KIND_THUMB, "grid@2x");
+  vss_hash sum;
+  memset(&sum, 0x5a, sizeof(sum));
+  assert_int_equal(g_offer(&g, 0, &k, VSS_FMT_WEBP, 40000, &sum), 0);
+  uint64_t job;
+  assert_int_equal(
+      vss_node_fetch(g.n, &k, VSS_FMT_WEBP, VSS_FETCH_FOREGROUND, &job, 0), 0);
+  vss_msg_xfer_get q[4];
+  size_t nq = g_gets(&g, 0, 0, q, 4);
+  assert_int_equal(nq, 1);
+  vss_buf b = {0};
+  assert_int_equal(
+      vss_wire_encode_xfer_synth(&b, q[0].req_id, q[0].offset, q[0].length), 0);
+  assert_int_equal(g_feed(&g, 0, &b, MS), VSS_ERR_PROTO);
+  vss_buf_free(&b);
+  assert_int_equal(g.tb->opens, 0);
+  g_close(&g);
+}
+
 /* A real multi-chunk sidecar: the list comes first, alone; chunks after
  * it; the temp blob opens at the first verified chunk, not before. */
 static void test_temp_blob_at_first_verified_byte(void **state) {
@@ -779,6 +806,7 @@ int main(void) {
       cmocka_unit_test(test_zero_and_huge_claims_refused),
       cmocka_unit_test(test_holders_filtered_before_cut),
       cmocka_unit_test(test_no_chunks_before_list),
+      cmocka_unit_test(test_synth_data_refused),
       cmocka_unit_test(test_temp_blob_at_first_verified_byte),
       cmocka_unit_test(test_liar_blamed_across_jobs),
       cmocka_unit_test(test_meta_paged),

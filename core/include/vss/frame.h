@@ -46,6 +46,13 @@ vss_frame_class vss_frame_classify(const uint8_t *frame, size_t len);
 int vss_frame_data_payload(const uint8_t *frame, size_t len, size_t *off,
                            size_t *plen);
 
+/* The bytes a frame stands for on a real link: len, except for the
+ * simulation's size-only data frames (cfg.synthetic_data, node.h), which
+ * carry a length instead of the sidecar bytes; for those the payload
+ * vss_frame_data_payload finds is their 8 marker bytes (zero from an
+ * honest sender: damage there fails the chunk's verification). */
+uint64_t vss_frame_wire_len(const uint8_t *frame, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -84,8 +84,8 @@ typedef enum vss_event_type {
   VSS_EV_GENERATE_STARTED, /* generate callback invoked */
   VSS_EV_GENERATED,        /* local generation recorded */
   VSS_EV_PREFETCH_QUEUED,
-  VSS_EV_PREFETCH_SKIPPED,  /* policy said no; rc says why */
-  VSS_EV_PROTO_ERROR,       /* bad frame from peer; rc; peer should be dropped */
+  VSS_EV_PREFETCH_SKIPPED, /* policy said no; rc says why */
+  VSS_EV_PROTO_ERROR,      /* bad frame from peer; rc; peer should be dropped */
   VSS_EV_PEER_DROPPED,     /* the node dropped the peer: rc why (VSS_ERR_LIMIT:
                               count = the vss_limit it passed); the driver
                               closes the connection */
@@ -148,8 +148,8 @@ typedef struct vss_prefetch_policy {
   uint32_t max_concurrent; /* prefetch slots at once (3): a slot is one
                               large sidecar, or a window of small ones
                               from one source */
-  uint32_t allowed_links; /* VSS_LINK_BIT mask; default all but cellular */
-  int allow_metered;      /* 0: no prefetch over metered links */
+  uint32_t allowed_links;  /* VSS_LINK_BIT mask; default all but cellular */
+  int allow_metered;       /* 0: no prefetch over metered links */
   uint64_t
       storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
 } vss_prefetch_policy;
@@ -252,6 +252,14 @@ typedef struct vss_node_config {
    * 60 s for requested fetches, 10 min for prefetches. */
   vss_time source_patience;
   vss_time prefetch_patience;
+
+  /* Simulation only (a real node never sets it): sidecars whose blob
+   * store vouches for them (vss_blob_methods.content_hash) are served as
+   * size-only XFER_SYNTH frames, and such frames are accepted: their
+   * chunks are verified against the store's hash of the synthetic
+   * content instead of hashing bytes. Without it an XFER_SYNTH frame is
+   * a protocol error. Default 0. */
+  int synthetic_data;
 
   vss_prefetch_policy prefetch;
   vss_strategy strategy;

@@ -269,6 +269,22 @@ typedef struct vss_blob_methods {
   int (*keep_temp)(void *ctx, void *tmp, char *name);
   int (*reopen_temp)(void *ctx, const char *name, const vss_key *key,
                      vss_format fmt, uint64_t size, void **tmp);
+  /* Optional, simulation stores only (NULL: every blob is real bytes).
+   * content_hash: the chunk hash (BLAKE2b-256, as vss_hash_bytes) of
+   * bytes [off, off + len) of a sidecar of this size whose bytes are the
+   * store's synthetic content, without producing them. committed = 1:
+   * only when the committed blob of (key, fmt) is that content, else
+   * VSS_ERR_NOT_FOUND (it holds other bytes, or none); committed = 0:
+   * the content a sidecar (key, size) is expected to hold. out may be
+   * NULL: only whether it is that content (committed = 1: size may be 0,
+   * the committed blob's). It lets a
+   * simulated proxy be hashed and served without its bytes
+   * (cfg.synthetic_data, node.h) and vss_blobs_hash skip reading.
+   * write_content: [off, off + len) of tmp is that synthetic content. */
+  int (*content_hash)(void *ctx, const vss_key *key, vss_format fmt,
+                      uint64_t size, int committed, uint64_t off, size_t len,
+                      vss_hash *out);
+  int (*write_content)(void *ctx, void *tmp, uint64_t off, size_t len);
 } vss_blob_methods;
 
 typedef struct vss_blobs vss_blobs;
@@ -293,6 +309,11 @@ int vss_blobs_remove(vss_blobs *b, const vss_key *key, vss_format fmt);
 int vss_blobs_keep_temp(vss_blobs *b, void *tmp, char *name);
 int vss_blobs_reopen_temp(vss_blobs *b, const char *name, const vss_key *key,
                           vss_format fmt, uint64_t size, void **tmp);
+/* VSS_ERR_INVALID when the store has no synthetic content. */
+int vss_blobs_content_hash(vss_blobs *b, const vss_key *key, vss_format fmt,
+                           uint64_t size, int committed, uint64_t off,
+                           size_t len, vss_hash *out);
+int vss_blobs_write_content(vss_blobs *b, void *tmp, uint64_t off, size_t len);
 
 /* Whole-blob helpers: store bytes under a key (temp + commit) and compute
  * the two-level checksum of a committed blob by reading it back;
