@@ -38,7 +38,8 @@ static void peer_down(device *d, int p) {
   transport_drop_peer(d, p);
 }
 
-static void peer_up(device *d, int p, uint64_t epoch) {
+/* 0, or the node refused the session (VSS_ERR_LIMIT) or failed. */
+static int peer_up(device *d, int p, uint64_t epoch) {
   world *w = d->w;
   peer_view *pv = device_peer(d, p);
   pv->up = 1;
@@ -64,14 +65,19 @@ static void peer_up(device *d, int p, uint64_t epoch) {
   int rc = vss_node_peer_up(d->node, &w->devs[p].id, &pv->info, d->now);
   if (rc == 0) {
     d->nsessions++;
-    return;
+    return 0;
   }
-  /* Refused (past the node's bound) or failed: the driver closes the
-   * connection, the dialler gets peer_down. */
   pv->up = 0;
   if (rc != VSS_ERR_LIMIT)
     fprintf(stderr, "vss-sim: %s: peer_up(%s): %s\n", d->name, w->devs[p].name,
             vss_strerror(rc));
+  return rc;
+}
+
+/* The node refused a connected pair (past its bound) or failed: the
+ * driver closes the connection, the other end gets peer_down. */
+static void close_pair(device *d, int p) {
+  world *w = d->w;
   pair_state *ps = world_pair(w, d->idx, p);
   ps->up = 0;
   ps->want = 0;
@@ -88,6 +94,35 @@ void device_queue(device *d, int p) {
   d->dq[d->ndq++] = p;
 }
 
+/* sessions = node: p dialled d (d answers: the session opens on both
+ * ends only once d's node accepted it), or d's own dial failed. Returns
+ * 1 when that was the pair's news. */
+static int views_answer(device *d, int p, pair_state *ps) {
+  world *w = d->w;
+  if (ps->dial_failed == d->idx + 1) {
+    ps->dial_failed = 0;
+    if (d->node) vss_node_peer_down(d->node, &w->devs[p].id, d->now);
+    return 1;
+  }
+  if (ps->dialer != p + 1 || ps->up) return 0;
+  ps->dialer = 0;
+  if (world_pair_should_be_up(w, d->idx, p, d->now) && d->node) {
+    ps->epoch++;
+    if (peer_up(d, p, ps->epoch) == 0) {
+      ps->up = 1;
+      ps->want = 1;
+      world_pair_changed(w, d->idx, p); /* the dialler's peer_up */
+      device_ring(d, p);
+      return 1;
+    }
+  }
+  ps->dial_failed = p + 1; /* refused or gone: the dialler hears it */
+  device_queue(&w->devs[p], d->idx);
+  w->gen++;
+  device_ring(d, p);
+  return 1;
+}
+
 /* Make the node's peers match the world for the pairs that changed
  * (world_pair_changed queued them): down what went down (or was reset),
  * up what came up. O(changes), not O(devices). */
@@ -99,11 +134,14 @@ void device_reconcile(device *d) {
     int p = d->dq[i];
     pair_state *ps = world_pair(w, d->idx, p);
     ps->queued &= d->idx < p ? ~1 : ~2;
-    if (w->managed) views_reachable(d, p);
+    if (w->managed) {
+      views_reachable(d, p);
+      if (views_answer(d, p, ps)) continue;
+    }
     peer_view *pv = device_peer_find(d, p);
     int pv_up = pv && pv->up;
     if (pv_up && (!ps->up || pv->epoch != ps->epoch)) peer_down(d, p);
-    if (!(pv && pv->up) && ps->up) peer_up(d, p, ps->epoch);
+    if (!(pv && pv->up) && ps->up && peer_up(d, p, ps->epoch)) close_pair(d, p);
   }
   d->ndq = 0;
 }

@@ -180,16 +180,18 @@ void device_ring(device *from, int to) {
 static void dial(device *d, int p) {
   world *w = d->w;
   pair_state *ps = world_pair(w, d->idx, p);
-  if (ps->up) return; /* connected already (the peer's view may lag) */
+  /* connected already (the peer's view may lag), or being connected */
+  if (ps->up || ps->dialer) return;
   if (!reachable(w, d->idx, p, d->now)) {
     /* no route: the connection fails at once */
     if (d->node) vss_node_peer_down(d->node, &w->devs[p].id, d->now);
     return;
   }
-  ps->want = 1;
-  ps->up = 1;
-  ps->epoch++;
-  world_pair_changed(w, d->idx, p);
+  /* p's node answers when p next runs (device.c views_answer): both
+   * ends are up only once it accepted. */
+  ps->dialer = d->idx + 1;
+  device_queue(&w->devs[p], d->idx);
+  w->gen++;
   device_ring(d, p);
 }
 

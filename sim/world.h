@@ -227,7 +227,9 @@ typedef struct route {
 
 typedef struct pair_state {
   int up, queued;
-  int want; /* sessions = node: a node dialled it (views.c) */
+  int want;        /* sessions = node: a node dialled it (views.c) */
+  int dialer;      /* 1 + the device whose dial awaits the other's answer */
+  int dial_failed; /* 1 + the dialler to tell its dial failed */
   uint64_t epoch;
   vss_time broken_until;
 } pair_state;
