@@ -177,7 +177,10 @@ void device_restart(device *d) {
   }
   metrics_world_event(d->w, d->now, "restarted", d->name, "");
   /* The new node knows no one: it learns its reachable members again. */
-  if (d->w->managed) views_members_changed(d->w, d->idx);
+  if (d->w->managed) {
+    u64map_free(&d->told, 0);
+    views_members_changed(d->w, d->idx);
+  }
   device_reconcile(d);
 }
 

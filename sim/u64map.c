@@ -18,6 +18,17 @@ void *u64map_get(const u64map *m, uint64_t key) {
   }
 }
 
+void u64map_set(u64map *m, uint64_t key, void *val) {
+  if (!m->cap) return;
+  for (size_t i = slot_of(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+    if (m->keys[i] == key) {
+      m->vals[i] = val;
+      return;
+    }
+    if (m->keys[i] == UINT64_MAX) return;
+  }
+}
+
 static void insert(u64map *m, uint64_t key, void *val) {
   size_t i = slot_of(key, m->cap);
   while (m->keys[i] != UINT64_MAX)

@@ -20,6 +20,8 @@ typedef struct u64map {
 void *u64map_get(const u64map *m, uint64_t key);
 /* Adds key -> val (key must be absent and not UINT64_MAX). */
 void u64map_put(u64map *m, uint64_t key, void *val);
+/* Replaces the value of a key that is there (else does nothing). */
+void u64map_set(u64map *m, uint64_t key, void *val);
 /* Frees every value with free() when free_vals, then the table. */
 void u64map_free(u64map *m, int free_vals);
 

@@ -133,6 +133,13 @@ void views_reachable(device *d, int p) {
   world *w = d->w;
   if (!w->managed || !d->node || !views_is_member(d, p)) return;
   int r = reachable(w, d->idx, p, d->now);
+  /* Only news: each call makes the node choose its view again. */
+  uintptr_t was = (uintptr_t)u64map_get(&d->told, (uint64_t)p);
+  if (was == (uintptr_t)(r + 1)) return;
+  if (was)
+    u64map_set(&d->told, (uint64_t)p, (void *)(uintptr_t)(r + 1));
+  else
+    u64map_put(&d->told, (uint64_t)p, (void *)(uintptr_t)(r + 1));
   vss_link_info li = world_link_info(w, d->idx, p);
   int rc = vss_node_peer_reachable(d->node, &w->devs[p].id, r ? &li : NULL, r,
                                    d->now);

@@ -548,6 +548,7 @@ void world_free(world *w) {
     free(d->dq);
     free(d->mem);
     free(d->pend);
+    u64map_free(&d->told, 0);
     free(d->blocked);
     free(d->comms);
     free(d->cinfo);

@@ -177,6 +177,7 @@ struct device {
   int nmem;
   struct view_req *pend; /* DIAL / HANGUP the node asked for */
   int npend, cappend;
+  u64map told;   /* member -> 1 + what the node was told (reachable) */
   int bell;      /* a wake-up is on its way to this device */
   int nsessions; /* peers up in the node now */
 
