@@ -102,6 +102,8 @@ typedef struct req {
   vss_key key;
   vss_time at;
   uint64_t crashes; /* the node's crashes+restarts when it was made */
+  uint64_t inc;     /* the node's incarnation that owns job (see on_event) */
+  int ended;
 } req;
 
 typedef struct lib_key {
@@ -124,6 +126,7 @@ typedef struct run {
   req reqs[MAX_REQS];
   int nreqs;
   uint64_t restarts[MAX_NODES];
+  uint64_t clean[MAX_NODES]; /* clean restarts (crashes: the harness) */
   vss_time liar_since[MAX_NODES]; /* lies in every DATA frame (0: no) */
   vss_time lifted_at;             /* faults lifted (0: not yet) */
   int failed;
@@ -229,13 +232,23 @@ static int setup(run *r) {
 
 /* ---- workload and faults --------------------------------------------- */
 
+/* A node's incarnation: job ids start again at each (re)start, so a job
+ * id means something only with it. */
+static uint64_t incarnation(run *r, int i) {
+  return r->clean[i] + vss_h_crashes(r->h, i);
+}
+
+/* A request made of a dead node (its armed crash fired at or before this
+ * call) died with the process, as a real application's call would have:
+ * not tracked. */
 static void track(run *r, int node, uint64_t job, const vss_key *k) {
-  if (!job || r->nreqs == MAX_REQS) return;
+  if (!job || r->nreqs == MAX_REQS || vss_h_dead(r->h, node)) return;
   r->reqs[r->nreqs++] = (req){.node = node,
                               .job = job,
                               .key = *k,
                               .at = vss_h_now(r->h),
-                              .crashes = r->restarts[node]};
+                              .crashes = r->restarts[node],
+                              .inc = incarnation(r, node)};
 }
 
 static void workload(run *r) {
@@ -281,6 +294,7 @@ static int neighbour(run *r, int a) {
 
 static void node_crashed(run *r, int i) {
   r->restarts[i]++;
+  r->clean[i]++;
 }
 
 /* n is sending a full digest to a peer and has sent a page of it. */
@@ -397,8 +411,30 @@ static void fault(run *r) {
 /* Source: a sidecar fetched entirely after a node started to corrupt
  * every DATA frame, that names that node as its source, recorded the
  * peer that sent bytes, not the one whose verified bytes it kept. */
+/* Liveness bookkeeping (item 18): a request's job ends with DONE,
+ * GENERATED or FAILED with a reason in the incarnation that owns it; a
+ * restart hands it to the next incarnation only through FETCH_RESUMED
+ * (same key, new job id). What a dead node emits no application hears. */
+static void follow_requests(run *r, int i, const vss_event *ev) {
+  if (vss_h_dead(r->h, i)) return;
+  uint64_t inc = incarnation(r, i);
+  int end = ev->type == VSS_EV_FETCH_DONE || ev->type == VSS_EV_GENERATED ||
+            (ev->type == VSS_EV_FETCH_FAILED && ev->rc < 0);
+  if (!end && ev->type != VSS_EV_FETCH_RESUMED) return;
+  for (int k = 0; k < r->nreqs; k++) {
+    req *q = &r->reqs[k];
+    if (q->node != i || q->ended) continue;
+    if (end && q->job == ev->job && q->inc == inc) q->ended = 1;
+    if (!end && q->inc < inc && vss_key_cmp(&q->key, &ev->key) == 0) {
+      q->job = ev->job;
+      q->inc = inc;
+    }
+  }
+}
+
 static void on_event(void *user, int i, const vss_event *ev) {
   run *r = user;
+  follow_requests(r, i, ev);
   if (ev->type != VSS_EV_FETCH_DONE || r->failed) return;
   for (int a = 0; a < r->nn; a++) {
     if (!r->liar_since[a] ||
@@ -466,22 +502,21 @@ static void check_nodes(run *r, int full) {
   }
 }
 
-static int job_ended(run *r, const req *q) {
+/* CAMPAIGN_TRACE=1: the node's events about the request's sidecar. */
+static void trace_key(run *r, const req *q) {
   size_t n;
   const vss_event *ev = vss_h_events(r->h, q->node, &n);
-  for (size_t k = 0; k < n; k++) {
-    if (ev[k].job != q->job || ev[k].at < q->at) continue;
-    if (ev[k].type == VSS_EV_FETCH_DONE || ev[k].type == VSS_EV_GENERATED)
-      return 1;
-    if (ev[k].type == VSS_EV_FETCH_FAILED && ev[k].rc < 0) return 1;
-  }
-  return 0;
+  for (size_t k = 0; k < n; k++)
+    if (vss_key_cmp(&ev[k].key, &q->key) == 0 || ev[k].job == q->job)
+      fprintf(stderr, "  node %d t=%.3f %s job %" PRIu64 " rc %d\n", q->node,
+              ev[k].at / 1e9, vss_event_name(ev[k].type), ev[k].job, ev[k].rc);
 }
 
 static void check_liveness(run *r) {
   for (int k = 0; k < r->nreqs && !r->failed; k++) {
     const req *q = &r->reqs[k];
-    if (job_ended(r, q)) continue;
+    if (q->ended) continue;
+    if (getenv("CAMPAIGN_TRACE")) trace_key(r, q);
     char u[VSS_UUID_STR_LEN + 1];
     vss_uuid_format(&q->key.content, u);
     fail(r,

@@ -542,6 +542,11 @@ uint64_t vss_h_store_calls(const vss_h *h, int i) {
   return vss_store_faulty_calls(h->nodes[i].store);
 }
 
+int vss_h_dead(vss_h *h, int i) {
+  if (i < 0 || i >= h->nnodes) return 0;
+  return h_dead(&h->nodes[i]);
+}
+
 uint64_t vss_h_crashes(const vss_h *h, int i) {
   return h->nodes[i].crashes;
 }

@@ -78,6 +78,10 @@ vss_store *vss_h_db(vss_h *h, int i);
 uint64_t vss_h_store_calls(const vss_h *h, int i);
 /* Crashes (vss_h_crash and fired vss_h_crash_after) of node i so far. */
 uint64_t vss_h_crashes(const vss_h *h, int i);
+/* 1 once node i is dead: crashed, or its armed crash fired at a store
+ * call already made (the harness restarts it at its next step). Whatever
+ * the node was asked while dead died with the process. */
+int vss_h_dead(vss_h *h, int i);
 
 /* Byzantine source: with probability p, each XFER_DATA frame node i
  * sends has one payload byte flipped - framing, req_id, offset and
