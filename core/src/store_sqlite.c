@@ -334,7 +334,8 @@ static int col_hash_blob(sqlite3_stmt *st, int i, vss_hash *out) {
 /* The (kind, variant) of the previous row of a scan: a library has a few
  * dozen, so most rows repeat the previous one and skip its validation. */
 typedef struct kv_memo {
-  int valid;
+  int valid, have_dev;
+  vss_uuid dev; /* a scan's rows all name the device of meta */
   size_t klen, vlen;
   char kind[16], variant[VSS_VARIANT_MAX];
   vss_kind k;
@@ -431,7 +432,15 @@ static int read_avail(sqlite3_stmt *st, kv_memo *m, vss_avail_row *r) {
 
   if ((rc = col_key_blob(st, 0, m, &r->key)) < 0) return rc;
   if ((rc = col_format(st, 3, &r->format)) < 0) return rc;
-  if ((rc = col_uuid_blob(st, 4, &r->device)) < 0) return rc;
+  if (m && m->have_dev) {
+    r->device = m->dev;
+  } else {
+    if ((rc = col_uuid_blob(st, 4, &r->device)) < 0) return rc;
+    if (m) {
+      m->dev = r->device;
+      m->have_dev = 1;
+    }
+  }
   if ((rc = col_u64(st, 5, &has)) < 0) return rc;
   if (has > 1) return VSS_ERR_CORRUPT;
   r->has = (uint8_t)has;
