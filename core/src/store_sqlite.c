@@ -342,8 +342,7 @@ typedef struct kv_memo {
 } kv_memo;
 
 /* Columns i+1, i+2: kind, variant, into out (whose variant is zeroed). */
-static int col_kind_variant(sqlite3_stmt *st, int i, kv_memo *m,
-                            vss_key *out) {
+static int col_kind_variant(sqlite3_stmt *st, int i, kv_memo *m, vss_key *out) {
   const char *ks, *vs;
   size_t klen, vlen;
   int rc;
@@ -1216,8 +1215,8 @@ static int blob_fns(sqlite3 *db, int on) {
 static int migrate_v5_blobs(sqlite3 *db) {
   int rc = blob_fns(db, 1);
 
-  for (size_t i = 0; rc == SQLITE_OK && i < sizeof(migrate_v5_sql) /
-                                                sizeof(migrate_v5_sql[0]);
+  for (size_t i = 0; rc == SQLITE_OK &&
+                     i < sizeof(migrate_v5_sql) / sizeof(migrate_v5_sql[0]);
        i++) {
     rc = sqlite3_exec(db, migrate_v5_sql[i], NULL, NULL, NULL);
     if (rc == SQLITE_OK && vss__sqlite_migrate_hook)
@@ -1231,10 +1230,8 @@ static int migrate_v5_blobs(sqlite3 *db) {
  * appends a function; released ones never change. */
 typedef int (*migration_fn)(sqlite3 *db);
 static const migration_fn migrations[SCHEMA_VERSION + 1] = {
-    [1] = migrate_v1,
-    [2] = migrate_v2,
-    [3] = migrate_v3_resume,
-    [4] = migrate_v4_tomb_floor,
+    [1] = migrate_v1,        [2] = migrate_v2,
+    [3] = migrate_v3_resume, [4] = migrate_v4_tomb_floor,
     [5] = migrate_v5_blobs,
 };
 
@@ -1458,10 +1455,13 @@ int vss_store_sqlite_open(vss_store **out, const char *path,
   q = calloc(1, sizeof(*q));
   if (!q) return VSS_ERR_NOMEM;
   /* NOMUTEX: a vss_store is used by one thread at a time (the core is
-   * single-threaded), so SQLite's per-connection mutex is pure cost. */
-  rc = sqlite3_open_v2(
-      path, &q->db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+   * single-threaded), so SQLite's per-connection mutex is pure cost.
+   * URI: a path "file:..." is an SQLite URI (the test harness opens
+   * in-memory databases that way, e.g. "file:/n0?vfs=memdb"). */
+  rc = sqlite3_open_v2(path, &q->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                           SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                       NULL);
   o.db = q->db;
   if (rc != SQLITE_OK)
     rc = open_sqlite_err(&o, rc);

@@ -124,7 +124,7 @@ typedef struct run {
   req reqs[MAX_REQS];
   int nreqs;
   uint64_t restarts[MAX_NODES];
-  uint64_t clean[MAX_NODES]; /* clean restarts (crashes: the harness) */
+  uint64_t clean[MAX_NODES];      /* clean restarts (crashes: the harness) */
   vss_time liar_since[MAX_NODES]; /* lies in every DATA frame (0: no) */
   vss_time lifted_at;             /* faults lifted (0: not yet) */
   int failed;

@@ -17,7 +17,11 @@ typedef struct vss_h vss_h;
 
 /* Per-node options; zero means the default. */
 typedef struct vss_h_node_opts {
-  const char *db_path;     /* NULL: ":memory:" (restart loses it) */
+  /* NULL: ":memory:" (restart loses it). A URI naming SQLite's memdb
+   * VFS, "file:/NAME?vfs=memdb", is a database in memory that survives
+   * restarts and crashes like a file (the harness holds a connection to
+   * it until vss_h_del): no file system work per store call. */
+  const char *db_path;
   vss_node_config *config; /* NULL: vss_node_config_default */
   int no_generate;         /* 1: this device cannot generate sidecars */
 } vss_h_node_opts;

@@ -489,8 +489,8 @@ static void make_v4(const char *path, const vss_uuid *dev) {
                    NULL, NULL, NULL),
       SQLITE_OK);
   vss_uuid_format(dev, dtext);
-  snprintf(sql, sizeof(sql),
-           "INSERT INTO meta VALUES (1, '%s', 2, %u, 0)", dtext, V4_ROWS);
+  snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES (1, '%s', 2, %u, 0)",
+           dtext, V4_ROWS);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   assert_int_equal(
       sqlite3_prepare_v2(db,
@@ -544,8 +544,7 @@ static void assert_still_v4(const char *path) {
            "FROM sidecar_availability",
            out, sizeof(out));
   assert_string_equal(out, "3001 3001");
-  raw_text(path,
-           "SELECT typeof(device_uuid) || ' ' || max_seq FROM meta", out,
+  raw_text(path, "SELECT typeof(device_uuid) || ' ' || max_seq FROM meta", out,
            sizeof(out));
   assert_string_equal(out, "text 3000");
   raw_text(path,
