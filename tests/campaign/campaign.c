@@ -367,7 +367,8 @@ static void fault(run *r) {
   case F_REMOVE_FULL: {
     /* Give a a library of several digest pages, make its peers take a
      * full digest (new epoch), and remove keys of the first page while
-     * the later pages are still being sent. */
+     * the later pages are still being sent. The node object is looked
+     * up again after every run: a crash or restart in it replaces it. */
     vss_node *n = vss_h_node(r->h, a);
     for (uint32_t k = 0; k < 2200; k++) { /* 3 digest pages */
       vss_key key;
@@ -381,10 +382,12 @@ static void fault(run *r) {
      * within change_batch_delay, before the digest's last page */
     for (int b = 0; b < r->nn; b++)
       if (b != a) vss_h_link_set_rate(r->h, a, b, 200e3);
-    vss_node_reset_epoch(n, vss_h_now(r->h));
+    vss_node_reset_epoch(vss_h_node(r->h, a), vss_h_now(r->h));
     /* until some peer has had the first page of the full digest */
-    for (int ms = 0; ms < 2000 && !full_digest_under_way(n); ms++)
+    for (int ms = 0;
+         ms < 2000 && !full_digest_under_way(vss_h_node(r->h, a)); ms++)
       vss_h_run_until(r->h, vss_h_now(r->h) + MS);
+    n = vss_h_node(r->h, a);
     for (uint32_t k = 0; k < 50; k++) {
       vss_key key;
       vss_h_key(&key, (uint32_t)(900000 + rnd(r, 1000)), VSS_KIND_OCR, "ru");
@@ -399,7 +402,7 @@ static void fault(run *r) {
     /* a holds 1,200 thumbnails; its neighbour b fetches them all; a
      * goes away while b has them in flight. */
     int b = neighbour(r, a);
-    vss_node *na = vss_h_node(r->h, a), *nb = vss_h_node(r->h, b);
+    vss_node *na = vss_h_node(r->h, a), *nb;
     for (uint32_t k = 0; k < 1200; k++) {
       vss_key key;
       vss_h_key(&key, (uint32_t)(700000 + k), VSS_KIND_THUMB, "w256");
@@ -409,6 +412,7 @@ static void fault(run *r) {
                          vss_h_now(r->h));
     }
     vss_h_run_until(r->h, vss_h_now(r->h) + 2 * S);
+    nb = vss_h_node(r->h, b); /* a crash or restart replaces it */
     for (uint32_t k = 0; k < 1200; k++) {
       vss_key key;
       vss_h_key(&key, (uint32_t)(700000 + k), VSS_KIND_THUMB, "w256");
