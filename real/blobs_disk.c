@@ -20,10 +20,25 @@
 #include "fsutil.h"
 #include "log.h"
 
+/* A sidecar committed in the current group: renamed into place, its
+ * data and directory entries not yet synced. */
+typedef struct pending {
+  int fd;
+  int first; /* fs_mkdirs_nosync's: first directory it created, or -1 */
+  char dir[VSS_REL_PATH_MAX + 1];
+} pending;
+
 typedef struct disk {
   int dirfd; /* the data directory */
   int tmpfd; /* data_dir/tmp */
   size_t swept;
+  /* Group commit (blobs_disk_group): 0 = every commit syncs at once. */
+  size_t group_max;
+  blobs_disk_defer_cb defer;
+  void *defer_user;
+  pending *pend;
+  size_t npend;
+  uint64_t groups, grouped, syncfs_calls;
 } disk;
 
 /* Writeback is started every WRITEBACK_STEP bytes written, so the
@@ -149,13 +164,9 @@ static void parent_of(const char *rel, char *out, size_t cap) {
  * row the core commits next never outlives its bytes. Creating the
  * directories first lets the data fsync's journal commit carry them, and
  * the directory fsyncs after it then find little left to write. */
-static int d_commit(void *ctx, void *tmp) {
-  disk *d = ctx;
-  disk_tmp *t = tmp;
-  char dir[VSS_REL_PATH_MAX + 1];
+static int commit_now(disk *d, disk_tmp *t, const char *dir) {
   int rc = 0, e, first = -1;
 
-  parent_of(t->rel, dir, sizeof dir);
   if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0700, &first)) < 0)
     rc = errno_rc(-e);
   if (rc == 0 && fdatasync(t->fd) != 0) rc = errno_rc(errno);
@@ -166,8 +177,93 @@ static int d_commit(void *ctx, void *tmp) {
   if (rc == 0 && (e = fs_fsync_dir(d->dirfd, dir)) < 0) rc = errno_rc(-e);
   if (rc == 0 && (e = fs_sync_created(d->dirfd, dir, first)) < 0)
     rc = errno_rc(-e);
+  return rc;
+}
+
+/* Syncs a group one file at a time: each fdatasync and directory fsync
+ * is a device cache flush (1.5-8 ms each here), which is what grouping
+ * avoids; used for a group of one and when syncfs fails. */
+static int flush_each(disk *d) {
+  int rc = 0, e;
+  for (size_t i = 0; i < d->npend; i++)
+    if (fdatasync(d->pend[i].fd) != 0 && rc == 0) rc = errno_rc(errno);
+  for (size_t i = 0; i < d->npend && rc == 0; i++) {
+    pending *p = &d->pend[i];
+    if (i > 0 && !strcmp(p->dir, d->pend[i - 1].dir) && p->first < 0) continue;
+    if ((e = fs_fsync_dir(d->dirfd, p->dir)) < 0 ||
+        (e = fs_sync_created(d->dirfd, p->dir, p->first)) < 0)
+      rc = errno_rc(-e);
+  }
+  return rc;
+}
+
+/* One syncfs makes every file of the group and every directory entry
+ * durable with one journal commit and one device flush: 500 thumbnails
+ * took 0.06 s against 2.6 s of fdatasyncs and 6.7 s of directory
+ * fsyncs one by one. It also writes other dirty data of the file system,
+ * which is the price. Linux reports writeback errors from it since 5.8;
+ * on any failure the group is synced file by file, which reports the
+ * error per file. */
+static int flush_files(disk *d) {
+  int rc = 0;
+  if (d->npend == 0) return 0;
+  if (d->npend == 1 || syncfs(d->dirfd) != 0)
+    rc = flush_each(d);
+  else
+    d->syncfs_calls++;
+  for (size_t i = 0; i < d->npend; i++)
+    if (close(d->pend[i].fd) != 0 && rc == 0) rc = errno_rc(errno);
+  if (rc < 0)
+    log_error("group commit of %zu sidecar(s) failed: %s", d->npend,
+              vss_strerror(rc));
+  d->groups++;
+  d->grouped += d->npend;
+  d->npend = 0;
+  return rc == VSS_ERR_NOT_FOUND ? VSS_ERR_IO : rc;
+}
+
+/* Group commit: the bytes are renamed into place now, unsynced, and the
+ * group's flush makes them durable before the caller makes any row that
+ * names them durable (the daemon holds the rows in one open SQLite
+ * transaction until then, see srv.c). A crash before the flush leaves
+ * bytes without a row, as a crash between commit and row always could.
+ * Not for a file that replaces one already there: its row may be ready
+ * and must never point at unsynced bytes. */
+static int commit_deferred(disk *d, disk_tmp *t, const char *dir, int *done) {
+  struct stat st;
+  pending *p;
+  int e, first = -1;
+
+  *done = 0;
+  if (d->group_max == 0 ||
+      fstatat(d->dirfd, t->rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+      errno != ENOENT || (d->defer && d->defer(d->defer_user) != 0))
+    return 0;
+  *done = 1;
+  if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0700, &first)) < 0)
+    return errno_rc(-e);
+  if (renameat(d->tmpfd, t->name, d->dirfd, t->rel) != 0)
+    return errno_rc(errno);
+  p = &d->pend[d->npend++];
+  p->fd = t->fd;
+  p->first = first;
+  snprintf(p->dir, sizeof p->dir, "%s", dir);
+  t->fd = -1;
+  return d->npend >= d->group_max ? flush_files(d) : 0;
+}
+
+static int d_commit(void *ctx, void *tmp) {
+  disk *d = ctx;
+  disk_tmp *t = tmp;
+  char dir[VSS_REL_PATH_MAX + 1];
+  int rc, deferred;
+
+  parent_of(t->rel, dir, sizeof dir);
+  rc = commit_deferred(d, t, dir, &deferred);
+  if (!deferred) rc = commit_now(d, t, dir);
   if (rc < 0) {
     log_error("commit of %s failed: %s", t->rel, vss_strerror(rc));
+    if (t->fd >= 0) close(t->fd);
     unlinkat(d->tmpfd, t->name, 0);
   }
   free(t);
@@ -228,6 +324,8 @@ static int d_remove(void *ctx, const vss_key *key, vss_format fmt) {
 
 static void d_close(void *ctx) {
   disk *d = ctx;
+  (void)flush_files(d);
+  free(d->pend);
   close(d->tmpfd);
   close(d->dirfd);
   free(d);
@@ -372,6 +470,44 @@ int blobs_disk_open(vss_blobs **out, const char *data_dir, size_t *swept,
   if (swept) *swept = d->swept = sweep_tmp(d->tmpfd);
   if ((rc = vss_blobs_new(out, &DISK_METHODS, d)) < 0) d_close(d);
   return rc;
+}
+
+static disk *disk_of(vss_blobs *b) {
+  return vss_blobs_ctx(b, &DISK_METHODS);
+}
+
+int blobs_disk_group(vss_blobs *b, size_t max, blobs_disk_defer_cb defer,
+                     void *user) {
+  disk *d = disk_of(b);
+  pending *p;
+  if (d == NULL) return VSS_ERR_INVALID;
+  if (flush_files(d) < 0) return VSS_ERR_IO;
+  p = max ? realloc(d->pend, max * sizeof *p) : NULL;
+  if (max && p == NULL) return VSS_ERR_NOMEM;
+  if (max == 0) free(d->pend);
+  d->pend = p;
+  d->group_max = max;
+  d->defer = defer;
+  d->defer_user = user;
+  return 0;
+}
+
+size_t blobs_disk_pending(vss_blobs *b) {
+  disk *d = disk_of(b);
+  return d ? d->npend : 0;
+}
+
+int blobs_disk_flush(vss_blobs *b) {
+  disk *d = disk_of(b);
+  return d ? flush_files(d) : 0;
+}
+
+void blobs_disk_counts(vss_blobs *b, uint64_t *groups, uint64_t *grouped,
+                       uint64_t *syncfs_calls) {
+  disk *d = disk_of(b);
+  *groups = d ? d->groups : 0;
+  *grouped = d ? d->grouped : 0;
+  *syncfs_calls = d ? d->syncfs_calls : 0;
 }
 
 int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,

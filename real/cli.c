@@ -293,6 +293,9 @@ static int cmd_add(global *g, int argc, char **argv) {
   /* No sweep of tmp/: a running daemon may have transfers there. */
   if (blobs_disk_open(&b, g->dir, NULL, err, sizeof err) < 0)
     return fail("%s%s", err, "");
+  /* Group commit: one sync per 256 copies instead of one per file; all
+   * are durable (the flush below) before anything records them. */
+  if (n > 1) (void)blobs_disk_group(b, 256, NULL, NULL);
   for (int i = 0; i < n && rc == 0; i++) {
     vss_key key;
     vss_format fmt;
@@ -301,6 +304,8 @@ static int cmd_add(global *g, int argc, char **argv) {
     else
       rc = copy_in(b, files[i], &key, fmt);
   }
+  if (blobs_disk_flush(b) < 0 && rc == 0)
+    rc = fail("cannot make the copies durable%s%s", "", "");
   vss_blobs_del(b);
   if (rc == 0) rc = run_op(g, ops_find("record"), n, uris, 0);
   if (use_stdin) {

@@ -498,6 +498,11 @@ static int op_record(ops_ctx *c, int argc, char **argv, out *o) {
     out_f(o, 'e', "record needs sidecar URIs");
     return EXIT_USAGE;
   }
+  /* The daemon's commit group holds a transaction open: end it first. */
+  if (c->srv && srv_group_flush(c->srv) < 0) {
+    out_f(o, 'e', "the daemon could not commit its pending sidecars");
+    return EXIT_FAIL;
+  }
   for (int i = 0; i < argc; i += BATCH) {
     int n = argc - i < BATCH ? argc - i : BATCH, rc = 0;
     if (n > 1 && (rc = vss_store_begin(c->h->store)) < 0) {
@@ -786,7 +791,13 @@ static int op_status(ops_ctx *c, int argc, char **argv, out *o) {
           (long)getpid(), c->srv->listen_addr[0] ? c->srv->listen_addr : "off",
           (double)(now - c->srv->started) / 1e9, c->srv->refused,
           c->srv->evicted);
-  else
+  if (c->srv) {
+    uint64_t groups, grouped, syncfs_calls;
+    blobs_disk_counts(c->h->blobs, &groups, &grouped, &syncfs_calls);
+    out_f(o, 'o',
+          "commits grouped=%" PRIu64 " groups=%" PRIu64 " syncfs=%" PRIu64,
+          grouped, groups, syncfs_calls);
+  } else
     out_f(o, 'o', "daemon not running (start it with `vss-node serve`)");
   out_f(o, 'o', "local sidecars=%" PRIu64 " bytes=%s", count, hb);
   if (c->srv == NULL) return op_peers(c, 0, NULL, o);
