@@ -748,11 +748,11 @@ static void status_peer(ops_ctx *c, const vss_peer_info *pi, vss_time now,
   out_f(o, 'o',
         "peer %s device=%s state=%s for=%s addr=%s entries=%" PRIu64
         " avail_age=%s rate=%.1fMB/s rtt=%.2fms sent=%" PRIu64
-        " received=%" PRIu64,
+        " received=%" PRIu64 " cipher=%s",
         name, dev, pi->online ? "online" : "offline", up,
         p && p->active ? conn_addr(p->active) : "-", pi->entries, age,
         pi->rate / 1e6, (double)pi->rtt / 1e6, p ? p->sent : 0,
-        p ? p->received : 0);
+        p ? p->received : 0, p && p->active ? conn_cipher(p->active) : "-");
 }
 
 static void status_jobs(ops_ctx *c, vss_time now, out *o) {
