@@ -137,6 +137,18 @@ int ops_parse_uri(const char *uri, vss_key *key, vss_format *fmt, out *o) {
   return 0;
 }
 
+/* This device or a device paired now. The node keeps what it learned of
+ * an unpaired device until that cache expires (it cannot connect any
+ * more): status, presence and list must not show it meanwhile. */
+static int paired_or_self(ops_ctx *c, const vss_uuid *dev) {
+  static const uint8_t zero[CHAN_PK_LEN];
+  vss_peer_row row;
+  if (vss_uuid_cmp(dev, &c->h->device) == 0) return 1;
+  if (c->srv) return net_slot(c->srv, dev) != NULL;
+  return vss_store_get_peer(c->h->store, dev, &row) == 0 &&
+         memcmp(row.pubkey, zero, sizeof zero) != 0;
+}
+
 static const char *name_of(ops_ctx *c, const vss_uuid *dev, char *buf,
                            size_t cap) {
   vss_peer_row row;
@@ -539,6 +551,7 @@ static int holder_cb(void *user, const vss_key *key, const vss_uuid *device,
   char name[64], dev[VSS_UUID_STR_LEN + 1], sum[VSS_HASH_HEX_LEN + 1];
   size_t len = strlen(hc->names);
   (void)key;
+  if (!paired_or_self(hc->c, device)) return 0;
   name_of(hc->c, device, name, sizeof name);
   if (hc->per_line) {
     vss_uuid_format(device, dev);
@@ -803,7 +816,7 @@ static int op_status(ops_ctx *c, int argc, char **argv, out *o) {
   if (c->srv == NULL) return op_peers(c, 0, NULL, o);
   n = vss_node_peers(c->node, peers, 64);
   for (int i = 0; i < n && i < 64; i++)
-    status_peer(c, &peers[i], now, o);
+    if (paired_or_self(c, &peers[i].device)) status_peer(c, &peers[i], now, o);
   for (size_t i = 0; i < c->srv->nslots; i++) {
     peer_slot *p = c->srv->slots[i];
     int seen = 0;
