@@ -46,9 +46,17 @@ typedef struct disk {
  * of writing all of it while the event loop waits. */
 #define WRITEBACK_STEP (8u << 20)
 
+/* Space is reserved (fallocate) this far ahead of the highest byte
+ * written, not for the whole sidecar at open: 256 large jobs opened at
+ * once must not fail with a full disk that the bytes would never have
+ * filled at the same time. A full disk still fails a job within one step
+ * of its bytes, before the rest crosses the network. */
+#define ALLOC_STEP (64u << 20)
+
 typedef struct disk_tmp {
   int fd;
   uint64_t size;
+  uint64_t reserved;           /* [0, reserved) is allocated */
   uint64_t dirty_lo, dirty_hi; /* range written since the last kick */
   char name[40];               /* in tmp/ */
   char rel[VSS_REL_PATH_MAX + 1];
@@ -96,16 +104,19 @@ static int d_open_temp(void *ctx, const vss_key *key, vss_format fmt,
     free(t);
     return rc == VSS_ERR_NOT_FOUND ? VSS_ERR_IO : rc;
   }
-  /* Reserve the space now: a full disk fails the job at its start, not
-   * after most bytes crossed the network. */
-  if (size > 0 && (rc = posix_fallocate(t->fd, 0, (off_t)size)) != 0 &&
-      rc != EOPNOTSUPP && rc != EINVAL) {
-    close(t->fd);
-    unlinkat(d->tmpfd, t->name, 0);
-    free(t);
-    return errno_rc(rc);
-  }
   *out = t;
+  return 0;
+}
+
+/* Reserves up to a step beyond what this write reaches. */
+static int reserve(disk_tmp *t, uint64_t end) {
+  uint64_t want;
+  int rc;
+  if (end <= t->reserved) return 0;
+  want = end + ALLOC_STEP < t->size ? end + ALLOC_STEP : t->size;
+  rc = posix_fallocate(t->fd, (off_t)t->reserved, (off_t)(want - t->reserved));
+  if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) return errno_rc(rc);
+  t->reserved = want;
   return 0;
 }
 
@@ -127,7 +138,9 @@ static int d_write(void *ctx, void *tmp, uint64_t off, const void *buf,
   disk_tmp *t = tmp;
   const char *p = buf;
   (void)ctx;
+  int rc;
   if (off > t->size || len > t->size - off) return VSS_ERR_INVALID;
+  if ((rc = reserve(t, off + len)) < 0) return rc;
   writeback(t, off, len);
   while (len > 0) {
     ssize_t w = pwrite(t->fd, p, len, (off_t)off);
