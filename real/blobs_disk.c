@@ -5,6 +5,7 @@
 #include "blobs_disk.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -521,6 +522,53 @@ void blobs_disk_counts(vss_blobs *b, uint64_t *groups, uint64_t *grouped,
   *groups = d ? d->groups : 0;
   *grouped = d ? d->grouped : 0;
   *syncfs_calls = d ? d->syncfs_calls : 0;
+}
+
+/* ---- orphans ---------------------------------------------------------- */
+
+/* nftw has no user pointer: the walk runs once, at start, on one thread. */
+static struct {
+  blobs_disk_row_cb has_row;
+  void *user;
+  size_t base; /* length of "DATA_DIR/" */
+  size_t removed;
+} g_orphans;
+
+static int orphan_visit(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw) {
+  const char *rel = path + g_orphans.base, *p;
+  char uri[VSS_URI_MAX + 1];
+  vss_key key;
+  vss_format fmt;
+  (void)st;
+  (void)ftw;
+  if (type != FTW_F) return 0;
+  /* sidecars/content/h0/h1/UUID/KIND/VARIANT.EXT -> sidecar://UUID/... */
+  p = rel + strlen("sidecars/content/");
+  if (strlen(p) < 6 || p[2] != '/' || p[5] != '/') return 0;
+  if (snprintf(uri, sizeof uri, "sidecar://%s", p + 6) >= (int)sizeof uri ||
+      vss_uri_parse(uri, strlen(uri), &key, &fmt) < 0)
+    return 0; /* not a name we make: leave it to its owner */
+  if (g_orphans.has_row(g_orphans.user, &key, fmt, rel)) return 0;
+  if (unlink(path) == 0) {
+    log_info("removed %s: bytes without a ready row (a crash between "
+             "commit and record)",
+             rel);
+    g_orphans.removed++;
+  }
+  return 0;
+}
+
+size_t blobs_disk_sweep_orphans(const char *data_dir, blobs_disk_row_cb has_row,
+                                void *user) {
+  char root[4096];
+  if (fs_path(root, sizeof root, data_dir, "sidecars/content") < 0) return 0;
+  g_orphans.has_row = has_row;
+  g_orphans.user = user;
+  g_orphans.base = strlen(data_dir) + 1;
+  g_orphans.removed = 0;
+  (void)nftw(root, orphan_visit, 16, FTW_PHYS | FTW_MOUNT);
+  return g_orphans.removed;
 }
 
 int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,

@@ -48,6 +48,16 @@ int blobs_disk_flush(vss_blobs *b);
 /* Groups flushed, sidecars in them, of which synced by syncfs. */
 void blobs_disk_counts(vss_blobs *b, uint64_t *groups, uint64_t *grouped,
                        uint64_t *syncfs_calls);
+/* Removes the bytes under sidecars/content that no ready row names
+ * (has_row says, given the key and format the path spells, and the
+ * path): a crash between the blob commit and the row, an add that never
+ * recorded, a replaced extension. Files whose names we never make are
+ * left alone. Only with the data dir locked, before anything writes.
+ * Returns how many went (each logged). */
+typedef int (*blobs_disk_row_cb)(void *user, const vss_key *key, vss_format fmt,
+                                 const char *rel);
+size_t blobs_disk_sweep_orphans(const char *data_dir, blobs_disk_row_cb has_row,
+                                void *user);
 /* Absolute path of a sidecar's bytes (for users; I/O goes by key). */
 int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,
                     char *out, size_t cap);

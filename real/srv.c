@@ -263,6 +263,17 @@ static int make_node(srv *s) {
   return rc;
 }
 
+static int has_ready_row(void *user, const vss_key *key, vss_format fmt,
+                         const char *rel) {
+  srv *s = user;
+  vss_sidecar_row row;
+  int rc = vss_store_get_sidecar(s->h->store, key, &row);
+  /* A store error keeps the bytes: only a clear "no row" removes them. */
+  if (rc < 0) return rc != VSS_ERR_NOT_FOUND;
+  (void)rel;
+  return row.status != VSS_STATUS_READY || row.format == fmt;
+}
+
 static int start(srv *s) {
   char dev[VSS_UUID_STR_LEN + 1];
   int rc;
@@ -284,6 +295,11 @@ static int start(srv *s) {
   if (s->h->swept)
     log_info("removed %zu unfinished transfer file(s) left by a crash",
              s->h->swept);
+  /* We hold the lock and nothing writes yet: bytes without a row now
+   * can only be what a crash or an unrecorded add left. */
+  size_t orphans = blobs_disk_sweep_orphans(s->h->dir, has_ready_row, s);
+  if (orphans)
+    log_info("removed %zu sidecar file(s) that no row named", orphans);
   if ((rc = make_node(s)) < 0) return rc;
   if ((rc = ctl_start(s)) < 0) return rc;
   if ((rc = net_start(s)) < 0) return rc;
