@@ -86,7 +86,19 @@ static void close_pair(device *d, int p) {
   device_ring(d, p);
 }
 
+void world_wake(world *w, int dev) {
+  if (!w->waking || w->waking[dev]) return;
+  /* it may be asleep: someone rings it (world_ring_queued) */
+  w->waking[dev] = 1;
+  if (w->nwake == w->capwake) {
+    w->capwake = w->capwake ? w->capwake * 2 : 64;
+    w->wake = xrealloc(w->wake, (size_t)w->capwake * sizeof(int));
+  }
+  w->wake[w->nwake++] = dev;
+}
+
 void device_queue(device *d, int p) {
+  if (!d->ndq) world_wake(d->w, d->idx);
   if (d->ndq == d->capdq) {
     d->capdq = d->capdq ? d->capdq * 2 : 16;
     d->dq = xrealloc(d->dq, (size_t)d->capdq * sizeof(int));
@@ -192,7 +204,8 @@ static vss_time next_deadline(device *d) {
   world *w = d->w;
   vss_time t = vss_node_get_expiry(d->node);
   t = tmin(t, timeline_next_device(d));
-  t = tmin(t, timeline_next_global(w));
+  /* Global events are applied by the world actor, which rings the
+   * devices they concern: no device wakes for every device's event. */
   t = tmin(t, gen_next(d));
   t = tmin(t, transport_next_due(d));
   if (d->nbroken) {
@@ -245,6 +258,7 @@ static void step(device *d) {
     views_process(d);
     if (d->ndq) device_reconcile(d);
   }
+  if (w->nwake) world_ring_queued(w, d);
   transport_pump(d);
   /* Sending may have drained a queue the node pushed back on; what it
    * then reads may queue replies. */

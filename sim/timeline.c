@@ -104,6 +104,7 @@ static void apply_global(world *w, const sc_event *e, vss_time now) {
     break;
   case EV_RESTART:
     w->devs[e->device].restart_pending = 1;
+    world_wake(w, e->device);
     break;
   case EV_LINK_DOWN:
   case EV_LINK_UP:

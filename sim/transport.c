@@ -511,6 +511,12 @@ void transport_deliver_due(device *d) {
  * when a link's latency drops mid-stream). */
 void transport_received(device *d, envelope *env) {
   world *w = d->w;
+  if (env->epoch == BELL_EPOCH && env->src == env->dst) {
+    w->live_envelopes--; /* the world actor's (detached, not listed) */
+    d->bell = 0;
+    free(env);
+    return;
+  }
   live_del(w, env);
   if (env->epoch == BELL_EPOCH) { /* a wake-up: the step reconciles */
     d->bell = 0;

@@ -24,6 +24,10 @@
  */
 #include "world.h"
 
+#include <simgrid/actor.h>
+#include <simgrid/comm.h>
+#include <simgrid/mailbox.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +186,49 @@ void device_ring(device *from, int to) {
   env->dst = to;
   env->epoch = BELL_EPOCH;
   transport_put(from, env);
+}
+
+void world_ring_queued(world *w, device *from) {
+  for (int i = 0; i < w->nwake; i++) {
+    int to = w->wake[i];
+    w->waking[to] = 0;
+    device *t = &w->devs[to];
+    if (from && to == from->idx) continue; /* runs its step now */
+    if (!t->ndq && !t->restart_pending) continue;
+    if (from) {
+      device_ring(from, to);
+    } else if (!t->bell) { /* the world actor: a detached put */
+      t->bell = 1;
+      envelope *env = xcalloc(1, sizeof(*env));
+      env->src = env->dst = to;
+      env->epoch = BELL_EPOCH;
+      w->live_envelopes++; /* not on the live list: freed on arrival */
+      prof_block(w);
+      sg_comm_t c = sg_mailbox_put_init(t->mbox, env, 0);
+      sg_comm_detach(c, NULL);
+      prof_resume(w);
+    }
+  }
+  w->nwake = 0;
+}
+
+/* Applies global timeline events at their times and rings the devices
+ * they concern. */
+void world_actor(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  world *w = g_world;
+  prof_resume(w);
+  for (;;) {
+    vss_time t = timeline_next_global(w);
+    if (t == VSS_TIME_UNSET || t > w->end) break;
+    prof_block(w);
+    sg_actor_sleep_until(ns_to_s(t));
+    prof_resume(w);
+    timeline_apply_global(w, t);
+    world_ring_queued(w, NULL);
+  }
+  prof_block(w);
 }
 
 static void dial(device *d, int p) {

@@ -376,6 +376,11 @@ int world_start(world *w) {
     char *argv[] = {(char *)"device", idx, NULL};
     sg_actor_create(w->devs[i].name, w->devs[i].host, device_actor, 2, argv);
   }
+  w->waking = xcalloc((size_t)w->ndev, 1);
+  char *wargv[] = {(char *)"world", NULL};
+  sg_actor_t wa =
+      sg_actor_create("world", w->devs[0].host, world_actor, 1, wargv);
+  sg_actor_daemonize(wa);
   char *margv[] = {(char *)"monitor", NULL};
   sg_actor_t m =
       sg_actor_create("monitor", w->devs[0].host, monitor_actor, 1, margv);
@@ -580,6 +585,8 @@ void world_free(world *w) {
   u64map_free(&w->pairs, 1);
   free(w->global_ev);
   free(w->idmap);
+  free(w->wake);
+  free(w->waking);
   platform_free(&w->plat);
   memset(w, 0, sizeof(*w));
 }

@@ -288,6 +288,9 @@ struct world {
   int *sclink_up; /* per scenario link */
   double loss, corrupt;
   int managed; /* sessions chosen by the nodes (views.c) */
+  int *wake;   /* devices with news queued from outside their actor */
+  int nwake, capwake;
+  uint8_t *waking; /* per device: listed in wake[] */
   int sess_max;
   uint64_t sess_sum, sess_samples; /* online devices' sessions, sampled */
   uint64_t gen;                    /* bumped at every connectivity change */
@@ -410,6 +413,11 @@ void views_members_changed(world *w, int dev);
 void views_reachable(device *d, int p);
 int views_is_member(const device *d, int p);
 void device_ring(device *from, int to);
+/* Bells for the devices listed in w->wake (from: NULL = the world actor,
+ * whose puts are detached). */
+void world_ring_queued(world *w, device *from);
+void world_actor(int argc, char **argv);
+void world_wake(world *w, int dev); /* list dev for world_ring_queued */
 void views_sample(world *w);
 
 /* gen.c */
