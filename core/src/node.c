@@ -594,6 +594,12 @@ static int dispatch(vss_node *n, vss_peer *p, const vss_msg *m, size_t len,
     return vss_ping_on_ping(n, p, &m->u.ping);
   case VSS_MSG_PONG:
     return vss_ping_on_pong(n, p, &m->u.ping, now);
+  case VSS_MSG_RELAY:
+    return vss_view_on_relay_msg(n, p, &m->u.relay, len, now);
+  case VSS_MSG_IHAVE:
+    return vss_view_on_ihave(n, p, &m->u.ihave, now);
+  case VSS_MSG_WANT:
+    return vss_view_on_want(n, p, &m->u.ihave, now);
   default:
     return vss_xfer_recv(n->xfer, p, m, now);
   }

@@ -16,6 +16,7 @@
 #include "view.h"
 
 #include "hints.h"
+#include "query.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,27 @@ typedef struct member {
   uint8_t fails;
   vss_time dial_at;
   vss_time backoff_until;
+  /* Its news as an origin: how far we have it, and a WANT to send when
+   * an IHAVE said there is more and the eager copy has not come. */
+  uint64_t epoch, seq;
+  uint64_t want_seq;
+  vss_uuid want_from;
+  vss_time want_at;
 } member;
+
+/* A relay we passed on, kept to answer WANTs (the lazy half). */
+typedef struct rframe {
+  uint32_t origin; /* member */
+  uint64_t epoch, to_seq;
+  size_t len;
+  uint8_t data[];
+} rframe;
+
+/* Keys a fetch wants from a member we are dialling (asked on peer_up). */
+typedef struct wkey {
+  uint32_t member;
+  vss_key key;
+} wkey;
 
 struct vss_view {
   int managed;
@@ -52,7 +73,17 @@ struct vss_view {
   uint32_t *order; /* scratch for the selection */
   vss_view_stats st;
   vss_hints *hints;
+  rframe *ring[VSS_RELAY_RING_FRAMES];
+  uint32_t ring_head, ring_n;
+  size_t ring_bytes;
+  wkey wants[VSS_VIEW_WANT_KEYS];
+  uint32_t nwants;
+  int want_due; /* some member has want_at set */
 };
+
+static vss_time send_wants(vss_node *n, vss_time now);
+static void wants_drop(vss_view *v, uint32_t k);
+static void wants_ask(vss_node *n, vss_peer *p, uint32_t k, vss_time now);
 
 int vss_view_new(vss_view **out) {
   vss_view *v = calloc(1, sizeof(*v));
@@ -69,6 +100,8 @@ int vss_view_new(vss_view **out) {
 
 void vss_view_del(vss_view *v) {
   if (!v) return;
+  for (uint32_t i = 0; i < v->ring_n; i++)
+    free(v->ring[(v->ring_head + i) % VSS_RELAY_RING_FRAMES]);
   vss_hints_del(v->hints);
   free(v->m);
   free(v->idx);
@@ -149,7 +182,7 @@ static int member_get(vss_node *n, const vss_uuid *id, uint32_t *out) {
     memset(m, 0, sizeof(*m));
     m->id = *id;
     m->rank = pair_rank(&n->meta.device, id);
-    m->dial_at = m->backoff_until = VSS_TIME_UNSET;
+    m->dial_at = m->backoff_until = m->want_at = VSS_TIME_UNSET;
     index_put(v, k);
   }
   *out = k;
@@ -310,6 +343,7 @@ static void maintain(vss_node *n, vss_time now) {
       m->dialing = 0;
       v->dialing--;
       backoff(m, now);
+      wants_drop(v, k);
       v->dirty = 1;
     }
     if (m->dialing) next = vss__tmin(next, m->dial_at + n->cfg.dial_timeout);
@@ -317,9 +351,16 @@ static void maintain(vss_node *n, vss_time now) {
         m->reachable)
       next = vss__tmin(next, m->backoff_until);
   }
+  next = vss__tmin(next, send_wants(n, now));
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->live[i];
     if (!p->online || !p->transient) continue;
+    uint32_t k = find(v, &p->id);
+    if (k != NO_MEMBER && v->m[k].want) { /* the view took it over */
+      p->transient = 0;
+      v->transient--;
+      continue;
+    }
     vss_time idle_at = p->last_active + n->cfg.transient_idle;
     if (idle_at <= now) { /* a take down leaves live[] as it is */
       hangup(n, p, now);
@@ -413,6 +454,16 @@ void vss_view_peer_up(vss_node *n, vss_peer *p, vss_time now) {
   m->backoff_until = VSS_TIME_UNSET;
   if (p->transient) v->transient++;
   v->dirty = 1;
+  wants_ask(n, p, k, now);
+}
+
+void vss_view_mark_transient(vss_node *n, vss_peer *p) {
+  vss_view *v = n->view;
+  if (!v->managed || p->transient) return;
+  uint32_t k = find(v, &p->id);
+  if (k != NO_MEMBER && v->m[k].want) return; /* we want it anyway */
+  p->transient = 1;
+  v->transient++;
 }
 
 void vss_view_peer_down(vss_node *n, vss_peer *p, vss_time now) {
@@ -434,6 +485,7 @@ int vss_view_dial_failed(vss_node *n, const vss_uuid *peer, vss_time now) {
     m->dialing = 0;
     v->dialing--;
     backoff(m, now);
+    wants_drop(v, k);
     v->dirty = 1;
   }
   return 0;
@@ -465,4 +517,331 @@ void vss_view_stats_get(const vss_node *n, vss_view_stats *out) {
   out->wanted = v->wanted;
   out->hint_keys = vss_hints_keys(v->hints);
   out->hint_holders = vss_hints_holders(v->hints);
+}
+
+/* ---- relayed availability -------------------------------------------- */
+
+static void ring_put(vss_view *v, uint32_t origin, uint64_t epoch,
+                     uint64_t to_seq, const uint8_t *frame, size_t len) {
+  if (len > VSS_RELAY_RING_BYTES / 4) return; /* not worth a slot */
+  while (v->ring_n && (v->ring_n == VSS_RELAY_RING_FRAMES ||
+                       v->ring_bytes + len > VSS_RELAY_RING_BYTES)) {
+    rframe *old = v->ring[v->ring_head];
+    v->ring_bytes -= old->len;
+    free(old);
+    v->ring_head = (v->ring_head + 1) % VSS_RELAY_RING_FRAMES;
+    v->ring_n--;
+  }
+  rframe *f = malloc(sizeof(*f) + len);
+  if (!f) return; /* only the lazy half loses it */
+  f->origin = origin;
+  f->epoch = epoch;
+  f->to_seq = to_seq;
+  f->len = len;
+  memcpy(f->data, frame, len);
+  v->ring[(v->ring_head + v->ring_n) % VSS_RELAY_RING_FRAMES] = f;
+  v->ring_n++;
+  v->ring_bytes += len;
+}
+
+static int send_ihave(vss_node *n, vss_peer *q, vss_msg_type t,
+                      const vss_uuid *origin, uint64_t epoch, uint64_t seq) {
+  vss_buf b = {0};
+  int rc = vss_wire_encode_ihave(&b, t, origin, epoch, seq);
+  if (rc == 0) rc = vss__send(n, q, b.data, b.len);
+  if (rc == 0) n->view->st.relay_bytes_sent += b.len;
+  vss_buf_free(&b);
+  return rc;
+}
+
+/* Sessions news may go to: not the one it came from, not its origin,
+ * not transient ones (a fetch's). */
+static int relay_target(const vss_peer *q, const vss_peer *src,
+                        const vss_uuid *origin) {
+  return q->online && !q->transient && !q->drop_rc && q != src &&
+         vss_uuid_cmp(&q->id, origin) != 0;
+}
+
+/* Eagerly (the whole frame) to the VSS_RELAY_EAGER sessions of lowest
+ * pair rank, the random part of the graph, so the eager copies spread
+ * like an epidemic over links that differ from node to node; an IHAVE
+ * to the others, which WANT it if no eager copy came (Plumtree). */
+static void spread(vss_node *n, vss_peer *src, const vss_uuid *origin,
+                   uint64_t epoch, uint64_t seq, const uint8_t *frame,
+                   size_t len) {
+  vss_view *v = n->view;
+  vss_peer *eager[VSS_RELAY_EAGER];
+  uint32_t erank[VSS_RELAY_EAGER];
+  int ne = 0;
+  for (uint16_t i = 0; i < n->npeers; i++) {
+    vss_peer *q = n->live[i];
+    if (!relay_target(q, src, origin)) continue;
+    uint32_t k = find(v, &q->id);
+    uint32_t r = k == NO_MEMBER ? UINT32_MAX : v->m[k].rank;
+    int at = ne < VSS_RELAY_EAGER ? ne++ : VSS_RELAY_EAGER;
+    while (at > 0 && erank[at - 1] > r) {
+      if (at < VSS_RELAY_EAGER) {
+        eager[at] = eager[at - 1];
+        erank[at] = erank[at - 1];
+      }
+      at--;
+    }
+    if (at < VSS_RELAY_EAGER) {
+      eager[at] = q;
+      erank[at] = r;
+    }
+  }
+  for (uint16_t i = 0; i < n->npeers; i++) {
+    vss_peer *q = n->live[i];
+    if (!relay_target(q, src, origin)) continue;
+    int is_eager = 0;
+    for (int e = 0; e < ne; e++)
+      is_eager |= eager[e] == q;
+    if (is_eager) {
+      if (vss__send(n, q, frame, len) == 0) {
+        v->st.relays_sent++;
+        v->st.relay_bytes_sent += len;
+      }
+    } else {
+      (void)send_ihave(n, q, VSS_MSG_IHAVE, origin, epoch, seq);
+    }
+  }
+}
+
+/* Entries of origin k into the hints. from: the relaying peer (charged
+ * for the keys it adds), NULL for the origin's own digest. */
+static int apply_entries(vss_node *n, vss_peer *from, uint32_t k, vss_rd rd,
+                         uint32_t count, vss_time now) {
+  vss_view *v = n->view;
+  for (uint32_t i = 0; i < count; i++) {
+    vss_wire_entry e;
+    int rc = vss_wire_next_entry(&rd, &e);
+    if (rc) return rc;
+    rc = vss_hints_set(v->hints, &e.key, e.format, e.has, e.size, &e.checksum,
+                       k);
+    if (rc == VSS_ERR_LIMIT || rc == VSS_ERR_NOMEM) {
+      v->st.hints_dropped++;
+      continue;
+    }
+    if (rc == 1 && from &&
+        ++from->relayed > vss__limit(n, VSS_LIMIT_PEER_RELAYED))
+      return vss__peer_drop(n, from, VSS_LIMIT_PEER_RELAYED, VSS_ERR_LIMIT,
+                            now);
+  }
+  return 0;
+}
+
+/* 1 when (epoch, to_seq) is news of origin k (and records it), 0 when
+ * it is known or stale. Positions only move forward: a gap (news we
+ * never saw) is left to WANTs and, past the ring, to on-demand QUERY. */
+static int is_news(member *o, uint64_t epoch, uint64_t to_seq) {
+  if (epoch < o->epoch) return 0;
+  if (epoch > o->epoch) {
+    o->epoch = epoch;
+    o->seq = 0;
+  }
+  if (to_seq <= o->seq) return 0;
+  o->seq = to_seq;
+  if (o->want_at != VSS_TIME_UNSET && o->want_seq <= to_seq)
+    o->want_at = VSS_TIME_UNSET;
+  return 1;
+}
+
+static int relay_on(vss_node *n, vss_peer *src, uint32_t k,
+                    const vss_msg_relay *hdr, vss_rd entries) {
+  vss_buf b = {0};
+  const uint8_t *raw = entries.p + entries.off;
+  int rc = vss_wire_encode_relay(&b, hdr, raw, entries.len - entries.off);
+  if (rc == 0) {
+    ring_put(n->view, k, hdr->epoch, hdr->to_seq, b.data, b.len);
+    spread(n, src, &hdr->origin, hdr->epoch, hdr->to_seq, b.data, b.len);
+  }
+  vss_buf_free(&b);
+  return rc == VSS_ERR_NOMEM ? 0 : rc; /* the news is applied anyway */
+}
+
+int vss_view_direct(vss_node *n, vss_peer *p, const vss_msg_digest *m,
+                    vss_time now) {
+  vss_view *v = n->view;
+  if (!v->managed) return 0;
+  uint32_t k = find(v, &p->id);
+  if (k == NO_MEMBER || !is_news(&v->m[k], m->epoch, m->to_seq)) return 0;
+  int rc = apply_entries(n, NULL, k, m->entries, m->count, now);
+  /* A full digest is old holdings (a first contact), not news. */
+  if (rc || (m->flags & VSS_DIGEST_FULL) || m->count == 0) return rc;
+  vss_msg_relay hdr = {.origin = p->id,
+                       .epoch = m->epoch,
+                       .from_seq = m->from_seq,
+                       .to_seq = m->to_seq,
+                       .hops = VSS_RELAY_HOPS,
+                       .count = m->count};
+  return relay_on(n, p, k, &hdr, m->entries);
+}
+
+/* A relay or IHAVE naming a device we do not know: ignored, and a peer
+ * that keeps sending them (inventing origins) is dropped. */
+static int foreign(vss_node *n, vss_peer *p, vss_time now) {
+  n->view->st.relays_foreign++;
+  if (++p->foreign > VSS_RELAY_FOREIGN_MAX)
+    return vss__peer_drop(n, p, VSS_LIMIT_PEER_RELAYED, VSS_ERR_LIMIT, now);
+  return 0;
+}
+
+int vss_view_on_relay_msg(vss_node *n, vss_peer *p, const vss_msg_relay *m,
+                          size_t len, vss_time now) {
+  (void)len;
+  vss_view *v = n->view;
+  if (!v->managed) return 0; /* nothing asked for it: ignore */
+  v->st.relays_received++;
+  uint32_t k = find(v, &m->origin);
+  if (k == NO_MEMBER) return foreign(n, p, now);
+  if (!is_news(&v->m[k], m->epoch, m->to_seq)) return 0;
+  v->st.relays_new++;
+  int rc = apply_entries(n, p, k, m->entries, m->count, now);
+  if (rc || m->hops == 0) return rc;
+  vss_msg_relay hdr = *m;
+  hdr.hops = m->hops - 1;
+  return relay_on(n, p, k, &hdr, m->entries);
+}
+
+int vss_view_on_ihave(vss_node *n, vss_peer *p, const vss_msg_ihave *m,
+                      vss_time now) {
+  vss_view *v = n->view;
+  if (!v->managed) return 0;
+  uint32_t k = find(v, &m->origin);
+  if (k == NO_MEMBER) return foreign(n, p, now);
+  member *o = &v->m[k];
+  if (m->epoch < o->epoch || (m->epoch == o->epoch && m->seq <= o->seq))
+    return 0;
+  if (o->want_at == VSS_TIME_UNSET) {
+    o->want_seq = m->seq;
+    o->want_from = p->id;
+    o->want_at = now + VSS_RELAY_GRAFT;
+    v->next_at = vss__tmin(v->next_at, o->want_at);
+  }
+  return 0;
+}
+
+int vss_view_on_want(vss_node *n, vss_peer *p, const vss_msg_ihave *m,
+                     vss_time now) {
+  (void)now;
+  vss_view *v = n->view;
+  if (!v->managed) return 0;
+  uint32_t k = find(v, &m->origin);
+  if (k == NO_MEMBER) return foreign(n, p, now);
+  size_t sent = 0;
+  for (uint32_t i = 0; i < v->ring_n && sent < VSS_RELAY_WANT_REPLY; i++) {
+    const rframe *f = v->ring[(v->ring_head + i) % VSS_RELAY_RING_FRAMES];
+    if (f->origin != k || f->epoch < m->epoch ||
+        (f->epoch == m->epoch && f->to_seq <= m->seq))
+      continue;
+    int rc = vss__send(n, p, f->data, f->len);
+    if (rc) return rc == VSS_ERR_NOMEM ? 0 : rc;
+    sent += f->len;
+    v->st.relay_bytes_sent += f->len;
+  }
+  return 0;
+}
+
+/* IHAVEs whose eager copy never came: WANT from the announcer. */
+static vss_time send_wants(vss_node *n, vss_time now) {
+  vss_view *v = n->view;
+  vss_time next = VSS_TIME_UNSET;
+  for (uint32_t k = 0; k < v->n; k++) {
+    member *o = &v->m[k];
+    if (o->want_at == VSS_TIME_UNSET) continue;
+    if (o->want_at > now) {
+      next = vss__tmin(next, o->want_at);
+      continue;
+    }
+    o->want_at = VSS_TIME_UNSET;
+    if (o->want_seq <= o->seq) continue;
+    vss_peer *q = vss__peer_find(n, &o->want_from);
+    if (q && q->online && !q->drop_rc)
+      (void)send_ihave(n, q, VSS_MSG_WANT, &o->id, o->epoch, o->seq);
+  }
+  return next;
+}
+
+/* ---- fetches from holders outside the view --------------------------- */
+
+static const member *wanted_member(const vss_view *v, uint32_t k) {
+  return k < v->n ? &v->m[k] : NULL;
+}
+
+size_t vss_view_hints(vss_node *n, const vss_key *key, vss_format *fmt,
+                      uint64_t *size, vss_hash *checksum, vss_hint_holder *out,
+                      size_t cap) {
+  vss_view *v = n->view;
+  vss_hint e;
+  if (!v->managed || vss_hints_get(v->hints, key, &e) <= 0) return 0;
+  if (fmt) *fmt = e.format;
+  if (size) *size = e.size;
+  if (checksum) *checksum = e.checksum;
+  size_t c = 0;
+  for (uint32_t i = 0; i < e.n && c < cap; i++) {
+    const member *m = wanted_member(v, e.holder[i]);
+    if (!m) continue;
+    out[c].device = m->id;
+    out[c].cls = m->link.cls;
+    out[c].reachable = m->reachable;
+    out[c].online = online(n, m);
+    c++;
+  }
+  return c;
+}
+
+static int want_key(vss_view *v, uint32_t k, const vss_key *key) {
+  for (uint32_t i = 0; i < v->nwants; i++)
+    if (v->wants[i].member == k && vss_key_cmp(&v->wants[i].key, key) == 0)
+      return 1;
+  if (v->nwants == VSS_VIEW_WANT_KEYS) return 0; /* the QUERY path remains */
+  v->wants[v->nwants].member = k;
+  v->wants[v->nwants].key = *key;
+  v->nwants++;
+  return 1;
+}
+
+/* The member a fetch dialled is up: ask it the keys. */
+static void wants_ask(vss_node *n, vss_peer *p, uint32_t k, vss_time now) {
+  vss_view *v = n->view;
+  uint32_t w = 0;
+  for (uint32_t i = 0; i < v->nwants; i++) {
+    if (v->wants[i].member != k) {
+      v->wants[w++] = v->wants[i];
+      continue;
+    }
+    (void)vss_query_ask_peer(n, p, &v->wants[i].key, now);
+  }
+  v->nwants = w;
+}
+
+static void wants_drop(vss_view *v, uint32_t k) {
+  uint32_t w = 0;
+  for (uint32_t i = 0; i < v->nwants; i++)
+    if (v->wants[i].member != k) v->wants[w++] = v->wants[i];
+  v->nwants = w;
+}
+
+int vss_view_want(vss_node *n, const vss_key *key, vss_time now) {
+  vss_view *v = n->view;
+  vss_hint e;
+  if (!v->managed || vss_hints_get(v->hints, key, &e) <= 0) return 0;
+  for (uint32_t i = 0; i < e.n; i++) {
+    member *m = &v->m[e.holder[i]];
+    if (!m->reachable) continue;
+    if (online(n, m)) return 0; /* asked with the sessions */
+    if (m->dialing) return want_key(v, e.holder[i], key);
+    if (m->backoff_until != VSS_TIME_UNSET && m->backoff_until > now) continue;
+    if (slots_free(n) <= 0) {
+      vss_peer *p = victim(n, now);
+      if (!p) return 0;
+      hangup(n, p, now);
+    }
+    if (!want_key(v, e.holder[i], key)) return 0;
+    dial(n, m, 1, now);
+    v->next_at = vss__tmin(v->next_at, now + n->cfg.dial_timeout);
+    return 1;
+  }
+  return 0;
 }

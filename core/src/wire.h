@@ -41,7 +41,10 @@ typedef enum vss_msg_type {
   VSS_MSG_XFER_CANCEL = 9,
   VSS_MSG_PING = 10,
   VSS_MSG_PONG = 11,
-  VSS_MSG_MAX = 11
+  VSS_MSG_RELAY = 12, /* availability of an origin, passed on (view.c) */
+  VSS_MSG_IHAVE = 13, /* "I have news of origin up to seq" */
+  VSS_MSG_WANT = 14,  /* "send me origin's news after seq" */
+  VSS_MSG_MAX = 14
 } vss_msg_type;
 
 /* ---- growable output buffer ------------------------------------------ */
@@ -181,6 +184,25 @@ typedef struct vss_msg_ping {
   uint64_t stamp;
 } vss_msg_ping;
 
+/* An origin's availability entries (its log rows from_seq < seq <=
+ * to_seq, as its own digest carried them), passed on by a peer that has
+ * no business holding them: a large library's devices learn of holders
+ * they have no session with. hops bounds how far it is forwarded. */
+typedef struct vss_msg_relay {
+  vss_uuid origin;
+  uint64_t epoch, from_seq, to_seq;
+  uint32_t hops;
+  uint32_t count;
+  vss_rd entries; /* decode with vss_wire_next_entry */
+} vss_msg_relay;
+
+/* IHAVE: the sender has the origin's news up to seq (lazy push); WANT:
+ * send me what you have of origin after seq. */
+typedef struct vss_msg_ihave {
+  vss_uuid origin;
+  uint64_t epoch, seq;
+} vss_msg_ihave;
+
 typedef struct vss_msg {
   vss_msg_type type;
   union {
@@ -194,6 +216,8 @@ typedef struct vss_msg {
     vss_msg_xfer_error error;
     vss_msg_xfer_cancel cancel;
     vss_msg_ping ping; /* PING and PONG */
+    vss_msg_relay relay;
+    vss_msg_ihave ihave; /* IHAVE and WANT */
   } u;
 } vss_msg;
 
@@ -235,6 +259,12 @@ int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code);
 int vss_wire_encode_xfer_cancel(vss_buf *b, uint32_t req_id);
 int vss_wire_encode_ping(vss_buf *b, uint64_t stamp);
 int vss_wire_encode_pong(vss_buf *b, uint64_t stamp);
+/* entries: count already-encoded digest entries (len bytes), copied. */
+int vss_wire_encode_relay(vss_buf *b, const vss_msg_relay *hdr,
+                          const uint8_t *entries, size_t len);
+/* type VSS_MSG_IHAVE or VSS_MSG_WANT */
+int vss_wire_encode_ihave(vss_buf *b, vss_msg_type type, const vss_uuid *origin,
+                          uint64_t epoch, uint64_t seq);
 
 /* Upper bound of one encoded digest entry, to size pages. */
 #define VSS_WIRE_ENTRY_MAX (16 + 1 + 1 + VSS_VARIANT_MAX + 1 + 1 + 10 + 32)

@@ -121,6 +121,22 @@ static void reencode(vss_buf *b, const vss_msg *m) {
   case VSS_MSG_PONG:
     WIRE_CHECK(vss_wire_encode_pong(b, m->u.ping.stamp) == 0);
     break;
+  case VSS_MSG_RELAY: {
+    vss_rd r = m->u.relay.entries;
+    vss_wire_entry e;
+    for (uint32_t i = 0; i < m->u.relay.count; i++)
+      WIRE_CHECK(vss_wire_next_entry(&r, &e) == 0);
+    WIRE_CHECK(r.off == r.len);
+    const vss_rd *en = &m->u.relay.entries;
+    WIRE_CHECK(vss_wire_encode_relay(b, &m->u.relay, en->p + en->off,
+                                     en->len - en->off) == 0);
+    break;
+  }
+  case VSS_MSG_IHAVE:
+  case VSS_MSG_WANT:
+    WIRE_CHECK(vss_wire_encode_ihave(b, m->type, &m->u.ihave.origin,
+                                     m->u.ihave.epoch, m->u.ihave.seq) == 0);
+    break;
   default:
     WIRE_CHECK(!"decoded an unknown type");
   }

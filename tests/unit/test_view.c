@@ -14,8 +14,10 @@
 
 #include "harness.h"
 #include "node_internal.h"
+#include "pcache.h"
 #include "view.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +192,60 @@ static void test_refuse_inbound(void **state) {
   vss_h_del(h);
 }
 
+/* Node i knows a holder of key: itself, a session's digest, or a relay. */
+static int knows(vss_h *h, int i, const vss_key *key) {
+  vss_node *n = vss_h_node(h, i);
+  vss_sidecar_row row;
+  if (vss_store_get_sidecar(vss_h_store(h, i), key, &row) == 0) return 1;
+  if (vss_pcache_holders(n->pcache, key, NULL, 0) > 0) return 1;
+  vss_hint_holder hh[8];
+  return vss_view_hints(n, key, NULL, NULL, NULL, hh, 8) > 0;
+}
+
+/* Sessions are bounded, yet every device learns of a holder of every
+ * new item within a minute: direct digests, then relays (eager to a few,
+ * IHAVE/WANT to the rest). */
+static void test_relay_every_item_known(void **state) {
+  (void)state;
+  vss_node_config cfg;
+  const int sites = 6, per = 10, n = sites * per;
+  vss_h *h = fleet(16, sites, per, 8, &cfg);
+  assert_int_equal(vss_h_run_until(h, 30 * S), 0);
+  /* one new item on one device of each site */
+  vss_key keys[6];
+  for (int s = 0; s < sites; s++) {
+    vss_h_key(&keys[s], 1000 + (uint32_t)s, VSS_KIND_THUMB, "256");
+    assert_int_equal(
+        vss_h_generate(h, s * per + s % per, &keys[s], VSS_FMT_WEBP, 2000), 0);
+  }
+  vss_time t0 = vss_h_now(h), all = VSS_TIME_UNSET;
+  while (vss_h_now(h) < t0 + 60 * S) {
+    assert_int_equal(vss_h_run_until(h, vss_h_now(h) + 100 * MS), 0);
+    int missing = 0;
+    for (int i = 0; i < n; i++)
+      for (int s = 0; s < sites; s++)
+        missing += !knows(h, i, &keys[s]);
+    if (!missing) {
+      all = vss_h_now(h) - t0;
+      break;
+    }
+  }
+  printf("every device knows a holder of every new item after %.2f s\n",
+         all == VSS_TIME_UNSET ? -1.0 : (double)all / S);
+  assert_true(all != VSS_TIME_UNSET);
+  uint64_t relays = 0, news = 0;
+  for (int i = 0; i < n; i++) {
+    vss_view_stats st;
+    vss_node_view_stats(vss_h_node(h, i), &st);
+    relays += st.relays_received;
+    news += st.relays_new;
+    assert_true(st.sessions <= 8);
+  }
+  printf("relays received %" PRIu64 ", of which news %" PRIu64 "\n", relays,
+         news);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unmanaged_unchanged),
@@ -197,6 +253,7 @@ int main(void) {
       cmocka_unit_test(test_bounded_same_site_first),
       cmocka_unit_test(test_repair),
       cmocka_unit_test(test_refuse_inbound),
+      cmocka_unit_test(test_relay_every_item_known),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
