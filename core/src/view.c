@@ -45,6 +45,7 @@ typedef struct member {
   uint64_t want_seq;
   vss_uuid want_from;
   vss_time want_at;
+  uint8_t want_tries;
 } member;
 
 /* A relay we passed on, kept to answer WANTs (the lazy half). */
@@ -68,6 +69,7 @@ struct vss_view {
   uint32_t *idx; /* open addressing: member index + 1, 0 = empty */
   uint32_t icap; /* power of two, >= 2 * cap */
   uint32_t sessions, dialing, transient, wanted;
+  uint32_t target; /* sessions the view aims for (transients aside) */
   int dirty;
   vss_time next_at;
   uint32_t *order; /* scratch for the selection */
@@ -235,9 +237,11 @@ static void select_view(vss_node *n, vss_time now) {
   }
   v->wanted = 0;
   if (nc <= max) {
+    sort_base = v->m;
+    qsort(v->order, nc, sizeof(*v->order), by_pref);
     for (uint32_t i = 0; i < nc; i++)
       v->m[v->order[i]].want = 1;
-    v->wanted = nc;
+    v->wanted = v->target = nc;
     return;
   }
   uint32_t target = max - (max / 8 ? max / 8 : 1);
@@ -251,7 +255,7 @@ static void select_view(vss_node *n, vss_time now) {
   qsort(v->order + best, nc - best, sizeof(*v->order), by_rank);
   for (uint32_t i = best; i < target; i++)
     v->m[v->order[i]].want = 1;
-  v->wanted = target;
+  v->wanted = v->target = target;
 }
 
 static uint64_t hint_pref(void *user, uint32_t holder) {
@@ -294,23 +298,32 @@ static void dial(vss_node *n, member *m, int transient, vss_time now) {
   emit(n, VSS_EV_DIAL, &m->id, transient ? VSS_EVF_TRANSIENT : 0, now);
 }
 
-/* The session the node gives up first for a better one: a transient one
- * gone idle, else one outside the view (worst path first) that has
- * lived HANGUP_MIN_AGE. NULL when there is none. */
-static vss_peer *victim(vss_node *n, vss_time now) {
+static int link_rank(const vss_link_info *l) {
+  return cls_rank(l->cls) * 2 + (l->metered != 0);
+}
+
+/* The session the node gives up first to make room: a transient one
+ * gone idle, else the one of worst path class (outside the view before
+ * inside it) that has lived HANGUP_MIN_AGE; only when its class is worse
+ * than `better` (a link_rank; INT_MAX: any will do). NULL when none. */
+static vss_peer *victim(vss_node *n, int better, vss_time now) {
   vss_view *v = n->view;
   vss_peer *best = NULL;
   uint64_t worst = 0;
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->live[i];
     if (!p->online || p->drop_rc) continue;
+    if (p->transient) {
+      if (now - p->last_active < n->cfg.transient_idle / 4) continue;
+      return p; /* idle: the cheapest to give up */
+    }
+    if (now - p->up_at < HANGUP_MIN_AGE) continue;
+    if (link_rank(&p->link) <= better) continue;
     uint32_t k = find(v, &p->id);
-    member *m = k == NO_MEMBER ? NULL : &v->m[k];
-    if (m && m->want && !p->transient) continue;
-    if (now - p->up_at < HANGUP_MIN_AGE && !p->transient) continue;
-    if (p->transient && now - p->last_active < n->cfg.transient_idle / 4)
-      continue; /* a fetch is using it */
-    uint64_t key = m ? pref_key(m) : UINT64_MAX;
+    int wanted = k != NO_MEMBER && v->m[k].want;
+    uint64_t key = ((uint64_t)link_rank(&p->link) << 40) |
+                   ((uint64_t)!wanted << 32) |
+                   (k == NO_MEMBER ? UINT32_MAX : v->m[k].rank);
     if (!best || key > worst) {
       best = p;
       worst = key;
@@ -369,15 +382,21 @@ static void maintain(vss_node *n, vss_time now) {
     next = vss__tmin(next, idle_at);
   }
   select_view(n, now);
-  for (uint32_t k = 0; k < v->n; k++) {
-    member *m = &v->m[k];
-    if (!m->want || m->dialing || online(n, m)) continue;
-    if (slots_free(n) <= 0) {
-      vss_peer *p = victim(n, now);
-      if (!p) break;
+  /* Fill the view up to its target; when it is full, only a better path
+   * class (a same-site peer for an internet one) replaces a session:
+   * sessions that work are kept, so views do not churn. */
+  int held = (int)(v->sessions - v->transient + v->dialing);
+  for (uint32_t i = 0; i < v->wanted; i++) {
+    member *m = &v->m[v->order[i]];
+    if (m->dialing || online(n, m)) continue;
+    if (held >= (int)v->target || slots_free(n) <= 0) {
+      vss_peer *p = victim(n, link_rank(&m->link), now);
+      if (!p) continue;
+      if (!p->transient) held--;
       hangup(n, p, now);
     }
     dial(n, m, 0, now);
+    held++;
     next = vss__tmin(next, now + n->cfg.dial_timeout);
   }
   v->dirty = 0;
@@ -425,12 +444,10 @@ int vss_view_admit(vss_node *n, const vss_uuid *peer, const vss_link_info *link,
   }
   if (m->dialing) return 0; /* its slot is held */
   if (slots_free(n) > 0) return 0;
-  if (m->want) {
-    vss_peer *p = victim(n, now);
-    if (p) {
-      hangup(n, p, now);
-      return 0;
-    }
+  vss_peer *p = victim(n, link_rank(link ? link : &m->link), now);
+  if (p) { /* a better path than one we have */
+    hangup(n, p, now);
+    return 0;
   }
   v->st.refused++;
   return VSS_ERR_LIMIT;
@@ -716,6 +733,7 @@ int vss_view_on_ihave(vss_node *n, vss_peer *p, const vss_msg_ihave *m,
   if (o->want_at == VSS_TIME_UNSET) {
     o->want_seq = m->seq;
     o->want_from = p->id;
+    o->want_tries = 0;
     o->want_at = now + VSS_RELAY_GRAFT;
     v->next_at = vss__tmin(v->next_at, o->want_at);
   }
@@ -756,9 +774,20 @@ static vss_time send_wants(vss_node *n, vss_time now) {
     }
     o->want_at = VSS_TIME_UNSET;
     if (o->want_seq <= o->seq) continue;
+    /* The announcer, else (it went away) any session: it may have it. */
     vss_peer *q = vss__peer_find(n, &o->want_from);
-    if (q && q->online && !q->drop_rc)
-      (void)send_ihave(n, q, VSS_MSG_WANT, &o->id, o->epoch, o->seq);
+    for (uint16_t j = 0; (!q || !q->online || q->drop_rc) && j < n->npeers;
+         j++) {
+      vss_peer *c = n->live[(j + o->want_tries + k) % n->npeers];
+      if (relay_target(c, NULL, &o->id)) q = c;
+    }
+    if (!q || !q->online || q->drop_rc) continue;
+    (void)send_ihave(n, q, VSS_MSG_WANT, &o->id, o->epoch, o->seq);
+    if (++o->want_tries < VSS_RELAY_WANT_TRIES) { /* again if still behind */
+      o->want_from = n->live[(o->want_tries + k) % n->npeers]->id;
+      o->want_at = now + VSS_RELAY_WANT_RETRY;
+      next = vss__tmin(next, o->want_at);
+    }
   }
   return next;
 }
@@ -834,7 +863,7 @@ int vss_view_want(vss_node *n, const vss_key *key, vss_time now) {
     if (m->dialing) return want_key(v, e.holder[i], key);
     if (m->backoff_until != VSS_TIME_UNSET && m->backoff_until > now) continue;
     if (slots_free(n) <= 0) {
-      vss_peer *p = victim(n, now);
+      vss_peer *p = victim(n, INT32_MIN, now);
       if (!p) return 0;
       hangup(n, p, now);
     }

@@ -22,6 +22,9 @@ typedef struct vss_view vss_view;
 #define VSS_RELAY_RING_FRAMES 4096
 #define VSS_RELAY_RING_BYTES (8u * 1024 * 1024)
 #define VSS_RELAY_WANT_REPLY (256u * 1024) /* bytes answered per WANT */
+/* A WANT still unanswered is sent again (to another session). */
+#define VSS_RELAY_WANT_TRIES 3
+#define VSS_RELAY_WANT_RETRY (3 * VSS_NS_PER_S)
 /* Keys fetches wait to ask of members being dialled. */
 #define VSS_VIEW_WANT_KEYS 256
 
