@@ -107,8 +107,8 @@ int vss_gossip_on_hello(vss_node *n, vss_peer *p, const vss_msg_hello *m,
   if (vss_uuid_cmp(&m->device, &p->id) != 0) return VSS_ERR_PROTO;
   if (m->proto != VSS_PROTO_VERSION) return VSS_ERR_VERSION;
   p->g.last_heard = now;
-  if (m->flags & HELLO_TRANSIENT) vss_view_mark_transient(n, p);
-  if (p->transient) return 0; /* no digest: the fetch asks with QUERY */
+  vss_view_on_hello(n, p, (m->flags & HELLO_TRANSIENT) != 0);
+  if (p->transient || p->hang_pending) return 0; /* no digest */
   int resync = (m->flags & HELLO_RESYNC) != 0;
   /* A delta from below the tombstone floor would miss the compacted
    * removals; a full digest implies them (the receiver sweeps). */

@@ -568,6 +568,8 @@ static void reap_drops(vss_node *n, vss_time now) {
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->live[i];
     if (p->drop_rc && p->online) peer_take_down(n, p, now);
+    if (p->hang_pending && p->online) vss_view_hangup(n, p, now);
+    p->hang_pending = 0;
   }
 }
 

@@ -457,6 +457,8 @@ void vss_view_peer_up(vss_node *n, vss_peer *p, vss_time now) {
   vss_view *v = n->view;
   p->up_at = p->last_active = now;
   p->transient = 0;
+  p->dialled = 0;
+  p->hello_seen = 0;
   if (!v->managed) return;
   v->sessions++;
   uint32_t k = find(v, &p->id);
@@ -465,22 +467,37 @@ void vss_view_peer_up(vss_node *n, vss_peer *p, vss_time now) {
   if (m->dialing) {
     m->dialing = 0;
     v->dialing--;
+    p->dialled = 1;
     p->transient = m->transient_dial && !m->want;
   }
-  m->fails = 0;
   m->backoff_until = VSS_TIME_UNSET;
   if (p->transient) v->transient++;
   v->dirty = 1;
   wants_ask(n, p, k, now);
 }
 
-void vss_view_mark_transient(vss_node *n, vss_peer *p) {
+void vss_view_on_hello(vss_node *n, vss_peer *p, int transient) {
   vss_view *v = n->view;
-  if (!v->managed || p->transient) return;
+  if (!v->managed || p->transient || p->hello_seen) return;
+  p->hello_seen = 1;
   uint32_t k = find(v, &p->id);
-  if (k != NO_MEMBER && v->m[k].want) return; /* we want it anyway */
-  p->transient = 1;
-  v->transient++;
+  int wanted = k != NO_MEMBER && v->m[k].want;
+  if (transient && !wanted) {
+    p->transient = 1;
+    v->transient++;
+    return;
+  }
+  /* Inbound sessions may take half the slots kept for fetches: a
+   * dialler that wants us is mostly let in, so views settle. */
+  uint32_t cap = v->target + (n->cfg.max_active - v->target) / 2;
+  if (!wanted && !p->dialled && v->sessions - v->transient > cap) {
+    p->hang_pending = 1;
+    n->ndrops++; /* reaped when the entry point returns */
+  }
+}
+
+void vss_view_hangup(vss_node *n, vss_peer *p, vss_time now) {
+  hangup(n, p, now);
 }
 
 void vss_view_peer_down(vss_node *n, vss_peer *p, vss_time now) {
@@ -489,7 +506,14 @@ void vss_view_peer_down(vss_node *n, vss_peer *p, vss_time now) {
   if (v->sessions) v->sessions--;
   if (p->transient && v->transient) v->transient--;
   uint32_t k = find(v, &p->id);
-  if (k != NO_MEMBER && !p->hung_up) backoff(&v->m[k], now);
+  if (k != NO_MEMBER) {
+    member *m = &v->m[k];
+    /* A session that lasted was not a refusal: its backoff starts over.
+     * One ended at once (the other end was full) backs off longer each
+     * time, so a member that keeps refusing is rarely asked. */
+    if (now - p->up_at >= HANGUP_MIN_AGE) m->fails = 0;
+    if (!p->hung_up) backoff(m, now);
+  }
   v->dirty = 1;
 }
 
@@ -634,16 +658,19 @@ static int apply_entries(vss_node *n, vss_peer *from, uint32_t k, vss_rd rd,
     vss_wire_entry e;
     int rc = vss_wire_next_entry(&rd, &e);
     if (rc) return rc;
+    vss_hint cur;
+    if (from && e.has &&
+        from->relayed >= vss__limit(n, VSS_LIMIT_PEER_RELAYED) &&
+        vss_hints_get(v->hints, &e.key, &cur) == 0) /* a key past its bound */
+      return vss__peer_drop(n, from, VSS_LIMIT_PEER_RELAYED, VSS_ERR_LIMIT,
+                            now);
     rc = vss_hints_set(v->hints, &e.key, e.format, e.has, e.size, &e.checksum,
                        k);
     if (rc == VSS_ERR_LIMIT || rc == VSS_ERR_NOMEM) {
       v->st.hints_dropped++;
       continue;
     }
-    if (rc == 1 && from &&
-        ++from->relayed > vss__limit(n, VSS_LIMIT_PEER_RELAYED))
-      return vss__peer_drop(n, from, VSS_LIMIT_PEER_RELAYED, VSS_ERR_LIMIT,
-                            now);
+    if (rc == 1 && from) from->relayed++;
   }
   return 0;
 }

@@ -42,9 +42,13 @@ int vss_view_admit(vss_node *n, const vss_uuid *peer, const vss_link_info *link,
                    vss_time now);
 void vss_view_peer_up(vss_node *n, vss_peer *p, vss_time now);
 void vss_view_peer_down(vss_node *n, vss_peer *p, vss_time now);
-/* p's HELLO says the session is a transient one (the other end dialled
- * it for a fetch). */
-void vss_view_mark_transient(vss_node *n, vss_peer *p);
+/* p's HELLO came: transient says the other end dialled it for a fetch.
+ * An inbound session that is neither wanted nor transient, when the
+ * view is at its target, is ended (the slots past the target are for
+ * fetches). */
+void vss_view_on_hello(vss_node *n, vss_peer *p, int transient);
+/* End p's session now (from reap, outside a handler). */
+void vss_view_hangup(vss_node *n, vss_peer *p, vss_time now);
 /* peer_down for a peer that never came up: a DIAL that failed. */
 int vss_view_dial_failed(vss_node *n, const vss_uuid *peer, vss_time now);
 vss_time vss_view_expiry(const vss_node *n);

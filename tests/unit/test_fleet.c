@@ -115,10 +115,15 @@ static int knows(vss_h *h, int i, const vss_key *key) {
 /* Steady-state bytes per device per hour: nothing new, nothing fetched,
  * over `span` of simulated time after the view formed. */
 static double steady_bytes(fleet *f, vss_time span) {
-  uint64_t b0 = total_bytes(f);
+  uint64_t b0 = total_bytes(f), d0 = f->dials;
   vss_time t0 = vss_h_now(f->h);
   assert_int_equal(vss_h_run_until(f->h, t0 + span), 0);
   double per = (double)(total_bytes(f) - b0) / f->n;
+  double avg = 0;
+  for (int i = 0; i < f->n; i++)
+    avg += sessions(f->h, i);
+  printf("N=%d steady: %.1f sessions/device, %" PRIu64 " dials in %.0f s\n",
+         f->n, avg / f->n, f->dials - d0, (double)span / S);
   return per * (3600.0 * S) / (double)span;
 }
 
