@@ -55,6 +55,8 @@ static vss_h *fleet(uint64_t seed, int sites, int per_site, uint32_t max_active,
   vss_h *h = vss_h_new(seed);
   vss_node_config_default(cfg);
   cfg->max_active = max_active;
+  /* no prefetch: what a device knows comes from gossip, not copies */
+  cfg->prefetch.eager_kinds = cfg->prefetch.lazy_kinds = 0;
   vss_h_node_opts o = {.config = cfg};
   for (int i = 0; i < sites * per_site; i++) {
     char name[32];
