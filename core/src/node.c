@@ -509,6 +509,7 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
   p->hung_up = 0;
   p->relayed = 0;
   p->foreign = 0;
+  p->introduced = 0;
   if (link) p->link = *link;
   vss_est_init_link(&p->est, link);
   vss_view_peer_up(n, p, now);

@@ -16,6 +16,7 @@
 #include "view.h"
 
 #include "hints.h"
+#include "pcache.h"
 #include "query.h"
 
 #include <stdlib.h>
@@ -69,7 +70,8 @@ struct vss_view {
   uint32_t *idx; /* open addressing: member index + 1, 0 = empty */
   uint32_t icap; /* power of two, >= 2 * cap */
   uint32_t sessions, dialing, transient, wanted;
-  uint32_t target; /* sessions the view aims for (transients aside) */
+  uint32_t target;  /* sessions the view aims for (transients aside) */
+  uint32_t learned; /* members learned from relays, not the driver */
   int dirty;
   vss_time next_at;
   uint32_t *order; /* scratch for the selection */
@@ -722,13 +724,30 @@ int vss_view_direct(vss_node *n, vss_peer *p, const vss_msg_digest *m,
   return relay_on(n, p, k, &hdr, m->entries);
 }
 
-/* A relay or IHAVE naming a device we do not know: ignored, and a peer
- * that keeps sending them (inventing origins) is dropped. */
-static int foreign(vss_node *n, vss_peer *p, vss_time now) {
-  n->view->st.relays_foreign++;
-  if (++p->foreign > VSS_RELAY_FOREIGN_MAX)
+/* The member for a relay's or IHAVE's origin. A device we were not told
+ * of (a driver may report only part of a large library) is learned, with
+ * no route, up to half the member table, and one peer may introduce at
+ * most a quarter of it per session; past either, the relay is ignored,
+ * and a peer whose relays keep being ignored (inventing origins) is
+ * dropped past VSS_RELAY_FOREIGN_MAX. Returns 0 with *k, 1 to ignore,
+ * or the drop's rc. */
+static int origin_of(vss_node *n, vss_peer *p, const vss_uuid *origin,
+                     uint32_t *k, vss_time now) {
+  vss_view *v = n->view;
+  if ((*k = find(v, origin)) != NO_MEMBER) return 0;
+  if (vss_uuid_cmp(origin, &n->meta.device) == 0) return 1; /* our own */
+  uint64_t cap = vss__limit(n, VSS_LIMIT_MEMBERS) / 2;
+  if (v->learned < cap && p->introduced < cap / 2 &&
+      member_get(n, origin, k) == 0) {
+    v->m[*k].link.cls = VSS_LINK_COUNT; /* no route known: last */
+    v->learned++;
+    p->introduced++;
+    return 0;
+  }
+  v->st.relays_foreign++;
+  if (v->learned < cap && ++p->foreign > VSS_RELAY_FOREIGN_MAX)
     return vss__peer_drop(n, p, VSS_LIMIT_PEER_RELAYED, VSS_ERR_LIMIT, now);
-  return 0;
+  return 1;
 }
 
 int vss_view_on_relay_msg(vss_node *n, vss_peer *p, const vss_msg_relay *m,
@@ -737,11 +756,12 @@ int vss_view_on_relay_msg(vss_node *n, vss_peer *p, const vss_msg_relay *m,
   vss_view *v = n->view;
   if (!v->managed) return 0; /* nothing asked for it: ignore */
   v->st.relays_received++;
-  uint32_t k = find(v, &m->origin);
-  if (k == NO_MEMBER) return foreign(n, p, now);
+  uint32_t k;
+  int rc = origin_of(n, p, &m->origin, &k, now);
+  if (rc) return rc < 0 ? rc : 0;
   if (!is_news(&v->m[k], m->epoch, m->to_seq)) return 0;
   v->st.relays_new++;
-  int rc = apply_entries(n, p, k, m->entries, m->count, now);
+  rc = apply_entries(n, p, k, m->entries, m->count, now);
   if (rc || m->hops == 0) return rc;
   vss_msg_relay hdr = *m;
   hdr.hops = m->hops - 1;
@@ -752,8 +772,9 @@ int vss_view_on_ihave(vss_node *n, vss_peer *p, const vss_msg_ihave *m,
                       vss_time now) {
   vss_view *v = n->view;
   if (!v->managed) return 0;
-  uint32_t k = find(v, &m->origin);
-  if (k == NO_MEMBER) return foreign(n, p, now);
+  uint32_t k;
+  int rc = origin_of(n, p, &m->origin, &k, now);
+  if (rc) return rc < 0 ? rc : 0;
   member *o = &v->m[k];
   if (m->epoch < o->epoch || (m->epoch == o->epoch && m->seq <= o->seq))
     return 0;
@@ -773,7 +794,7 @@ int vss_view_on_want(vss_node *n, vss_peer *p, const vss_msg_ihave *m,
   vss_view *v = n->view;
   if (!v->managed) return 0;
   uint32_t k = find(v, &m->origin);
-  if (k == NO_MEMBER) return foreign(n, p, now);
+  if (k == NO_MEMBER) return 0; /* nothing of it kept */
   size_t sent = 0;
   for (uint32_t i = 0; i < v->ring_n && sent < VSS_RELAY_WANT_REPLY; i++) {
     const rframe *f = v->ring[(v->ring_head + i) % VSS_RELAY_RING_FRAMES];
@@ -898,6 +919,41 @@ int vss_view_want(vss_node *n, const vss_key *key, vss_time now) {
     dial(n, m, 1, now);
     v->next_at = vss__tmin(v->next_at, now + n->cfg.dial_timeout);
     return 1;
+  }
+  return 0;
+}
+
+/* A same-site holder known only by relay, while no same-site session
+ * holds key: dial it too (transient), so that a job that started from a
+ * holder over the internet gets it as a source once it answers. */
+int vss_view_prefer_local(vss_node *n, const vss_key *key, vss_time now) {
+  vss_view *v = n->view;
+  vss_hint e;
+  if (!v->managed || vss_hints_get(v->hints, key, &e) <= 0) return 0;
+  const member *m = &v->m[e.holder[0]];
+  if (m->link.cls > VSS_LINK_WIFI || !m->reachable) return 0;
+  for (uint16_t i = 0; i < n->npeers; i++) {
+    const vss_peer *p = n->live[i];
+    if (p->online && p->link.cls <= VSS_LINK_WIFI &&
+        vss_pcache_has(n->pcache, key, p->idx))
+      return 0; /* a same-site session has it */
+  }
+  return vss_view_want(n, key, now);
+}
+
+/* Relayed holders of key not already reported from the presence cache
+ * (a session's digest), for get_presence. */
+int vss_view_each_hint(vss_node *n, const vss_key *key, vss_view_hint_cb cb,
+                       void *user) {
+  vss_view *v = n->view;
+  vss_hint e;
+  if (!v->managed || vss_hints_get(v->hints, key, &e) <= 0) return 0;
+  for (uint32_t i = 0; i < e.n; i++) {
+    const member *m = &v->m[e.holder[i]];
+    vss_peer *p = vss__peer_find(n, &m->id);
+    if (p && vss_pcache_has(n->pcache, key, p->idx)) continue;
+    int rc = cb(user, key, &m->id, p && p->online, e.size, &e.checksum);
+    if (rc) return rc;
   }
   return 0;
 }

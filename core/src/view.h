@@ -81,5 +81,14 @@ size_t vss_view_hints(vss_node *n, const vss_key *key, vss_format *fmt,
  * asked of it. Returns 1 when a session is on its way or up, 0 when
  * none could be had. */
 int vss_view_want(vss_node *n, const vss_key *key, vss_time now);
+/* Before a fetch: a same-site holder known only by relay, while no
+ * same-site session has the key, is dialled as well. */
+int vss_view_prefer_local(vss_node *n, const vss_key *key, vss_time now);
+/* Relayed holders of key that the presence cache does not list. */
+typedef int (*vss_view_hint_cb)(void *user, const vss_key *key,
+                                const vss_uuid *device, int online,
+                                uint64_t size, const vss_hash *checksum);
+int vss_view_each_hint(vss_node *n, const vss_key *key, vss_view_hint_cb cb,
+                       void *user);
 
 #endif

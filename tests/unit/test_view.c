@@ -285,12 +285,23 @@ static size_t dropped_for(vss_h *h, int i, vss_limit what) {
   return c;
 }
 
-/* A peer relaying a flood of made-up origins: ignored (nothing is
- * kept), and the peer is dropped past VSS_RELAY_FOREIGN_MAX. */
+/* A peer relaying a flood of made-up origins: it may teach us a quarter
+ * of the member table; past that its relays are ignored, and it is
+ * dropped past VSS_RELAY_FOREIGN_MAX of them. */
 static void test_hostile_foreign_origins(void **state) {
   (void)state;
+  vss_h *h = vss_h_new(17);
   vss_node_config cfg;
-  vss_h *h = fleet(17, 1, 3, 8, &cfg);
+  vss_node_config_default(&cfg);
+  cfg.max_active = 8;
+  cfg.limits[VSS_LIMIT_MEMBERS] = 1000; /* learns 500, 250 per peer */
+  vss_h_node_opts o = {.config = &cfg};
+  for (int i = 0; i < 3; i++)
+    assert_true(vss_h_add_node(h, "n", &o) >= 0);
+  vss_h_link_opts lo = {.delay = 1 * MS, .cls = VSS_LINK_ETHERNET};
+  for (int a = 0; a < 3; a++)
+    for (int b = a + 1; b < 3; b++)
+      assert_int_equal(vss_h_path(h, a, b, &lo), 0);
   assert_int_equal(vss_h_run_until(h, 10 * S), 0);
   assert_true(vss_h_connected(h, 0, 1));
   int rc = 0, sent = 0;
@@ -307,8 +318,9 @@ static void test_hostile_foreign_origins(void **state) {
          " ignored, hint keys %" PRIu64 "\n",
          sent, st.relays_foreign, st.hint_keys);
   assert_int_equal(rc, VSS_ERR_LIMIT);
-  assert_int_equal(sent, VSS_RELAY_FOREIGN_MAX + 1);
-  assert_int_equal(st.hint_keys, 0);
+  assert_int_equal(sent, 250 + VSS_RELAY_FOREIGN_MAX + 1);
+  assert_int_equal(st.members, 2 + 250);
+  assert_int_equal(st.hint_keys, 250 * 4);
   assert_int_equal(dropped_for(h, 0, VSS_LIMIT_PEER_RELAYED), 1);
   vss_h_del(h);
 }
@@ -423,6 +435,46 @@ static void test_transient_fetch(void **state) {
   vss_h_del(h);
 }
 
+/* A same-site holder outside the view (known by relay) and a holder over
+ * the internet in session: the proxy's bytes come mostly from the same
+ * site (it is dialled and joins the job as a source). */
+static void test_same_site_outside_view(void **state) {
+  (void)state;
+  vss_node_config cfg;
+  vss_h *h = fleet(20, 3, 10, 8, &cfg);
+  assert_int_equal(vss_h_run_until(h, 30 * S), 0);
+  int x = -1, y = -1, z = -1;
+  for (int a = 0; a < 30 && z < 0; a++)
+    for (int b = a / 10 * 10; b < a / 10 * 10 + 10 && z < 0; b++)
+      for (int c = 0; c < 30 && a != b && !vss_h_connected(h, a, b) && z < 0;
+           c++)
+        if (c / 10 != a / 10 && vss_h_connected(h, b, c)) x = a, y = b, z = c;
+  assert_true(z >= 0);
+  vss_key key;
+  vss_h_key(&key, 777, VSS_KIND_PROXY, "720p");
+  const uint64_t size = 6u * 1024 * 1024;
+  assert_int_equal(vss_h_generate(h, x, &key, VSS_FMT_MP4, size), 0);
+  assert_int_equal(vss_h_generate(h, z, &key, VSS_FMT_MP4, size), 0);
+  assert_int_equal(vss_h_run_until(h, 40 * S), 0);
+  assert_false(vss_h_connected(h, x, y));
+  uint64_t bx = vss_h_bytes(h, x, y), bz = vss_h_bytes(h, z, y);
+  uint64_t job = 0;
+  assert_int_equal(vss_node_fetch(vss_h_node(h, y), &key, VSS_FMT_MP4,
+                                  VSS_FETCH_FOREGROUND, &job, vss_h_now(h)),
+                   0);
+  vss_event ev;
+  assert_int_equal(vss_h_run_until_event(h, y, VSS_EV_FETCH_DONE, job,
+                                         vss_h_now(h) + 60 * S, &ev),
+                   1);
+  bx = vss_h_bytes(h, x, y) - bx;
+  bz = vss_h_bytes(h, z, y) - bz;
+  printf("proxy of %" PRIu64 " B: %" PRIu64 " B from the same site, %" PRIu64
+         " B over the internet, in %.2f s\n",
+         size, bx, bz, (double)ev.duration / S);
+  assert_true(bx > bz);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unmanaged_unchanged),
@@ -434,6 +486,7 @@ int main(void) {
       cmocka_unit_test(test_hostile_foreign_origins),
       cmocka_unit_test(test_hostile_fake_keys),
       cmocka_unit_test(test_transient_fetch),
+      cmocka_unit_test(test_same_site_outside_view),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,9 +241,11 @@ typedef enum vss_limit {
  * vss_view_stats.hints_dropped): the key is still found on demand
  * (QUERY). A peer may add at most VSS_LIMIT_PEER_RELAYED new keys per
  * session (half the table: it cannot crowd out the others); past that
- * it is dropped (VSS_EV_PEER_DROPPED). Relays naming an origin that is
- * not a member are ignored; VSS_RELAY_FOREIGN_MAX of them in a session
- * drop the peer too. */
+ * it is dropped (VSS_EV_PEER_DROPPED). A relay's origin the driver did
+ * not report is learned (no route until peer_reachable gives one) up to
+ * half of VSS_LIMIT_MEMBERS, a quarter of it per peer and session; past
+ * that its relays are ignored, and VSS_RELAY_FOREIGN_MAX ignored relays
+ * in a session drop the peer (a peer inventing origins). */
 #define VSS_DEFAULT_HINT_KEYS (1024ull * 1024)
 #define VSS_DEFAULT_PEER_RELAYED (512ull * 1024)
 #define VSS_RELAY_FOREIGN_MAX 1024
