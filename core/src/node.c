@@ -488,9 +488,12 @@ static void emit_peer(vss_node *n, vss_peer *p, vss_event_type t,
   vss__emit(n, &ev, now);
 }
 
+static void reap_drops(vss_node *n, vss_time now);
+
 int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
                      const vss_link_info *link, vss_time now) {
   if (!peer || vss_uuid_cmp(peer, &n->meta.device) == 0) return VSS_ERR_INVALID;
+  reap_drops(n, now); /* sessions a fetch asked to end go first */
   vss_peer *p = vss__peer_find(n, peer);
   if (p && p->online) return 0;
   /* A managed membership takes at most max_active sessions. */
@@ -570,7 +573,6 @@ static void reap_drops(vss_node *n, vss_time now) {
     vss_peer *p = n->live[i];
     if (p->drop_rc && p->online) peer_take_down(n, p, now);
     if (p->hang_pending && p->online) vss_view_hangup(n, p, now);
-    p->hang_pending = 0;
   }
 }
 

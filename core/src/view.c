@@ -72,6 +72,7 @@ struct vss_view {
   uint32_t sessions, dialing, transient, wanted;
   uint32_t target;  /* sessions the view aims for (transients aside) */
   uint32_t learned; /* members learned from relays, not the driver */
+  uint32_t pending; /* sessions marked hang_pending */
   int dirty;
   vss_time next_at;
   uint32_t *order; /* scratch for the selection */
@@ -314,7 +315,7 @@ static vss_peer *victim(vss_node *n, int better, vss_time now) {
   uint64_t worst = 0;
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->live[i];
-    if (!p->online || p->drop_rc) continue;
+    if (!p->online || p->drop_rc || p->hang_pending) continue;
     if (p->transient) {
       if (now - p->last_active < n->cfg.transient_idle / 4) continue;
       return p; /* idle: the cheapest to give up */
@@ -334,17 +335,35 @@ static vss_peer *victim(vss_node *n, int better, vss_time now) {
   return best;
 }
 
+static void unpend(vss_view *v, vss_peer *p) {
+  if (!p->hang_pending) return;
+  p->hang_pending = 0;
+  v->pending--;
+}
+
 static void hangup(vss_node *n, vss_peer *p, vss_time now) {
   uint32_t flags = p->transient ? VSS_EVF_TRANSIENT : 0;
+  unpend(n->view, p);
   n->view->st.hangups++;
   vss__peer_hangup(n, p, now);
   emit(n, VSS_EV_HANGUP, &p->id, flags, now);
 }
 
+/* Sessions being ended (hang_pending) no longer count: they are gone
+ * before the entry point returns, and before any peer_up. */
 static int slots_free(const vss_node *n) {
   const vss_view *v = n->view;
-  int used = (int)(v->sessions + v->dialing);
+  int used = (int)(v->sessions - v->pending + v->dialing);
   return (int)n->cfg.max_active - used;
+}
+
+/* End p when the current entry point returns (reap in node.c): for
+ * callers inside another module's work (a fetch asking for holders). */
+static void hangup_later(vss_node *n, vss_peer *p) {
+  if (p->hang_pending) return;
+  p->hang_pending = 1;
+  n->view->pending++;
+  n->ndrops++;
 }
 
 /* Dial what the view wants and lacks; end transient sessions gone idle;
@@ -492,10 +511,8 @@ void vss_view_on_hello(vss_node *n, vss_peer *p, int transient) {
   /* Inbound sessions may take half the slots kept for fetches: a
    * dialler that wants us is mostly let in, so views settle. */
   uint32_t cap = v->target + (n->cfg.max_active - v->target) / 2;
-  if (!wanted && !p->dialled && v->sessions - v->transient > cap) {
-    p->hang_pending = 1;
-    n->ndrops++; /* reaped when the entry point returns */
-  }
+  if (!wanted && !p->dialled && v->sessions - v->transient > cap)
+    hangup_later(n, p); /* we are inside its frame's handler */
 }
 
 void vss_view_hangup(vss_node *n, vss_peer *p, vss_time now) {
@@ -505,6 +522,7 @@ void vss_view_hangup(vss_node *n, vss_peer *p, vss_time now) {
 void vss_view_peer_down(vss_node *n, vss_peer *p, vss_time now) {
   vss_view *v = n->view;
   if (!v->managed) return;
+  unpend(v, p);
   if (v->sessions) v->sessions--;
   if (p->transient && v->transient) v->transient--;
   uint32_t k = find(v, &p->id);
@@ -913,7 +931,7 @@ int vss_view_want(vss_node *n, const vss_key *key, vss_time now) {
     if (slots_free(n) <= 0) {
       vss_peer *p = victim(n, INT32_MIN, now);
       if (!p) return 0;
-      hangup(n, p, now);
+      hangup_later(n, p); /* inside a fetch: not now */
     }
     if (!want_key(v, e.holder[i], key)) return 0;
     dial(n, m, 1, now);
