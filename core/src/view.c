@@ -28,6 +28,9 @@
 /* A session of the view that the node may end to make room for a better
  * one must have lived this long: a view does not flap. */
 #define HANGUP_MIN_AGE (10 * VSS_NS_PER_S)
+/* A session with a frame either way this recently is not ended for a
+ * better one (a transfer may be running on it). */
+#define VIEW_BUSY (5 * VSS_NS_PER_S)
 
 typedef struct member {
   vss_uuid id;
@@ -322,6 +325,8 @@ static vss_peer *victim(vss_node *n, int better, vss_time now) {
     }
     if (now - p->up_at < HANGUP_MIN_AGE) continue;
     if (link_rank(&p->link) <= better) continue;
+    /* traffic in the last seconds: a transfer may be under way */
+    if (now - p->last_active < VIEW_BUSY) continue;
     uint32_t k = find(v, &p->id);
     int wanted = k != NO_MEMBER && v->m[k].want;
     uint64_t key = ((uint64_t)link_rank(&p->link) << 40) |

@@ -475,6 +475,67 @@ static void test_same_site_outside_view(void **state) {
   vss_h_del(h);
 }
 
+/* Devices coming online one by one (the start of a fleet): views fill
+ * and then move to better paths; dials and hang-ups per device stay a
+ * small multiple of max_active, and the views end as in a fleet that
+ * started at once. */
+static void test_staggered_start(void **state) {
+  (void)state;
+  vss_h *h = vss_h_new(21);
+  vss_node_config cfg;
+  vss_node_config_default(&cfg);
+  cfg.max_active = 8;
+  cfg.prefetch.eager_kinds = cfg.prefetch.lazy_kinds = 0;
+  vss_h_node_opts o = {.config = &cfg};
+  const int n = 60;
+  for (int i = 0; i < n; i++)
+    assert_true(vss_h_add_node(h, "n", &o) >= 0);
+  for (int i = 0; i < n; i++)
+    assert_int_equal(vss_h_node_set_online(h, i, 0), 0);
+  for (int a = 0; a < n; a++)
+    for (int b = a + 1; b < n; b++) {
+      vss_h_link_opts lo = {.delay = 1 * MS, .cls = VSS_LINK_ETHERNET};
+      if (a / 10 != b / 10) {
+        lo.delay = 25 * MS;
+        lo.cls = VSS_LINK_INTERNET;
+        lo.rate = 5e6;
+      }
+      assert_int_equal(vss_h_path(h, a, b, &lo), 0);
+    }
+  watch w = {.h = h, .max_active = 8};
+  vss_h_set_event_hook(h, on_ev, &w);
+  /* one device a second, sites interleaved */
+  for (int k = 0; k < n; k++) {
+    int i = (k % 6) * 10 + k / 6;
+    assert_int_equal(vss_h_node_set_online(h, i, 1), 0);
+    assert_int_equal(vss_h_run_until(h, vss_h_now(h) + 1 * S), 0);
+  }
+  assert_int_equal(vss_h_run_until(h, vss_h_now(h) + 120 * S), 0);
+  uint64_t dials = 0, hangups = 0, refused = 0;
+  uint32_t total = 0, same = 0;
+  for (int i = 0; i < n; i++) {
+    vss_view_stats st;
+    vss_node_view_stats(vss_h_node(h, i), &st);
+    dials += st.dials;
+    hangups += st.hangups;
+    refused += st.refused;
+    total += online_peers(h, i);
+    for (int j = 0; j < n; j++)
+      if (j != i && j / 10 == i / 10 && vss_h_connected(h, i, j)) same++;
+  }
+  printf("staggered start: per device %.1f dials, %.1f hang-ups, %.1f "
+         "refusals; %.2f sessions, same-site share %.2f\n",
+         (double)dials / n, (double)hangups / n, (double)refused / n,
+         (double)total / n, (double)same / total);
+  assert_int_equal(w.bad, 0);
+  /* finding free slots in a filling fleet costs refused dials (no frame
+   * is exchanged on a refusal); bounded here at 10 x max_active */
+  assert_true(dials < (uint64_t)n * 8 * 10);
+  assert_true(hangups < (uint64_t)n * 8 * 3);
+  assert_true(same * 2 > total);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unmanaged_unchanged),
@@ -487,6 +548,7 @@ int main(void) {
       cmocka_unit_test(test_hostile_fake_keys),
       cmocka_unit_test(test_transient_fetch),
       cmocka_unit_test(test_same_site_outside_view),
+      cmocka_unit_test(test_staggered_start),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
