@@ -58,6 +58,7 @@ static void set_link(world *w, const sc_event *e) {
     if ((e->set & EVS_UP) && l->dir != 2) bw = e->up;
     if ((e->set & EVS_DOWN) && l->dir == 2) bw = e->down;
     if (bw > 0 && !l->hidden) {
+      if (!l->cap0_set) l->capacity0 = l->capacity, l->cap0_set = 1;
       sg_link_set_bandwidth(l->sg, bw);
       l->capacity = bw;
     }
@@ -104,6 +105,7 @@ static void apply_global(world *w, const sc_event *e, vss_time now) {
     break;
   case EV_RESTART:
     w->devs[e->device].restart_pending = 1;
+    w->devs[e->device].node_run++; /* its old node emits nothing more */
     break;
   case EV_LINK_DOWN:
   case EV_LINK_UP:

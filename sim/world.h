@@ -121,6 +121,9 @@ typedef struct gen_item {
 typedef struct dev_metrics {
   uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames;
   uint64_t gossip_tx, gossip_rx; /* HELLO + DIGEST frame bytes */
+  /* full digest pages sent (a peer's first exchange, or a resync): the
+   * one-off part of gossip_tx, reported apart from the steady state */
+  uint64_t gossip_full_tx, gossip_full_pages;
   uint64_t query_tx, xfer_ctl_tx, data_tx, data_rx;
   uint64_t ev[VSS_EV_COUNT];
   uint64_t fetched, fetched_fg, fetched_prefetch, fetched_bytes;
@@ -157,7 +160,10 @@ struct device {
   vss_time now;
   uint64_t world_gen;
   int restart_pending;
-  int *own_ev; /* this device's application events, in time order */
+  uint32_t node_run; /* restarts so far: the node's job ids start again
+                        at 1 after each, so (device, node_run, job) names
+                        a job in events.csv */
+  int *own_ev;       /* this device's application events, in time order */
   int nown, ev_next;
   int wifi_level;
 
@@ -193,6 +199,8 @@ typedef struct sim_link {
   int hidden;
   int device; /* port of this device, or -1 */
   double capacity;
+  double capacity0; /* before the first link-set changed it (cap0_set) */
+  int cap0_set;
   double latency; /* seconds, one way (stream mode: added by the driver) */
   uint64_t bytes, data_bytes, frames;
   double *series;                      /* bytes per time bucket */
@@ -301,8 +309,9 @@ struct world {
   size_t nthumbs, capthumbs;
   int *thumb_index;
   size_t thumb_cap;
-  uint8_t **known; /* [device][thumb]: the device knows a holder */
-  double wall_start;
+  uint8_t **known;     /* [device][thumb]: the device knows a holder */
+  double wall_start;   /* the SimGrid run began (wall clock) */
+  double wall_setup_s; /* before it: parsing, nodes, start sidecars, platform */
   vss_time stopped_at; /* --max-wall cut the run here (0: ran to the end) */
   int done;
 };
@@ -382,6 +391,8 @@ int metrics_frame_class(uint8_t type); /* CLS_* */
 
 /* summary.c */
 int summary_write(world *w, double wall_s, long peak_kb);
+/* Appends the report generator's wall time to run.csv. */
+void summary_report_wall(world *w, double report_s);
 
 /* monitor.c */
 void monitor_actor(int argc, char **argv);
