@@ -316,7 +316,7 @@ void metrics_on_event(void *user, const vss_event *ev) {
     break;
   case VSS_EV_LOCAL_RECORDED:
     hostcost_commit(d);
-    resolve_key(w, d->idx, &ev->key, ev->at, -1);
+    resolve_key(w, d->idx, &ev->key, ev->at, REQ_SRC_GENERATED);
     monitor_thumb(w, &ev->key);
     w->avail_changes++;
     break;

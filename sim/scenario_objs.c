@@ -355,6 +355,17 @@ size_dist sc_size_for(const scenario *sc, vss_kind kind, const char *variant) {
   return any ? *any : builtin_size(kind, variant);
 }
 
+const char *sc_default_variant(vss_kind kind) {
+  switch (kind) {
+  case VSS_KIND_THUMB:
+    return "grid@2x";
+  case VSS_KIND_PROXY:
+    return "1080p";
+  default:
+    return "default";
+  }
+}
+
 vss_format sc_default_format(vss_kind kind) {
   switch (kind) {
   case VSS_KIND_THUMB:

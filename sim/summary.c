@@ -395,8 +395,10 @@ static void write_requests(world *w, out *o) {
     char id[VSS_UUID_STR_LEN + 1];
     vss_uuid_format(&r->key.content, id);
     double ms = r->done ? ns_to_ms(r->ready - r->t0) : -1;
-    const char *src =
-        r->source >= 0 ? w->devs[r->source].name : (r->done ? "local" : "");
+    const char *src = r->source >= 0                   ? w->devs[r->source].name
+                      : r->source == REQ_SRC_GENERATED ? "generated"
+                      : r->done                        ? "local"
+                                                       : "";
     const char *st = r->done ? "ready" : r->failed ? "failed" : "open";
     fprintf(f, "%s,%.6f,%s,%s,%s,%.3f,%s,%s,%s\n", w->devs[r->device].name,
             ns_to_s(r->t0), id, vss_kind_name(r->key.kind), r->key.variant, ms,
@@ -474,6 +476,7 @@ static void put_totals(out *o, world *w) {
                    : 0;
     if (isnan(liar_s) || s > liar_s) liar_s = s;
   }
+  put_num(o, "misbehave.frames", (double)t.misbehaved);
   put_num(o, "byzantine.garbage_bytes", (double)t.garbage_rx);
   put_num(o, "byzantine.chosen_after_first_bad_s", liar_s);
   put_num(o, "faults.frames_stale", (double)t.stale_rx);
@@ -530,7 +533,9 @@ static void put_devices(out *o, world *w) {
     put_fmt(o, (double)(d->m.garbage_rx + data_other_waste(&d->m)),
             "device.%s.data_wasted_bytes", n);
     put_fmt(o, (double)d->m.requests_done, "device.%s.requests_done", n);
-    put_fmt(o, (double)(d->m.requests - d->m.requests_done),
+    put_fmt(o, (double)d->m.requests_failed, "device.%s.requests_failed", n);
+    put_fmt(o,
+            (double)(d->m.requests - d->m.requests_done - d->m.requests_failed),
             "device.%s.requests_open", n);
   }
 }

@@ -184,12 +184,21 @@ static void apply_device(device *d, const sc_event *e, int event_idx) {
     open_grid(d, e, event_idx);
     return;
   case EV_REQUEST: {
-    vss_key key;
-    content_key(&key, e->first, e->kind, e->variant);
-    snprintf(detail, sizeof(detail), "item %u %s/%s", e->first,
-             vss_kind_name(e->kind), e->variant);
+    /* count=N step=S: N single requests (each its own row in
+     * requests.csv), items first, first + S, ... */
+    uint32_t n = e->count ? e->count : 1;
+    if (n == 1)
+      snprintf(detail, sizeof(detail), "item %u %s/%s", e->first,
+               vss_kind_name(e->kind), e->variant);
+    else
+      snprintf(detail, sizeof(detail), "%u x item %u step %u %s/%s", n,
+               e->first, e->step, vss_kind_name(e->kind), e->variant);
     metrics_world_event(d->w, d->now, sc_ev_name(e->type), d->name, detail);
-    metrics_request(d, -1, &key, e->format, e->mode);
+    for (uint32_t i = 0; i < n; i++) {
+      vss_key key;
+      content_key(&key, e->first + i * e->step, e->kind, e->variant);
+      metrics_request(d, -1, &key, e->format, e->mode);
+    }
     return;
   }
   case EV_GOSSIP:

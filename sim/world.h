@@ -137,6 +137,7 @@ typedef struct dev_metrics {
   uint64_t held_kind[VSS_KIND_COUNT];
   uint64_t resets;     /* faults = tcp: connections reset by damage */
   uint64_t garbage_rx; /* data bytes a byzantine peer falsified */
+  uint64_t misbehaved; /* data/meta frames withheld or refused (misbehave.c) */
 } dev_metrics;
 
 struct device {
@@ -230,13 +231,15 @@ typedef struct latency_sample {
 
 enum { LAT_EXCHANGE = 0, LAT_FG_FETCH, LAT_PREFETCH, LAT_REQUEST, LAT_COUNT };
 
+#define REQ_SRC_GENERATED (-2) /* made here after the request */
+
 typedef struct request {
   int device, grid; /* grid -1: a single request */
   vss_key key;
   vss_time t0, ready;
   int done, failed;
   int rc;     /* failed: why (VSS_ERR_*) */
-  int source; /* device it was fetched from; -1 local or generated */
+  int source; /* device it was fetched from; -1 local; REQ_SRC_GENERATED */
   int next;   /* chain in the request index */
 } request;
 
@@ -388,6 +391,12 @@ int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
                     vss_resolve_mode mode);
 void metrics_close(world *w);
 int metrics_frame_class(uint8_t type); /* CLS_* */
+
+/* misbehave.c: what a misbehaving device sends instead of a frame its
+ * node produced: 0 the frame, 1 nothing, 2 the *out / *out_len bytes
+ * (valid until the next call). */
+int misbehave_outgoing(device *d, const uint8_t *frame, size_t len,
+                       const uint8_t **out, size_t *out_len);
 
 /* summary.c */
 int summary_write(world *w, double wall_s, long peak_kb);
