@@ -534,6 +534,8 @@ static void put_devices(out *o, world *w) {
             "device.%s.data_wasted_bytes", n);
     put_fmt(o, (double)d->m.requests_done, "device.%s.requests_done", n);
     put_fmt(o, (double)d->m.requests_failed, "device.%s.requests_failed", n);
+    if (d->cfg->misbehave)
+      put_fmt(o, (double)d->m.misbehaved, "device.%s.misbehaved_frames", n);
     put_fmt(o,
             (double)(d->m.requests - d->m.requests_done - d->m.requests_failed),
             "device.%s.requests_open", n);
