@@ -390,7 +390,7 @@ void metrics_latency(world *w, int kind, int device, double ms);
 int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
                     vss_resolve_mode mode);
 void metrics_close(world *w);
-int metrics_frame_class(uint8_t type); /* CLS_* */
+int metrics_frame_class(const uint8_t *frame, size_t len); /* CLS_* */
 
 /* misbehave.c: what a misbehaving device sends instead of a frame its
  * node produced: 0 the frame, 1 nothing, 2 the *out / *out_len bytes

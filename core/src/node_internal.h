@@ -20,7 +20,7 @@
 #include "wire.h"
 
 #include "est.h"
-#include "rng.h"
+#include "vss/rng.h"
 #include "theap.h"
 
 typedef struct vss_pcache vss_pcache;

@@ -31,7 +31,7 @@
 #include "check.h"
 #include "harness.h"
 #include "node_internal.h"
-#include "rng.h"
+#include "vss/rng.h"
 #include "xfer_internal.h"
 
 #include <dirent.h>

@@ -8,7 +8,7 @@
  */
 #include "harness.h"
 
-#include "rng.h"
+#include "vss/rng.h"
 #include "wire.h"
 
 #include <inttypes.h>
