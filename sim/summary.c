@@ -548,6 +548,7 @@ static double conv_s(vss_time t) {
 
 int summary_write(world *w, double wall_s, long peak_kb) {
   double t0 = wall_now();
+  misbehave_end(w);
   verify_all(w);
   out o = {open_out(w, "summary.csv"), open_out(w, "summary.json"), 1};
   if (!o.csv || !o.json) {

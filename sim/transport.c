@@ -273,11 +273,8 @@ void transport_pump(device *d) {
     if (p < 0 || !d->peers[p].up) continue; /* not ours to carry */
     peer_view *pv = &d->peers[p];
     hostcost_frame_out(d, m.len);
-    const uint8_t *mb_data = m.data;
-    size_t mb_len = m.len;
-    if (misbehave_outgoing(d, m.data, m.len, &mb_data, &mb_len) == 1)
-      continue; /* withheld (misbehave.c) */
-    hold(pv, mb_data, mb_len);
+    if (misbehave_outgoing(d, m.data, m.len)) continue; /* stalled */
+    hold(pv, m.data, m.len);
     if (!pv->touched) {
       pv->touched = 1;
       touched = xrealloc(touched, (size_t)(ntouched + 1) * sizeof(int));

@@ -185,9 +185,10 @@ struct device {
   gen_item *running;
   int nrunning, parallel;
 
-  dev_metrics m; /* uint64_t counters only (summary.c sums them) */
-  double owed_s; /* host costs not yet spent (hostcost.h) */
-  double busy_s; /* host costs spent */
+  dev_metrics m;  /* uint64_t counters only (summary.c sums them) */
+  int mb_running; /* misbehave.c: the run is sending frames */
+  double owed_s;  /* host costs not yet spent (hostcost.h) */
+  double busy_s;  /* host costs spent */
   vss_time garbage_first, liar_last; /* first falsified byte received, last
                                         data from a byzantine source */
 };
@@ -392,11 +393,12 @@ int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
 void metrics_close(world *w);
 int metrics_frame_class(const uint8_t *frame, size_t len); /* CLS_* */
 
-/* misbehave.c: what a misbehaving device sends instead of a frame its
- * node produced: 0 the frame, 1 nothing, 2 the *out / *out_len bytes
- * (valid until the next call). */
-int misbehave_outgoing(device *d, const uint8_t *frame, size_t len,
-                       const uint8_t **out, size_t *out_len);
+/* misbehave.c: 1 when a misbehaving device withholds this frame its
+ * node produced (stall); the blob wrapper makes a refuser's reads fail
+ * while the run goes on; misbehave_end before the end-of-run check. */
+int misbehave_outgoing(device *d, const uint8_t *frame, size_t len);
+int misbehave_wrap_blobs(device *d);
+void misbehave_end(world *w);
 
 /* summary.c */
 int summary_write(world *w, double wall_s, long peak_kb);
