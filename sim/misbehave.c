@@ -9,7 +9,12 @@
  *           holder others ask, and its requests time out);
  *   refuse  its blob store fails every read (VSS_ERR_IO) while the run
  *           goes on: it advertises what it holds, and the node itself
- *           answers each request with an error.
+ *           answers each request with an error;
+ *   lie     a digest liar: what its store lists (and its digests
+ *           announce) is not there when asked: reads and stats say
+ *           VSS_ERR_NOT_FOUND, which requesters take as evidence against
+ *           that holder for that sidecar (they drop it from their cache
+ *           and do not ask it again for it).
  *
  * Only public headers: the driver knows a data frame by its class
  * (vss/frame.h), and refusing goes through a vss_blob_methods wrapper.
@@ -71,14 +76,17 @@ static int r_read(void *ctx, const vss_key *key, vss_format fmt, uint64_t off,
   refuser *r = ctx;
   if (active(r->d)) {
     r->d->m.misbehaved++;
-    return VSS_ERR_IO;
+    return r->d->cfg->misbehave == SC_MB_LIE ? VSS_ERR_NOT_FOUND : VSS_ERR_IO;
   }
   return vss_blobs_read(r->inner, key, fmt, off, buf, len);
 }
 
 static int r_stat(void *ctx, const vss_key *key, vss_format fmt,
                   uint64_t *size) {
-  return vss_blobs_stat(((refuser *)ctx)->inner, key, fmt, size);
+  refuser *r = ctx;
+  if (active(r->d) && r->d->cfg->misbehave == SC_MB_LIE)
+    return VSS_ERR_NOT_FOUND;
+  return vss_blobs_stat(r->inner, key, fmt, size);
 }
 
 static int r_remove(void *ctx, const vss_key *key, vss_format fmt) {
@@ -103,7 +111,9 @@ static const vss_blob_methods refuser_methods = {
 };
 
 int misbehave_wrap_blobs(device *d) {
-  if (!d->cfg || d->cfg->misbehave != SC_MB_REFUSE) return 0;
+  if (!d->cfg ||
+      (d->cfg->misbehave != SC_MB_REFUSE && d->cfg->misbehave != SC_MB_LIE))
+    return 0;
   refuser *r = xcalloc(1, sizeof(*r));
   r->d = d;
   r->inner = d->blobs;

@@ -86,9 +86,11 @@ typedef struct sc_device {
 /* Misbehaviour of a device towards those it serves (sim/misbehave.c). */
 enum {
   SC_MB_NONE = 0,
-  SC_MB_STALL, /* takes requests, never sends the data (hung disk/process) */
-  SC_MB_REFUSE /* advertises its sidecars, answers every request with an error
-                */
+  SC_MB_STALL,  /* takes requests, never sends the data (hung disk/process) */
+  SC_MB_REFUSE, /* advertises its sidecars, answers every request with an
+                   error */
+  SC_MB_LIE     /* announces sidecars it does not hold (digest liar): asked,
+                   it answers not found */
 };
 
 enum {

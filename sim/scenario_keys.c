@@ -346,8 +346,9 @@ int key_device(parser *p, sc_device *d, const char *key, const char *v) {
   if (strcmp(key, "misbehave") == 0) {
     if (strcmp(v, "stall") == 0) return d->misbehave = SC_MB_STALL, 1;
     if (strcmp(v, "refuse") == 0) return d->misbehave = SC_MB_REFUSE, 1;
+    if (strcmp(v, "lie") == 0) return d->misbehave = SC_MB_LIE, 1;
     if (strcmp(v, "none") == 0) return d->misbehave = SC_MB_NONE, 1;
-    return perr(p, "misbehave: unknown '%s' (stall, refuse, none)", v);
+    return perr(p, "misbehave: unknown '%s' (stall, refuse, lie, none)", v);
   }
   if (strcmp(key, "misbehave_from") == 0)
     return set_time(p, key, v, &d->misbehave_from);
