@@ -272,18 +272,25 @@ static void write_series(world *w) {
   free(top);
 }
 
-/* The capacity a link had at time t: its first, then what each
- * link-set up to t gave it (timeline.c set_link's rule). */
-static double capacity_at(const world *w, const sim_link *l, double t) {
-  double c = l->cap0_set ? l->capacity0 : l->capacity;
-  for (int i = 0; i < w->nglobal; i++) {
-    const sc_event *e = &w->sc->events[w->global_ev[i]];
+/* A link's capacity through time: its first, then what each link-set
+ * gave it (timeline.c set_link's rule). Buckets are asked in time order,
+ * so the cursor only moves forward (global_ev is sorted by time). */
+typedef struct cap_cursor {
+  const sim_link *l;
+  double c;
+  int next; /* into w->global_ev */
+} cap_cursor;
+
+static double capacity_at(const world *w, cap_cursor *k, double t) {
+  const sim_link *l = k->l;
+  for (; k->next < w->nglobal; k->next++) {
+    const sc_event *e = &w->sc->events[w->global_ev[k->next]];
     if (ns_to_s(e->at) > t) break;
     if (e->type != EV_LINK_SET || e->link != l->sc_link || l->hidden) continue;
-    if ((e->set & EVS_UP) && l->dir != 2 && e->up > 0) c = e->up;
-    if ((e->set & EVS_DOWN) && l->dir == 2 && e->down > 0) c = e->down;
+    if ((e->set & EVS_UP) && l->dir != 2 && e->up > 0) k->c = e->up;
+    if ((e->set & EVS_DOWN) && l->dir == 2 && e->down > 0) k->c = e->down;
   }
-  return c;
+  return k->c;
 }
 
 /* Utilisation over time of the same links as link_series.csv (a share
@@ -300,16 +307,22 @@ static void write_util(world *w, sim_link **top, int n) {
             l->cap0_set && l->capacity != c0 ? " at first" : "");
   }
   fputc('\n', f);
+  cap_cursor *k = xcalloc((size_t)n + 1, sizeof(*k));
+  for (int i = 0; i < n; i++) {
+    k[i].l = top[i];
+    k[i].c = top[i]->cap0_set ? top[i]->capacity0 : top[i]->capacity;
+  }
   int last = (int)(ns_to_s(w->end) / w->bucket_s);
   for (int b = 0; b <= last && b < w->nbuckets; b++) {
     double t = b * w->bucket_s;
     fprintf(f, "%.3f", t);
     for (int i = 0; i < n; i++) {
-      double c = capacity_at(w, top[i], t);
+      double c = capacity_at(w, &k[i], t);
       fprintf(f, ",%.4f", c > 0 ? top[i]->series[b] / w->bucket_s / c : -1);
     }
     fputc('\n', f);
   }
+  free(k);
   fclose(f);
 }
 
