@@ -56,7 +56,12 @@ if command -v gnuplot >/dev/null 2>&1; then
     NR > 1 { col = ($2 in c) ? c[$2] : "#7f7f7f"
       dt = ($2 == "request" || $2 == "open-grid") ? 3 : 2
       printf "set arrow from %s, graph 0 to %s, graph 1 nohead lw 1.5 dt %d lc rgb \"%s\" back\n", $1, $1, dt, col
-      if (many <= 25) printf "set label \"%s %s\" at %s, graph 0.97 rotate by 90 right font \",7\" tc rgb \"%s\" front\n", $2, $3, $1, col >> lbl }' \
+      # marks at one instant share one label ("open-grid laptop, tablet")
+      if (!($1 in txt)) { order[++nt] = $1; txt[$1] = $2 " " $3; tc[$1] = col }
+      else if (index(txt[$1], $2 " ") == 1 && split(txt[$1], w, "; ") == 1) txt[$1] = txt[$1] ", " $3
+      else txt[$1] = txt[$1] "; " $2 " " $3 }
+    END { if (nt <= 25) for (i = 1; i <= nt; i++) { t = order[i]
+        printf "set label \"%s\" at %s, graph 0.97 rotate by 90 right font \",7\" tc rgb \"%s\" front\n", txt[t], t, tc[t] >> lbl } }' \
     "$out/marks.csv" > "$out/marks.gp"
   # At most 30 devices in the bar chart: the busiest (sent + received).
   ndev=$(($(wc -l < "$out/devices.csv") - 1))
