@@ -223,7 +223,7 @@ typedef struct scenario {
   sc_sidecars *sidecars;
   int nsidecars;
   sc_event *events;
-  int nevents;
+  int nevents, capevents;
 } scenario;
 
 /* Parse and check a scenario file. On error returns -1, writes

@@ -210,10 +210,11 @@ static int repeat_event(parser *p, int idx) {
                        ? (uint64_t)(base.count ? base.count : 1) * base.step
                        : 0;
   at_line(p, base.pos.line);
-  for (uint64_t k = 1; base.at + (vss_time)k * base.every <= end; k++) {
-    if (sc->nevents >= SC_MAX_EVENTS)
-      return perr(p, "%s: every=%.3f s makes more than %d events",
-                  sc_ev_name(base.type), ns_to_s(base.every), SC_MAX_EVENTS);
+  uint64_t reps = end > base.at ? (uint64_t)(end - base.at) / base.every : 0;
+  if (reps > (uint64_t)(SC_MAX_EVENTS - sc->nevents))
+    return perr(p, "%s: every=%.3f s makes more than %d events",
+                sc_ev_name(base.type), ns_to_s(base.every), SC_MAX_EVENTS);
+  for (uint64_t k = 1; k <= reps; k++) {
     uint64_t first = base.first + k * shift;
     uint64_t last =
         first + (uint64_t)(base.count ? base.count - 1 : 0) * base.step;

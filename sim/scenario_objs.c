@@ -156,8 +156,11 @@ int sc_add_sidecars(scenario *sc, const char *name, int line) {
 }
 
 sc_event *sc_add_event(scenario *sc) {
-  sc->events =
-      xrealloc(sc->events, (size_t)(sc->nevents + 1) * sizeof(*sc->events));
+  if (sc->nevents == sc->capevents) { /* geometric: repetitions add many */
+    sc->capevents = sc->capevents ? sc->capevents * 2 : 16;
+    sc->events =
+        xrealloc(sc->events, (size_t)sc->capevents * sizeof(*sc->events));
+  }
   sc_event *e = &sc->events[sc->nevents++];
   memset(e, 0, sizeof(*e));
   e->device = e->link = -1;
