@@ -47,6 +47,16 @@ vss_store *vss_h_store(vss_h *h, int i);
 
 /* Connect a and b (both get peer_up now). */
 int vss_h_link(vss_h *h, int a, int b, const vss_h_link_opts *o);
+/* A route between a and b, not a session: both nodes hear
+ * vss_node_peer_reachable (with the link's class) and the session comes
+ * up only when one of them asks (VSS_EV_DIAL); the other may refuse it
+ * (peer_up says VSS_ERR_LIMIT: not counted as an error). VSS_EV_HANGUP
+ * takes it down. Going offline withdraws the route (reachable 0), coming
+ * back restores it. For fleets whose nodes choose their sessions. */
+int vss_h_path(vss_h *h, int a, int b, const vss_h_link_opts *o);
+/* 0: keep no event list (vss_h_events / _event_count / _run_until_event
+ * see nothing; the hook still runs): large fleets over long runs. */
+void vss_h_record_events(vss_h *h, int on);
 /* Take the link down (both get peer_down; frames in flight are lost) or
  * back up. */
 int vss_h_link_set(vss_h *h, int a, int b, int up);
