@@ -280,6 +280,7 @@ static void data_absorb(vss_xfer *x, vss_peer *p, xreq *r,
   xp->c.inflight -= m->len;
   if (r->fg) xp->c.fg_inflight -= m->len;
   xp->c.last_progress = now;
+  xp->c.busy_run = 0; /* admitted: a whole window again */
   jsrc *s = xf_job_src(r->job, p->idx);
   if (s) s->bytes += m->len;
 }
@@ -312,6 +313,7 @@ int xf_on_error(vss_xfer *x, vss_peer *p, const vss_msg_xfer_error *m,
   if (r->peer != p->idx) return VSS_ERR_PROTO;
   xjob *j = r->job;
   int code = m->code < 0 && m->code >= VSS_ERR_MIN ? m->code : VSS_ERR_PEER;
+  if (code == VSS_ERR_BUSY) return xf_on_busy(x, p, r, m->retry_after_ms, now);
   /* Negative evidence: it no longer holds the key, whatever its digest
    * said, so it is not chosen again (gossip brings it back if re-added). */
   if (code == VSS_ERR_NOT_FOUND)

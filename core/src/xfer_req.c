@@ -16,7 +16,10 @@ xpeer *xf_xp_get(vss_xfer *x, uint16_t idx) {
   if (idx >= VSS_MAX_PEERS) return NULL;
   if (!x->peers[idx]) {
     x->peers[idx] = calloc(1, sizeof(xpeer));
-    if (x->peers[idx]) x->peers[idx]->c.last_progress = VSS_TIME_UNSET;
+    if (x->peers[idx]) {
+      x->peers[idx]->c.last_progress = VSS_TIME_UNSET;
+      x->peers[idx]->up_idle_at = VSS_TIME_UNSET;
+    }
   }
   return x->peers[idx];
 }

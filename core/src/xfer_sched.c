@@ -71,12 +71,29 @@ static int src_suspect(const vss_xfer *x, uint16_t idx) {
   return p && vss_est_suspect(&p->est, x->now);
 }
 
+int xf_src_busy(const vss_xfer *x, uint16_t idx, vss_time now) {
+  const xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+  return xp && xp->c.busy_until > now;
+}
+
+/* For background work, a source that said BUSY costs its wait too. */
+static vss_time src_cost_bg(const vss_xfer *x, uint16_t idx, uint64_t bytes,
+                            int bg) {
+  vss_time c = xf_src_cost(x, idx, bytes);
+  if (bg && xf_src_busy(x, idx, x->now)) {
+    vss_time w = x->peers[idx]->c.busy_until - x->now;
+    c = c > VSS_TIME_UNSET - 1 - w ? VSS_TIME_UNSET - 1 : c + w;
+  }
+  return c;
+}
+
 /* Clean holders before suspects, then the cheaper. */
 static int holder_better(const vss_xfer *x, const vss_holder *a,
-                         const vss_holder *b) {
+                         const vss_holder *b, int bg) {
   int sa = src_suspect(x, a->peer), sb = src_suspect(x, b->peer);
   if (sa != sb) return sa < sb;
-  return xf_src_cost(x, a->peer, a->size) < xf_src_cost(x, b->peer, b->size);
+  return src_cost_bg(x, a->peer, a->size, bg) <
+         src_cost_bg(x, b->peer, b->size, bg);
 }
 
 /* The best `cap` of n filtered holders into h[0..cap) (partial
@@ -87,7 +104,7 @@ static size_t holders_keep_best(const vss_xfer *x, vss_holder *h, size_t n,
   for (size_t i = 0; i < cap; i++) {
     size_t best = i;
     for (size_t k = i + 1; k < n; k++)
-      if (holder_better(x, &h[k], &h[best])) best = k;
+      if (holder_better(x, &h[k], &h[best], 0)) best = k;
     vss_holder t = h[i];
     h[i] = h[best];
     h[best] = t;
@@ -223,10 +240,11 @@ int xf_job_add_source(vss_xfer *x, xjob *j, const vss_holder *h) {
   return job_add_source(x, j, h);
 }
 
-size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n) {
+size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n,
+                      int bg) {
   size_t best = n;
   for (size_t i = 0; i < n; i++)
-    if (best == n || holder_better(x, &h[i], &h[best])) best = i;
+    if (best == n || holder_better(x, &h[i], &h[best], bg)) best = i;
   return best;
 }
 
@@ -235,7 +253,7 @@ size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n) {
 vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
-  size_t best = xf_best_holder(x, h, n);
+  size_t best = xf_best_holder(x, h, n, !(j->evflags & VSS_EVF_FOREGROUND));
   if (best == n) return NULL;
   j->size = h[best].size;
   j->checksum = h[best].checksum;
@@ -306,10 +324,13 @@ static int src_acceptable(const vss_xfer *x, const xjob *j, uint16_t idx,
   vss_time mine = xf_src_cost(x, idx, len), best = VSS_TIME_UNSET;
   double rate = 0;
   int suspect = vss_est_suspect(&xf_peer_at(x, idx)->est, now);
+  int bg = !(j->evflags & VSS_EVF_FOREGROUND);
   for (uint32_t i = 0; i < j->nsrc; i++) {
     const jsrc *s = &j->src[i];
     const vss_peer *p = xf_peer_at(x, s->peer);
     if (s->dropped || !xf_src_usable(x, j, p)) continue;
+    /* A source refusing background work is no better choice now. */
+    if (bg && s->peer != idx && xf_src_busy(x, s->peer, now)) continue;
     /* A peer that sent bad bytes lately only works when no clean source
      * of this job can: its garbage is then at most what was in flight
      * when its first bad chunk was seen. */
@@ -416,14 +437,19 @@ void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now) {
   if (!xp) return;
   const vss_node_config *cf = xf_cfg(x);
   uint64_t win = vss_est_window(&p->est, cf->window_min, cf->window_max);
-  for (int cls = 0; cls < 2; cls++) {
+  /* A source that said BUSY takes foreground work only (always
+   * admitted) until its retry-after, then one background request (a
+   * probe) until it sends DATA again. */
+  int classes = xf_src_busy(x, p->idx, now) ? 1 : 2;
+  for (int cls = 0; cls < classes; cls++) {
+    uint64_t w = cls == 1 && xp->c.busy_run ? 1 : win;
     for (jsrc *s = xp->rhead[cls], *next; s; s = next) {
       /* j has one source per peer: removing j from the ready lists
        * unlinks s alone from this list, never `next`. */
       next = s->rnext;
       xjob *j = s->job;
-      if (!window_room(&xp->c, cls == 0, win)) break;
-      job_fill(x, j, p, xp, win, now);
+      if (!window_room(&xp->c, cls == 0, w)) break;
+      job_fill(x, j, p, xp, w, now);
       if (!xf_job_has_work(j)) xf_ready_remove(x, j);
     }
   }
@@ -460,12 +486,63 @@ void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
   xf_pump_sources_but(x, j, XFER_NO_PEER, now);
 }
 
+/* ---- busy sources ---------------------------------------------------- */
+
+int xf_on_busy(vss_xfer *x, vss_peer *p, xreq *r, uint32_t hint_ms,
+               vss_time now) {
+  xpeer *xp = x->peers[p->idx];
+  xjob *j = r->job;
+  uint64_t c = r->chunk;
+  int meta = r->meta;
+  xf_req_free(x, r, now);
+  if (xp->c.busy_until <= now) { /* a new refusal, not the window's echo */
+    vss_time wait =
+        hint_ms ? (vss_time)hint_ms * VSS_NS_PER_MS : XFER_BUSY_DEFAULT;
+    if (wait < XFER_BUSY_MIN) wait = XFER_BUSY_MIN;
+    if (wait > XFER_BUSY_MAX) wait = XFER_BUSY_MAX;
+    /* +-25%: requesters turned away together come back apart. */
+    wait = wait * 3 / 4 + vss_rng_below(&x->n->rng, wait / 2 + 1);
+    xp->c.busy_until = now + wait;
+    if (xp->c.busy_run < UINT32_MAX) xp->c.busy_run++;
+    x->busy_wake = vss__tmin(x->busy_wake, xp->c.busy_until);
+    xf_emit(x, VSS_EV_SOURCE_BUSY, j, p, 0, xp->c.busy_run, VSS_ERR_BUSY, now);
+  }
+  if (meta) {
+    j->meta_inflight = 0;
+  } else if (j->ch) {
+    /* No try counted, no blame: the others may take it meanwhile. */
+    xf_chunk_requeue(x, j, c, p->idx, 0, now);
+    j->ch[c].avoid = p->idx;
+    j->ch[c].not_before = xp->c.busy_until;
+  }
+  if (!xf_job_settle(x, j, now)) xf_pump_sources_but(x, j, p->idx, now);
+  return 0;
+}
+
+/* Sources whose retry-after passed may take work again. */
+static void busy_expire(vss_xfer *x, vss_time now) {
+  if (x->busy_wake > now) return;
+  x->busy_wake = VSS_TIME_UNSET;
+  for (uint16_t i = 0; i < x->n->npeers; i++) {
+    uint16_t idx = x->n->live[i]->idx;
+    xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+    if (!xp || !xp->c.busy_until) continue;
+    if (xp->c.busy_until <= now) {
+      xp->c.busy_until = 0;
+      xf_dirty_peer(x, idx);
+    } else {
+      x->busy_wake = vss__tmin(x->busy_wake, xp->c.busy_until);
+    }
+  }
+}
+
 /* ---- timers: deadlines, stalls, backoff ------------------------------ */
 
 void xf_rearm(vss_xfer *x) {
   x->expiry = x->resume_pending ? 0
-                                : vss__tmin(vss_theap_top(&x->rheap),
-                                            vss_theap_top(&x->jheap));
+                                : vss__tmin(vss__tmin(vss_theap_top(&x->rheap),
+                                                      vss_theap_top(&x->jheap)),
+                                            x->busy_wake);
 }
 
 /* The timers of heap h due at now, in `order`, at most
@@ -603,6 +680,7 @@ static void expire_jobs(vss_xfer *x, vss_time now) {
 }
 
 void xf_expire(vss_xfer *x, vss_time now) {
+  busy_expire(x, now);
   expire_requests(x, now);
   expire_jobs(x, now);
 }

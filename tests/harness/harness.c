@@ -78,6 +78,11 @@ struct h_node {
   uint64_t crashes;
   double lie;
   vss_h_errors err;
+  /* Shared uplink: every frame it sends, on any link, also serialises
+   * here (0 = none); its links take turns (up_rr). */
+  double uplink;
+  vss_time up_busy;
+  int up_rr;
 };
 
 struct vss_h {
@@ -552,6 +557,12 @@ int vss_h_set_lie(vss_h *h, int i, double p) {
   return 0;
 }
 
+int vss_h_set_uplink(vss_h *h, int i, double rate) {
+  if (i < 0 || i >= h->nnodes || rate < 0) return VSS_ERR_INVALID;
+  h->nodes[i].uplink = rate;
+  return 0;
+}
+
 int vss_h_link_set_loss(vss_h *h, int a, int b, double loss) {
   h_link *l = find_link(h, a, b);
   if (!l) return VSS_ERR_NOT_FOUND;
@@ -603,6 +614,12 @@ static void lie(vss_h *h, const h_node *hn, h_frame *f) {
 static void transmit(vss_h *h, h_link *l, h_dir *d, const vss_outmsg *m) {
   vss_time tx = (vss_time)((double)m->len / d->rate * 1e9);
   d->busy_until = h->now + (tx ? tx : 1);
+  h_node *from = &h->nodes[d->from];
+  if (from->uplink > 0) {
+    vss_time up = (vss_time)((double)m->len / from->uplink * 1e9);
+    from->up_busy = h->now + (up ? up : 1);
+    if (from->up_busy > d->busy_until) d->busy_until = from->up_busy;
+  }
   h->last_activity = h->now;
   if (l->o.loss > 0 && vss_rng_unit(&h->rng) < l->o.loss) return;
   h_frame *f = malloc(sizeof(*f) + m->len);
@@ -624,21 +641,53 @@ static void transmit(vss_h *h, h_link *l, h_dir *d, const vss_outmsg *m) {
   d->tail = f;
 }
 
+/* Pull one frame for direction d when its transmitter is idle:
+ * 1 sent, 0 nothing, < 0 the node's error. */
+static int pull_dir(vss_h *h, h_link *l, h_dir *d) {
+  if (!l->up || d->busy_until > h->now) return 0;
+  vss_outmsg m;
+  int rc = vss_node_next_send(h->nodes[d->from].node, &h->nodes[d->to].device,
+                              &m, h->now);
+  if (rc <= 0) return rc;
+  transmit(h, l, d, &m);
+  return 1;
+}
+
+/* A node behind a shared uplink sends one frame at a time over all its
+ * links, which take turns from the one after the last that sent. */
+static int pull_uplink(vss_h *h, h_node *hn) {
+  int n = 2 * h->nlinks;
+  for (int t = 0; t < n && hn->up_busy <= h->now; t++) {
+    int at = (hn->up_rr + 1 + t) % n;
+    h_link *l = &h->links[at / 2];
+    h_dir *d = &l->d[at % 2];
+    if (d->from != hn->idx) continue;
+    int rc = pull_dir(h, l, d);
+    if (rc < 0) return rc;
+    if (rc > 0) {
+      hn->up_rr = at;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int pull_sends(vss_h *h) {
   int sent = 0;
   for (int k = 0; k < h->nlinks; k++) {
     h_link *l = &h->links[k];
-    for (int j = 0; l->up && j < 2; j++) {
-      h_dir *d = &l->d[j];
-      if (d->busy_until > h->now) continue;
-      vss_outmsg m;
-      int rc = vss_node_next_send(h->nodes[d->from].node,
-                                  &h->nodes[d->to].device, &m, h->now);
+    for (int j = 0; j < 2; j++) {
+      if (h->nodes[l->d[j].from].uplink > 0) continue;
+      int rc = pull_dir(h, l, &l->d[j]);
       if (rc < 0) return rc;
-      if (rc == 0) continue;
-      transmit(h, l, d, &m);
-      sent++;
+      sent += rc;
     }
+  }
+  for (int i = 0; i < h->nnodes; i++) {
+    if (h->nodes[i].uplink <= 0) continue;
+    int rc = pull_uplink(h, &h->nodes[i]);
+    if (rc < 0) return rc;
+    sent += rc;
   }
   return sent;
 }
@@ -686,6 +735,8 @@ static vss_time next_time(const vss_h *h) {
       if (d->head) t = tmin(t, d->head->arrive);
       if (d->busy_until > h->now) t = tmin(t, d->busy_until);
     }
+  for (int i = 0; i < h->nnodes; i++)
+    if (h->nodes[i].up_busy > h->now) t = tmin(t, h->nodes[i].up_busy);
   for (size_t k = 0; k < h->ngens; k++)
     t = tmin(t, h->gens[k].at);
   return t;

@@ -84,8 +84,8 @@ typedef enum vss_event_type {
   VSS_EV_GENERATE_STARTED, /* generate callback invoked */
   VSS_EV_GENERATED,        /* local generation recorded */
   VSS_EV_PREFETCH_QUEUED,
-  VSS_EV_PREFETCH_SKIPPED,  /* policy said no; rc says why */
-  VSS_EV_PROTO_ERROR,       /* bad frame from peer; rc; peer should be dropped */
+  VSS_EV_PREFETCH_SKIPPED, /* policy said no; rc says why */
+  VSS_EV_PROTO_ERROR,      /* bad frame from peer; rc; peer should be dropped */
   VSS_EV_PEER_DROPPED,     /* the node dropped the peer: rc why (VSS_ERR_LIMIT:
                               count = the vss_limit it passed); the driver
                               closes the connection */
@@ -93,6 +93,9 @@ typedef enum vss_event_type {
                               goes on as `job` (then DONE or FAILED as
                               usual); bytes / count = verified bytes and
                               chunks kept; flags as the request's */
+  VSS_EV_SOURCE_BUSY,      /* a source refused background requests (its
+                              upload slots are taken): left alone for
+                              `duration`, not blamed; peer = the source */
   VSS_EV_COUNT
 } vss_event_type;
 
@@ -148,8 +151,8 @@ typedef struct vss_prefetch_policy {
   uint32_t max_concurrent; /* prefetch slots at once (3): a slot is one
                               large sidecar, or a window of small ones
                               from one source */
-  uint32_t allowed_links; /* VSS_LINK_BIT mask; default all but cellular */
-  int allow_metered;      /* 0: no prefetch over metered links */
+  uint32_t allowed_links;  /* VSS_LINK_BIT mask; default all but cellular */
+  int allow_metered;       /* 0: no prefetch over metered links */
   uint64_t
       storage_budget; /* bytes of sidecars this device may hold; 0 = no limit */
 } vss_prefetch_policy;
@@ -252,6 +255,18 @@ typedef struct vss_node_config {
    * 60 s for requested fetches, 10 min for prefetches. */
   vss_time source_patience;
   vss_time prefetch_patience;
+  /* Serving (upload admission, as BitTorrent's unchoke slots): at most
+   * upload_slots peers are served at once; the others' background GETs
+   * are answered VSS_ERR_BUSY with a retry-after hint (they back off
+   * without blaming us) instead of queueing behind everyone else's
+   * windows past their timeouts. Foreground GETs are always served and
+   * take a slot from a background holder when all are taken. 0 = auto:
+   * one slot per 1 MB/s of upload rate (+1), 2..64; before the rate is
+   * measured, the asking peer's link-class typical rate. upload_rate: this
+   * device's upload capacity in bytes/s if known; 0 = measured from the bytes
+   * it serves while backlogged. */
+  uint32_t upload_slots;
+  double upload_rate;
 
   vss_prefetch_policy prefetch;
   vss_strategy strategy;
