@@ -330,7 +330,7 @@ static void requeue_owed(vss_xfer *x, xpeer *xp, uint16_t idx, vss_time now) {
     if (r->meta)
       j->meta_inflight = 0;
     else
-      xf_chunk_requeue(x, j, r->chunk, idx, 0, now);
+      xf_chunk_requeue(x, j, r->chunk, idx, XF_RQ_GONE, now);
     xf_req_free(x, r, now);
   }
 }

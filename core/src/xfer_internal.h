@@ -65,6 +65,17 @@
 #define XFER_BUSY_DEFAULT (1000ull * VSS_NS_PER_MS)
 #define XFER_BUSY_MAX (10000ull * VSS_NS_PER_MS)
 #define XFER_BUSY_HINT_MIN (250ull * VSS_NS_PER_MS)
+/* Stalls (a request past its deadline from a source that delivered
+ * nothing lately): as TCP's RTO, a source's deadlines double with each
+ * stall in a row, up to 2^XFER_STALL_SHIFT_MAX, until it delivers a
+ * verified chunk - a source that became 100x slower is waited for, not
+ * asked again and again for chunks it cannot finish in time. A stall
+ * costs the chunk a backoff (at most XFER_STALL_BACKOFF_MAX) but no
+ * retry budget, and never drops a job's last source: the job fails
+ * (VSS_ERR_TIMEOUT) only when no chunk was verified for its patience
+ * (source_patience / prefetch_patience). */
+#define XFER_STALL_SHIFT_MAX 6
+#define XFER_STALL_BACKOFF_MAX (5ull * VSS_NS_PER_S)
 /* The slowest rate (bytes/s) at which a source is assumed to hash a
  * sidecar whose chunk-hash list it has not stored (rows from before
  * schema version 2: xfer_serve.c computes the list, synchronously,
@@ -168,6 +179,11 @@ struct xjob {
   /* Sources all offline: the job waits (verified chunks kept) until a
    * source is back or this time (source/prefetch_patience) passes. */
   vss_time wait_until;
+  /* The last verified progress (chunk or list page; the start before
+   * any). A job with a stalled request fails past its patience from
+   * here (stalled: a stall since). */
+  vss_time progress_at;
+  int stalled;
   int recorded;      /* a resume record in the store (xfer_resume.c) */
   uint8_t *keep;     /* resumed: chunks verified before the restart */
   uint64_t keep_len; /* bytes of keep */
@@ -193,6 +209,8 @@ typedef struct xsrc {
    * (a probe), not a window that would all come back BUSY. */
   vss_time busy_until;
   uint32_t busy_run;
+  uint32_t stalls;   /* stalls in a row (deadlines scale by 2^stalls) */
+  vss_time stall_at; /* the last one */
 } xsrc;
 
 /* Server side of one peer: its GETs to us. */
@@ -376,8 +394,12 @@ vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j);
 void xf_job_refresh_sources(vss_xfer *x, xjob *j);
 void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now);
 void xf_src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc, vss_time now);
+/* Put a chunk back to be fetched again; counted: XF_RQ_* (xfer_sched.c). */
+enum { XF_RQ_GONE = 0, XF_RQ_FAIL = 1, XF_RQ_STALL = 2 };
 void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
                       int counted, vss_time now);
+/* A source's request deadline t, scaled by its stalls in a row. */
+vss_time xf_stall_scale(const vss_xfer *x, uint16_t idx, vss_time t);
 int xf_job_has_work(const xjob *j);
 /* Pumping only sends requests: no job ends. */
 void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now);

@@ -261,6 +261,8 @@ static int job_start(vss_xfer *x, xjob *j, vss_time now) {
   j->nchunks = vss_chunk_count(j->size);
   if (j->nchunks <= 1 && xf_job_chunks_init(j)) return VSS_ERR_NOMEM;
   job_set_state(x, j, J_XFER);
+  j->progress_at = now;
+  j->stalled = 0;
   xf_job_set_wake(x, j, VSS_TIME_UNSET);
   xf_emit(x, VSS_EV_FETCH_STARTED, j, best, j->size, j->nchunks, 0, now);
   xf_ready_insert(x, j);
@@ -357,8 +359,18 @@ static vss_time next_backoff(const xjob *j, vss_time now) {
   return t;
 }
 
+/* A stalled job's patience ends this long after its last progress. */
+static vss_time stall_deadline(const vss_xfer *x, const xjob *j) {
+  vss_time p = job_patience(x, j);
+  if (!j->stalled || !p) return VSS_TIME_UNSET; /* 0: stalls drop sources */
+  return j->progress_at > VSS_TIME_UNSET - 1 - p ? VSS_TIME_UNSET - 1
+                                                 : j->progress_at + p;
+}
+
 void xf_job_rewake(vss_xfer *x, xjob *j, vss_time now) {
-  xf_job_set_wake(x, j, vss__tmin(next_backoff(j, now), j->wait_until));
+  xf_job_set_wake(x, j,
+                  vss__tmin(vss__tmin(next_backoff(j, now), j->wait_until),
+                            stall_deadline(x, j)));
 }
 
 /* No live source. When one went offline, wait for it (or another
@@ -388,6 +400,11 @@ int xf_job_settle(vss_xfer *x, xjob *j, vss_time now) {
   }
   if (j->ndone == j->nchunks) {
     xf_job_done(x, j, now);
+    return 1;
+  }
+  if (j->stalled && now >= stall_deadline(x, j)) {
+    /* Stalled with nothing verified for its whole patience. */
+    xf_job_fail(x, j, VSS_ERR_TIMEOUT, now);
     return 1;
   }
   if (xf_job_live_sources(x, j) == 0) {

@@ -361,8 +361,10 @@ static uint64_t next_chunk_for(xjob *j, uint16_t idx, vss_time now) {
   return UINT64_MAX;
 }
 
-/* Put a chunk back to be fetched again. counted: a failure (retry budget
- * and backoff apply); otherwise the source simply went away. */
+/* Put a chunk back to be fetched again. counted: XF_RQ_FAIL a failure
+ * (retry budget and backoff apply), XF_RQ_STALL a stall (backoff, capped,
+ * and no budget: the job's patience bounds stalls), XF_RQ_GONE the source
+ * simply went away. */
 void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
                       int counted, vss_time now) {
   const vss_node_config *cf = xf_cfg(x);
@@ -371,13 +373,26 @@ void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
   ch->state = CH_TODO;
   j->ntodo++;
   if (c < j->cursor) j->cursor = c;
-  if (!counted) return;
-  if (++ch->tries > cf->max_retries && !j->fail_rc)
+  if (counted == XF_RQ_GONE) return;
+  if (ch->tries < 255) ch->tries++;
+  if (counted == XF_RQ_FAIL && ch->tries > cf->max_retries && !j->fail_rc)
     j->fail_rc = VSS_ERR_RETRIES;
   ch->avoid = culprit;
   unsigned shift = ch->tries > 20 ? 20 : ch->tries - 1;
-  ch->not_before = now + (cf->retry_backoff << shift);
+  vss_time backoff = cf->retry_backoff << shift;
+  if (counted == XF_RQ_STALL && backoff > XFER_STALL_BACKOFF_MAX)
+    backoff = XFER_STALL_BACKOFF_MAX;
+  ch->not_before = now + backoff;
   xf_job_set_wake(x, j, vss__tmin(j->wake_at, ch->not_before));
+}
+
+vss_time xf_stall_scale(const vss_xfer *x, uint16_t idx, vss_time t) {
+  const xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+  unsigned shift = 0;
+  if (xp)
+    shift = xp->c.stalls < XFER_STALL_SHIFT_MAX ? xp->c.stalls
+                                                : XFER_STALL_SHIFT_MAX;
+  return t > (VSS_TIME_UNSET - 1) >> shift ? VSS_TIME_UNSET - 1 : t << shift;
 }
 
 static int meta_needed(const xjob *j) {
@@ -511,7 +526,7 @@ int xf_on_busy(vss_xfer *x, vss_peer *p, xreq *r, uint32_t hint_ms,
     j->meta_inflight = 0;
   } else if (j->ch) {
     /* No try counted, no blame: the others may take it meanwhile. */
-    xf_chunk_requeue(x, j, c, p->idx, 0, now);
+    xf_chunk_requeue(x, j, c, p->idx, XF_RQ_GONE, now);
     j->ch[c].avoid = p->idx;
     j->ch[c].not_before = xp->c.busy_until;
   }
@@ -566,22 +581,46 @@ static size_t due_batch(vss_xfer *x, const vss_theap *h, vss_time now,
 }
 
 /* A source that delivered recently is slow, not stalled. */
-static int src_progressing(const vss_peer *p, const xpeer *xp, vss_time now) {
+static int src_progressing(const vss_xfer *x, const vss_peer *p,
+                           const xpeer *xp, vss_time now) {
   vss_time last = xp->c.last_progress;
   if (last == VSS_TIME_UNSET || last > now) return 0;
-  return now - last < vss_est_timeout(&p->est, XFER_SLICE, 0);
+  return now - last <
+         xf_stall_scale(x, p->idx, vss_est_timeout(&p->est, XFER_SLICE, 0));
 }
 
-/* A stalled request's work goes back, counted against its retries. */
+/* A stalled request's work goes back with a backoff for its source,
+ * not against the retry budget: the job's patience bounds stalls. */
 static void stalled_requeue(vss_xfer *x, xjob *j, int meta, uint64_t c,
                             uint16_t culprit, vss_time now) {
-  if (meta) {
+  if (meta)
     j->meta_inflight = 0;
-    if (++j->meta_tries > xf_cfg(x)->max_retries && !j->fail_rc)
-      j->fail_rc = VSS_ERR_RETRIES;
-  } else {
-    xf_chunk_requeue(x, j, c, culprit, 1, now);
-  }
+  else
+    xf_chunk_requeue(x, j, c, culprit, XF_RQ_STALL, now);
+  j->stalled = 1;
+  xf_job_rewake(x, j, now); /* the patience deadline */
+}
+
+/* Its deadlines double (until its next verified chunk). Requests that
+ * expire together are one stall. */
+static void src_stalled(xpeer *xp, vss_time now) {
+  if (xp->c.stall_at == now && xp->c.stalls) return;
+  xp->c.stall_at = now;
+  if (xp->c.stalls < UINT32_MAX) xp->c.stalls++;
+}
+
+/* A stalled source leaves the job after repeated stalls, unless it is
+ * the job's last live source: that one is waited for (backoff) within
+ * the job's patience. */
+static void stall_blame(vss_xfer *x, xjob *j, uint16_t idx, vss_time now) {
+  const vss_node_config *cf = xf_cfg(x);
+  vss_time patience = (j->evflags & VSS_EVF_PREFETCH) ? cf->prefetch_patience
+                                                      : cf->source_patience;
+  jsrc *s = xf_job_src(j, idx);
+  if (patience && s && s->errors + 1 >= XFER_SRC_MAX_ERRORS && !s->dropped &&
+      xf_job_live_sources(x, j) <= 1)
+    return;
+  xf_src_blame(x, j, idx, VSS_ERR_TIMEOUT, now);
 }
 
 /* The deadline of a META request to this source still within its
@@ -600,9 +639,12 @@ static vss_time src_hashing_until(const xpeer *xp, vss_time now) {
 static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   vss_peer *p = xf_peer_at(x, r->peer);
   xpeer *xp = x->peers[r->peer];
-  if (p && xp && src_progressing(p, xp, now)) {
+  if (p && xp && src_progressing(x, p, xp, now)) {
     xf_req_set_deadline(
-        x, r, now + vss_est_timeout(&p->est, r->len - r->got, r->ahead));
+        x, r,
+        now + xf_stall_scale(
+                  x, r->peer,
+                  vss_est_timeout(&p->est, r->len - r->got, r->ahead)));
     return 0;
   }
   vss_time hashing = xp && !r->meta ? src_hashing_until(xp, now) : 0;
@@ -615,9 +657,10 @@ static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   uint16_t culprit = r->peer;
   uint64_t c = r->chunk;
   int meta = r->meta;
+  if (xp) src_stalled(xp, now);
   xf_req_abandon(x, r, now);
   stalled_requeue(x, j, meta, c, culprit, now);
-  xf_src_blame(x, j, culprit, VSS_ERR_TIMEOUT, now);
+  stall_blame(x, j, culprit, now);
   xf_dirty_job(x, j); /* the chunk goes to the others */
   return j->id;
 }

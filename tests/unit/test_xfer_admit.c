@@ -97,9 +97,90 @@ static void test_one_holder_fifty_requesters(void **state) {
   vss_h_del(h);
 }
 
+/* ---- a slow or stalled sole source ------------------------------------ */
+
+/* alice holds a 16 MiB proxy, bob fetches it (foreground) over a 10 MB/s
+ * link, the only source. Returns the job; the link is alice-bob. */
+static uint64_t sole_source(vss_h **out, vss_key *k, uint64_t size,
+                            vss_time patience, uint64_t seed) {
+  vss_h *h = vss_h_new(seed);
+  vss_node_config c = fx_cfg();
+  c.source_patience = patience;
+  fx_node(h, "alice", &c);
+  fx_node(h, "bob", &c);
+  fx_link(h, 0, 1, 10 * MB, 5 * MS, VSS_LINK_WIFI, 0);
+  vss_h_key(k, 4242, VSS_KIND_PROXY, "1080p");
+  assert_int_equal(vss_h_generate(h, 0, k, VSS_FMT_MP4, size), 0);
+  vss_h_run_idle(h, 10 * S);
+  uint64_t job = 0;
+  assert_int_equal(vss_node_fetch(vss_h_node(h, 1), k, VSS_FMT_MP4,
+                                  VSS_FETCH_FOREGROUND, &job, vss_h_now(h)),
+                   0);
+  assert_true(job != 0);
+  *out = h;
+  return job;
+}
+
+/* The only source becomes 100x slower mid-transfer (10 MB/s -> 100 KB/s,
+ * a 256 KiB chunk now takes 2.6 s, longer than any deadline set at the
+ * old rate): slow but progressing, it keeps the job, which completes
+ * (verified) instead of failing on timeouts. */
+static void test_sole_source_slowed_completes(void **state) {
+  (void)state;
+  vss_h *h;
+  vss_key k;
+  const uint64_t size = 8u << 20;
+  uint64_t job = sole_source(&h, &k, size, 60 * S, 8002);
+  vss_h_run_until(h, vss_h_now(h) + 400 * MS); /* ~4 MB of 8 */
+  assert_int_equal(fx_count(h, 1, VSS_EV_FETCH_DONE, job), 0);
+  assert_int_equal(vss_h_link_set_rate(h, 0, 1, 0.1 * MB), 0);
+  vss_event ev;
+  int done = vss_h_run_until_event(h, 1, VSS_EV_FETCH_DONE, job,
+                                   vss_h_now(h) + 300 * S, &ev);
+  printf("# slowed source: done %d after %.1f s, %zu retries, %zu failed\n",
+         done, (double)ev.duration / S, fx_count(h, 1, VSS_EV_RETRY, job),
+         fx_count(h, 1, VSS_EV_FETCH_FAILED, job));
+  assert_int_equal(fx_count(h, 1, VSS_EV_FETCH_FAILED, job), 0);
+  assert_int_equal(done, 1);
+  assert_true(fx_holds(h, 1, &k, VSS_FMT_MP4, size));
+  assert_true(fx_same(&ev.peer, vss_h_device(h, 0)));
+  vss_h_del(h);
+}
+
+/* The only source stalls for good (the link carries a byte a second):
+ * the job waits, backing off, for its patience (20 s here), and fails
+ * then - VSS_ERR_TIMEOUT, not before the patience ran out since the
+ * last verified chunk. */
+static void test_sole_source_stalled_fails_after_patience(void **state) {
+  (void)state;
+  vss_h *h;
+  vss_key k;
+  const vss_time patience = 20 * S;
+  uint64_t job = sole_source(&h, &k, 8u << 20, patience, 8003);
+  vss_h_run_until(h, vss_h_now(h) + 400 * MS);
+  assert_int_equal(vss_h_link_set_rate(h, 0, 1, 1.0), 0);
+  vss_time stalled_at = vss_h_now(h);
+  vss_event ev;
+  int failed = vss_h_run_until_event(h, 1, VSS_EV_FETCH_FAILED, job,
+                                     stalled_at + 120 * S, &ev);
+  printf("# stalled source: failed %d (%s) %.1f s after the stall\n", failed,
+         vss_strerror(ev.rc), (double)(ev.at - stalled_at) / S);
+  assert_int_equal(failed, 1);
+  assert_true(ev.rc == VSS_ERR_TIMEOUT || ev.rc == VSS_ERR_NO_SOURCE);
+  /* Not before the patience (the last chunk verified was at most one
+   * frame time, 7 ms at 10 MB/s, before the stall)... */
+  assert_true(ev.at >= stalled_at + patience - 50 * MS);
+  /* ...nor long after it. */
+  assert_true(ev.at <= stalled_at + patience + 10 * S);
+  assert_int_equal(fx_count(h, 1, VSS_EV_FETCH_DONE, job), 0);
+  vss_h_del(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_holder_fifty_requesters),
+      cmocka_unit_test(test_sole_source_slowed_completes),
+      cmocka_unit_test(test_sole_source_stalled_fails_after_patience),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
