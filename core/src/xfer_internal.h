@@ -184,6 +184,12 @@ struct xjob {
    * here (stalled: a stall since). */
   vss_time progress_at;
   int stalled;
+  /* Temp blobs (VSS_LIMIT_TEMP_BLOBS): a multi-chunk job holds a slot
+   * from its first chunk request (or a resumed temp) to its end; one
+   * that finds none waits in the engine's FIFO (twait, off the ready
+   * lists) until a slot frees. */
+  uint8_t tslot, twait;
+  xjob *tprev, *tnext;
   int recorded;      /* a resume record in the store (xfer_resume.c) */
   uint8_t *keep;     /* resumed: chunks verified before the restart */
   uint64_t keep_len; /* bytes of keep */
@@ -296,6 +302,10 @@ struct vss_xfer {
   uint64_t up_refused; /* GETs answered BUSY (tests, figures) */
   /* Requesting: the earliest busy_until of the sources (UNSET: none). */
   vss_time busy_wake;
+  /* Temp-blob slots held by jobs, and the jobs waiting for one. */
+  uint64_t ntemp;
+  xjob *twait_head, *twait_tail;
+  uint64_t ntwait;
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -359,6 +369,15 @@ void xf_job_failed(vss_xfer *x, xjob *j, int rc, vss_time now);
 void xf_job_fail(vss_xfer *x, xjob *j, int rc, vss_time now);
 /* Hand j to the application's generator. May end j. */
 int xf_job_generate(vss_xfer *x, xjob *j, vss_time now);
+/* A temp-blob slot for j's chunks: 1 when j holds one (or needs none: a
+ * one-chunk sidecar opens, writes and commits its temp within one call,
+ * and one slot of the bound is kept for that); 0 when j now waits for
+ * one (twait; off the ready lists once its pump sees it has no work). */
+int xf_temp_acquire(vss_xfer *x, xjob *j);
+/* For a resumed temp: a slot now, or 0 (none free; no waiting). */
+int xf_temp_try(vss_xfer *x, xjob *j);
+/* j's slot goes back (ended, reset) and the first waiter takes it. */
+void xf_temp_release(vss_xfer *x, xjob *j, vss_time now);
 
 /* ---- xfer_req.c ------------------------------------------------------ */
 

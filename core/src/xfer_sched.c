@@ -416,7 +416,7 @@ static int meta_source_ok(const vss_xfer *x, const xjob *j, const vss_peer *p) {
 }
 
 int xf_job_has_work(const xjob *j) {
-  return j->state == J_XFER && (j->ntodo > 0 || meta_needed(j));
+  return j->state == J_XFER && ((j->ntodo > 0 && !j->twait) || meta_needed(j));
 }
 
 /* ---- windows --------------------------------------------------------- */
@@ -438,6 +438,8 @@ static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t win,
   while (j->ntodo > 0 && window_room(&xp->c, fg, win)) {
     uint64_t c = next_chunk_for(j, p->idx, now);
     if (c == UINT64_MAX) return;
+    /* Chunks need somewhere to go: no temp slot, no request. */
+    if (!xf_temp_acquire(x, j)) return;
     if (!src_acceptable(x, j, p->idx, xf_chunk_len(j, c), &j->ch[c], now))
       return;
     if (xf_send_chunk(x, j, p, xp, c, now) != 0) return;

@@ -56,7 +56,12 @@ typedef struct h_node h_node;
 typedef struct h_blobs {
   h_node *hn;
   vss_blobs *inner;
+  uint64_t temps, temps_max; /* open now, most at once */
 } h_blobs;
+
+static void hb_temp_opened(h_blobs *b) {
+  if (++b->temps > b->temps_max) b->temps_max = b->temps;
+}
 
 struct h_node {
   vss_h *h;
@@ -83,6 +88,7 @@ struct h_node {
   double uplink;
   vss_time up_busy;
   int up_rr;
+  struct h_blobs *hb; /* the blob wrapper (temp counts) */
 };
 
 struct vss_h {
@@ -245,7 +251,9 @@ static int hb_open_temp(void *ctx, const vss_key *key, vss_format fmt,
                         uint64_t size, void **tmp) {
   h_blobs *b = ctx;
   if (h_dead(b->hn)) return VSS_ERR_IO;
-  return vss_blobs_open_temp(b->inner, key, fmt, size, tmp);
+  int rc = vss_blobs_open_temp(b->inner, key, fmt, size, tmp);
+  if (rc == 0) hb_temp_opened(b);
+  return rc;
 }
 
 static int hb_write(void *ctx, void *tmp, uint64_t off, const void *buf,
@@ -259,6 +267,7 @@ static int hb_write(void *ctx, void *tmp, uint64_t off, const void *buf,
  * an orphan temp file, which no one reads). */
 static int hb_commit(void *ctx, void *tmp) {
   h_blobs *b = ctx;
+  b->temps--; /* consumed, committed or not */
   if (h_dead(b->hn)) {
     vss_blobs_discard(b->inner, tmp);
     return VSS_ERR_IO;
@@ -267,7 +276,9 @@ static int hb_commit(void *ctx, void *tmp) {
 }
 
 static void hb_discard(void *ctx, void *tmp) {
-  vss_blobs_discard(((h_blobs *)ctx)->inner, tmp);
+  h_blobs *b = ctx;
+  if (tmp) b->temps--;
+  vss_blobs_discard(b->inner, tmp);
 }
 
 static int hb_read(void *ctx, const vss_key *key, vss_format fmt, uint64_t off,
@@ -290,17 +301,22 @@ static int hb_remove(void *ctx, const vss_key *key, vss_format fmt) {
 static int hb_keep_temp(void *ctx, void *tmp, char *name) {
   h_blobs *b = ctx;
   if (h_dead(b->hn)) {
+    b->temps--;
     vss_blobs_discard(b->inner, tmp);
     return VSS_ERR_IO;
   }
-  return vss_blobs_keep_temp(b->inner, tmp, name);
+  int rc = vss_blobs_keep_temp(b->inner, tmp, name);
+  if (rc == 0) b->temps--; /* kept: no longer open */
+  return rc;
 }
 
 static int hb_reopen_temp(void *ctx, const char *name, const vss_key *key,
                           vss_format fmt, uint64_t size, void **tmp) {
   h_blobs *b = ctx;
   if (h_dead(b->hn)) return VSS_ERR_IO;
-  return vss_blobs_reopen_temp(b->inner, name, key, fmt, size, tmp);
+  int rc = vss_blobs_reopen_temp(b->inner, name, key, fmt, size, tmp);
+  if (rc == 0) hb_temp_opened(b);
+  return rc;
 }
 
 static void hb_close(void *ctx) {
@@ -323,6 +339,7 @@ static const vss_blob_methods h_blob_methods = {
 static int h_blobs_new(h_node *hn) {
   h_blobs *b = calloc(1, sizeof(*b));
   if (!b) return VSS_ERR_NOMEM;
+  hn->hb = b;
   b->hn = hn;
   b->inner = hn->mem;
   int rc = vss_blobs_new(&hn->blobs, &h_blob_methods, b);
@@ -555,6 +572,12 @@ int vss_h_set_lie(vss_h *h, int i, double p) {
   if (i < 0 || i >= h->nnodes) return VSS_ERR_INVALID;
   h->nodes[i].lie = p;
   return 0;
+}
+
+void vss_h_temps(const vss_h *h, int i, uint64_t *open, uint64_t *most) {
+  const h_blobs *b = h->nodes[i].hb;
+  if (open) *open = b ? b->temps : 0;
+  if (most) *most = b ? b->temps_max : 0;
 }
 
 int vss_h_set_uplink(vss_h *h, int i, double rate) {

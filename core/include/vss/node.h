@@ -215,9 +215,14 @@ typedef enum vss_limit {
 #define VSS_DEFAULT_PEERS 1024
 #define VSS_MAX_PEER_SLOTS 1024 /* compile-time ceiling of the above */
 /* Transfer and generation jobs at once (xfer*.c: a new fetch past the
- * bound fails with VSS_ERR_LIMIT). Temp blobs open at once: declared,
- * NOT enforced yet - a job opens its temp blob at its first verified
- * chunk, so today the job bound is what bounds them (issue 8, left open). */
+ * bound fails with VSS_ERR_LIMIT). Temp blobs open at once (enforced,
+ * xfer_job.c): a multi-chunk job takes a temp slot before its first
+ * chunk request and keeps it to its end; past bound - 1 it waits (queued,
+ * first come first served, no request sent) until a job ends. One slot
+ * is kept for one-chunk sidecars, which open, write and commit their
+ * temp within one call. A bound below 2 counts as 2. A job resumed after
+ * a restart reopens its kept temp only when a slot is free (else it
+ * starts over). */
 #define VSS_DEFAULT_JOBS (256ull * 1024)
 #define VSS_DEFAULT_TEMP_BLOBS 64
 
