@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rng.h"
+#include "vss/rng.h"
 #include "wire.h"
 
 #define DEFAULT_SEED 0x7e57d16e57ULL

@@ -9,7 +9,7 @@
 
 #include "log.h"
 #include "srv.h"
-#include "wire.h"
+#include "vss/frame.h"
 
 #define MAX_HANDSHAKING 32 /* unauthenticated inbound connections at once */
 #define MAX_HANDSHAKING_PER_ADDR 4 /* ... from one source address */
@@ -62,9 +62,7 @@ static void on_throttle(uv_timer_t *t) {
 static int tokens_ok(srv *s, vss_time now) {
   double rate = (double)s->h->cfg.upload_limit, cap;
   if (rate <= 0) return 1;
-  cap = rate / 10 > VSS_WIRE_HDR + VSS_WIRE_MAX_BODY
-            ? rate / 10
-            : VSS_WIRE_HDR + VSS_WIRE_MAX_BODY;
+  cap = rate / 10 > VSS_FRAME_MAX ? rate / 10 : VSS_FRAME_MAX;
   s->tokens += (double)(now - s->tokens_at) * rate / 1e9;
   if (s->tokens > cap) s->tokens = cap;
   s->tokens_at = now;
@@ -131,8 +129,8 @@ static void activate(srv *s, peer_slot *p, conn *c) {
   p->up_since = now;
   p->backoff = s->h->cfg.reconnect_min;
   p->sessions++;
-  log_info("peer %s up via %s (%s)", p->name, conn_addr(c),
-           conn_initiator(c) ? "dialled" : "accepted");
+  log_info("peer %s up via %s (%s, %s)", p->name, conn_addr(c),
+           conn_initiator(c) ? "dialled" : "accepted", conn_cipher(c));
   /* A user's hint wins; else the handshake's round trip seeds the RTT
    * (the core then measures it with PING/PONG and from transfers). */
   vss_link_info li = p->link;
@@ -188,7 +186,7 @@ static int cb_frame(void *owner, conn *c, const uint8_t *f, size_t len) {
 
   if (p == NULL || p->active != c) return 0; /* a session being dropped */
   /* One record carries exactly one core frame. */
-  if (vss_wire_frame_len(f, len, &flen) < 0 || flen != len) {
+  if (vss_frame_len(f, len, &flen) < 0 || flen != len) {
     log_warn("peer %s sent a record that is not one frame (%zu bytes)", p->name,
              len);
     return -1;
@@ -259,8 +257,9 @@ static conn_opts opts_of(srv *s) {
   o.handshake_timeout = s->h->cfg.handshake_timeout;
   o.idle_timeout = s->h->cfg.idle_timeout;
   o.record_timeout = s->h->cfg.record_timeout;
-  o.max_frame = VSS_WIRE_HDR + VSS_WIRE_MAX_BODY;
+  o.max_frame = VSS_FRAME_MAX;
   o.notsent_lowat = NOTSENT_LOWAT;
+  o.no_aes = s->h->cfg.no_aes;
   return o;
 }
 

@@ -20,7 +20,7 @@ void hostcost_frame_in(device *d, const uint8_t *frame, size_t len) {
   const sc_host_costs *c = costs(d);
   if (!c) return;
   double s = (double)len * per_byte(c->channel);
-  if (metrics_frame_class(len > 5 ? frame[5] : 0) == CLS_DATA)
+  if (metrics_frame_class(frame, len) == CLS_DATA)
     s += (double)len * (per_byte(c->hash) + per_byte(c->write));
   d->owed_s += s;
 }

@@ -9,7 +9,7 @@
 #include "hostcost.h"
 
 #include "content.h"
-#include "wire.h"
+#include "vss/frame.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,19 +326,14 @@ void metrics_on_event(void *user, const vss_event *ev) {
 /* ---- frames, pairs, links
  * ---------------------------------------------------------- */
 
-int metrics_frame_class(uint8_t type) {
-  switch (type) {
-  case VSS_MSG_HELLO:
-  case VSS_MSG_DIGEST:
-    return CLS_GOSSIP;
-  case VSS_MSG_QUERY:
-  case VSS_MSG_QUERY_REPLY:
-    return CLS_QUERY;
-  case VSS_MSG_XFER_DATA:
-    return CLS_DATA;
-  default:
-    return CLS_XFER;
-  }
+_Static_assert(CLS_GOSSIP == (int)VSS_FRAME_GOSSIP &&
+                   CLS_QUERY == (int)VSS_FRAME_QUERY &&
+                   CLS_XFER == (int)VSS_FRAME_XFER &&
+                   CLS_DATA == (int)VSS_FRAME_DATA,
+               "the report's classes are the core's");
+
+int metrics_frame_class(const uint8_t *frame, size_t len) {
+  return (int)vss_frame_classify(frame, len);
 }
 
 static void spread(world *w, sim_link *l, double t0, double t1, double bytes) {
@@ -397,7 +392,7 @@ void metrics_frame_received(device *d, int peer, const uint8_t *frame,
   (void)peer;
   d->m.rx_bytes += len;
   d->m.rx_frames++;
-  int cls = metrics_frame_class(len > 5 ? frame[5] : 0);
+  int cls = metrics_frame_class(frame, len);
   if (cls == CLS_GOSSIP) d->m.gossip_rx += len;
   if (cls == CLS_DATA) d->m.data_rx += len;
 }

@@ -43,7 +43,7 @@
 #include "world.h"
 #include "hostcost.h"
 
-#include "wire.h"
+#include "vss/frame.h"
 
 #include <simgrid/comm.h>
 #include <simgrid/mailbox.h>
@@ -135,11 +135,9 @@ static void route_faults(world *w, int a, int b, double *loss,
 /* Flip one byte of an XFER_DATA payload: header damage would be a framing
  * error, which a real transport (TCP + AEAD) turns into a disconnect. */
 static int corrupt_data(device *d, uint8_t *frame, size_t len) {
-  if (len <= VSS_WIRE_HDR || frame[5] != VSS_MSG_XFER_DATA) return 0;
-  vss_msg m;
-  if (vss_wire_decode(frame, len, &m) || m.u.data.len == 0) return 0;
-  size_t off = (size_t)(m.u.data.data - frame);
-  frame[off + rng_below(&d->rng, m.u.data.len)] ^= 0x5a;
+  size_t off, plen;
+  if (vss_frame_data_payload(frame, len, &off, &plen) || plen == 0) return 0;
+  frame[off + rng_below(&d->rng, plen)] ^= 0x5a;
   return 1;
 }
 
@@ -208,8 +206,7 @@ static void add_frame(device *d, envelope *env, sent_frame *sf,
   env->used += FR_HDR + h->len;
   env->len += h->len;
   env->nframes++;
-  sf->cls_bytes[metrics_frame_class(h->len > 5 ? h->data[5] : 0)] +=
-      (uint32_t)h->len;
+  sf->cls_bytes[metrics_frame_class(h->data, h->len)] += (uint32_t)h->len;
 }
 
 /* Moves held frames (at least one, then up to the bundle size) into one
@@ -347,7 +344,7 @@ static void note_byzantine(device *d, int p, const uint8_t *frame, size_t len,
     if (!d->garbage_first) d->garbage_first = d->now ? d->now : 1;
   }
   if (d->w->devs[p].cfg->byzantine > 0 && d->garbage_first &&
-      metrics_frame_class(len > 5 ? frame[5] : 0) == CLS_DATA)
+      metrics_frame_class(frame, len) == CLS_DATA)
     d->liar_last = d->now;
 }
 

@@ -7,7 +7,7 @@
 #ifndef SIM_UTIL_H
 #define SIM_UTIL_H
 
-#include "rng.h"
+#include "vss/rng.h"
 #include "vss/model.h"
 
 #include <stddef.h>

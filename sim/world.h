@@ -378,7 +378,7 @@ void metrics_latency(world *w, int kind, int device, double ms);
 int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
                     vss_resolve_mode mode);
 void metrics_close(world *w);
-int metrics_frame_class(uint8_t type); /* CLS_* */
+int metrics_frame_class(const uint8_t *frame, size_t len); /* CLS_* */
 
 /* summary.c */
 int summary_write(world *w, double wall_s, long peak_kb);

@@ -11,6 +11,8 @@
 
 #include "vss/model.h"
 
+#include "hex.h"
+
 _Static_assert(VSS_HASH_LEN == crypto_generichash_BYTES,
                "VSS_HASH_LEN is BLAKE2b-256");
 
@@ -36,28 +38,9 @@ void vss_hash_bytes(const void *data, size_t len, vss_hash *out) {
 }
 
 void vss_hash_hex(const vss_hash *h, char out[VSS_HASH_HEX_LEN + 1]) {
-  static const char hex[] = "0123456789abcdef";
-
-  for (size_t i = 0; i < VSS_HASH_LEN; i++) {
-    out[2 * i] = hex[h->b[i] >> 4];
-    out[2 * i + 1] = hex[h->b[i] & 0xf];
-  }
+  for (size_t i = 0; i < VSS_HASH_LEN; i++)
+    vss_hex_byte(h->b[i], out + 2 * i);
   out[VSS_HASH_HEX_LEN] = '\0';
-}
-
-/* Hex digit values, -1 elsewhere: a table, since SQLite rows are read
- * back as hex by the million (a full digest reads one per entry). */
-#define HX(c, v) [c] = (v) + 1
-static const int8_t hex_tbl[256] = {
-    HX('0', 0),  HX('1', 1),  HX('2', 2),  HX('3', 3),  HX('4', 4),
-    HX('5', 5),  HX('6', 6),  HX('7', 7),  HX('8', 8),  HX('9', 9),
-    HX('a', 10), HX('b', 11), HX('c', 12), HX('d', 13), HX('e', 14),
-    HX('f', 15), HX('A', 10), HX('B', 11), HX('C', 12), HX('D', 13),
-    HX('E', 14), HX('F', 15)};
-#undef HX
-
-static int nibble(char c) {
-  return hex_tbl[(uint8_t)c] - 1;
 }
 
 int vss_hash_parse_hex(vss_hash *out, const char *s, size_t len) {
@@ -67,7 +50,7 @@ int vss_hash_parse_hex(vss_hash *out, const char *s, size_t len) {
     return VSS_ERR_INVALID;
   int bad = 0; /* no branch per digit: one check at the end */
   for (size_t i = 0; i < VSS_HASH_LEN; i++) {
-    int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
+    int hi = vss_hex_val(s[2 * i]), lo = vss_hex_val(s[2 * i + 1]);
     bad |= hi | lo;
     h.b[i] = (uint8_t)((hi & 0xf) << 4 | (lo & 0xf));
   }

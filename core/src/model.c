@@ -7,6 +7,8 @@
 
 #include "vss/model.h"
 
+#include "hex.h"
+
 /* ---- helpers --------------------------------------------------------- */
 
 /* strnlen is POSIX, not C11. */
@@ -15,21 +17,6 @@ static size_t bounded_len(const char *s, size_t max) {
   while (n < max && s[n])
     n++;
   return n;
-}
-
-/* Hex digit values, -1 elsewhere: a table, since SQLite rows are read
- * back as hex by the million (a full digest reads one per entry). */
-#define HX(c, v) [c] = (v) + 1
-static const int8_t hex_tbl[256] = {
-    HX('0', 0),  HX('1', 1),  HX('2', 2),  HX('3', 3),  HX('4', 4),
-    HX('5', 5),  HX('6', 6),  HX('7', 7),  HX('8', 8),  HX('9', 9),
-    HX('a', 10), HX('b', 11), HX('c', 12), HX('d', 13), HX('e', 14),
-    HX('f', 15), HX('A', 10), HX('B', 11), HX('C', 12), HX('D', 13),
-    HX('E', 14), HX('F', 15)};
-#undef HX
-
-static int hex_val(char c) {
-  return hex_tbl[(uint8_t)c] - 1;
 }
 
 /* Exact, length-bounded match of s[0..len) against a NUL-terminated name:
@@ -68,7 +55,7 @@ int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
   for (int i = 0; i < 16; i++) {
     size_t a = len == 32 ? 2 * (size_t)i : uuid_digit36[2 * i];
     size_t b = len == 32 ? 2 * (size_t)i + 1 : uuid_digit36[2 * i + 1];
-    int hi = hex_val(s[a]), lo = hex_val(s[b]);
+    int hi = vss_hex_val(s[a]), lo = vss_hex_val(s[b]);
     bad |= hi | lo;
     u.b[i] = (uint8_t)((hi & 0xf) << 4 | (lo & 0xf));
   }
@@ -78,13 +65,12 @@ int vss_uuid_parse(vss_uuid *out, const char *s, size_t len) {
 }
 
 void vss_uuid_format(const vss_uuid *u, char out[VSS_UUID_STR_LEN + 1]) {
-  static const char hex[] = "0123456789abcdef";
   char *p = out;
 
   for (int i = 0; i < 16; i++) {
     if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    *p++ = hex[u->b[i] >> 4];
-    *p++ = hex[u->b[i] & 0xf];
+    vss_hex_byte(u->b[i], p);
+    p += 2;
   }
   *p = '\0';
 }

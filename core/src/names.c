@@ -46,6 +46,8 @@ static const char *const event_names[VSS_EV_COUNT] = {
     [VSS_EV_PROTO_ERROR] = "proto_error",
     [VSS_EV_PEER_DROPPED] = "peer_dropped",
     [VSS_EV_FETCH_RESUMED] = "fetch_resumed",
+    [VSS_EV_DIAL] = "dial",
+    [VSS_EV_HANGUP] = "hangup",
     [VSS_EV_SOURCE_BUSY] = "source_busy",
 };
 

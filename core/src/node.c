@@ -9,6 +9,7 @@
 #include "pcache.h"
 #include "ping.h"
 #include "query.h"
+#include "view.h"
 #include "xfer.h"
 
 #include <stdlib.h>
@@ -41,6 +42,10 @@ void vss_node_config_default(vss_node_config *cfg) {
                                 VSS_LINK_BIT(VSS_LINK_WIFI) |
                                 VSS_LINK_BIT(VSS_LINK_INTERNET);
   cfg->strategy = VSS_STRATEGY_COST;
+  cfg->max_active = 32;
+  cfg->holders_per_key = 4;
+  cfg->dial_timeout = 10 * VSS_NS_PER_S;
+  cfg->transient_idle = 30 * VSS_NS_PER_S;
 }
 
 /* ---- helpers shared by the modules ----------------------------------- */
@@ -105,6 +110,9 @@ static const char *const limit_names[VSS_LIMIT_COUNT] = {
     [VSS_LIMIT_PEERS] = "peers",
     [VSS_LIMIT_JOBS] = "jobs",
     [VSS_LIMIT_TEMP_BLOBS] = "temp_blobs",
+    [VSS_LIMIT_MEMBERS] = "members",
+    [VSS_LIMIT_HINT_KEYS] = "hint_keys",
+    [VSS_LIMIT_PEER_RELAYED] = "peer_relayed",
 };
 
 static const uint64_t limit_defaults[VSS_LIMIT_COUNT] = {
@@ -117,6 +125,9 @@ static const uint64_t limit_defaults[VSS_LIMIT_COUNT] = {
     [VSS_LIMIT_PEERS] = VSS_DEFAULT_PEERS,
     [VSS_LIMIT_JOBS] = VSS_DEFAULT_JOBS,
     [VSS_LIMIT_TEMP_BLOBS] = VSS_DEFAULT_TEMP_BLOBS,
+    [VSS_LIMIT_MEMBERS] = VSS_DEFAULT_MEMBERS,
+    [VSS_LIMIT_HINT_KEYS] = VSS_DEFAULT_HINT_KEYS,
+    [VSS_LIMIT_PEER_RELAYED] = VSS_DEFAULT_PEER_RELAYED,
 };
 
 const char *vss_limit_name(vss_limit l) {
@@ -279,6 +290,7 @@ static int check_config(const vss_node_config *cfg) {
   if (!cfg->store || !cfg->blobs || !cfg->rand) return VSS_ERR_INVALID;
   if (cfg->gossip_interval == 0 || cfg->cache_ttl == 0) return VSS_ERR_INVALID;
   if (cfg->gossip_jitter < 0 || cfg->gossip_jitter >= 1) return VSS_ERR_INVALID;
+  if (cfg->max_active > VSS_MAX_PEERS) return VSS_ERR_INVALID;
   return 0;
 }
 
@@ -289,10 +301,20 @@ static void fill_limits(vss_node *n) {
     n->limits[VSS_LIMIT_PEERS] = VSS_MAX_PEERS;
 }
 
+/* Zero membership settings (a config not from config_default) get the
+ * defaults: the fields came after the others. */
+static void fill_view_config(vss_node_config *c) {
+  if (!c->max_active) c->max_active = 32;
+  if (!c->holders_per_key) c->holders_per_key = 4;
+  if (!c->dial_timeout) c->dial_timeout = 10 * VSS_NS_PER_S;
+  if (!c->transient_idle) c->transient_idle = 30 * VSS_NS_PER_S;
+}
+
 static int node_init(vss_node *n, vss_time now) {
   int rc = vss_store_get_meta(n->store, &n->meta);
   if (rc) return rc;
   fill_limits(n);
+  fill_view_config(&n->cfg);
   /* The hash key comes from this device's id, not from the PRNG, so
    * adding it did not change any seeded run. */
   memcpy(&n->phash_seed, n->meta.device.b, sizeof(n->phash_seed));
@@ -302,8 +324,9 @@ static int node_init(vss_node *n, vss_time now) {
   n->page = calloc(VSS_GOSSIP_PAGE_ENTRIES, sizeof(*n->page));
   if (!n->page) return VSS_ERR_NOMEM;
   if ((rc = vss_pcache_new(&n->pcache)) || (rc = vss_query_new(&n->query)) ||
-      (rc = vss_xfer_new(&n->xfer, n)))
+      (rc = vss_xfer_new(&n->xfer, n)) || (rc = vss_view_new(&n->view)))
     return rc;
+  vss_view_init(n);
   vss_pcache_set_limits(n->pcache, vss__limit(n, VSS_LIMIT_PEER_CACHE_ENTRIES));
   /* The cache's hash key comes from the seeded PRNG (a copy of it, so the
    * node's own random sequence, and every replay, stays as it was). */
@@ -347,6 +370,7 @@ static void clear_queue(vss_node *n, vss_peer *p) {
 void vss_node_del(vss_node *n) {
   if (!n) return;
   vss_xfer_del(n->xfer);
+  vss_view_del(n->view);
   vss_query_del(n->query);
   vss_pcache_del(n->pcache);
   vss_theap_free(&n->sweep); /* writes the peers' positions back */
@@ -468,6 +492,11 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
                      const vss_link_info *link, vss_time now) {
   if (!peer || vss_uuid_cmp(peer, &n->meta.device) == 0) return VSS_ERR_INVALID;
   vss_peer *p = vss__peer_find(n, peer);
+  if (p && p->online) return 0;
+  /* A managed membership takes at most max_active sessions. */
+  int rc = vss_view_admit(n, peer, link, now);
+  if (rc) return rc;
+  p = vss__peer_find(n, peer); /* admitting may have freed slots */
   if (!p && !(p = peer_add(n, peer, now))) {
     /* Every slot is held by an online peer: a stated bound, not an
      * allocation failure. */
@@ -475,16 +504,19 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
                ? VSS_ERR_LIMIT
                : VSS_ERR_NOMEM;
   }
-  if (p->online) return 0;
   p->online = 1;
   p->drop_rc = 0;
+  p->hung_up = 0;
+  p->relayed = 0;
+  p->foreign = 0;
   if (link) p->link = *link;
   vss_est_init_link(&p->est, link);
+  vss_view_peer_up(n, p, now);
   emit_peer(n, p, VSS_EV_PEER_UP, now);
   vss_xfer_peer_up(n->xfer, p, now);
   /* Measure the round trip before the first fetch decision needs it. */
   memset(&p->ping, 0, sizeof(p->ping));
-  int rc = vss_ping_send(n, p, now);
+  rc = vss_ping_send(n, p, now);
   return rc ? rc : vss_gossip_connect(n, p, now);
 }
 
@@ -496,6 +528,7 @@ static void peer_take_down(vss_node *n, vss_peer *p, vss_time now) {
   vss_gossip_peer_down(n, p);
   vss_query_peer_down(n, p, now);
   vss_xfer_peer_down(n->xfer, p, now);
+  vss_view_peer_down(n, p, now);
   /* Its cache stays (the device may be back soon) until cache_ttl; then
    * the sweep frees its slot. */
   sweep_arm(n, p);
@@ -504,10 +537,27 @@ static void peer_take_down(vss_node *n, vss_peer *p, vss_time now) {
 
 int vss_node_peer_down(vss_node *n, const vss_uuid *peer, vss_time now) {
   vss_peer *p = peer ? vss__peer_find(n, peer) : NULL;
-  if (!p) return VSS_ERR_UNKNOWN_PEER;
-  if (!p->online) return 0;
+  if (!p || !p->online) { /* maybe a DIAL that did not connect */
+    int rc = peer ? vss_view_dial_failed(n, peer, now) : VSS_ERR_UNKNOWN_PEER;
+    return p ? 0 : rc;
+  }
   peer_take_down(n, p, now);
   return 0;
+}
+
+void vss__peer_hangup(vss_node *n, vss_peer *p, vss_time now) {
+  p->hung_up = 1;
+  peer_take_down(n, p, now);
+}
+
+int vss_node_peer_reachable(vss_node *n, const vss_uuid *peer,
+                            const vss_link_info *link, int reachable,
+                            vss_time now) {
+  return vss_view_reachable(n, peer, link, reachable, now);
+}
+
+void vss_node_view_stats(const vss_node *n, vss_view_stats *out) {
+  vss_view_stats_get(n, out);
 }
 
 /* Peers a module dropped (vss__peer_drop) go down once the entry point
@@ -556,7 +606,7 @@ int vss_node_recv(vss_node *n, const vss_uuid *peer, const uint8_t *frame,
   vss_msg m;
   int rc = vss_wire_decode(frame, len, &m);
   if (rc == 0) {
-    p->g.last_heard = now;
+    p->g.last_heard = p->last_active = now;
     sweep_arm(n, p);
     rc = dispatch(n, p, &m, len, now);
   }
@@ -610,6 +660,7 @@ vss_time vss_node_get_expiry(const vss_node *n) {
   t = vss__tmin(t, vss_theap_top(&n->sweep));
   t = vss__tmin(t, stall_expiry(n));
   t = vss__tmin(t, vss_query_expiry(n));
+  t = vss__tmin(t, vss_view_expiry(n));
   return vss__tmin(t, vss_xfer_expiry(n->xfer));
 }
 
@@ -633,6 +684,7 @@ int vss_node_handle_expiry(vss_node *n, vss_time now) {
   if (rc == 0) sweep(n, now);
   if (rc == 0) rc = vss_query_handle_expiry(n, now);
   if (rc == 0) rc = vss_xfer_handle_expiry(n->xfer, now);
+  vss_view_handle_expiry(n, now); /* sessions, whatever failed above */
   stall_track_all(n, now);
   stall_drop(n, now);
   reap_drops(n, now);
@@ -699,6 +751,7 @@ static int send_one(vss_node *n, vss_peer *p, vss_outmsg *out, vss_time now) {
   /* A frame left: the peer is reading, its stall clock restarts. */
   if (p->stall_at != VSS_TIME_UNSET) p->stall_at = now;
   stall_track(n, p, now);
+  if (prio != VSS_PRIO_GOSSIP) p->last_active = now;
   out->peer = p->id;
   out->data = n->out.data;
   out->len = n->out.len;

@@ -20,12 +20,13 @@
 #include "wire.h"
 
 #include "est.h"
-#include "rng.h"
+#include "vss/rng.h"
 #include "theap.h"
 
 typedef struct vss_pcache vss_pcache;
 typedef struct vss_xfer vss_xfer;
 typedef struct vss_query vss_query;
+typedef struct vss_view vss_view;
 
 /* Send-queue priorities: lower goes first. DATA for transfers is not
  * queued: xfer.c produces it when the driver asks for the next frame, so
@@ -104,6 +105,13 @@ typedef struct vss_peer {
   int drop_rc;                   /* set by vss__peer_drop, acted on later */
   vss_time down_at;              /* when it went offline, for eviction */
   uint32_t sweep_pos;            /* in n->sweep (cache expiry) */
+  /* Membership (view.c): a session opened for one fetch, ended by the
+   * node (no backoff then), when it came up, last frame either way. */
+  int transient;
+  int hung_up;
+  vss_time up_at, last_active;
+  uint64_t relayed; /* new hint keys it added this session */
+  uint32_t foreign; /* relays naming non-members this session */
 } vss_peer;
 
 #define VSS_MAX_PEERS VSS_MAX_PEER_SLOTS
@@ -147,6 +155,7 @@ struct vss_node {
   vss_pcache *pcache;
   vss_query *query;
   vss_xfer *xfer;
+  vss_view *view;
 
   /* Bytes of sidecars this device holds (its availability rows with
    * has = 1), for the storage budget: counted once from the store when a
@@ -202,6 +211,9 @@ void vss__peer_resume(vss_node *n, vss_peer *p, uint32_t why);
  * to close). Returns rc so a module can `return vss__peer_drop(...)`. */
 int vss__peer_drop(vss_node *n, vss_peer *p, vss_limit what, int rc,
                    vss_time now);
+/* The node ends p's session itself (view.c): p is taken down now, the
+ * caller tells the driver (VSS_EV_HANGUP). */
+void vss__peer_hangup(vss_node *n, vss_peer *p, vss_time now);
 /* Copies the frame into the peer's control queue. */
 int vss__send(vss_node *n, vss_peer *p, const uint8_t *frame, size_t len);
 /* Fills at and calls on_event when set. */

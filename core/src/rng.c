@@ -2,7 +2,7 @@
  * rng.c - xoshiro256** (Blackman and Vigna), seeded by splitmix64 so any
  * 64-bit seed, 0 included, gives a well-mixed non-zero state.
  */
-#include "rng.h"
+#include "vss/rng.h"
 
 static uint64_t splitmix64(uint64_t *x) {
   uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);

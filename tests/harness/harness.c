@@ -8,16 +8,17 @@
  */
 #include "harness.h"
 
-#include "rng.h"
+#include "vss/rng.h"
 #include "wire.h"
 
 #include <inttypes.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define H_MAX_NODES 128
-#define H_MAX_LINKS 1024
+#define H_MAX_NODES 256
+#define H_MAX_LINKS (H_MAX_NODES * (H_MAX_NODES - 1) / 2)
 #define H_QUIET (2 * VSS_NS_PER_S)
 
 typedef struct h_frame {
@@ -37,6 +38,7 @@ typedef struct h_dir {
 
 typedef struct h_link {
   int a, b, up;
+  int path; /* vss_h_path: a route; up = a session the nodes asked for */
   vss_h_link_opts o;
   h_dir d[2];
 } h_link;
@@ -50,6 +52,12 @@ typedef struct h_gen {
 } h_gen;
 
 typedef struct h_node h_node;
+
+typedef struct h_act {
+  int node;
+  vss_uuid peer;
+  vss_event_type type;
+} h_act;
 
 /* The blob store a node sees: forwards to the in-memory blobs that
  * survive restarts, but lands nothing once the node has crashed. */
@@ -71,6 +79,7 @@ struct h_node {
   int no_generate, online;
   vss_node_config cfg;
   vss_store *sqlite; /* the database */
+  sqlite3 *hold;     /* memdb db_path: keeps the database between opens */
   vss_store *store;  /* store_faulty over sqlite: what the node uses */
   vss_blobs *mem;    /* survives restarts and crashes */
   vss_blobs *blobs;  /* h_blobs over mem: what the node uses */
@@ -97,8 +106,14 @@ struct vss_h {
   vss_time now, last_activity;
   h_node nodes[H_MAX_NODES];
   int nnodes;
-  h_link links[H_MAX_LINKS];
-  int nlinks;
+  h_link *links; /* grows; pointers into it live only within a call */
+  int nlinks, linkcap;
+  int *pair; /* [a * H_MAX_NODES + b] = link index + 1 */
+  int *hot;  /* links that are up (or were when listed): the loops' set */
+  int nhot, hot_dirty;
+  struct h_act *acts; /* DIAL / HANGUP the nodes asked for */
+  size_t nacts, actcap;
+  int no_record;
   h_gen *gens;
   size_t ngens, gencap;
   vss_h_event_hook hook;
@@ -118,6 +133,11 @@ vss_h *vss_h_new(uint64_t seed) {
   vss_h *h = calloc(1, sizeof(*h));
   if (!h) return NULL;
   h->seed = seed;
+  h->pair = calloc((size_t)H_MAX_NODES * H_MAX_NODES, sizeof(*h->pair));
+  if (!h->pair) {
+    free(h);
+    return NULL;
+  }
   vss_rng_seed(&h->rng, seed);
   static const uint64_t sizes[VSS_KIND_COUNT] = {45000, 200000, 8000000, 1536,
                                                  4000,  20000,  2000000};
@@ -141,6 +161,7 @@ void vss_h_del(vss_h *h) {
     vss_node_del(hn->node);
     vss_store_del(hn->store);
     vss_store_del(hn->sqlite);
+    (void)sqlite3_close_v2(hn->hold);
     vss_blobs_del(hn->blobs);
     vss_blobs_del(hn->mem);
     free(hn->ev);
@@ -150,6 +171,10 @@ void vss_h_del(vss_h *h) {
     free_dir(&h->links[i].d[1]);
   }
   free(h->gens);
+  free(h->links);
+  free(h->pair);
+  free(h->hot);
+  free(h->acts);
   free(h);
 }
 
@@ -187,6 +212,26 @@ static void h_err(h_node *hn, uint64_t *counter, const char *what, int rc) {
 
 static void on_event(void *user, const vss_event *ev) {
   h_node *hn = user;
+  vss_h *h = hn->h;
+  if (ev->type == VSS_EV_DIAL || ev->type == VSS_EV_HANGUP) {
+    /* Acted on after the call that emitted it: a driver never calls a
+     * node from inside its callback. */
+    if (h->nacts == h->actcap) {
+      size_t ncap = h->actcap ? h->actcap * 2 : 64;
+      h_act *a = realloc(h->acts, ncap * sizeof(*a));
+      if (a) {
+        h->acts = a;
+        h->actcap = ncap;
+      }
+    }
+    if (h->nacts < h->actcap)
+      h->acts[h->nacts++] =
+          (h_act){.node = hn->idx, .peer = ev->peer, .type = ev->type};
+  }
+  if (h->no_record) {
+    if (h->hook) h->hook(h->hook_user, hn->idx, ev);
+    return;
+  }
   if (hn->nev == hn->evcap) {
     size_t ncap = hn->evcap ? hn->evcap * 2 : 256;
     vss_event *p = realloc(hn->ev, ncap * sizeof(*p));
@@ -393,6 +438,12 @@ int vss_h_add_node(vss_h *h, const char *name, const vss_h_node_opts *o) {
   hn->device.b[6] = (uint8_t)((hn->device.b[6] & 0x0f) | 0x40);
   hn->device.b[8] = (uint8_t)((hn->device.b[8] & 0x3f) | 0x80);
   int rc = vss_blobs_mem_new(&hn->mem);
+  if (rc == 0 && strstr(hn->db_path, "vfs=memdb") &&
+      sqlite3_open_v2(hn->db_path, &hn->hold,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_URI,
+                      NULL) != SQLITE_OK)
+    rc = VSS_ERR_STORE;
   if (rc == 0) rc = h_blobs_new(hn);
   if (rc == 0) rc = open_node(h, hn);
   if (rc) return rc;
@@ -401,12 +452,44 @@ int vss_h_add_node(vss_h *h, const char *name, const vss_h_node_opts *o) {
 
 /* ---- links ----------------------------------------------------------- */
 
+static h_link *find_link_c(const vss_h *h, int a, int b) {
+  if (a < 0 || b < 0 || a >= H_MAX_NODES || b >= H_MAX_NODES) return NULL;
+  int k = h->pair[a * H_MAX_NODES + b];
+  return k ? &h->links[k - 1] : NULL;
+}
+
 static h_link *find_link(vss_h *h, int a, int b) {
-  for (int i = 0; i < h->nlinks; i++) {
-    h_link *l = &h->links[i];
-    if ((l->a == a && l->b == b) || (l->a == b && l->b == a)) return l;
+  return find_link_c(h, a, b);
+}
+
+/* The loops run over the links that are up: rebuilt when one came up
+ * (a link that goes down stays listed, skipped, until then). */
+static void hot_refresh(vss_h *h) {
+  if (!h->hot_dirty) return;
+  h->hot_dirty = 0;
+  h->nhot = 0;
+  for (int k = 0; k < h->nlinks; k++)
+    if (h->links[k].up || h->links[k].d[0].head || h->links[k].d[1].head)
+      h->hot[h->nhot++] = k;
+}
+
+static h_link *new_link(vss_h *h, int a, int b) {
+  if (h->nlinks == H_MAX_LINKS || a == b || a < 0 || b < 0 || a >= h->nnodes ||
+      b >= h->nnodes || find_link(h, a, b))
+    return NULL;
+  if (h->nlinks == h->linkcap) {
+    int cap = h->linkcap ? h->linkcap * 2 : 64;
+    h_link *l = realloc(h->links, (size_t)cap * sizeof(*l));
+    int *hot = realloc(h->hot, (size_t)cap * sizeof(*hot));
+    if (l) h->links = l;
+    if (hot) h->hot = hot;
+    if (!l || !hot) return NULL;
+    h->linkcap = cap;
   }
-  return NULL;
+  int k = h->nlinks++;
+  h->pair[a * H_MAX_NODES + b] = h->pair[b * H_MAX_NODES + a] = k + 1;
+  h->hot_dirty = 1;
+  return &h->links[k];
 }
 
 static vss_link_info link_info(const h_link *l, const h_dir *in) {
@@ -419,6 +502,7 @@ static vss_link_info link_info(const h_link *l, const h_dir *in) {
 }
 
 static int both_up(vss_h *h, h_link *l) {
+  h->hot_dirty = 1;
   if (!h->nodes[l->a].online || !h->nodes[l->b].online) return 0;
   vss_link_info ia = link_info(l, &l->d[1]); /* a receives over b->a */
   vss_link_info ib = link_info(l, &l->d[0]);
@@ -446,10 +530,7 @@ static void both_down(vss_h *h, h_link *l) {
   l->d[0].busy_until = l->d[1].busy_until = h->now;
 }
 
-int vss_h_link(vss_h *h, int a, int b, const vss_h_link_opts *o) {
-  if (h->nlinks == H_MAX_LINKS || a == b || a >= h->nnodes || b >= h->nnodes)
-    return VSS_ERR_INVALID;
-  h_link *l = &h->links[h->nlinks++];
+static void link_init(h_link *l, int a, int b, const vss_h_link_opts *o) {
   memset(l, 0, sizeof(*l));
   l->a = a;
   l->b = b;
@@ -459,7 +540,94 @@ int vss_h_link(vss_h *h, int a, int b, const vss_h_link_opts *o) {
   l->d[0] = (h_dir){.from = a, .to = b, .rate = rate};
   l->d[1] = (h_dir){
       .from = b, .to = a, .rate = l->o.rate_ba > 0 ? l->o.rate_ba : rate};
+}
+
+int vss_h_link(vss_h *h, int a, int b, const vss_h_link_opts *o) {
+  h_link *l = new_link(h, a, b);
+  if (!l) return VSS_ERR_INVALID;
+  link_init(l, a, b, o);
   return both_up(h, l);
+}
+
+/* What a route looks like to each end. */
+static void path_tell(vss_h *h, h_link *l, int reachable) {
+  h_node *na = &h->nodes[l->a], *nb = &h->nodes[l->b];
+  vss_link_info ia = link_info(l, &l->d[1]), ib = link_info(l, &l->d[0]);
+  int rc =
+      vss_node_peer_reachable(na->node, &nb->device, &ia, reachable, h->now);
+  if (rc < 0) h_err(na, &na->err.other, "peer_reachable", rc);
+  rc = vss_node_peer_reachable(nb->node, &na->device, &ib, reachable, h->now);
+  if (rc < 0) h_err(nb, &nb->err.other, "peer_reachable", rc);
+}
+
+int vss_h_path(vss_h *h, int a, int b, const vss_h_link_opts *o) {
+  h_link *l = new_link(h, a, b);
+  if (!l) return VSS_ERR_INVALID;
+  link_init(l, a, b, o);
+  l->up = 0;
+  l->path = 1;
+  if (h->nodes[a].online && h->nodes[b].online) path_tell(h, l, 1);
+  return 0;
+}
+
+void vss_h_record_events(vss_h *h, int on) {
+  h->no_record = !on;
+}
+
+/* A session the nodes asked for over a route: dialler first; the other
+ * end may refuse it (VSS_ERR_LIMIT: its sessions are full), and the
+ * dialler then hears that the connection closed. */
+static void path_connect(vss_h *h, h_link *l, int dialler) {
+  h_node *nd = &h->nodes[dialler];
+  h_node *no = &h->nodes[dialler == l->a ? l->b : l->a];
+  if (!nd->online || !no->online) {
+    peer_down(h, nd, no); /* the connection failed */
+    return;
+  }
+  const h_dir *in_d = dialler == l->a ? &l->d[1] : &l->d[0];
+  const h_dir *in_o = dialler == l->a ? &l->d[0] : &l->d[1];
+  vss_link_info id = link_info(l, in_d), io = link_info(l, in_o);
+  int rc = vss_node_peer_up(nd->node, &no->device, &id, h->now);
+  if (rc < 0) {
+    if (rc != VSS_ERR_LIMIT) h_err(nd, &nd->err.other, "peer_up", rc);
+    return;
+  }
+  rc = vss_node_peer_up(no->node, &nd->device, &io, h->now);
+  if (rc < 0) {
+    if (rc != VSS_ERR_LIMIT) h_err(no, &no->err.other, "peer_up", rc);
+    peer_down(h, nd, no);
+    return;
+  }
+  l->up = 1;
+  l->d[0].busy_until = l->d[1].busy_until = h->now;
+  h->hot_dirty = 1;
+}
+
+static int node_of(const vss_h *h, const vss_uuid *id) {
+  for (int i = 0; i < h->nnodes; i++)
+    if (memcmp(h->nodes[i].device.b, id->b, sizeof(id->b)) == 0) return i;
+  return -1;
+}
+
+/* DIALs and HANGUPs the nodes asked for, in order. */
+static void run_acts(vss_h *h) {
+  for (size_t k = 0; k < h->nacts; k++) {
+    h_act a = h->acts[k];
+    int other = node_of(h, &a.peer);
+    h_link *l = other < 0 ? NULL : find_link(h, a.node, other);
+    h_node *hn = &h->nodes[a.node];
+    if (a.type == VSS_EV_HANGUP) {
+      if (l && l->up) {
+        l->up = 0;
+        both_down(h, l);
+      }
+    } else if (!l || !l->path) {
+      if (other >= 0) peer_down(h, hn, &h->nodes[other]);
+    } else if (!l->up) {
+      path_connect(h, l, a.node);
+    }
+  }
+  h->nacts = 0;
 }
 
 int vss_h_link_set(vss_h *h, int a, int b, int up) {
@@ -486,11 +654,21 @@ int vss_h_node_set_online(vss_h *h, int i, int online) {
   if (hn->online == online) return 0;
   for (int k = 0; k < h->nlinks; k++) {
     h_link *l = &h->links[k];
-    if ((l->a == i || l->b == i) && l->up && !online) both_down(h, l);
+    if (l->a != i && l->b != i) continue;
+    if (l->up && !online) both_down(h, l);
+    if (l->path && !online) {
+      l->up = 0;
+      int o = l->a == i ? l->b : l->a;
+      if (h->nodes[o].online) path_tell(h, l, 0);
+    }
   }
   hn->online = online;
   for (int k = 0; k < h->nlinks && online; k++) {
     h_link *l = &h->links[k];
+    if (l->path && (l->a == i || l->b == i)) {
+      if (h->nodes[l->a].online && h->nodes[l->b].online) path_tell(h, l, 1);
+      continue;
+    }
     if ((l->a == i || l->b == i) && l->up) {
       int rc = both_up(h, l);
       if (rc) return rc;
@@ -564,6 +742,11 @@ uint64_t vss_h_store_calls(const vss_h *h, int i) {
   return vss_store_faulty_calls(h->nodes[i].store);
 }
 
+int vss_h_dead(vss_h *h, int i) {
+  if (i < 0 || i >= h->nnodes) return 0;
+  return h_dead(&h->nodes[i]);
+}
+
 uint64_t vss_h_crashes(const vss_h *h, int i) {
   return h->nodes[i].crashes;
 }
@@ -604,12 +787,8 @@ int vss_h_link_set_rate(vss_h *h, int a, int b, double rate) {
 }
 
 int vss_h_connected(const vss_h *h, int a, int b) {
-  for (int k = 0; k < h->nlinks; k++) {
-    const h_link *l = &h->links[k];
-    if ((l->a == a && l->b == b) || (l->a == b && l->b == a))
-      return l->up && h->nodes[a].online && h->nodes[b].online;
-  }
-  return 0;
+  const h_link *l = find_link_c(h, a, b);
+  return l && l->up && h->nodes[a].online && h->nodes[b].online;
 }
 
 int vss_h_node_count(const vss_h *h) {
@@ -697,8 +876,9 @@ static int pull_uplink(vss_h *h, h_node *hn) {
 
 static int pull_sends(vss_h *h) {
   int sent = 0;
-  for (int k = 0; k < h->nlinks; k++) {
-    h_link *l = &h->links[k];
+  hot_refresh(h);
+  for (int q = 0; q < h->nhot; q++) {
+    h_link *l = &h->links[h->hot[q]];
     for (int j = 0; j < 2; j++) {
       if (h->nodes[l->d[j].from].uplink > 0) continue;
       int rc = pull_dir(h, l, &l->d[j]);
@@ -752,9 +932,9 @@ static vss_time next_time(const vss_h *h) {
   vss_time t = VSS_TIME_UNSET;
   for (int i = 0; i < h->nnodes; i++)
     t = tmin(t, vss_node_get_expiry(h->nodes[i].node));
-  for (int k = 0; k < h->nlinks; k++)
+  for (int q = 0; q < h->nhot; q++)
     for (int j = 0; j < 2; j++) {
-      const h_dir *d = &h->links[k].d[j];
+      const h_dir *d = &h->links[h->hot[q]].d[j];
       if (d->head) t = tmin(t, d->head->arrive);
       if (d->busy_until > h->now) t = tmin(t, d->busy_until);
     }
@@ -768,9 +948,11 @@ static vss_time next_time(const vss_h *h) {
 /* Everything due at h->now, repeated until nothing more happens. */
 static int step_now(vss_h *h) {
   int rc, first = 0;
-  for (int k = 0; k < h->nlinks; k++)
+  hot_refresh(h);
+  for (int q = 0; q < h->nhot; q++)
     for (int j = 0; j < 2; j++)
-      deliver(h, &h->links[k], &h->links[k].d[j]);
+      deliver(h, &h->links[h->hot[q]], &h->links[h->hot[q]].d[j]);
+  run_acts(h);
   if ((rc = reap_dead(h))) return rc;
   for (int i = 0; i < h->nnodes; i++) {
     h_node *hn = &h->nodes[i];
@@ -782,8 +964,10 @@ static int step_now(vss_h *h) {
     }
   }
   if ((rc = reap_dead(h))) return rc;
+  run_acts(h);
   run_gens(h);
   if ((rc = reap_dead(h))) return rc;
+  run_acts(h);
   rc = pull_sends(h);
   if (first) return first;
   int rc2 = reap_dead(h);
@@ -791,9 +975,10 @@ static int step_now(vss_h *h) {
 }
 
 static int in_flight(const vss_h *h) {
-  for (int k = 0; k < h->nlinks; k++)
+  for (int q = 0; q < h->nhot; q++)
     for (int j = 0; j < 2; j++)
-      if (h->links[k].d[j].head || h->links[k].d[j].busy_until > h->now)
+      if (h->links[h->hot[q]].d[j].head ||
+          h->links[h->hot[q]].d[j].busy_until > h->now)
         return 1;
   return h->ngens > 0;
 }
@@ -877,11 +1062,9 @@ const vss_event *vss_h_events(const vss_h *h, int i, size_t *n) {
 }
 
 static const h_dir *find_dir(const vss_h *h, int a, int b) {
-  for (int k = 0; k < h->nlinks; k++)
-    for (int j = 0; j < 2; j++)
-      if (h->links[k].d[j].from == a && h->links[k].d[j].to == b)
-        return &h->links[k].d[j];
-  return NULL;
+  const h_link *l = find_link_c(h, a, b);
+  if (!l) return NULL;
+  return l->d[0].from == a ? &l->d[0] : &l->d[1];
 }
 
 uint64_t vss_h_bytes(const vss_h *h, int a, int b) {

@@ -17,7 +17,11 @@ typedef struct vss_h vss_h;
 
 /* Per-node options; zero means the default. */
 typedef struct vss_h_node_opts {
-  const char *db_path;     /* NULL: ":memory:" (restart loses it) */
+  /* NULL: ":memory:" (restart loses it). A URI naming SQLite's memdb
+   * VFS, "file:/NAME?vfs=memdb", is a database in memory that survives
+   * restarts and crashes like a file (the harness holds a connection to
+   * it until vss_h_del): no file system work per store call. */
+  const char *db_path;
   vss_node_config *config; /* NULL: vss_node_config_default */
   int no_generate;         /* 1: this device cannot generate sidecars */
 } vss_h_node_opts;
@@ -47,6 +51,16 @@ vss_store *vss_h_store(vss_h *h, int i);
 
 /* Connect a and b (both get peer_up now). */
 int vss_h_link(vss_h *h, int a, int b, const vss_h_link_opts *o);
+/* A route between a and b, not a session: both nodes hear
+ * vss_node_peer_reachable (with the link's class) and the session comes
+ * up only when one of them asks (VSS_EV_DIAL); the other may refuse it
+ * (peer_up says VSS_ERR_LIMIT: not counted as an error). VSS_EV_HANGUP
+ * takes it down. Going offline withdraws the route (reachable 0), coming
+ * back restores it. For fleets whose nodes choose their sessions. */
+int vss_h_path(vss_h *h, int a, int b, const vss_h_link_opts *o);
+/* 0: keep no event list (vss_h_events / _event_count / _run_until_event
+ * see nothing; the hook still runs): large fleets over long runs. */
+void vss_h_record_events(vss_h *h, int on);
 /* Take the link down (both get peer_down; frames in flight are lost) or
  * back up. */
 int vss_h_link_set(vss_h *h, int a, int b, int up);
@@ -78,6 +92,10 @@ vss_store *vss_h_db(vss_h *h, int i);
 uint64_t vss_h_store_calls(const vss_h *h, int i);
 /* Crashes (vss_h_crash and fired vss_h_crash_after) of node i so far. */
 uint64_t vss_h_crashes(const vss_h *h, int i);
+/* 1 once node i is dead: crashed, or its armed crash fired at a store
+ * call already made (the harness restarts it at its next step). Whatever
+ * the node was asked while dead died with the process. */
+int vss_h_dead(vss_h *h, int i);
 
 /* Byzantine source: with probability p, each XFER_DATA frame node i
  * sends has one payload byte flipped - framing, req_id, offset and

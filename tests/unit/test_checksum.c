@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "rng.h"
+#include "vss/rng.h"
 #include "vss/model.h"
 
 #define CHUNK ((size_t)VSS_CHUNK_SIZE)

@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "node_internal.h"
 #include "wire.h"
-#include "rng.h"
+#include "vss/rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "pcache.h"
-#include "rng.h"
+#include "vss/rng.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "rng.h"
+#include "vss/rng.h"
 
 static void test_same_seed_same_stream(void **state) {
   vss_rng a, b;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "rng.h"
+#include "vss/rng.h"
 #include "theap.h"
 
 #include <stdlib.h>

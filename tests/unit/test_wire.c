@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "rng.h"
+#include "vss/rng.h"
 #include "wire.h"
 
 /* The fuzz target's checker: wire_check() / wire_check_one(). */

@@ -93,6 +93,13 @@ typedef enum vss_event_type {
                               goes on as `job` (then DONE or FAILED as
                               usual); bytes / count = verified bytes and
                               chunks kept; flags as the request's */
+  VSS_EV_DIAL,             /* the node wants a session with peer (see
+                              "membership"): connect, then peer_up; if
+                              that fails, peer_down. flags VSS_EVF_TRANSIENT
+                              when a fetch wants it (hung up once idle) */
+  VSS_EV_HANGUP,           /* the node ended its session with peer and
+                              has already taken it down: close the
+                              connection (a peer_down after it is a no-op) */
   VSS_EV_SOURCE_BUSY,      /* a source refused background requests (its
                               upload slots are taken): left alone for
                               `duration`, not blamed; peer = the source */
@@ -104,6 +111,7 @@ const char *vss_event_name(vss_event_type t);
 #define VSS_EVF_FULL 0x1       /* digest was a full resend */
 #define VSS_EVF_FOREGROUND 0x2 /* job was a foreground request */
 #define VSS_EVF_PREFETCH 0x4   /* job was a prefetch */
+#define VSS_EVF_TRANSIENT 0x8  /* DIAL/HANGUP of a session for one fetch */
 
 typedef struct vss_event {
   vss_event_type type;
@@ -178,6 +186,9 @@ typedef enum vss_limit {
   VSS_LIMIT_PEERS,                /* peer slots, online or remembered */
   VSS_LIMIT_JOBS,                 /* transfer + generation jobs */
   VSS_LIMIT_TEMP_BLOBS,           /* temp blobs open at once */
+  VSS_LIMIT_MEMBERS,      /* devices in the membership table (driver's) */
+  VSS_LIMIT_HINT_KEYS,    /* keys with relayed holders, node-wide */
+  VSS_LIMIT_PEER_RELAYED, /* relayed keys one peer added, per session */
   VSS_LIMIT_COUNT
 } vss_limit;
 
@@ -225,6 +236,25 @@ typedef enum vss_limit {
  * starts over). */
 #define VSS_DEFAULT_JOBS (256ull * 1024)
 #define VSS_DEFAULT_TEMP_BLOBS 64
+/* Membership (see "membership" below). Devices the driver said it can
+ * reach, or could: a 10,000-device library fits (one table entry is
+ * ~100 B: 1.6 MB at the bound). Past it peer_reachable says
+ * VSS_ERR_LIMIT (the driver's own input: nothing a peer can grow). */
+#define VSS_DEFAULT_MEMBERS 16384
+/* Keys whose holders this node learned by relay (holders it has no
+ * session with), at most cfg.holders_per_key (<= 8) holders each: one
+ * ~170 B record per key whatever the holders (1M keys ~ 170 MB worst
+ * case; a 200,000-item library ~ 34 MB). Past it
+ * a relayed entry for a new key is dropped (counted in
+ * vss_view_stats.hints_dropped): the key is still found on demand
+ * (QUERY). A peer may add at most VSS_LIMIT_PEER_RELAYED new keys per
+ * session (half the table: it cannot crowd out the others); past that
+ * it is dropped (VSS_EV_PEER_DROPPED). Relays naming an origin that is
+ * not a member are ignored; VSS_RELAY_FOREIGN_MAX of them in a session
+ * drop the peer too. */
+#define VSS_DEFAULT_HINT_KEYS (1024ull * 1024)
+#define VSS_DEFAULT_PEER_RELAYED (512ull * 1024)
+#define VSS_RELAY_FOREIGN_MAX 1024
 
 const char *vss_limit_name(vss_limit l);
 uint64_t vss_limit_default(vss_limit l);
@@ -279,6 +309,12 @@ typedef struct vss_node_config {
                                         unknown */
 
   uint64_t limits[VSS_LIMIT_COUNT]; /* see "bounds"; 0 = the default */
+
+  /* Membership (only once the driver calls vss_node_peer_reachable). */
+  uint32_t max_active;      /* sessions at once, default 32 */
+  uint32_t holders_per_key; /* relayed holders kept per key, default 4 */
+  vss_time dial_timeout;    /* DIAL without peer_up, given up: 10 s */
+  vss_time transient_idle;  /* a fetch's session hung up idle: 30 s */
 } vss_node_config;
 
 /* Fills the defaults above (policy per DESIGN.md). */
@@ -315,6 +351,66 @@ int vss_node_recv(vss_node *n, const vss_uuid *peer, const uint8_t *frame,
 int vss_node_peer_readable(const vss_node *n, const vss_uuid *peer);
 vss_time vss_node_get_expiry(const vss_node *n);
 int vss_node_handle_expiry(vss_node *n, vss_time now);
+
+/* ---- membership: libraries of many devices ---------------------------
+ *
+ * A driver of a small library connects every paired peer and calls
+ * peer_up for each: the node takes every session and knows every
+ * holder (as it always did). A driver of a large library instead tells
+ * the node which paired devices it can reach and over what path, and
+ * lets the node choose its sessions:
+ *
+ *   vss_node_peer_reachable(n, peer, &link, 1, now)  a route is known
+ *   vss_node_peer_reachable(n, peer, NULL, 0, now)   the route is gone
+ *
+ * From the first such call the node keeps at most cfg.max_active
+ * sessions, whatever the library's size: an active view of the best
+ * paths (same site first: ethernet, wifi, then internet, cellular last)
+ * plus a few random links that keep the fleet one connected graph; the
+ * other reachable members are the passive set it repairs the view from
+ * when an active peer goes away. It asks for a session with VSS_EV_DIAL
+ * (connect, then peer_up; when the connection fails or is refused, call
+ * peer_down for it) and ends one with VSS_EV_HANGUP (the node has
+ * already taken the peer down: close the connection). A DIAL for a peer
+ * already connected needs nothing. Past the bound an inbound session is
+ * refused: peer_up returns VSS_ERR_LIMIT, and the driver closes it (the
+ * dialler then tries another member, after a backoff).
+ *
+ * With no more members than max_active the node dials them all (full
+ * knowledge, as in a small library). Availability then travels beyond
+ * direct sessions: peers relay what they learn, tagged with its
+ * origin's id and (epoch, seq), so a node knows a few holders (at most
+ * cfg.holders_per_key, the best paths) of items of devices it has no
+ * session with; a fetch from such a holder opens a transient session
+ * (DIAL with VSS_EVF_TRANSIENT, counted in max_active) that is hung up
+ * after transient_idle without traffic. core/README.md has the design
+ * and its figures.
+ *
+ * A driver that never calls peer_reachable gets none of this: every
+ * peer_up is accepted, the node never dials nor hangs up, no relay is
+ * sent. link may be NULL when reachable is 0. Returns VSS_ERR_LIMIT past
+ * VSS_LIMIT_MEMBERS (the member is not added). */
+int vss_node_peer_reachable(vss_node *n, const vss_uuid *peer,
+                            const vss_link_info *link, int reachable,
+                            vss_time now);
+
+typedef struct vss_view_stats {
+  int managed;        /* 1 once the driver called peer_reachable */
+  uint32_t members;   /* in the membership table */
+  uint32_t reachable; /* ... with a route now */
+  uint32_t sessions;  /* online peers (active + transient) */
+  uint32_t transient; /* ... of them opened for a fetch */
+  uint32_t dialing;   /* DIALs awaiting peer_up */
+  uint32_t wanted;    /* the active view it aims for */
+  uint64_t dials, hangups, refused; /* totals */
+  uint64_t hint_keys;               /* keys with relayed holders */
+  uint64_t hint_holders;            /* (key, holder) pairs kept from relays */
+  uint64_t hints_dropped;           /* relayed entries dropped at a bound */
+  uint64_t relays_sent, relay_bytes_sent;
+  uint64_t relays_received, relays_new; /* ... that brought news */
+  uint64_t relays_foreign; /* naming a non-member origin (ignored) */
+} vss_view_stats;
+void vss_node_view_stats(const vss_node *n, vss_view_stats *out);
 
 /* ---- driver output --------------------------------------------------- */
 

@@ -1,6 +1,8 @@
 /*
- * rng.h - the node's one PRNG (xoshiro256**), seeded from the driver's
+ * vss/rng.h - the PRNG of the node (xoshiro256**), seeded from the driver's
  * rand callback at vss_node_new, so a seed replays a run exactly.
+ * Public so that drivers draw their own randomness (fault injection,
+ * churn) from the same generator: one seed replays the whole run.
  */
 #ifndef VSS_RNG_H
 #define VSS_RNG_H
