@@ -97,6 +97,59 @@ static void test_one_holder_fifty_requesters(void **state) {
   vss_h_del(h);
 }
 
+/* Two prefetching devices hold the holder's two upload slots (1 MB/s
+ * uplink, 2.7 MB each to fetch); a third device's foreground request
+ * comes in meanwhile. It is never answered BUSY (a foreground GET takes
+ * a slot, closing a background holder's), arrives within a fraction of
+ * the prefetches' time, and the prefetches still complete. */
+static void test_foreground_preempts_prefetch_slot(void **state) {
+  (void)state;
+  enum { THUMBS = 60, SZ = 45000 };
+  vss_h *h = vss_h_new(8005);
+  vss_node_config c;
+  vss_node_config_default(&c);
+  c.upload_slots = 2;
+  fx_node(h, "holder", &c);
+  assert_int_equal(vss_h_set_uplink(h, 0, 1 * MB), 0);
+  vss_key k[THUMBS + 1];
+  for (uint32_t i = 0; i <= THUMBS; i++) {
+    vss_h_key(&k[i], 810000 + i, VSS_KIND_THUMB, "grid@2x");
+    assert_int_equal(vss_h_generate(h, 0, &k[i], VSS_FMT_WEBP, SZ), 0);
+  }
+  vss_node_config q = fx_cfg(); /* the asking device: no prefetch */
+  for (int i = 1; i <= 3; i++) {
+    fx_node(h, i < 3 ? "prefetcher" : "user", i < 3 ? &c : &q);
+    vss_h_link_opts o = {.rate = 50 * MB,
+                         .delay = 10 * MS,
+                         .cls = VSS_LINK_INTERNET,
+                         .no_hints = 1};
+    assert_int_equal(vss_h_link(h, 0, i, &o), 0);
+  }
+  vss_h_run_until(h, vss_h_now(h) + 1500 * MS); /* slots taken */
+  uint64_t job = 0;
+  vss_time asked = vss_h_now(h);
+  assert_int_equal(vss_node_fetch(vss_h_node(h, 3), &k[THUMBS], VSS_FMT_WEBP,
+                                  VSS_FETCH_FOREGROUND, &job, asked),
+                   0);
+  vss_event ev;
+  assert_int_equal(
+      vss_h_run_until_event(h, 3, VSS_EV_FETCH_DONE, job, asked + 10 * S, &ev),
+      1);
+  vss_h_run_until(h, asked + 30 * S);
+  fleet_stats st;
+  fleet_count(h, 1, 2, k, THUMBS, SZ, &st);
+  printf("# foreground fetch in %.0f ms while 2 slots were taken; "
+         "prefetchers: %zu of %d, %zu busy answers\n",
+         (double)(ev.at - asked) / MS, st.got, 2 * THUMBS, st.busy);
+  assert_int_equal(fx_count(h, 3, VSS_EV_SOURCE_BUSY, 0), 0);
+  assert_true(fx_holds(h, 3, &k[THUMBS], VSS_FMT_WEBP, SZ));
+  /* 45 KB at 1 MB/s shared with at most the two slots' queues. */
+  assert_true(ev.at - asked < 2 * S);
+  assert_int_equal(st.got, 2 * THUMBS);
+  assert_int_equal(st.failed, 0);
+  vss_h_del(h);
+}
+
 /* ---- a slow or stalled sole source ------------------------------------ */
 
 /* alice holds a 16 MiB proxy, bob fetches it (foreground) over a 10 MB/s
@@ -247,6 +300,7 @@ static void test_temp_blob_bound(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_holder_fifty_requesters),
+      cmocka_unit_test(test_foreground_preempts_prefetch_slot),
       cmocka_unit_test(test_sole_source_slowed_completes),
       cmocka_unit_test(test_sole_source_stalled_fails_after_patience),
       cmocka_unit_test(test_temp_blob_bound),
