@@ -50,6 +50,8 @@ static void test_one_holder_fifty_requesters(void **state) {
   vss_h *h = vss_h_new(8001);
   vss_node_config c;
   vss_node_config_default(&c); /* thumbnails eager */
+  /* NOADMIT=1: 64 slots, more than the requesters: no admission (the
+   * test then fails: ~600 retries, no BUSY). */
   c.upload_slots = getenv("NOADMIT") ? 64 : 0;
   fx_node(h, "holder", &c);
   c.upload_slots = 0;
