@@ -521,6 +521,19 @@ int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code) {
   return frame_end(b, start, 0);
 }
 
+int vss_wire_encode_xfer_busy(vss_buf *b, uint32_t req_id,
+                              uint32_t retry_after_ms) {
+  size_t start;
+  int rc;
+
+  if (retry_after_ms == 0) return VSS_ERR_INVALID;
+  if ((rc = frame_begin(b, VSS_MSG_XFER_ERROR, 15, &start))) return rc;
+  vss_buf_put_varint(b, req_id);
+  vss_buf_put_varint(b, zigzag(VSS_ERR_BUSY));
+  vss_buf_put_varint(b, retry_after_ms);
+  return frame_end(b, start, 0);
+}
+
 int vss_wire_encode_xfer_cancel(vss_buf *b, uint32_t req_id) {
   size_t start;
   int rc = frame_begin(b, VSS_MSG_XFER_CANCEL, 5, &start);
@@ -708,7 +721,13 @@ static int dec_error(vss_rd *r, vss_msg_xfer_error *m) {
   /* Only negative int32 codes: anything else is not an error. */
   if (code >= 0 || code < INT32_MIN) return VSS_ERR_PROTO;
   m->code = (int32_t)code;
-  return 0;
+  m->retry_after_ms = 0;
+  if (r->off == r->len) return 0;
+  /* Only BUSY carries a hint, and a hint of 0 is not sent (one encoding
+   * per meaning). */
+  if (code != VSS_ERR_BUSY) return VSS_ERR_PROTO;
+  if ((rc = rd_varint32(r, &m->retry_after_ms))) return rc;
+  return m->retry_after_ms ? 0 : VSS_ERR_PROTO;
 }
 
 static int dec_relay(vss_rd *r, vss_msg_relay *m) {

@@ -168,9 +168,14 @@ typedef struct vss_msg_xfer_data {
   const uint8_t *data; /* in the frame */
 } vss_msg_xfer_data;
 
+/* A request refused or failed. VSS_ERR_BUSY (the source is at its upload
+ * capacity) may carry a retry-after hint in milliseconds (>= 1; 0 here =
+ * none sent): the requester leaves that source alone for about that long
+ * and blames it for nothing. No other code carries a hint. */
 typedef struct vss_msg_xfer_error {
   uint32_t req_id;
-  int32_t code; /* a VSS_ERR_* (negative) */
+  int32_t code;            /* a VSS_ERR_* (negative) */
+  uint32_t retry_after_ms; /* VSS_ERR_BUSY only; 0 = no hint */
 } vss_msg_xfer_error;
 
 typedef struct vss_msg_xfer_cancel {
@@ -256,6 +261,9 @@ int vss_wire_encode_xfer_meta_page(vss_buf *b, uint32_t req_id, uint64_t size,
 int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
                               const void *data, uint32_t len);
 int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code);
+/* XFER_ERROR VSS_ERR_BUSY with a retry-after hint (ms, >= 1). */
+int vss_wire_encode_xfer_busy(vss_buf *b, uint32_t req_id,
+                              uint32_t retry_after_ms);
 int vss_wire_encode_xfer_cancel(vss_buf *b, uint32_t req_id);
 int vss_wire_encode_ping(vss_buf *b, uint64_t stamp);
 int vss_wire_encode_pong(vss_buf *b, uint64_t stamp);

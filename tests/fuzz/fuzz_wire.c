@@ -109,8 +109,14 @@ static void reencode(vss_buf *b, const vss_msg *m) {
     break;
   case VSS_MSG_XFER_ERROR:
     WIRE_CHECK(m->u.error.code < 0);
-    WIRE_CHECK(
-        vss_wire_encode_xfer_error(b, m->u.error.req_id, m->u.error.code) == 0);
+    if (m->u.error.retry_after_ms) {
+      WIRE_CHECK(m->u.error.code == VSS_ERR_BUSY);
+      WIRE_CHECK(vss_wire_encode_xfer_busy(b, m->u.error.req_id,
+                                           m->u.error.retry_after_ms) == 0);
+    } else {
+      WIRE_CHECK(vss_wire_encode_xfer_error(b, m->u.error.req_id,
+                                            m->u.error.code) == 0);
+    }
     break;
   case VSS_MSG_XFER_CANCEL:
     WIRE_CHECK(vss_wire_encode_xfer_cancel(b, m->u.cancel.req_id) == 0);

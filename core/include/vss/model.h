@@ -29,30 +29,31 @@ typedef uint64_t vss_time;
  * these on failure. */
 enum {
   VSS_OK = 0,
-  VSS_ERR_NOMEM = -1,       /* allocation failed */
-  VSS_ERR_INVALID = -2,     /* bad argument from the caller */
-  VSS_ERR_PROTO = -3,       /* malformed message from a peer */
-  VSS_ERR_TRUNCATED = -4,   /* message ends before its fields do */
-  VSS_ERR_TOO_BIG = -5,     /* message or field over its limit */
-  VSS_ERR_VERSION = -6,     /* unsupported protocol or schema version */
-  VSS_ERR_STORE = -7,       /* database failure */
-  VSS_ERR_NOT_FOUND = -8,   /* no such sidecar, peer or job */
-  VSS_ERR_CHECKSUM = -9,    /* bytes do not match their checksum */
-  VSS_ERR_NO_SOURCE = -10,  /* no online peer has the sidecar */
-  VSS_ERR_IO = -11,         /* blob store read/write failed */
-  VSS_ERR_FULL = -12,       /* storage budget or disk full */
+  VSS_ERR_NOMEM = -1,         /* allocation failed */
+  VSS_ERR_INVALID = -2,       /* bad argument from the caller */
+  VSS_ERR_PROTO = -3,         /* malformed message from a peer */
+  VSS_ERR_TRUNCATED = -4,     /* message ends before its fields do */
+  VSS_ERR_TOO_BIG = -5,       /* message or field over its limit */
+  VSS_ERR_VERSION = -6,       /* unsupported protocol or schema version */
+  VSS_ERR_STORE = -7,         /* database failure */
+  VSS_ERR_NOT_FOUND = -8,     /* no such sidecar, peer or job */
+  VSS_ERR_CHECKSUM = -9,      /* bytes do not match their checksum */
+  VSS_ERR_NO_SOURCE = -10,    /* no online peer has the sidecar */
+  VSS_ERR_IO = -11,           /* blob store read/write failed */
+  VSS_ERR_FULL = -12,         /* storage budget or disk full */
   VSS_ERR_UNKNOWN_PEER = -13, /* peer not paired / not connected */
-  VSS_ERR_BUFFER = -14,     /* caller's output buffer too small */
-  VSS_ERR_TIMEOUT = -15,    /* request or transfer stalled */
-  VSS_ERR_CANCELED = -16,   /* job cancelled */
-  VSS_ERR_GENERATE = -17,   /* local generation failed or unavailable */
-  VSS_ERR_RETRIES = -18,    /* retry budget exhausted */
-  VSS_ERR_PEER = -19,       /* peer answered with an error */
-  VSS_ERR_DUPLICATE = -20,  /* already exists / already in progress */
-  VSS_ERR_CORRUPT = -21,    /* stored data fails validation */
-  VSS_ERR_LIMIT = -22,      /* a peer or the node hit a stated bound */
+  VSS_ERR_BUFFER = -14,       /* caller's output buffer too small */
+  VSS_ERR_TIMEOUT = -15,      /* request or transfer stalled */
+  VSS_ERR_CANCELED = -16,     /* job cancelled */
+  VSS_ERR_GENERATE = -17,     /* local generation failed or unavailable */
+  VSS_ERR_RETRIES = -18,      /* retry budget exhausted */
+  VSS_ERR_PEER = -19,         /* peer answered with an error */
+  VSS_ERR_DUPLICATE = -20,    /* already exists / already in progress */
+  VSS_ERR_CORRUPT = -21,      /* stored data fails validation */
+  VSS_ERR_LIMIT = -22,        /* a peer or the node hit a stated bound */
+  VSS_ERR_BUSY = -23,         /* source at its upload capacity: ask later */
 };
-#define VSS_ERR_MIN (-22)
+#define VSS_ERR_MIN (-23)
 
 /* A static, human-readable description of an error code. */
 const char *vss_strerror(int rc);
