@@ -189,17 +189,16 @@ static double cpu_s(void) {
 /* Where the run's wall time went (world.h prof_*), appended to run.csv:
  * actors (driver + core) vs SimGrid's engine, and the process's CPU
  * time (the machine may be shared: CPU time is the steadier figure). */
-static void write_profile(world *w, const char *out, double setup_s,
-                          double wall) {
+static void write_profile(world *w, const char *out, double wall) {
   double engine = wall - w->prof_actor_s;
   char path[SC_PATH + 32];
   if (path_join(path, sizeof(path), out, "run.csv")) return;
   FILE *f = fopen(path, "a");
   if (!f) return;
   fprintf(f,
-          "setup_s,%.3f\ncpu_s,%.3f\nactors_s,%.3f\nengine_s,%.3f\n"
+          "cpu_s,%.3f\nactors_s,%.3f\nengine_s,%.3f\n"
           "engine_share,%.4f\nactor_switches,%llu\n",
-          setup_s, cpu_s(), w->prof_actor_s, engine,
+          cpu_s(), w->prof_actor_s, engine,
           wall > 0 ? engine / wall : 0, (unsigned long long)w->prof_switches);
   fclose(f);
 }
@@ -230,15 +229,17 @@ static int probe_mode(const cli *c, world *w) {
   return 0;
 }
 
-static int simulate(const cli *c, world *w, const char *out, double setup_s) {
+static double wall_t0; /* main() began: setup is timed from here */
+
+static int simulate(const cli *c, world *w, const char *out) {
   w->wall_start = wall_now();
+  w->wall_setup_s = w->wall_start - wall_t0;
   world_start(w);
   simgrid_run_until(ns_to_s(w->end));
   double wall = wall_now() - w->wall_start;
   int shown = c->progress > 0 || (c->progress < 0 && isatty(2) && !c->quiet);
   if (shown) fputc('\n', stderr);
   if (summary_write(w, wall, peak_rss_kb())) return 1;
-  write_profile(w, out, setup_s, wall);
   if (w->stopped_at)
     printf("vss-sim: --max-wall stopped the run at %.3f s simulated (of "
            "%.3f s); the summary covers what was measured until then\n",
@@ -246,18 +247,26 @@ static int simulate(const cli *c, world *w, const char *out, double setup_s) {
   if (!c->quiet)
     printf("vss-sim: %.1f s simulated in %.2f s wall (+%.2f s setup), %.2f s "
            "CPU, %.0f%% in SimGrid's engine, %llu frames, %llu node events\n",
-           ns_to_s(w->end), wall, setup_s, cpu_s(),
+           ns_to_s(w->end), wall, w->wall_setup_s, cpu_s(),
            wall > 0 ? 100 * (wall - w->prof_actor_s) / wall : 0,
            (unsigned long long)w->frames_total,
            (unsigned long long)w->events_total);
   if (!c->no_report) {
     const char *dir =
         c->reports_dir ? c->reports_dir : getenv("VSS_REPORTS_DIR");
+    double t = wall_now();
     if (run_report(dir ? dir : VSS_REPORTS_DIR, out))
       fprintf(stderr,
               "vss-sim: report generation failed (data files are in %s)\n",
               out);
+    summary_report_wall(w, wall_now() - t);
   }
+  write_profile(w, out, wall); /* after run.csv's last rewrite */
+  if (!c->quiet)
+    printf("vss-sim: wall time %.2f s in all (setup %.2f s, run %.2f s, "
+           "summary and report %.2f s)\n",
+           wall_now() - wall_t0, w->wall_setup_s, wall,
+           wall_now() - w->wall_start - wall);
   printf("%s/%s\n", out, c->no_report ? "summary.csv" : "report.md");
   fflush(stdout);
   return 0;
@@ -313,6 +322,7 @@ static int apply_cli(scenario *sc, void *user, char *err, size_t cap) {
 }
 
 int main(int argc, char **argv) {
+  wall_t0 = wall_now();
   cli c;
   int rc = cli_parse(&c, argc, argv);
   if (rc) return rc > 0 ? 0 : 2;
@@ -364,7 +374,6 @@ int main(int argc, char **argv) {
   }
   static world w;
   char path[SC_PATH + 32];
-  double t_setup = wall_now();
   if (world_init(&w, &sc, &opt, err, sizeof(err)) ||
       write_platform(&w, out, path, sizeof(path))) {
     fprintf(stderr, "vss-sim: %s\n",
@@ -378,7 +387,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   rc = c.probe ? probe_mode(&c, &w)
-               : simulate(&c, &w, out, wall_now() - t_setup);
+               : simulate(&c, &w, out);
   fflush(NULL);
 #ifdef __SANITIZE_ADDRESS__
   /* LeakSanitizer faults scanning the stacks of live SimGrid actors at

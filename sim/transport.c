@@ -43,9 +43,11 @@
 #include "world.h"
 #include "hostcost.h"
 
+#include "sg_shim.h"
 #include "vss/frame.h"
 
 #include <simgrid/comm.h>
+#include <math.h>
 #include <simgrid/mailbox.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +138,33 @@ static void route_faults(world *w, int a, int b, double *loss,
   *corrupt = 1 - clean;
 }
 
+#define TCP_MSS 1448 /* payload of one TCP segment on Ethernet */
+
+/* faults = tcp on a lossy path: a TCP flow's steady rate is bounded by
+ * loss and round trip (Mathis, Semke, Mahdavi, Ott 1997, "The macroscopic
+ * behavior of the TCP congestion avoidance algorithm"):
+ *   rate <= MSS / (RTT sqrt(p)) x sqrt(3/2)
+ * 0 when the path loses nothing (no bound). The connection then carries
+ * one bundle at a time at that rate (flush, put_bundle): the bound holds
+ * for the connection, not per bundle. */
+static double mathis_rate(world *w, int a, int b) {
+  if (w->sc->faults_frames) return 0;
+  double loss, corrupt;
+  route_faults(w, a, b, &loss, &corrupt);
+  if (loss <= 0) return 0;
+  double rtt = ns_to_s(route_delay(w, a, b) + route_delay(w, b, a));
+  if (!w->stream)
+    rtt = (world_route(w, a, b)->latency + world_route(w, b, a)->latency) *
+          w->opt.latency_factor;
+  if (rtt < 1e-3) rtt = 1e-3; /* a LAN's RTO floor, as tcp_faults */
+  return TCP_MSS / (rtt * sqrt(loss)) * sqrt(1.5);
+}
+
+/* Bundles a connection may have in flight: one when loss bounds it. */
+static uint32_t max_out(device *d, int p) {
+  return mathis_rate(d->w, d->idx, p) > 0 ? 1 : MAX_BUNDLES;
+}
+
 /* Flip one byte of an XFER_DATA payload: header damage would be a framing
  * error, which a real transport (TCP + AEAD) turns into a disconnect. */
 static int corrupt_data(device *d, uint8_t *frame, size_t len) {
@@ -159,8 +188,6 @@ static void hold(peer_view *pv, const uint8_t *frame, size_t len) {
   pv->held_tail = h;
   pv->held_bytes += len;
 }
-
-#define TCP_MSS 1448 /* payload of one TCP segment on Ethernet */
 
 /* faults = tcp (the default): what TCP + an AEAD make of a faulty path.
  * A lost segment is retransmitted (fast retransmit: one round trip
@@ -253,8 +280,11 @@ static void put_bundle(device *d, int p) {
   pv->out_bundles++;
   pv->out_bytes += env->len;
   live_add(w, env);
+  double cap = mathis_rate(w, d->idx, p);
   prof_block(w); /* a simcall: other actors may run meanwhile */
-  sg_comm_t c = sg_mailbox_put_async(w->devs[p].mbox, env, (long)env->len);
+  sg_comm_t c =
+      cap > 0 ? sim_put_async_rate(w->devs[p].mbox, env, (long)env->len, cap)
+              : sg_mailbox_put_async(w->devs[p].mbox, env, (long)env->len);
   prof_resume(w);
   comm_add(d, c, COMM_SEND, -1, &sf);
 }
@@ -272,7 +302,8 @@ void transport_put(device *from, envelope *env) {
  * frames when nothing is in flight (a lone request must not wait). */
 static void flush(device *d, int p, int partial) {
   peer_view *pv = device_peer(d, p);
-  while (pv->up && pv->held && pv->out_bundles < MAX_BUNDLES &&
+  uint32_t most = max_out(d, p);
+  while (pv->up && pv->held && pv->out_bundles < most &&
          (partial || pv->held_bytes >= pv->bundle))
     put_bundle(d, p);
 }
@@ -291,6 +322,7 @@ void transport_pump(device *d) {
     peer_view *pv = p >= 0 ? device_peer_find(d, p) : NULL;
     if (!pv || !pv->up) continue; /* not ours to carry */
     hostcost_frame_out(d, vss_frame_wire_len(m.data, m.len));
+    if (misbehave_outgoing(d, m.data, m.len)) continue; /* stalled */
     hold(pv, m.data, m.len);
     if (!pv->touched) {
       pv->touched = 1;
@@ -298,7 +330,7 @@ void transport_pump(device *d) {
       touched[ntouched++] = p;
     }
     flush(d, p, 0);
-    if (pv->out_bundles == MAX_BUNDLES && pv->held_bytes >= pv->bundle)
+    if (pv->out_bundles >= max_out(d, p) && pv->held_bytes >= pv->bundle)
       break; /* saturated: leave the rest in the node, in priority order */
   }
   for (int i = 0; i < ntouched; i++) {

@@ -28,6 +28,7 @@ static const char *const err_text[] = {
     "already exists or in progress",
     "stored data is corrupt",
     "over a stated resource bound",
+    "source busy (at its upload capacity), retry later",
 };
 
 _Static_assert(sizeof(err_text) / sizeof(err_text[0]) == 1 - VSS_ERR_MIN,

@@ -19,6 +19,9 @@ vss_frame_class vss_frame_classify(const uint8_t *frame, size_t len) {
   switch (frame[5]) {
   case VSS_MSG_HELLO:
   case VSS_MSG_DIGEST:
+  case VSS_MSG_RELAY:
+  case VSS_MSG_IHAVE:
+  case VSS_MSG_WANT:
     return VSS_FRAME_GOSSIP;
   case VSS_MSG_QUERY:
   case VSS_MSG_QUERY_REPLY:

@@ -4,6 +4,7 @@
 #include "gossip.h"
 
 #include "pcache.h"
+#include "view.h"
 #include "xfer.h"
 
 #include <string.h>
@@ -14,6 +15,9 @@
 #define HELLO_CONNECT 0x1
 #define HELLO_ROUND 0x2
 #define HELLO_RESYNC 0x4
+/* A session opened for one fetch (view.c): no digests either way, the
+ * keys are asked with QUERY. */
+#define HELLO_TRANSIENT 0x8
 
 static int send_hello(vss_node *n, vss_peer *p, uint32_t flags, vss_time now) {
   /* A full digest that replaces entries we already had is only complete
@@ -40,7 +44,8 @@ static int send_hello(vss_node *n, vss_peer *p, uint32_t flags, vss_time now) {
 }
 
 int vss_gossip_connect(vss_node *n, vss_peer *p, vss_time now) {
-  return send_hello(n, p, HELLO_CONNECT, now);
+  return send_hello(n, p, HELLO_CONNECT | (p->transient ? HELLO_TRANSIENT : 0),
+                    now);
 }
 
 static void begin(vss_gossip_peer *g, int full, uint64_t from, uint64_t to) {
@@ -102,6 +107,8 @@ int vss_gossip_on_hello(vss_node *n, vss_peer *p, const vss_msg_hello *m,
   if (vss_uuid_cmp(&m->device, &p->id) != 0) return VSS_ERR_PROTO;
   if (m->proto != VSS_PROTO_VERSION) return VSS_ERR_VERSION;
   p->g.last_heard = now;
+  vss_view_on_hello(n, p, (m->flags & HELLO_TRANSIENT) != 0);
+  if (p->transient || p->hang_pending) return 0; /* no digest */
   int resync = (m->flags & HELLO_RESYNC) != 0;
   /* A delta from below the tombstone floor would miss the compacted
    * removals; a full digest implies them (the receiver sweeps). */
@@ -210,6 +217,7 @@ int vss_gossip_on_digest(vss_node *n, vss_peer *p, const vss_msg_digest *m,
     vss_pcache_mark_abort(n->pcache, p->idx); /* a delta resumed it */
   uint64_t changed = 0;
   int rc = apply_entries(n, p, m->entries, m->count, &changed, now);
+  if (rc == 0) rc = vss_view_direct(n, p, m, now);
   if (rc) return rc;
   if (m->to_seq > p->g.their_seq) p->g.their_seq = m->to_seq;
   if (full && (m->flags & VSS_DIGEST_LAST)) {
@@ -362,7 +370,7 @@ int vss_gossip_round(vss_node *n, vss_time now) {
   compact(n);
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->live[i];
-    if (!p->online) continue;
+    if (!p->online || p->transient) continue;
     int rc = send_hello(n, p, HELLO_ROUND, now);
     if (rc) return rc;
   }

@@ -17,6 +17,7 @@
 typedef struct vss_hints vss_hints;
 
 #define VSS_HINTS_CAP_MAX 8 /* holders_per_key ceiling */
+#define VSS_HINTS_CAP VSS_HINTS_CAP_MAX
 
 /* Preference of a holder: lower is better. */
 typedef uint64_t (*vss_hints_pref)(void *user, uint32_t holder);

@@ -48,6 +48,7 @@ static const char *const event_names[VSS_EV_COUNT] = {
     [VSS_EV_FETCH_RESUMED] = "fetch_resumed",
     [VSS_EV_DIAL] = "dial",
     [VSS_EV_HANGUP] = "hangup",
+    [VSS_EV_SOURCE_BUSY] = "source_busy",
 };
 
 static int find(const char *const *tab, size_t n, const char *s, size_t len) {

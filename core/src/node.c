@@ -488,9 +488,12 @@ static void emit_peer(vss_node *n, vss_peer *p, vss_event_type t,
   vss__emit(n, &ev, now);
 }
 
+static void reap_drops(vss_node *n, vss_time now);
+
 int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
                      const vss_link_info *link, vss_time now) {
   if (!peer || vss_uuid_cmp(peer, &n->meta.device) == 0) return VSS_ERR_INVALID;
+  reap_drops(n, now); /* sessions a fetch asked to end go first */
   vss_peer *p = vss__peer_find(n, peer);
   if (p && p->online) return 0;
   /* A managed membership takes at most max_active sessions. */
@@ -509,6 +512,7 @@ int vss_node_peer_up(vss_node *n, const vss_uuid *peer,
   p->hung_up = 0;
   p->relayed = 0;
   p->foreign = 0;
+  p->introduced = 0;
   if (link) p->link = *link;
   vss_est_init_link(&p->est, link);
   vss_view_peer_up(n, p, now);
@@ -568,6 +572,7 @@ static void reap_drops(vss_node *n, vss_time now) {
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->live[i];
     if (p->drop_rc && p->online) peer_take_down(n, p, now);
+    if (p->hang_pending && p->online) vss_view_hangup(n, p, now);
   }
 }
 
@@ -594,6 +599,12 @@ static int dispatch(vss_node *n, vss_peer *p, const vss_msg *m, size_t len,
     return vss_ping_on_ping(n, p, &m->u.ping);
   case VSS_MSG_PONG:
     return vss_ping_on_pong(n, p, &m->u.ping, now);
+  case VSS_MSG_RELAY:
+    return vss_view_on_relay_msg(n, p, &m->u.relay, len, now);
+  case VSS_MSG_IHAVE:
+    return vss_view_on_ihave(n, p, &m->u.ihave, now);
+  case VSS_MSG_WANT:
+    return vss_view_on_want(n, p, &m->u.ihave, now);
   default:
     return vss_xfer_recv(n->xfer, p, m, now);
   }

@@ -109,9 +109,13 @@ typedef struct vss_peer {
    * node (no backoff then), when it came up, last frame either way. */
   int transient;
   int hung_up;
+  int hang_pending; /* view.c ends it when the entry point returns */
+  int dialled;      /* we asked for this session */
+  int hello_seen;
   vss_time up_at, last_active;
-  uint64_t relayed; /* new hint keys it added this session */
-  uint32_t foreign; /* relays naming non-members this session */
+  uint64_t relayed;    /* new hint keys it added this session */
+  uint32_t foreign;    /* relays of unknown origins it sent, ignored */
+  uint32_t introduced; /* origins it taught us this session */
 } vss_peer;
 
 #define VSS_MAX_PEERS VSS_MAX_PEER_SLOTS

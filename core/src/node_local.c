@@ -3,6 +3,7 @@
  * device holds, drop it, and ask who holds what.
  */
 #include "node_internal.h"
+#include "view.h"
 
 #include "pcache.h"
 #include "xfer.h"
@@ -209,7 +210,9 @@ static int report_key(presence_ctx *c, const vss_key *key) {
     return rc;
   }
   c->key = key;
-  return vss_pcache_each_holder(n->pcache, key, report_holder, c);
+  rc = vss_pcache_each_holder(n->pcache, key, report_holder, c);
+  /* a large library's relayed holders (view.c; none otherwise) */
+  return rc ? rc : vss_view_each_hint(n, key, c->cb, c->user);
 }
 
 int vss_node_get_presence(vss_node *n, const vss_uuid *contents,

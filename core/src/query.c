@@ -18,6 +18,7 @@
 #include "query.h"
 
 #include "pcache.h"
+#include "view.h"
 #include "xfer.h"
 
 #include <stdlib.h>
@@ -285,25 +286,49 @@ static int ask_peer(vss_node *n, vss_peer *p, const vss_key *key,
   return 0;
 }
 
+static void emit_sent(vss_node *n, const vss_key *key, int asked,
+                      vss_time now) {
+  vss_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = VSS_EV_QUERY_SENT;
+  ev.key = *key;
+  ev.count = (uint64_t)asked;
+  vss__emit(n, &ev, now);
+}
+
+int vss_query_ask_peer(vss_node *n, vss_peer *p, const vss_key *key,
+                       vss_time now) {
+  if (!p->online || vss_query_negative(n, p, key, now)) return 0;
+  int rc = ask_peer(n, p, key, now);
+  if (rc == 0) emit_sent(n, key, 1, now);
+  return rc;
+}
+
+/* With a managed membership, a key whose relayed holders are not in
+ * session dials the best of them (view.c): when that one is on the same
+ * site, the sessions over the internet are not asked, so the answer
+ * that starts the fetch comes from the same site. */
 int vss_query_ask(vss_node *n, const vss_key *key, vss_time now) {
-  int asked = 0;
+  int asked = 0, local_only = 0;
+  if (vss_view_managed(n)) {
+    vss_hint_holder best;
+    if (vss_view_want(n, key, now) > 0 &&
+        vss_view_hints(n, key, NULL, NULL, NULL, &best, 1) == 1 &&
+        best.cls <= VSS_LINK_WIFI)
+      local_only = 1;
+    asked += local_only;
+  }
   for (uint16_t i = 0; i < n->npeers; i++) {
     vss_peer *p = n->live[i];
     if (!p->online || knows_holder(n, p, key) ||
-        vss_query_negative(n, p, key, now))
+        vss_query_negative(n, p, key, now) ||
+        (local_only && p->link.cls > VSS_LINK_WIFI))
       continue;
     int rc = ask_peer(n, p, key, now);
     if (rc) return rc;
     asked++;
   }
-  if (asked) {
-    vss_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.type = VSS_EV_QUERY_SENT;
-    ev.key = *key;
-    ev.count = (uint64_t)asked;
-    vss__emit(n, &ev, now);
-  }
+  if (asked) emit_sent(n, key, asked, now);
   return asked;
 }
 

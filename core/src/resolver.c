@@ -25,6 +25,7 @@
  *            would generate (est_cost = gen cost)
  */
 #include "node_internal.h"
+#include "view.h"
 
 #include "xfer.h"
 
@@ -141,6 +142,7 @@ int vss_node_request(vss_node *n, const vss_key *key, vss_format fmt,
     return VSS_ERR_GENERATE; /* GENERATE_* without a generator */
   case ACT_FETCH: {
     uint32_t flags = VSS_FETCH_FOREGROUND;
+    (void)vss_view_prefer_local(n, key, now);
     if (mode == VSS_RESOLVE_FETCH_OR_GENERATE)
       flags |= VSS_FETCH_GENERATE_ON_FAIL;
     rc = vss_xfer_fetch(n->xfer, key, fmt, flags, &job, now);
@@ -159,6 +161,7 @@ int vss_node_request(vss_node *n, const vss_key *key, vss_format fmt,
 int vss_node_fetch(vss_node *n, const vss_key *key, vss_format fmt,
                    uint32_t flags, uint64_t *job, vss_time now) {
   if (!n) return VSS_ERR_INVALID;
+  if (key) (void)vss_view_prefer_local(n, key, now);
   return vss_xfer_fetch(n->xfer, key, fmt, flags, job, now);
 }
 

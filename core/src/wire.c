@@ -539,6 +539,19 @@ int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code) {
   return frame_end(b, start, 0);
 }
 
+int vss_wire_encode_xfer_busy(vss_buf *b, uint32_t req_id,
+                              uint32_t retry_after_ms) {
+  size_t start;
+  int rc;
+
+  if (retry_after_ms == 0) return VSS_ERR_INVALID;
+  if ((rc = frame_begin(b, VSS_MSG_XFER_ERROR, 15, &start))) return rc;
+  vss_buf_put_varint(b, req_id);
+  vss_buf_put_varint(b, zigzag(VSS_ERR_BUSY));
+  vss_buf_put_varint(b, retry_after_ms);
+  return frame_end(b, start, 0);
+}
+
 int vss_wire_encode_xfer_cancel(vss_buf *b, uint32_t req_id) {
   size_t start;
   int rc = frame_begin(b, VSS_MSG_XFER_CANCEL, 5, &start);
@@ -554,6 +567,35 @@ static int encode_stamp(vss_buf *b, vss_msg_type t, uint64_t stamp) {
 
   if (rc) return rc;
   vss_buf_put_varint(b, stamp);
+  return frame_end(b, start, 0);
+}
+
+int vss_wire_encode_relay(vss_buf *b, const vss_msg_relay *m,
+                          const uint8_t *entries, size_t len) {
+  size_t start;
+  int rc = frame_begin(b, VSS_MSG_RELAY, 4 + 16 + 4 * 10 + len, &start);
+
+  if (rc) return rc;
+  put_u32le(b, m->count);
+  vss_buf_put(b, m->origin.b, 16);
+  vss_buf_put_varint(b, m->epoch);
+  vss_buf_put_varint(b, m->from_seq);
+  vss_buf_put_varint(b, m->to_seq);
+  vss_buf_put_varint(b, m->hops);
+  rc = vss_buf_put(b, entries, len);
+  return frame_end(b, start, rc);
+}
+
+int vss_wire_encode_ihave(vss_buf *b, vss_msg_type type, const vss_uuid *origin,
+                          uint64_t epoch, uint64_t seq) {
+  size_t start;
+  if (type != VSS_MSG_IHAVE && type != VSS_MSG_WANT) return VSS_ERR_INVALID;
+  int rc = frame_begin(b, type, 16 + 2 * 10, &start);
+
+  if (rc) return rc;
+  vss_buf_put(b, origin->b, 16);
+  vss_buf_put_varint(b, epoch);
+  vss_buf_put_varint(b, seq);
   return frame_end(b, start, 0);
 }
 
@@ -709,6 +751,33 @@ static int dec_error(vss_rd *r, vss_msg_xfer_error *m) {
   /* Only negative int32 codes: anything else is not an error. */
   if (code >= 0 || code < INT32_MIN) return VSS_ERR_PROTO;
   m->code = (int32_t)code;
+  m->retry_after_ms = 0;
+  if (r->off == r->len) return 0;
+  /* Only BUSY carries a hint, and a hint of 0 is not sent (one encoding
+   * per meaning). */
+  if (code != VSS_ERR_BUSY) return VSS_ERR_PROTO;
+  if ((rc = rd_varint32(r, &m->retry_after_ms))) return rc;
+  return m->retry_after_ms ? 0 : VSS_ERR_PROTO;
+}
+
+static int dec_relay(vss_rd *r, vss_msg_relay *m) {
+  int rc;
+
+  if ((rc = vss_rd_u32le(r, &m->count)) || (rc = vss_rd_uuid(r, &m->origin)) ||
+      (rc = vss_rd_varint(r, &m->epoch)) ||
+      (rc = vss_rd_varint(r, &m->from_seq)) ||
+      (rc = vss_rd_varint(r, &m->to_seq)) || (rc = rd_varint32(r, &m->hops)))
+    return rc;
+  if (m->count > VSS_WIRE_MAX_ENTRIES) return VSS_ERR_TOO_BIG;
+  if (m->from_seq > m->to_seq) return VSS_ERR_PROTO;
+  return take_entries(r, m->count, 1, &m->entries);
+}
+
+static int dec_ihave(vss_rd *r, vss_msg_ihave *m) {
+  int rc;
+  if ((rc = vss_rd_uuid(r, &m->origin)) || (rc = vss_rd_varint(r, &m->epoch)) ||
+      (rc = vss_rd_varint(r, &m->seq)))
+    return rc;
   return 0;
 }
 
@@ -734,6 +803,11 @@ static int dec_payload(vss_rd *r, vss_msg *out) {
     return dec_error(r, &out->u.error);
   case VSS_MSG_XFER_CANCEL:
     return rd_varint32(r, &out->u.cancel.req_id);
+  case VSS_MSG_RELAY:
+    return dec_relay(r, &out->u.relay);
+  case VSS_MSG_IHAVE:
+  case VSS_MSG_WANT:
+    return dec_ihave(r, &out->u.ihave);
   case VSS_MSG_PING:
   case VSS_MSG_PONG:
     return vss_rd_varint(r, &out->u.ping.stamp);

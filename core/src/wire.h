@@ -41,7 +41,10 @@ typedef enum vss_msg_type {
   VSS_MSG_XFER_CANCEL = 9,
   VSS_MSG_PING = 10,
   VSS_MSG_PONG = 11,
-  VSS_MSG_MAX = 11,
+  VSS_MSG_RELAY = 12, /* availability of an origin, passed on (view.c) */
+  VSS_MSG_IHAVE = 13, /* "I have news of origin up to seq" */
+  VSS_MSG_WANT = 14,  /* "send me origin's news after seq" */
+  VSS_MSG_MAX = 14,
   /* Simulation only, outside the protocol's sequence: sidecar bytes that
    * stand for `len` bytes of the synthetic content (no bytes carried),
    * payload v req_id | v offset | v len | 8 marker bytes (zero from an
@@ -172,9 +175,14 @@ typedef struct vss_msg_xfer_data {
   uint8_t synth;       /* decoded from XFER_SYNTH: len bytes stood for */
 } vss_msg_xfer_data;
 
+/* A request refused or failed. VSS_ERR_BUSY (the source is at its upload
+ * capacity) may carry a retry-after hint in milliseconds (>= 1; 0 here =
+ * none sent): the requester leaves that source alone for about that long
+ * and blames it for nothing. No other code carries a hint. */
 typedef struct vss_msg_xfer_error {
   uint32_t req_id;
-  int32_t code; /* a VSS_ERR_* (negative) */
+  int32_t code;            /* a VSS_ERR_* (negative) */
+  uint32_t retry_after_ms; /* VSS_ERR_BUSY only; 0 = no hint */
 } vss_msg_xfer_error;
 
 typedef struct vss_msg_xfer_cancel {
@@ -187,6 +195,25 @@ typedef struct vss_msg_xfer_cancel {
 typedef struct vss_msg_ping {
   uint64_t stamp;
 } vss_msg_ping;
+
+/* An origin's availability entries (its log rows from_seq < seq <=
+ * to_seq, as its own digest carried them), passed on by a peer that has
+ * no business holding them: a large library's devices learn of holders
+ * they have no session with. hops bounds how far it is forwarded. */
+typedef struct vss_msg_relay {
+  vss_uuid origin;
+  uint64_t epoch, from_seq, to_seq;
+  uint32_t hops;
+  uint32_t count;
+  vss_rd entries; /* decode with vss_wire_next_entry */
+} vss_msg_relay;
+
+/* IHAVE: the sender has the origin's news up to seq (lazy push); WANT:
+ * send me what you have of origin after seq. */
+typedef struct vss_msg_ihave {
+  vss_uuid origin;
+  uint64_t epoch, seq;
+} vss_msg_ihave;
 
 typedef struct vss_msg {
   vss_msg_type type;
@@ -201,6 +228,8 @@ typedef struct vss_msg {
     vss_msg_xfer_error error;
     vss_msg_xfer_cancel cancel;
     vss_msg_ping ping; /* PING and PONG */
+    vss_msg_relay relay;
+    vss_msg_ihave ihave; /* IHAVE and WANT */
   } u;
 } vss_msg;
 
@@ -242,9 +271,18 @@ int vss_wire_encode_xfer_synth(vss_buf *b, uint32_t req_id, uint64_t offset,
 int vss_wire_encode_xfer_data(vss_buf *b, uint32_t req_id, uint64_t offset,
                               const void *data, uint32_t len);
 int vss_wire_encode_xfer_error(vss_buf *b, uint32_t req_id, int32_t code);
+/* XFER_ERROR VSS_ERR_BUSY with a retry-after hint (ms, >= 1). */
+int vss_wire_encode_xfer_busy(vss_buf *b, uint32_t req_id,
+                              uint32_t retry_after_ms);
 int vss_wire_encode_xfer_cancel(vss_buf *b, uint32_t req_id);
 int vss_wire_encode_ping(vss_buf *b, uint64_t stamp);
 int vss_wire_encode_pong(vss_buf *b, uint64_t stamp);
+/* entries: count already-encoded digest entries (len bytes), copied. */
+int vss_wire_encode_relay(vss_buf *b, const vss_msg_relay *hdr,
+                          const uint8_t *entries, size_t len);
+/* type VSS_MSG_IHAVE or VSS_MSG_WANT */
+int vss_wire_encode_ihave(vss_buf *b, vss_msg_type type, const vss_uuid *origin,
+                          uint64_t epoch, uint64_t seq);
 
 /* Upper bound of one encoded digest entry, to size pages. */
 #define VSS_WIRE_ENTRY_MAX (16 + 1 + 1 + VSS_VARIANT_MAX + 1 + 1 + 10 + 32)

@@ -16,6 +16,7 @@ int vss_xfer_new(vss_xfer **out, vss_node *n) {
   if (!x) return VSS_ERR_NOMEM;
   x->n = n;
   x->expiry = VSS_TIME_UNSET;
+  x->up_win_at = x->up_refused_at = x->busy_wake = VSS_TIME_UNSET;
   x->nbuckets = XFER_JOB_BUCKETS;
   x->jmap = calloc(x->nbuckets, sizeof(*x->jmap));
   x->imap = calloc(x->nbuckets, sizeof(*x->imap));
@@ -54,7 +55,7 @@ void vss_xfer_del(vss_xfer *x) {
     xf_job_free(x, x->jobs_head, 0);
   for (int i = 0; i < VSS_MAX_PEERS; i++) {
     if (!x->peers[i]) continue;
-    xf_serve_clear(x->peers[i]);
+    xf_serve_clear(x, x->peers[i], (uint16_t)i);
     free(x->peers[i]);
   }
   xf_meta_cache_free(x);
@@ -335,7 +336,7 @@ static void requeue_owed(vss_xfer *x, xpeer *xp, uint16_t idx, vss_time now) {
     if (r->meta)
       j->meta_inflight = 0;
     else
-      xf_chunk_requeue(x, j, r->chunk, idx, 0, now);
+      xf_chunk_requeue(x, j, r->chunk, idx, XF_RQ_GONE, now);
     xf_req_free(x, r, now);
   }
 }
@@ -368,8 +369,10 @@ static void drop_source_everywhere(vss_xfer *x, uint16_t idx, vss_time now) {
 void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now) {
   xpeer *xp = p->idx < VSS_MAX_PEERS ? x->peers[p->idx] : NULL;
   if (xp) {
-    xf_serve_clear(xp);
+    xf_serve_clear(x, xp, p->idx);
     requeue_owed(x, xp, p->idx, now);
+    xp->c.busy_until = 0; /* a new connection starts unrefused */
+    xp->c.busy_run = 0;
   }
   drop_source_everywhere(x, p->idx, now);
   xf_rearm(x);
@@ -379,7 +382,7 @@ void vss_xfer_peer_down(vss_xfer *x, vss_peer *p, vss_time now) {
 void vss_xfer_peer_freed(vss_xfer *x, uint16_t idx, vss_time now) {
   xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
   if (xp) {
-    xf_serve_clear(xp);
+    xf_serve_clear(x, xp, idx);
     requeue_owed(x, xp, idx, now);
   }
   drop_source_everywhere(x, idx, now);

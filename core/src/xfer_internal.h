@@ -41,6 +41,41 @@
 #define XFER_JOB_BUCKETS 4096 /* first size of the job maps; they grow */
 #define XFER_EXPIRE_BATCH 256 /* timers acted on per handle_expiry */
 #define XFER_NO_PEER 0xffffu
+/* Upload slots (xfer_serve.c): a holder serves the background GETs of
+ * at most K peers at once, K = upload_slots or one per XFER_UP_SLOT_RATE
+ * of its upload rate (declared, else measured while backlogged, else the
+ * asking peer's link-class prior), within XFER_UP_SLOTS_MIN..MAX. Each
+ * admitted requester then drains its window at >= ~1 MB/s instead of 99
+ * windows queueing behind one 5 MB/s uplink past their timeouts. A slot
+ * is kept while the holder has GETs queued and for a linger of two of
+ * its round trips after (its next GETs are on their way); one held for
+ * XFER_UP_TERM while others were turned away takes no new background
+ * GETs (rotation, as BitTorrent's rechoke). Refused GETs get BUSY with
+ * a retry-after of about the time the queued bytes take to drain. */
+#define XFER_UP_SLOT_RATE 1.0e6
+#define XFER_UP_SLOTS_MIN 2u
+#define XFER_UP_SLOTS_MAX 64u
+#define XFER_UP_SLOTS_DEFAULT 4u
+#define XFER_UP_TERM (10ull * VSS_NS_PER_S)
+#define XFER_UP_LINGER_MIN (50ull * VSS_NS_PER_MS)
+#define XFER_UP_RATE_WINDOW VSS_NS_PER_S
+/* Requester side of BUSY: the hint, clamped, with +-25% jitter (clients
+ * turned away together must not come back together). */
+#define XFER_BUSY_MIN (100ull * VSS_NS_PER_MS)
+#define XFER_BUSY_DEFAULT (1000ull * VSS_NS_PER_MS)
+#define XFER_BUSY_MAX (10000ull * VSS_NS_PER_MS)
+#define XFER_BUSY_HINT_MIN (250ull * VSS_NS_PER_MS)
+/* Stalls (a request past its deadline from a source that delivered
+ * nothing lately): as TCP's RTO, a source's deadlines double with each
+ * stall in a row, up to 2^XFER_STALL_SHIFT_MAX, until it delivers a
+ * verified chunk - a source that became 100x slower is waited for, not
+ * asked again and again for chunks it cannot finish in time. A stall
+ * costs the chunk a backoff (at most XFER_STALL_BACKOFF_MAX) but no
+ * retry budget, and never drops a job's last source: the job fails
+ * (VSS_ERR_TIMEOUT) only when no chunk was verified for its patience
+ * (source_patience / prefetch_patience). */
+#define XFER_STALL_SHIFT_MAX 6
+#define XFER_STALL_BACKOFF_MAX (5ull * VSS_NS_PER_S)
 /* The slowest rate (bytes/s) at which a source is assumed to hash a
  * sidecar whose chunk-hash list it has not stored (rows from before
  * schema version 2: xfer_serve.c computes the list, synchronously,
@@ -146,6 +181,17 @@ struct xjob {
   /* Sources all offline: the job waits (verified chunks kept) until a
    * source is back or this time (source/prefetch_patience) passes. */
   vss_time wait_until;
+  /* The last verified progress (chunk or list page; the start before
+   * any). A job with a stalled request fails past its patience from
+   * here (stalled: a stall since). */
+  vss_time progress_at;
+  int stalled;
+  /* Temp blobs (VSS_LIMIT_TEMP_BLOBS): a multi-chunk job holds a slot
+   * from its first chunk request (or a resumed temp) to its end; one
+   * that finds none waits in the engine's FIFO (twait, off the ready
+   * lists) until a slot frees. */
+  uint8_t tslot, twait;
+  xjob *tprev, *tnext;
   int recorded;      /* a resume record in the store (xfer_resume.c) */
   uint8_t *keep;     /* resumed: chunks verified before the restart */
   uint64_t keep_len; /* bytes of keep */
@@ -166,6 +212,13 @@ typedef struct xsrc {
   uint64_t inflight, fg_inflight; /* requested bytes not yet arrived */
   uint32_t nreq;
   vss_time last_progress;
+  /* It answered BUSY: no background request before busy_until (0 =
+   * not busy); busy_run > 0 until its next DATA: one request at a time
+   * (a probe), not a window that would all come back BUSY. */
+  vss_time busy_until;
+  uint32_t busy_run;
+  uint32_t stalls;   /* stalls in a row (deadlines scale by 2^stalls) */
+  vss_time stall_at; /* the last one */
 } xsrc;
 
 /* Server side of one peer: its GETs to us. */
@@ -185,6 +238,13 @@ typedef struct xpeer {
   xserve *qh[2], *qt[2];     /* 0 foreground, 1 background */
   uint32_t nserve;
   uint32_t massm;  /* jobs assembling a multi-page list from it */
+  uint64_t qbytes; /* bytes of its queued GETs not yet sent */
+  /* Its upload slot (xfer_serve.c): held since up_since; closing = no
+   * new background GETs (rotated out, or preempted by a foreground
+   * requester), freed when its queue is empty; idle_at = when its
+   * queue last emptied (UNSET while it has GETs queued). */
+  uint8_t up_slot, up_closing;
+  vss_time up_since, up_idle_at;
   xserve **smap;   /* queued GETs by req_id; nserve <= smap_n when it can */
   uint32_t smap_n; /* buckets, a power of two (0: none yet) */
 } xpeer;
@@ -231,6 +291,23 @@ struct vss_xfer {
   vss_prefetch *pf;
   int resume_pending; /* records to resume at the first handle_expiry */
   vss_time now;       /* latest time an entry point was given (blame decay) */
+  /* Serving: upload slot holders, bytes queued for all peers, the
+   * upload rate measured over windows in which something stayed queued,
+   * and when a peer was last turned away. */
+  uint16_t up_hold[XFER_UP_SLOTS_MAX * 2];
+  uint32_t nup;
+  uint64_t up_queued;
+  double up_rate;
+  vss_time up_win_at; /* UNSET: no window open (nothing queued) */
+  uint64_t up_win_bytes;
+  vss_time up_refused_at;
+  uint64_t up_refused; /* GETs answered BUSY (tests, figures) */
+  /* Requesting: the earliest busy_until of the sources (UNSET: none). */
+  vss_time busy_wake;
+  /* Temp-blob slots held by jobs, and the jobs waiting for one. */
+  uint64_t ntemp;
+  xjob *twait_head, *twait_tail;
+  uint64_t ntwait;
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -294,6 +371,15 @@ void xf_job_failed(vss_xfer *x, xjob *j, int rc, vss_time now);
 void xf_job_fail(vss_xfer *x, xjob *j, int rc, vss_time now);
 /* Hand j to the application's generator. May end j. */
 int xf_job_generate(vss_xfer *x, xjob *j, vss_time now);
+/* A temp-blob slot for j's chunks: 1 when j holds one (or needs none: a
+ * one-chunk sidecar opens, writes and commits its temp within one call,
+ * and one slot of the bound is kept for that); 0 when j now waits for
+ * one (twait; off the ready lists once its pump sees it has no work). */
+int xf_temp_acquire(vss_xfer *x, xjob *j);
+/* For a resumed temp: a slot now, or 0 (none free; no waiting). */
+int xf_temp_try(vss_xfer *x, xjob *j);
+/* j's slot goes back (ended, reset) and the first waiter takes it. */
+void xf_temp_release(vss_xfer *x, xjob *j, vss_time now);
 
 /* ---- xfer_req.c ------------------------------------------------------ */
 
@@ -324,13 +410,17 @@ size_t xf_job_holders(const vss_xfer *x, const xjob *j, vss_holder *h,
                       size_t cap);
 int xf_job_add_source(vss_xfer *x, xjob *j, const vss_holder *h);
 /* Index of the cheapest of n holders (queues included); n when none. */
-size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n);
+size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n, int bg);
 vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j);
 void xf_job_refresh_sources(vss_xfer *x, xjob *j);
 void xf_src_drop(vss_xfer *x, xjob *j, jsrc *s, int rc, vss_time now);
 void xf_src_blame(vss_xfer *x, xjob *j, uint16_t idx, int rc, vss_time now);
+/* Put a chunk back to be fetched again; counted: XF_RQ_* (xfer_sched.c). */
+enum { XF_RQ_GONE = 0, XF_RQ_FAIL = 1, XF_RQ_STALL = 2 };
 void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
                       int counted, vss_time now);
+/* A source's request deadline t, scaled by its stalls in a row. */
+vss_time xf_stall_scale(const vss_xfer *x, uint16_t idx, vss_time t);
 int xf_job_has_work(const xjob *j);
 /* Pumping only sends requests: no job ends. */
 void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now);
@@ -345,6 +435,12 @@ void xf_src_link(vss_xfer *x, xjob *j, jsrc *s);
 void xf_src_unlink(vss_xfer *x, jsrc *s);
 void xf_pump_sources_but(vss_xfer *x, xjob *j, uint16_t skip, vss_time now);
 void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now);
+/* p answered r with VSS_ERR_BUSY: r's work goes back without blame or
+ * retry budget, and p takes no background request for a while. */
+int xf_on_busy(vss_xfer *x, vss_peer *p, xreq *r, uint32_t hint_ms,
+               vss_time now);
+/* Is source idx refusing background requests at now? */
+int xf_src_busy(const vss_xfer *x, uint16_t idx, vss_time now);
 /* x->expiry from the earliest request deadline and job wake-up. */
 void xf_rearm(vss_xfer *x);
 /* Deadlines and wake-ups due at now. May end jobs. */
@@ -368,8 +464,8 @@ void xf_job_done(vss_xfer *x, xjob *j, vss_time now);
 
 int xf_on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g);
 int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m);
-/* Drop a peer's queued GETs. */
-void xf_serve_clear(xpeer *xp);
+/* Drop a peer's queued GETs and its upload slot. */
+void xf_serve_clear(vss_xfer *x, xpeer *xp, uint16_t idx);
 /* Batch slots of a freed peer slot stop naming it. */
 void xf_pf_slots_forget(vss_xfer *x, uint16_t peer);
 void xf_meta_cache_free(vss_xfer *x);

@@ -214,6 +214,8 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   while (j->reqs)
     xf_req_abandon(x, j->reqs, now);
   if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
+  j->tmp = NULL;
+  xf_temp_release(x, j, now);
   xf_ready_remove(x, j);
   xf_job_account(x, j, -1);
   job_set_state(x, j, J_WAIT); /* out of the budget's figure */
@@ -224,6 +226,74 @@ void xf_job_free(vss_xfer *x, xjob *j, vss_time now) {
   free(j->hashes);
   free(j->keep);
   free(j);
+}
+
+/* ---- temp-blob slots ------------------------------------------------- */
+
+/* The bound counts every temp open at once. A one-chunk (or empty)
+ * sidecar opens its temp at its verified chunk and commits it in the
+ * same call, so one slot is kept for those and multi-chunk jobs, which
+ * keep theirs across calls, hold at most bound - 1 (a bound below 2 is
+ * taken as 2). */
+static uint64_t temp_slots(const vss_xfer *x) {
+  uint64_t b = vss__limit(x->n, VSS_LIMIT_TEMP_BLOBS);
+  return b < 2 ? 1 : b - 1;
+}
+
+int xf_temp_try(vss_xfer *x, xjob *j) {
+  if (j->tslot) return 1;
+  if (x->ntemp >= temp_slots(x)) return 0;
+  j->tslot = 1;
+  x->ntemp++;
+  return 1;
+}
+
+static void twait_unlink(vss_xfer *x, xjob *j) {
+  if (!j->twait) return;
+  if (j->tprev)
+    j->tprev->tnext = j->tnext;
+  else
+    x->twait_head = j->tnext;
+  if (j->tnext)
+    j->tnext->tprev = j->tprev;
+  else
+    x->twait_tail = j->tprev;
+  j->tprev = j->tnext = NULL;
+  j->twait = 0;
+  x->ntwait--;
+}
+
+int xf_temp_acquire(vss_xfer *x, xjob *j) {
+  if (j->tslot || j->nchunks <= 1) return 1;
+  if (j->twait) return 0;
+  /* First come, first served: a slot that freed went to the head. */
+  if (!x->twait_head && xf_temp_try(x, j)) return 1;
+  j->twait = 1;
+  j->tnext = NULL;
+  j->tprev = x->twait_tail;
+  if (j->tprev)
+    j->tprev->tnext = j;
+  else
+    x->twait_head = j;
+  x->twait_tail = j;
+  x->ntwait++;
+  return 0;
+}
+
+void xf_temp_release(vss_xfer *x, xjob *j, vss_time now) {
+  twait_unlink(x, j);
+  if (!j->tslot) return;
+  j->tslot = 0;
+  x->ntemp--;
+  /* The head waiter takes it; its timer fires at once, which puts it
+   * back on the ready lists and pumps its sources (handle_expiry). */
+  while (x->twait_head && x->ntemp < temp_slots(x)) {
+    xjob *w = x->twait_head;
+    twait_unlink(x, w);
+    xf_temp_try(x, w);
+    if (w->state == J_XFER && xf_job_has_work(w)) xf_ready_insert(x, w);
+    xf_job_set_wake(x, w, now);
+  }
 }
 
 /* ---- starting -------------------------------------------------------- */
@@ -261,6 +331,8 @@ static int job_start(vss_xfer *x, xjob *j, vss_time now) {
   j->nchunks = vss_chunk_count(j->size);
   if (j->nchunks <= 1 && xf_job_chunks_init(j)) return VSS_ERR_NOMEM;
   job_set_state(x, j, J_XFER);
+  j->progress_at = now;
+  j->stalled = 0;
   xf_job_set_wake(x, j, VSS_TIME_UNSET);
   xf_emit(x, VSS_EV_FETCH_STARTED, j, best, j->size, j->nchunks, 0, now);
   xf_ready_insert(x, j);
@@ -285,6 +357,7 @@ static void job_reset_xfer(vss_xfer *x, xjob *j, vss_time now) {
     xf_req_abandon(x, j->reqs, now);
   if (j->tmp) vss_blobs_discard(x->n->blobs, j->tmp);
   j->tmp = NULL;
+  xf_temp_release(x, j, now);
   xf_ready_remove(x, j);
   xf_mlist_drop(x, j);
   free(j->ch);
@@ -357,8 +430,18 @@ static vss_time next_backoff(const xjob *j, vss_time now) {
   return t;
 }
 
+/* A stalled job's patience ends this long after its last progress. */
+static vss_time stall_deadline(const vss_xfer *x, const xjob *j) {
+  vss_time p = job_patience(x, j);
+  if (!j->stalled || !p) return VSS_TIME_UNSET; /* 0: stalls drop sources */
+  return j->progress_at > VSS_TIME_UNSET - 1 - p ? VSS_TIME_UNSET - 1
+                                                 : j->progress_at + p;
+}
+
 void xf_job_rewake(vss_xfer *x, xjob *j, vss_time now) {
-  xf_job_set_wake(x, j, vss__tmin(next_backoff(j, now), j->wait_until));
+  xf_job_set_wake(x, j,
+                  vss__tmin(vss__tmin(next_backoff(j, now), j->wait_until),
+                            stall_deadline(x, j)));
 }
 
 /* No live source. When one went offline, wait for it (or another
@@ -388,6 +471,11 @@ int xf_job_settle(vss_xfer *x, xjob *j, vss_time now) {
   }
   if (j->ndone == j->nchunks) {
     xf_job_done(x, j, now);
+    return 1;
+  }
+  if (j->stalled && now >= stall_deadline(x, j)) {
+    /* Stalled with nothing verified for its whole patience. */
+    xf_job_fail(x, j, VSS_ERR_TIMEOUT, now);
     return 1;
   }
   if (xf_job_live_sources(x, j) == 0) {

@@ -133,7 +133,7 @@ static int pf_source(const vss_xfer *x, const vss_pf_cand *c, vss_holder *out) {
   probe.flags = JF_RESTRICTED;
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = xf_job_holders(x, &probe, h, XFER_MAX_SOURCES);
-  size_t best = xf_best_holder(x, h, n);
+  size_t best = xf_best_holder(x, h, n, 1);
   if (best == n) return 0;
   *out = h[best];
   return 1;

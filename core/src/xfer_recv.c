@@ -41,7 +41,7 @@ static void chunk_bad(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
           VSS_ERR_CHECKSUM, now);
   uint16_t culprit = r->peer;
   xf_req_free(x, r, now);
-  xf_chunk_requeue(x, j, c, culprit, 1, now);
+  xf_chunk_requeue(x, j, c, culprit, XF_RQ_FAIL, now);
   xf_src_blame(x, j, culprit, VSS_ERR_CHECKSUM, now);
 }
 
@@ -67,6 +67,8 @@ static void chunk_write(vss_xfer *x, xjob *j, xreq *r, vss_time now) {
   j->ch[c].state = CH_DONE;
   j->ndone++;
   j->done_bytes += r->len;
+  j->progress_at = now;
+  j->stalled = 0;
   xf_req_free(x, r, now);
 }
 
@@ -223,6 +225,10 @@ int xf_on_meta(vss_xfer *x, vss_peer *p, const vss_msg_xfer_meta *m,
   xf_req_free(x, r, now);
   j->meta_inflight = 0;
   int ok = j->hashes ? 1 : meta_page(x, j, p->idx, m);
+  if (ok >= 0) { /* a verified list, or a page of it: progress */
+    j->progress_at = now;
+    j->stalled = 0;
+  }
   if (ok > 0 && !j->ch) {
     /* The list is verified: now the chunks can be asked for. */
     if (xf_job_chunks_init(j) && !j->fail_rc) j->fail_rc = VSS_ERR_NOMEM;
@@ -265,6 +271,7 @@ static void req_landed(vss_xfer *x, vss_peer *p, xreq *r, vss_time now) {
        chunk_hash_ok(j, r->chunk, &h);
   if (ok) {
     vss_est_delivered(&p->est, r->len, now);
+    x->peers[p->idx]->c.stalls = 0; /* its deadlines back to normal */
     jsrc *s = xf_job_src(j, p->idx);
     if (s) s->verified += r->len;
   }
@@ -282,7 +289,7 @@ static int data_gap(vss_xfer *x, xreq *r, vss_time now) {
   uint16_t peer = r->peer;
   uint64_t c = r->chunk;
   xf_req_abandon(x, r, now);
-  xf_chunk_requeue(x, j, c, peer, 1, now);
+  xf_chunk_requeue(x, j, c, peer, XF_RQ_FAIL, now);
   if (!xf_job_settle(x, j, now)) xf_pump_job_sources(x, j, now);
   return 0;
 }
@@ -305,6 +312,7 @@ static void data_absorb(vss_xfer *x, vss_peer *p, xreq *r,
   xp->c.inflight -= m->len;
   if (r->fg) xp->c.fg_inflight -= m->len;
   xp->c.last_progress = now;
+  xp->c.busy_run = 0; /* admitted: a whole window again */
   jsrc *s = xf_job_src(r->job, p->idx);
   if (s) s->bytes += m->len;
 }
@@ -337,6 +345,7 @@ int xf_on_error(vss_xfer *x, vss_peer *p, const vss_msg_xfer_error *m,
   if (r->peer != p->idx) return VSS_ERR_PROTO;
   xjob *j = r->job;
   int code = m->code < 0 && m->code >= VSS_ERR_MIN ? m->code : VSS_ERR_PEER;
+  if (code == VSS_ERR_BUSY) return xf_on_busy(x, p, r, m->retry_after_ms, now);
   /* Negative evidence: it no longer holds the key, whatever its digest
    * said, so it is not chosen again (gossip brings it back if re-added). */
   if (code == VSS_ERR_NOT_FOUND)
@@ -344,7 +353,7 @@ int xf_on_error(vss_xfer *x, vss_peer *p, const vss_msg_xfer_error *m,
   if (r->meta)
     j->meta_inflight = 0;
   else
-    xf_chunk_requeue(x, j, r->chunk, p->idx, 0, now);
+    xf_chunk_requeue(x, j, r->chunk, p->idx, XF_RQ_GONE, now);
   xf_req_free(x, r, now);
   /* It does not have the sidecar (any more) or refuses: leave it out. */
   jsrc *s = xf_job_src(j, p->idx);

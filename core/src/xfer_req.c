@@ -16,7 +16,10 @@ xpeer *xf_xp_get(vss_xfer *x, uint16_t idx) {
   if (idx >= VSS_MAX_PEERS) return NULL;
   if (!x->peers[idx]) {
     x->peers[idx] = calloc(1, sizeof(xpeer));
-    if (x->peers[idx]) x->peers[idx]->c.last_progress = VSS_TIME_UNSET;
+    if (x->peers[idx]) {
+      x->peers[idx]->c.last_progress = VSS_TIME_UNSET;
+      x->peers[idx]->up_idle_at = VSS_TIME_UNSET;
+    }
   }
   return x->peers[idx];
 }
@@ -186,7 +189,8 @@ int xf_send_meta_req(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp,
    * answer. */
   uint64_t page = j->nchunks - j->mnext;
   if (page > VSS_WIRE_META_PAGE) page = VSS_WIRE_META_PAGE;
-  vss_time t = vss_est_timeout(&p->est, page * VSS_HASH_LEN, 0);
+  vss_time t = xf_stall_scale(x, p->idx,
+                              vss_est_timeout(&p->est, page * VSS_HASH_LEN, 0));
   if (j->mnext == 0) t += xf_hash_allowance(j->size);
   r->deadline = now + t;
   req_link(x, r, xp, now);
@@ -228,7 +232,9 @@ int xf_send_chunk(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t c,
     free(r);
     return rc;
   }
-  r->deadline = now + vss_est_timeout(&p->est, r->len, r->ahead);
+  r->deadline =
+      now +
+      xf_stall_scale(x, p->idx, vss_est_timeout(&p->est, r->len, r->ahead));
   req_link(x, r, xp, now);
   j->ch[c].state = CH_INFLIGHT;
   j->ntodo--;

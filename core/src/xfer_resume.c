@@ -209,6 +209,12 @@ static void resume_one(vss_xfer *x, saved *s, vss_time now) {
     return;
   }
   j->recorded = 1;
+  if (tmp && !xf_temp_try(x, j)) {
+    /* No temp slot free (VSS_LIMIT_TEMP_BLOBS): it starts over, and
+     * waits for a slot like any job. */
+    vss_blobs_discard(x->n->blobs, tmp);
+    tmp = NULL;
+  }
   if (tmp) {
     j->tmp = tmp;
     j->keep_size = r->size;

@@ -71,12 +71,29 @@ static int src_suspect(const vss_xfer *x, uint16_t idx) {
   return p && vss_est_suspect(&p->est, x->now);
 }
 
+int xf_src_busy(const vss_xfer *x, uint16_t idx, vss_time now) {
+  const xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+  return xp && xp->c.busy_until > now;
+}
+
+/* For background work, a source that said BUSY costs its wait too. */
+static vss_time src_cost_bg(const vss_xfer *x, uint16_t idx, uint64_t bytes,
+                            int bg) {
+  vss_time c = xf_src_cost(x, idx, bytes);
+  if (bg && xf_src_busy(x, idx, x->now)) {
+    vss_time w = x->peers[idx]->c.busy_until - x->now;
+    c = c > VSS_TIME_UNSET - 1 - w ? VSS_TIME_UNSET - 1 : c + w;
+  }
+  return c;
+}
+
 /* Clean holders before suspects, then the cheaper. */
 static int holder_better(const vss_xfer *x, const vss_holder *a,
-                         const vss_holder *b) {
+                         const vss_holder *b, int bg) {
   int sa = src_suspect(x, a->peer), sb = src_suspect(x, b->peer);
   if (sa != sb) return sa < sb;
-  return xf_src_cost(x, a->peer, a->size) < xf_src_cost(x, b->peer, b->size);
+  return src_cost_bg(x, a->peer, a->size, bg) <
+         src_cost_bg(x, b->peer, b->size, bg);
 }
 
 /* The best `cap` of n filtered holders into h[0..cap) (partial
@@ -87,7 +104,7 @@ static size_t holders_keep_best(const vss_xfer *x, vss_holder *h, size_t n,
   for (size_t i = 0; i < cap; i++) {
     size_t best = i;
     for (size_t k = i + 1; k < n; k++)
-      if (holder_better(x, &h[k], &h[best])) best = k;
+      if (holder_better(x, &h[k], &h[best], 0)) best = k;
     vss_holder t = h[i];
     h[i] = h[best];
     h[best] = t;
@@ -223,10 +240,11 @@ int xf_job_add_source(vss_xfer *x, xjob *j, const vss_holder *h) {
   return job_add_source(x, j, h);
 }
 
-size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n) {
+size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n,
+                      int bg) {
   size_t best = n;
   for (size_t i = 0; i < n; i++)
-    if (best == n || holder_better(x, &h[i], &h[best])) best = i;
+    if (best == n || holder_better(x, &h[i], &h[best], bg)) best = i;
   return best;
 }
 
@@ -235,7 +253,7 @@ size_t xf_best_holder(const vss_xfer *x, const vss_holder *h, size_t n) {
 vss_peer *xf_job_pick_target(vss_xfer *x, xjob *j) {
   vss_holder h[XFER_MAX_SOURCES];
   size_t n = xf_job_holders(x, j, h, XFER_MAX_SOURCES);
-  size_t best = xf_best_holder(x, h, n);
+  size_t best = xf_best_holder(x, h, n, !(j->evflags & VSS_EVF_FOREGROUND));
   if (best == n) return NULL;
   j->size = h[best].size;
   j->checksum = h[best].checksum;
@@ -306,10 +324,13 @@ static int src_acceptable(const vss_xfer *x, const xjob *j, uint16_t idx,
   vss_time mine = xf_src_cost(x, idx, len), best = VSS_TIME_UNSET;
   double rate = 0;
   int suspect = vss_est_suspect(&xf_peer_at(x, idx)->est, now);
+  int bg = !(j->evflags & VSS_EVF_FOREGROUND);
   for (uint32_t i = 0; i < j->nsrc; i++) {
     const jsrc *s = &j->src[i];
     const vss_peer *p = xf_peer_at(x, s->peer);
     if (s->dropped || !xf_src_usable(x, j, p)) continue;
+    /* A source refusing background work is no better choice now. */
+    if (bg && s->peer != idx && xf_src_busy(x, s->peer, now)) continue;
     /* A peer that sent bad bytes lately only works when no clean source
      * of this job can: its garbage is then at most what was in flight
      * when its first bad chunk was seen. */
@@ -340,8 +361,10 @@ static uint64_t next_chunk_for(xjob *j, uint16_t idx, vss_time now) {
   return UINT64_MAX;
 }
 
-/* Put a chunk back to be fetched again. counted: a failure (retry budget
- * and backoff apply); otherwise the source simply went away. */
+/* Put a chunk back to be fetched again. counted: XF_RQ_FAIL a failure
+ * (retry budget and backoff apply), XF_RQ_STALL a stall (backoff, capped,
+ * and no budget: the job's patience bounds stalls), XF_RQ_GONE the source
+ * simply went away. */
 void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
                       int counted, vss_time now) {
   const vss_node_config *cf = xf_cfg(x);
@@ -350,13 +373,26 @@ void xf_chunk_requeue(vss_xfer *x, xjob *j, uint64_t c, uint16_t culprit,
   ch->state = CH_TODO;
   j->ntodo++;
   if (c < j->cursor) j->cursor = c;
-  if (!counted) return;
-  if (++ch->tries > cf->max_retries && !j->fail_rc)
+  if (counted == XF_RQ_GONE) return;
+  if (ch->tries < 255) ch->tries++;
+  if (counted == XF_RQ_FAIL && ch->tries > cf->max_retries && !j->fail_rc)
     j->fail_rc = VSS_ERR_RETRIES;
   ch->avoid = culprit;
   unsigned shift = ch->tries > 20 ? 20 : ch->tries - 1;
-  ch->not_before = now + (cf->retry_backoff << shift);
+  vss_time backoff = cf->retry_backoff << shift;
+  if (counted == XF_RQ_STALL && backoff > XFER_STALL_BACKOFF_MAX)
+    backoff = XFER_STALL_BACKOFF_MAX;
+  ch->not_before = now + backoff;
   xf_job_set_wake(x, j, vss__tmin(j->wake_at, ch->not_before));
+}
+
+vss_time xf_stall_scale(const vss_xfer *x, uint16_t idx, vss_time t) {
+  const xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+  unsigned shift = 0;
+  if (xp)
+    shift = xp->c.stalls < XFER_STALL_SHIFT_MAX ? xp->c.stalls
+                                                : XFER_STALL_SHIFT_MAX;
+  return t > (VSS_TIME_UNSET - 1) >> shift ? VSS_TIME_UNSET - 1 : t << shift;
 }
 
 static int meta_needed(const xjob *j) {
@@ -380,7 +416,7 @@ static int meta_source_ok(const vss_xfer *x, const xjob *j, const vss_peer *p) {
 }
 
 int xf_job_has_work(const xjob *j) {
-  return j->state == J_XFER && (j->ntodo > 0 || meta_needed(j));
+  return j->state == J_XFER && ((j->ntodo > 0 && !j->twait) || meta_needed(j));
 }
 
 /* ---- windows --------------------------------------------------------- */
@@ -402,6 +438,8 @@ static void job_fill(vss_xfer *x, xjob *j, vss_peer *p, xpeer *xp, uint64_t win,
   while (j->ntodo > 0 && window_room(&xp->c, fg, win)) {
     uint64_t c = next_chunk_for(j, p->idx, now);
     if (c == UINT64_MAX) return;
+    /* Chunks need somewhere to go: no temp slot, no request. */
+    if (!xf_temp_acquire(x, j)) return;
     if (!src_acceptable(x, j, p->idx, xf_chunk_len(j, c), &j->ch[c], now))
       return;
     if (xf_send_chunk(x, j, p, xp, c, now) != 0) return;
@@ -416,14 +454,19 @@ void xf_pump_source(vss_xfer *x, vss_peer *p, vss_time now) {
   if (!xp) return;
   const vss_node_config *cf = xf_cfg(x);
   uint64_t win = vss_est_window(&p->est, cf->window_min, cf->window_max);
-  for (int cls = 0; cls < 2; cls++) {
+  /* A source that said BUSY takes foreground work only (always
+   * admitted) until its retry-after, then one background request (a
+   * probe) until it sends DATA again. */
+  int classes = xf_src_busy(x, p->idx, now) ? 1 : 2;
+  for (int cls = 0; cls < classes; cls++) {
+    uint64_t w = cls == 1 && xp->c.busy_run ? 1 : win;
     for (jsrc *s = xp->rhead[cls], *next; s; s = next) {
       /* j has one source per peer: removing j from the ready lists
        * unlinks s alone from this list, never `next`. */
       next = s->rnext;
       xjob *j = s->job;
-      if (!window_room(&xp->c, cls == 0, win)) break;
-      job_fill(x, j, p, xp, win, now);
+      if (!window_room(&xp->c, cls == 0, w)) break;
+      job_fill(x, j, p, xp, w, now);
       if (!xf_job_has_work(j)) xf_ready_remove(x, j);
     }
   }
@@ -460,12 +503,63 @@ void xf_pump_job_sources(vss_xfer *x, xjob *j, vss_time now) {
   xf_pump_sources_but(x, j, XFER_NO_PEER, now);
 }
 
+/* ---- busy sources ---------------------------------------------------- */
+
+int xf_on_busy(vss_xfer *x, vss_peer *p, xreq *r, uint32_t hint_ms,
+               vss_time now) {
+  xpeer *xp = x->peers[p->idx];
+  xjob *j = r->job;
+  uint64_t c = r->chunk;
+  int meta = r->meta;
+  xf_req_free(x, r, now);
+  if (xp->c.busy_until <= now) { /* a new refusal, not the window's echo */
+    vss_time wait =
+        hint_ms ? (vss_time)hint_ms * VSS_NS_PER_MS : XFER_BUSY_DEFAULT;
+    if (wait < XFER_BUSY_MIN) wait = XFER_BUSY_MIN;
+    if (wait > XFER_BUSY_MAX) wait = XFER_BUSY_MAX;
+    /* +-25%: requesters turned away together come back apart. */
+    wait = wait * 3 / 4 + vss_rng_below(&x->n->rng, wait / 2 + 1);
+    xp->c.busy_until = now + wait;
+    if (xp->c.busy_run < UINT32_MAX) xp->c.busy_run++;
+    x->busy_wake = vss__tmin(x->busy_wake, xp->c.busy_until);
+    xf_emit(x, VSS_EV_SOURCE_BUSY, j, p, 0, xp->c.busy_run, VSS_ERR_BUSY, now);
+  }
+  if (meta) {
+    j->meta_inflight = 0;
+  } else if (j->ch) {
+    /* No try counted, no blame: the others may take it meanwhile. */
+    xf_chunk_requeue(x, j, c, p->idx, XF_RQ_GONE, now);
+    j->ch[c].avoid = p->idx;
+    j->ch[c].not_before = xp->c.busy_until;
+  }
+  if (!xf_job_settle(x, j, now)) xf_pump_sources_but(x, j, p->idx, now);
+  return 0;
+}
+
+/* Sources whose retry-after passed may take work again. */
+static void busy_expire(vss_xfer *x, vss_time now) {
+  if (x->busy_wake > now) return;
+  x->busy_wake = VSS_TIME_UNSET;
+  for (uint16_t i = 0; i < x->n->npeers; i++) {
+    uint16_t idx = x->n->live[i]->idx;
+    xpeer *xp = idx < VSS_MAX_PEERS ? x->peers[idx] : NULL;
+    if (!xp || !xp->c.busy_until) continue;
+    if (xp->c.busy_until <= now) {
+      xp->c.busy_until = 0;
+      xf_dirty_peer(x, idx);
+    } else {
+      x->busy_wake = vss__tmin(x->busy_wake, xp->c.busy_until);
+    }
+  }
+}
+
 /* ---- timers: deadlines, stalls, backoff ------------------------------ */
 
 void xf_rearm(vss_xfer *x) {
   x->expiry = x->resume_pending ? 0
-                                : vss__tmin(vss_theap_top(&x->rheap),
-                                            vss_theap_top(&x->jheap));
+                                : vss__tmin(vss__tmin(vss_theap_top(&x->rheap),
+                                                      vss_theap_top(&x->jheap)),
+                                            x->busy_wake);
 }
 
 /* The timers of heap h due at now, in `order`, at most
@@ -489,22 +583,46 @@ static size_t due_batch(vss_xfer *x, const vss_theap *h, vss_time now,
 }
 
 /* A source that delivered recently is slow, not stalled. */
-static int src_progressing(const vss_peer *p, const xpeer *xp, vss_time now) {
+static int src_progressing(const vss_xfer *x, const vss_peer *p,
+                           const xpeer *xp, vss_time now) {
   vss_time last = xp->c.last_progress;
   if (last == VSS_TIME_UNSET || last > now) return 0;
-  return now - last < vss_est_timeout(&p->est, XFER_SLICE, 0);
+  return now - last <
+         xf_stall_scale(x, p->idx, vss_est_timeout(&p->est, XFER_SLICE, 0));
 }
 
-/* A stalled request's work goes back, counted against its retries. */
+/* A stalled request's work goes back with a backoff for its source,
+ * not against the retry budget: the job's patience bounds stalls. */
 static void stalled_requeue(vss_xfer *x, xjob *j, int meta, uint64_t c,
                             uint16_t culprit, vss_time now) {
-  if (meta) {
+  if (meta)
     j->meta_inflight = 0;
-    if (++j->meta_tries > xf_cfg(x)->max_retries && !j->fail_rc)
-      j->fail_rc = VSS_ERR_RETRIES;
-  } else {
-    xf_chunk_requeue(x, j, c, culprit, 1, now);
-  }
+  else
+    xf_chunk_requeue(x, j, c, culprit, XF_RQ_STALL, now);
+  j->stalled = 1;
+  xf_job_rewake(x, j, now); /* the patience deadline */
+}
+
+/* Its deadlines double (until its next verified chunk). Requests that
+ * expire together are one stall. */
+static void src_stalled(xpeer *xp, vss_time now) {
+  if (xp->c.stall_at == now && xp->c.stalls) return;
+  xp->c.stall_at = now;
+  if (xp->c.stalls < UINT32_MAX) xp->c.stalls++;
+}
+
+/* A stalled source leaves the job after repeated stalls, unless it is
+ * the job's last live source: that one is waited for (backoff) within
+ * the job's patience. */
+static void stall_blame(vss_xfer *x, xjob *j, uint16_t idx, vss_time now) {
+  const vss_node_config *cf = xf_cfg(x);
+  vss_time patience = (j->evflags & VSS_EVF_PREFETCH) ? cf->prefetch_patience
+                                                      : cf->source_patience;
+  jsrc *s = xf_job_src(j, idx);
+  if (patience && s && s->errors + 1 >= XFER_SRC_MAX_ERRORS && !s->dropped &&
+      xf_job_live_sources(x, j) <= 1)
+    return;
+  xf_src_blame(x, j, idx, VSS_ERR_TIMEOUT, now);
 }
 
 /* The deadline of a META request to this source still within its
@@ -523,9 +641,12 @@ static vss_time src_hashing_until(const xpeer *xp, vss_time now) {
 static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   vss_peer *p = xf_peer_at(x, r->peer);
   xpeer *xp = x->peers[r->peer];
-  if (p && xp && src_progressing(p, xp, now)) {
+  if (p && xp && src_progressing(x, p, xp, now)) {
     xf_req_set_deadline(
-        x, r, now + vss_est_timeout(&p->est, r->len - r->got, r->ahead));
+        x, r,
+        now + xf_stall_scale(
+                  x, r->peer,
+                  vss_est_timeout(&p->est, r->len - r->got, r->ahead)));
     return 0;
   }
   vss_time hashing = xp && !r->meta ? src_hashing_until(xp, now) : 0;
@@ -538,9 +659,10 @@ static uint64_t req_expired(vss_xfer *x, xreq *r, vss_time now) {
   uint16_t culprit = r->peer;
   uint64_t c = r->chunk;
   int meta = r->meta;
+  if (xp) src_stalled(xp, now);
   xf_req_abandon(x, r, now);
   stalled_requeue(x, j, meta, c, culprit, now);
-  xf_src_blame(x, j, culprit, VSS_ERR_TIMEOUT, now);
+  stall_blame(x, j, culprit, now);
   xf_dirty_job(x, j); /* the chunk goes to the others */
   return j->id;
 }
@@ -603,6 +725,7 @@ static void expire_jobs(vss_xfer *x, vss_time now) {
 }
 
 void xf_expire(vss_xfer *x, vss_time now) {
+  busy_expire(x, now);
   expire_requests(x, now);
   expire_jobs(x, now);
 }

@@ -13,6 +13,14 @@
  * it computed by reading the blob back - synchronously, ~1.7 s/GB, which
  * is why requesters give a META request time in proportion to the size
  * (xfer_req.c) - and the result is stored so that it happens once.
+ *
+ * Admission (upload slots, xfer_internal.h): GETs queue only for the
+ * peers holding a slot. Without it, 99 requesters each keeping a window
+ * of >= 1 MiB at one holder behind a 5 MB/s uplink queue ~20 s of bytes,
+ * every request outlives its timeout and the fleet collapses into
+ * retries. A refused GET is answered XFER_ERROR VSS_ERR_BUSY with a
+ * retry-after hint: cheap for both sides, and the requester tries
+ * another holder or waits.
  */
 #include "xfer_internal.h"
 
@@ -191,6 +199,135 @@ static int serve_push(xpeer *xp, xserve *s, int q) {
   return 0;
 }
 
+/* ---- upload slots ---------------------------------------------------- */
+
+/* K: configured, else one per XFER_UP_SLOT_RATE of the upload rate
+ * (declared, else measured, else the typical rate of the asking peer's
+ * link class: a LAN peer is not turned away before anything was
+ * measured), plus one so that a rate not yet saturated can show itself. */
+static uint32_t up_slots(const vss_xfer *x, const vss_peer *p) {
+  const vss_node_config *cf = xf_cfg(x);
+  if (cf->upload_slots)
+    return cf->upload_slots < XFER_UP_SLOTS_MAX ? cf->upload_slots
+                                                : XFER_UP_SLOTS_MAX;
+  double rate = cf->upload_rate > 0 ? cf->upload_rate : x->up_rate;
+  if (rate <= 0 && p) rate = vss_est_class_rate(p->link.cls);
+  if (rate <= 0) return XFER_UP_SLOTS_DEFAULT;
+  double k = rate / XFER_UP_SLOT_RATE + 1;
+  if (k < XFER_UP_SLOTS_MIN) return XFER_UP_SLOTS_MIN;
+  return k > XFER_UP_SLOTS_MAX ? XFER_UP_SLOTS_MAX : (uint32_t)k;
+}
+
+static void up_release(vss_xfer *x, xpeer *xp, uint16_t idx) {
+  if (!xp->up_slot) return;
+  xp->up_slot = xp->up_closing = 0;
+  for (uint32_t i = 0; i < x->nup; i++)
+    if (x->up_hold[i] == idx) {
+      x->up_hold[i] = x->up_hold[--x->nup];
+      break;
+    }
+}
+
+/* A holder with nothing queued for two of its round trips is done for
+ * now (a closing one at once): its slot goes back. */
+static int up_idle(const vss_xfer *x, const xpeer *xp, uint16_t idx,
+                   vss_time now) {
+  if (xp->nserve) return 0;
+  if (xp->up_closing) return 1;
+  const vss_peer *p = xf_peer_at(x, idx);
+  vss_time linger = XFER_UP_LINGER_MIN;
+  if (p && p->online) linger += 2 * p->est.srtt;
+  return xp->up_idle_at != VSS_TIME_UNSET && now >= xp->up_idle_at &&
+         now - xp->up_idle_at >= linger;
+}
+
+static void up_reclaim(vss_xfer *x, vss_time now) {
+  for (uint32_t i = 0; i < x->nup;) {
+    uint16_t idx = x->up_hold[i];
+    xpeer *xp = x->peers[idx];
+    if (!xp)
+      x->up_hold[i] = x->up_hold[--x->nup];
+    else if (up_idle(x, xp, idx, now))
+      up_release(x, xp, idx); /* moves the last holder to i */
+    else
+      i++;
+  }
+}
+
+/* A foreground requester needs room: the background holder that has
+ * held its slot longest takes no new GETs (its queue still drains). */
+static void up_preempt(vss_xfer *x, uint16_t skip) {
+  xpeer *victim = NULL;
+  for (uint32_t i = 0; i < x->nup; i++) {
+    xpeer *xp = x->peers[x->up_hold[i]];
+    if (!xp || x->up_hold[i] == skip || xp->up_closing || xp->qh[0]) continue;
+    if (!victim || xp->up_since < victim->up_since) victim = xp;
+  }
+  if (victim) victim->up_closing = 1;
+}
+
+/* May p's GET queue? Holders may, except a closing one's background
+ * GETs; others take a free slot, or (foreground) one over K while a
+ * background holder is preempted. Returns 1 when admitted. */
+static int up_admit(vss_xfer *x, vss_peer *p, xpeer *xp, int fg, vss_time now) {
+  uint32_t k = up_slots(x, p);
+  if (xp->up_slot) {
+    /* Held its term while others waited: rotate it out. */
+    if (!fg && !xp->up_closing && now - xp->up_since >= XFER_UP_TERM &&
+        x->up_refused_at != VSS_TIME_UNSET && x->up_refused_at > xp->up_since)
+      xp->up_closing = 1;
+    return fg || !xp->up_closing;
+  }
+  if (x->nup >= k) up_reclaim(x, now);
+  if (x->nup >= k && !fg) return 0;
+  if (x->nup >= XFER_UP_SLOTS_MAX * 2) return fg; /* served, no slot */
+  if (x->nup >= k) up_preempt(x, p->idx);
+  xp->up_slot = 1;
+  xp->up_closing = 0;
+  xp->up_since = now;
+  x->up_hold[x->nup++] = p->idx;
+  return 1;
+}
+
+/* About when a slot frees: what is queued, at the upload rate. */
+static uint32_t up_retry_ms(const vss_xfer *x) {
+  double rate = x->up_rate > 0 ? x->up_rate
+                               : (double)up_slots(x, NULL) * XFER_UP_SLOT_RATE;
+  double t = (double)x->up_queued / rate * 1e9;
+  vss_time w = t >= 1e18 ? XFER_BUSY_MAX : (vss_time)t;
+  if (w < XFER_BUSY_HINT_MIN) w = XFER_BUSY_HINT_MIN;
+  if (w > XFER_BUSY_MAX) w = XFER_BUSY_MAX;
+  return (uint32_t)(w / VSS_NS_PER_MS);
+}
+
+static int send_busy(vss_xfer *x, vss_peer *p, uint32_t req_id, vss_time now) {
+  x->up_refused++;
+  x->up_refused_at = now;
+  x->scratch.len = 0;
+  int rc = vss_wire_encode_xfer_busy(&x->scratch, req_id, up_retry_ms(x));
+  return rc ? rc : vss__send(x->n, p, x->scratch.data, x->scratch.len);
+}
+
+/* The upload rate: bytes produced over windows of at least
+ * XFER_UP_RATE_WINDOW during which something stayed queued (the driver
+ * pulls frames as fast as its links take them, so that is what the
+ * uplink carries). */
+static void up_measure(vss_xfer *x, uint32_t len, vss_time now) {
+  if (x->up_win_at == VSS_TIME_UNSET || now < x->up_win_at) {
+    x->up_win_at = now;
+    x->up_win_bytes = 0;
+  }
+  x->up_win_bytes += len;
+  vss_time el = now - x->up_win_at;
+  if (el >= XFER_UP_RATE_WINDOW) {
+    double r = (double)x->up_win_bytes * 1e9 / (double)el;
+    x->up_rate = x->up_rate > 0 ? 0.7 * x->up_rate + 0.3 * r : r;
+    x->up_win_at = now;
+    x->up_win_bytes = 0;
+  }
+  if (x->up_queued == 0) x->up_win_at = VSS_TIME_UNSET; /* idle */
+}
+
 /* The row a GET names, when we hold it READY in the asked format.
  * Returns 1 with *row, or what sending the XFER_ERROR returned (<= 0). */
 static int get_row(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g,
@@ -209,6 +346,9 @@ static int serve_queue(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
   if (!xp) return VSS_ERR_NOMEM;
   if (xp->nserve >= XFER_MAX_SERVES)
     return send_error(x, p, g->req_id, VSS_ERR_FULL);
+  int fg = (g->flags & VSS_GET_FOREGROUND) != 0;
+  if (!up_admit(x, p, xp, fg, x->now))
+    return send_busy(x, p, g->req_id, x->now);
   xserve *s = calloc(1, sizeof(*s));
   if (!s) return VSS_ERR_NOMEM;
   s->req_id = g->req_id;
@@ -217,10 +357,13 @@ static int serve_queue(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
   s->off = g->offset;
   s->end = g->offset + g->length;
   s->bytes = g->length;
-  if (serve_push(xp, s, (g->flags & VSS_GET_FOREGROUND) ? 0 : 1)) {
+  if (serve_push(xp, s, fg ? 0 : 1)) {
     free(s);
     return VSS_ERR_NOMEM;
   }
+  xp->qbytes += g->length;
+  x->up_queued += g->length;
+  xp->up_idle_at = VSS_TIME_UNSET;
   return 0;
 }
 
@@ -240,7 +383,10 @@ int xf_on_get(vss_xfer *x, vss_peer *p, const vss_msg_xfer_get *g) {
   return serve_queue(x, p, g);
 }
 
-static xserve *serve_unlink(xpeer *xp, int q, xserve *s) {
+static xserve *serve_unlink(vss_xfer *x, xpeer *xp, int q, xserve *s) {
+  uint64_t left = s->end - s->off;
+  xp->qbytes -= left;
+  x->up_queued -= left;
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -250,7 +396,7 @@ static xserve *serve_unlink(xpeer *xp, int q, xserve *s) {
   else
     xp->qt[q] = s->prev;
   smap_del(xp, s);
-  xp->nserve--;
+  if (--xp->nserve == 0) xp->up_idle_at = x->now;
   return s;
 }
 
@@ -259,17 +405,18 @@ int xf_on_cancel(vss_xfer *x, vss_peer *p, const vss_msg_xfer_cancel *m) {
   if (!xp || !xp->smap_n) return 0;
   for (xserve *s = xp->smap[serve_bucket(xp, m->req_id)]; s; s = s->hnext) {
     if (s->req_id != m->req_id) continue;
-    free(serve_unlink(xp, s->q, s));
+    free(serve_unlink(x, xp, s->q, s));
     return 0;
   }
   return 0; /* already served: nothing to drop */
 }
 
-void xf_serve_clear(xpeer *xp) {
+void xf_serve_clear(vss_xfer *x, xpeer *xp, uint16_t idx) {
   for (int q = 0; q < 2; q++) {
     while (xp->qh[q])
-      free(serve_unlink(xp, q, xp->qh[q]));
+      free(serve_unlink(x, xp, q, xp->qh[q]));
   }
+  up_release(x, xp, idx);
   free(xp->smap);
   xp->smap = NULL;
   xp->smap_n = 0;
@@ -289,7 +436,8 @@ static void serve_done(vss_xfer *x, vss_peer *p, xpeer *xp, int q,
   ev.format = s->fmt;
   ev.bytes = s->bytes;
   ev.flags = q == 0 ? VSS_EVF_FOREGROUND : 0;
-  free(serve_unlink(xp, q, s));
+  free(serve_unlink(x, xp, q, s));
+  if (xp->up_closing && !xp->nserve) up_release(x, xp, p->idx);
   vss__emit(x->n, &ev, now);
 }
 
@@ -316,12 +464,15 @@ int vss_xfer_produce(vss_xfer *x, vss_peer *p, int fg_only, vss_buf *out,
   rc = vss_blobs_read(x->n->blobs, &s->key, s->fmt, s->off, x->rbuf, len);
   if (rc) { /* the blob vanished under its row: tell, and stop */
     rc = vss_wire_encode_xfer_error(out, s->req_id, VSS_ERR_IO);
-    free(serve_unlink(xp, q, s));
+    free(serve_unlink(x, xp, q, s));
     return rc ? rc : 1;
   }
   rc = vss_wire_encode_xfer_data(out, s->req_id, s->off, x->rbuf, len);
   if (rc) return rc;
   s->off += len;
+  xp->qbytes -= len;
+  x->up_queued -= len;
+  up_measure(x, len, now);
   if (s->off == s->end) serve_done(x, p, xp, q, now);
   return 1;
 }

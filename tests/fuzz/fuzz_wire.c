@@ -109,8 +109,14 @@ static void reencode(vss_buf *b, const vss_msg *m) {
     break;
   case VSS_MSG_XFER_ERROR:
     WIRE_CHECK(m->u.error.code < 0);
-    WIRE_CHECK(
-        vss_wire_encode_xfer_error(b, m->u.error.req_id, m->u.error.code) == 0);
+    if (m->u.error.retry_after_ms) {
+      WIRE_CHECK(m->u.error.code == VSS_ERR_BUSY);
+      WIRE_CHECK(vss_wire_encode_xfer_busy(b, m->u.error.req_id,
+                                           m->u.error.retry_after_ms) == 0);
+    } else {
+      WIRE_CHECK(vss_wire_encode_xfer_error(b, m->u.error.req_id,
+                                            m->u.error.code) == 0);
+    }
     break;
   case VSS_MSG_XFER_CANCEL:
     WIRE_CHECK(vss_wire_encode_xfer_cancel(b, m->u.cancel.req_id) == 0);
@@ -120,6 +126,22 @@ static void reencode(vss_buf *b, const vss_msg *m) {
     break;
   case VSS_MSG_PONG:
     WIRE_CHECK(vss_wire_encode_pong(b, m->u.ping.stamp) == 0);
+    break;
+  case VSS_MSG_RELAY: {
+    vss_rd r = m->u.relay.entries;
+    vss_wire_entry e;
+    for (uint32_t i = 0; i < m->u.relay.count; i++)
+      WIRE_CHECK(vss_wire_next_entry(&r, &e) == 0);
+    WIRE_CHECK(r.off == r.len);
+    const vss_rd *en = &m->u.relay.entries;
+    WIRE_CHECK(vss_wire_encode_relay(b, &m->u.relay, en->p + en->off,
+                                     en->len - en->off) == 0);
+    break;
+  }
+  case VSS_MSG_IHAVE:
+  case VSS_MSG_WANT:
+    WIRE_CHECK(vss_wire_encode_ihave(b, m->type, &m->u.ihave.origin,
+                                     m->u.ihave.epoch, m->u.ihave.seq) == 0);
     break;
   default:
     WIRE_CHECK(!"decoded an unknown type");

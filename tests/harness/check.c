@@ -116,6 +116,8 @@ static const char *job_stuck(const vss_xfer *x, const xjob *j) {
   if (j->state == J_GEN) return NULL; /* the generator owes an answer */
   if (j->wake_at != VSS_TIME_UNSET) return NULL;
   if (j->state == J_WAIT) return "waits with no timer";
+  /* Waits for a temp-blob slot: the job holding one wakes it. */
+  if (j->twait && x->ntemp > 0) return NULL;
   for (const xreq *r = j->reqs; r; r = r->jnext)
     if (r->outstanding && r->deadline != VSS_TIME_UNSET) return NULL;
   if (j->ready && src_can_work(x, j)) return NULL;

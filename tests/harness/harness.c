@@ -64,7 +64,12 @@ typedef struct h_act {
 typedef struct h_blobs {
   h_node *hn;
   vss_blobs *inner;
+  uint64_t temps, temps_max; /* open now, most at once */
 } h_blobs;
+
+static void hb_temp_opened(h_blobs *b) {
+  if (++b->temps > b->temps_max) b->temps_max = b->temps;
+}
 
 struct h_node {
   vss_h *h;
@@ -87,6 +92,12 @@ struct h_node {
   uint64_t crashes;
   double lie;
   vss_h_errors err;
+  /* Shared uplink: every frame it sends, on any link, also serialises
+   * here (0 = none); its links take turns (up_rr). */
+  double uplink;
+  vss_time up_busy;
+  int up_rr;
+  struct h_blobs *hb; /* the blob wrapper (temp counts) */
 };
 
 struct vss_h {
@@ -285,7 +296,9 @@ static int hb_open_temp(void *ctx, const vss_key *key, vss_format fmt,
                         uint64_t size, void **tmp) {
   h_blobs *b = ctx;
   if (h_dead(b->hn)) return VSS_ERR_IO;
-  return vss_blobs_open_temp(b->inner, key, fmt, size, tmp);
+  int rc = vss_blobs_open_temp(b->inner, key, fmt, size, tmp);
+  if (rc == 0) hb_temp_opened(b);
+  return rc;
 }
 
 static int hb_write(void *ctx, void *tmp, uint64_t off, const void *buf,
@@ -299,6 +312,7 @@ static int hb_write(void *ctx, void *tmp, uint64_t off, const void *buf,
  * an orphan temp file, which no one reads). */
 static int hb_commit(void *ctx, void *tmp) {
   h_blobs *b = ctx;
+  b->temps--; /* consumed, committed or not */
   if (h_dead(b->hn)) {
     vss_blobs_discard(b->inner, tmp);
     return VSS_ERR_IO;
@@ -307,7 +321,9 @@ static int hb_commit(void *ctx, void *tmp) {
 }
 
 static void hb_discard(void *ctx, void *tmp) {
-  vss_blobs_discard(((h_blobs *)ctx)->inner, tmp);
+  h_blobs *b = ctx;
+  if (tmp) b->temps--;
+  vss_blobs_discard(b->inner, tmp);
 }
 
 static int hb_read(void *ctx, const vss_key *key, vss_format fmt, uint64_t off,
@@ -330,17 +346,22 @@ static int hb_remove(void *ctx, const vss_key *key, vss_format fmt) {
 static int hb_keep_temp(void *ctx, void *tmp, char *name) {
   h_blobs *b = ctx;
   if (h_dead(b->hn)) {
+    b->temps--;
     vss_blobs_discard(b->inner, tmp);
     return VSS_ERR_IO;
   }
-  return vss_blobs_keep_temp(b->inner, tmp, name);
+  int rc = vss_blobs_keep_temp(b->inner, tmp, name);
+  if (rc == 0) b->temps--; /* kept: no longer open */
+  return rc;
 }
 
 static int hb_reopen_temp(void *ctx, const char *name, const vss_key *key,
                           vss_format fmt, uint64_t size, void **tmp) {
   h_blobs *b = ctx;
   if (h_dead(b->hn)) return VSS_ERR_IO;
-  return vss_blobs_reopen_temp(b->inner, name, key, fmt, size, tmp);
+  int rc = vss_blobs_reopen_temp(b->inner, name, key, fmt, size, tmp);
+  if (rc == 0) hb_temp_opened(b);
+  return rc;
 }
 
 static void hb_close(void *ctx) {
@@ -363,6 +384,7 @@ static const vss_blob_methods h_blob_methods = {
 static int h_blobs_new(h_node *hn) {
   h_blobs *b = calloc(1, sizeof(*b));
   if (!b) return VSS_ERR_NOMEM;
+  hn->hb = b;
   b->hn = hn;
   b->inner = hn->mem;
   int rc = vss_blobs_new(&hn->blobs, &h_blob_methods, b);
@@ -735,6 +757,18 @@ int vss_h_set_lie(vss_h *h, int i, double p) {
   return 0;
 }
 
+void vss_h_temps(const vss_h *h, int i, uint64_t *open, uint64_t *most) {
+  const h_blobs *b = h->nodes[i].hb;
+  if (open) *open = b ? b->temps : 0;
+  if (most) *most = b ? b->temps_max : 0;
+}
+
+int vss_h_set_uplink(vss_h *h, int i, double rate) {
+  if (i < 0 || i >= h->nnodes || rate < 0) return VSS_ERR_INVALID;
+  h->nodes[i].uplink = rate;
+  return 0;
+}
+
 int vss_h_link_set_loss(vss_h *h, int a, int b, double loss) {
   h_link *l = find_link(h, a, b);
   if (!l) return VSS_ERR_NOT_FOUND;
@@ -782,6 +816,12 @@ static void lie(vss_h *h, const h_node *hn, h_frame *f) {
 static void transmit(vss_h *h, h_link *l, h_dir *d, const vss_outmsg *m) {
   vss_time tx = (vss_time)((double)m->len / d->rate * 1e9);
   d->busy_until = h->now + (tx ? tx : 1);
+  h_node *from = &h->nodes[d->from];
+  if (from->uplink > 0) {
+    vss_time up = (vss_time)((double)m->len / from->uplink * 1e9);
+    from->up_busy = h->now + (up ? up : 1);
+    if (from->up_busy > d->busy_until) d->busy_until = from->up_busy;
+  }
   h->last_activity = h->now;
   if (l->o.loss > 0 && vss_rng_unit(&h->rng) < l->o.loss) return;
   h_frame *f = malloc(sizeof(*f) + m->len);
@@ -803,22 +843,54 @@ static void transmit(vss_h *h, h_link *l, h_dir *d, const vss_outmsg *m) {
   d->tail = f;
 }
 
+/* Pull one frame for direction d when its transmitter is idle:
+ * 1 sent, 0 nothing, < 0 the node's error. */
+static int pull_dir(vss_h *h, h_link *l, h_dir *d) {
+  if (!l->up || d->busy_until > h->now) return 0;
+  vss_outmsg m;
+  int rc = vss_node_next_send(h->nodes[d->from].node, &h->nodes[d->to].device,
+                              &m, h->now);
+  if (rc <= 0) return rc;
+  transmit(h, l, d, &m);
+  return 1;
+}
+
+/* A node behind a shared uplink sends one frame at a time over all its
+ * links, which take turns from the one after the last that sent. */
+static int pull_uplink(vss_h *h, h_node *hn) {
+  int n = 2 * h->nlinks;
+  for (int t = 0; t < n && hn->up_busy <= h->now; t++) {
+    int at = (hn->up_rr + 1 + t) % n;
+    h_link *l = &h->links[at / 2];
+    h_dir *d = &l->d[at % 2];
+    if (d->from != hn->idx) continue;
+    int rc = pull_dir(h, l, d);
+    if (rc < 0) return rc;
+    if (rc > 0) {
+      hn->up_rr = at;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int pull_sends(vss_h *h) {
   int sent = 0;
   hot_refresh(h);
   for (int q = 0; q < h->nhot; q++) {
     h_link *l = &h->links[h->hot[q]];
-    for (int j = 0; l->up && j < 2; j++) {
-      h_dir *d = &l->d[j];
-      if (d->busy_until > h->now) continue;
-      vss_outmsg m;
-      int rc = vss_node_next_send(h->nodes[d->from].node,
-                                  &h->nodes[d->to].device, &m, h->now);
+    for (int j = 0; j < 2; j++) {
+      if (h->nodes[l->d[j].from].uplink > 0) continue;
+      int rc = pull_dir(h, l, &l->d[j]);
       if (rc < 0) return rc;
-      if (rc == 0) continue;
-      transmit(h, l, d, &m);
-      sent++;
+      sent += rc;
     }
+  }
+  for (int i = 0; i < h->nnodes; i++) {
+    if (h->nodes[i].uplink <= 0) continue;
+    int rc = pull_uplink(h, &h->nodes[i]);
+    if (rc < 0) return rc;
+    sent += rc;
   }
   return sent;
 }
@@ -866,6 +938,8 @@ static vss_time next_time(const vss_h *h) {
       if (d->head) t = tmin(t, d->head->arrive);
       if (d->busy_until > h->now) t = tmin(t, d->busy_until);
     }
+  for (int i = 0; i < h->nnodes; i++)
+    if (h->nodes[i].up_busy > h->now) t = tmin(t, h->nodes[i].up_busy);
   for (size_t k = 0; k < h->ngens; k++)
     t = tmin(t, h->gens[k].at);
   return t;

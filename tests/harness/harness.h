@@ -103,6 +103,14 @@ int vss_h_dead(vss_h *h, int i);
  * link's corrupt flag, this follows the node across links). 0: honest. */
 int vss_h_set_lie(vss_h *h, int i, double p);
 int vss_h_link_set_loss(vss_h *h, int a, int b, double loss);
+/* Node i's uplink: every frame it sends, over any of its links, also
+ * serialises through one transmitter of `rate` bytes/s (a home line
+ * behind which all its peers share the upload); its links take turns.
+ * 0: none (each link direction on its own, the default). */
+int vss_h_set_uplink(vss_h *h, int i, double rate);
+/* Temp blobs node i has open now, and the most it had open at once
+ * (counted by the harness's blob wrapper, across restarts). */
+void vss_h_temps(const vss_h *h, int i, uint64_t *open, uint64_t *most);
 /* Both directions' rate in bytes/s (0: back to the link's own). */
 int vss_h_link_set_rate(vss_h *h, int a, int b, double rate);
 /* 1 when a and b have a link that is up and both are online. */

@@ -606,6 +606,40 @@ static void test_xfer_data_error_cancel(void **state) {
   assert_int_equal(vss_wire_encode_xfer_error(&b, 0, 0), VSS_ERR_INVALID);
   assert_int_equal(vss_wire_encode_xfer_error(&b, 0, 5), VSS_ERR_INVALID);
 
+  /* BUSY with a retry-after hint; no hint decodes as 0. */
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_busy(&b, 9, 1500), 0);
+  assert_int_equal(decode_exact(b.data, b.len, &m, &copy), 0);
+  assert_int_equal(m.u.error.code, VSS_ERR_BUSY);
+  assert_int_equal(m.u.error.retry_after_ms, 1500);
+  free(copy);
+  b.len = 0;
+  assert_int_equal(vss_wire_encode_xfer_error(&b, 9, VSS_ERR_BUSY), 0);
+  assert_int_equal(decode_exact(b.data, b.len, &m, &copy), 0);
+  assert_int_equal(m.u.error.retry_after_ms, 0);
+  free(copy);
+  assert_int_equal(vss_wire_encode_xfer_busy(&b, 9, 0), VSS_ERR_INVALID);
+  {
+    /* A hint on another code, or a hint of 0: one encoding per meaning. */
+    uint8_t f[] = {0,
+                   0,
+                   0,
+                   0,
+                   VSS_PROTO_VERSION,
+                   VSS_MSG_XFER_ERROR,
+                   9,
+                   (uint8_t)(2 * 8 - 1),
+                   5};
+    f[0] = (uint8_t)(sizeof(f) - 4);
+    vss_msg mm;
+    assert_int_equal(vss_wire_decode(f, sizeof(f), &mm), VSS_ERR_PROTO);
+    f[7] = (uint8_t)(2 * 23 - 1); /* zigzag(-23): BUSY */
+    assert_int_equal(vss_wire_decode(f, sizeof(f), &mm), 0);
+    assert_int_equal(mm.u.error.retry_after_ms, 5);
+    f[8] = 0;
+    assert_int_equal(vss_wire_decode(f, sizeof(f), &mm), VSS_ERR_PROTO);
+  }
+
   b.len = 0;
   assert_int_equal(vss_wire_encode_xfer_cancel(&b, 123456), 0);
   assert_int_equal(decode_exact(b.data, b.len, &m, &copy), 0);

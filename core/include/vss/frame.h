@@ -30,7 +30,7 @@ extern "C" {
 int vss_frame_len(const uint8_t *p, size_t len, size_t *frame_len);
 
 typedef enum vss_frame_class {
-  VSS_FRAME_GOSSIP = 0, /* HELLO, DIGEST: availability */
+  VSS_FRAME_GOSSIP = 0, /* HELLO, DIGEST, RELAY, IHAVE, WANT: availability */
   VSS_FRAME_QUERY,      /* QUERY, QUERY_REPLY: "do you have X?" */
   VSS_FRAME_XFER,       /* transfer control: GET, META, ERROR, CANCEL, PING */
   VSS_FRAME_DATA,       /* XFER_DATA: sidecar bytes */

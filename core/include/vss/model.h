@@ -51,8 +51,9 @@ enum {
   VSS_ERR_DUPLICATE = -20,    /* already exists / already in progress */
   VSS_ERR_CORRUPT = -21,      /* stored data fails validation */
   VSS_ERR_LIMIT = -22,        /* a peer or the node hit a stated bound */
+  VSS_ERR_BUSY = -23,         /* source at its upload capacity: ask later */
 };
-#define VSS_ERR_MIN (-22)
+#define VSS_ERR_MIN (-23)
 
 /* A static, human-readable description of an error code. */
 const char *vss_strerror(int rc);

@@ -100,6 +100,9 @@ typedef enum vss_event_type {
   VSS_EV_HANGUP,           /* the node ended its session with peer and
                               has already taken it down: close the
                               connection (a peer_down after it is a no-op) */
+  VSS_EV_SOURCE_BUSY,      /* a source refused background requests (its
+                              upload slots are taken): left alone for
+                              `duration`, not blamed; peer = the source */
   VSS_EV_COUNT
 } vss_event_type;
 
@@ -223,9 +226,14 @@ typedef enum vss_limit {
 #define VSS_DEFAULT_PEERS 1024
 #define VSS_MAX_PEER_SLOTS 1024 /* compile-time ceiling of the above */
 /* Transfer and generation jobs at once (xfer*.c: a new fetch past the
- * bound fails with VSS_ERR_LIMIT). Temp blobs open at once: declared,
- * NOT enforced yet - a job opens its temp blob at its first verified
- * chunk, so today the job bound is what bounds them (issue 8, left open). */
+ * bound fails with VSS_ERR_LIMIT). Temp blobs open at once (enforced,
+ * xfer_job.c): a multi-chunk job takes a temp slot before its first
+ * chunk request and keeps it to its end; past bound - 1 it waits (queued,
+ * first come first served, no request sent) until a job ends. One slot
+ * is kept for one-chunk sidecars, which open, write and commit their
+ * temp within one call. A bound below 2 counts as 2. A job resumed after
+ * a restart reopens its kept temp only when a slot is free (else it
+ * starts over). */
 #define VSS_DEFAULT_JOBS (256ull * 1024)
 #define VSS_DEFAULT_TEMP_BLOBS 64
 /* Membership (see "membership" below). Devices the driver said it can
@@ -241,9 +249,11 @@ typedef enum vss_limit {
  * vss_view_stats.hints_dropped): the key is still found on demand
  * (QUERY). A peer may add at most VSS_LIMIT_PEER_RELAYED new keys per
  * session (half the table: it cannot crowd out the others); past that
- * it is dropped (VSS_EV_PEER_DROPPED). Relays naming an origin that is
- * not a member are ignored; VSS_RELAY_FOREIGN_MAX of them in a session
- * drop the peer too. */
+ * it is dropped (VSS_EV_PEER_DROPPED). A relay's origin the driver did
+ * not report is learned (no route until peer_reachable gives one) up to
+ * half of VSS_LIMIT_MEMBERS, a quarter of it per peer and session; past
+ * that its relays are ignored, and VSS_RELAY_FOREIGN_MAX ignored relays
+ * in a session drop the peer (a peer inventing origins). */
 #define VSS_DEFAULT_HINT_KEYS (1024ull * 1024)
 #define VSS_DEFAULT_PEER_RELAYED (512ull * 1024)
 #define VSS_RELAY_FOREIGN_MAX 1024
@@ -282,6 +292,18 @@ typedef struct vss_node_config {
    * 60 s for requested fetches, 10 min for prefetches. */
   vss_time source_patience;
   vss_time prefetch_patience;
+  /* Serving (upload admission, as BitTorrent's unchoke slots): at most
+   * upload_slots peers are served at once; the others' background GETs
+   * are answered VSS_ERR_BUSY with a retry-after hint (they back off
+   * without blaming us) instead of queueing behind everyone else's
+   * windows past their timeouts. Foreground GETs are always served and
+   * take a slot from a background holder when all are taken. 0 = auto:
+   * one slot per 1 MB/s of upload rate (+1), 2..64; before the rate is
+   * measured, the asking peer's link-class typical rate. upload_rate: this
+   * device's upload capacity in bytes/s if known; 0 = measured from the bytes
+   * it serves while backlogged. */
+  uint32_t upload_slots;
+  double upload_rate;
 
   /* Simulation only (a real node never sets it): sidecars whose blob
    * store vouches for them (vss_blob_methods.content_hash) are served as
