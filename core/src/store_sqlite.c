@@ -1,8 +1,13 @@
 /*
  * store_sqlite.c - the SQLite metadata store.
  *
- * Readable with the sqlite3 CLI: uuids are lowercase hyphenated text,
- * kind/format/status their DESIGN.md strings, checksums 64-char hex.
+ * Readable with the sqlite3 CLI: kind/format/status are their DESIGN.md
+ * strings; in `sidecar`, `peer` and the resume records uuids are
+ * lowercase hyphenated text and checksums 64-char hex. The availability
+ * table and meta (schema v5) hold device and content uuids as 16-byte
+ * BLOBs and checksums as 32-byte BLOBs: a full digest reads every
+ * availability row, and parsing their text was ~60 % of the sender's
+ * first-contact CPU (`hex(device_uuid)` in the CLI shows them).
  * uint64 values (sizes, times, seqs) are stored as INTEGER, i.e. signed
  * 64-bit: VSS_TIME_UNSET reads as -1 in the CLI and round-trips.
  *
@@ -26,9 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_sqlite.h"
 #include "vss/store.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define BUSY_TIMEOUT_MS 5000
 #define SEQ_MAX ((uint64_t)INT64_MAX)
 
@@ -203,9 +209,19 @@ static int bind_hash(sqlite3_stmt *st, int i, const vss_hash *h,
   return bind_text(st, i, buf, VSS_HASH_HEX_LEN);
 }
 
-/* Binds the key as ?1..?3. A bad key is the caller's: VSS_ERR_INVALID
- * (returned as-is; SQLite codes are positive). */
-static int bind_key(sqlite3_stmt *st, const vss_key *k, key_text *kt) {
+/* Schema v5 columns: raw bytes, bound SQLITE_STATIC like the text. */
+static int bind_uuid_blob(sqlite3_stmt *st, int i, const vss_uuid *u) {
+  return sqlite3_bind_blob(st, i, u->b, (int)sizeof(u->b), SQLITE_STATIC);
+}
+
+static int bind_hash_blob(sqlite3_stmt *st, int i, const vss_hash *h) {
+  return sqlite3_bind_blob(st, i, h->b, (int)sizeof(h->b), SQLITE_STATIC);
+}
+
+/* Binds the key as ?1..?3, the content uuid as text (kt) or, for the
+ * availability table, as a BLOB (kt NULL). A bad key is the caller's:
+ * VSS_ERR_INVALID (returned as-is; SQLite codes are positive). */
+static int bind_key_as(sqlite3_stmt *st, const vss_key *k, key_text *kt) {
   const char *kind = vss_kind_name(k->kind);
   size_t vlen = bounded_len(k->variant, sizeof(k->variant));
   int rc;
@@ -213,10 +229,19 @@ static int bind_key(sqlite3_stmt *st, const vss_key *k, key_text *kt) {
   if (!kind || vlen == sizeof(k->variant) ||
       !vss_variant_valid(k->variant, vlen))
     return VSS_ERR_INVALID;
-  rc = bind_uuid(st, 1, &k->content, kt->uuid);
+  rc = kt ? bind_uuid(st, 1, &k->content, kt->uuid)
+          : bind_uuid_blob(st, 1, &k->content);
   if (rc == SQLITE_OK) rc = bind_text(st, 2, kind, strlen(kind));
   if (rc == SQLITE_OK) rc = bind_text(st, 3, k->variant, vlen);
   return rc;
+}
+
+static int bind_key(sqlite3_stmt *st, const vss_key *k, key_text *kt) {
+  return bind_key_as(st, k, kt);
+}
+
+static int bind_key_blob(sqlite3_stmt *st, const vss_key *k) {
+  return bind_key_as(st, k, NULL);
 }
 
 /* Maps a bind-phase result (VSS_ERR_INVALID or an SQLite code) and ends
@@ -285,20 +310,83 @@ static int col_status(sqlite3_stmt *st, int i, vss_status *out) {
   return vss_status_parse(s, len, out) < 0 ? VSS_ERR_CORRUPT : 0;
 }
 
-/* Columns i..i+2: content_uuid, kind, variant. */
-static int col_key(sqlite3_stmt *st, int i, vss_key *out) {
-  vss_uuid content;
-  vss_kind kind;
-  const char *s;
-  size_t len;
+/* A BLOB column of exactly len bytes into out; anything else (text, a
+ * short or long blob, NULL) is damage. */
+static int col_bytes(sqlite3_stmt *st, int i, void *out, size_t len) {
+  const void *p;
+
+  if (sqlite3_column_type(st, i) != SQLITE_BLOB) return VSS_ERR_CORRUPT;
+  p = sqlite3_column_blob(st, i); /* before _bytes, as SQLite advises */
+  if ((size_t)sqlite3_column_bytes(st, i) != len) return VSS_ERR_CORRUPT;
+  if (!p) return VSS_ERR_NOMEM;
+  memcpy(out, p, len);
+  return 0;
+}
+
+static int col_uuid_blob(sqlite3_stmt *st, int i, vss_uuid *out) {
+  return col_bytes(st, i, out->b, sizeof(out->b));
+}
+
+static int col_hash_blob(sqlite3_stmt *st, int i, vss_hash *out) {
+  return col_bytes(st, i, out->b, sizeof(out->b));
+}
+
+/* The (kind, variant) of the previous row of a scan: a library has a few
+ * dozen, so most rows repeat the previous one and skip its validation. */
+typedef struct kv_memo {
+  int valid, have_dev;
+  vss_uuid dev; /* a scan's rows all name the device of meta */
+  size_t klen, vlen;
+  char kind[16], variant[VSS_VARIANT_MAX];
+  vss_kind k;
+} kv_memo;
+
+/* Columns i+1, i+2: kind, variant, into out (whose variant is zeroed). */
+static int col_kind_variant(sqlite3_stmt *st, int i, kv_memo *m, vss_key *out) {
+  const char *ks, *vs;
+  size_t klen, vlen;
   int rc;
 
-  if ((rc = col_uuid(st, i, &content)) < 0) return rc;
-  if ((rc = col_text(st, i + 1, &s, &len)) < 0) return rc;
-  if (vss_kind_parse(s, len, &kind) < 0) return VSS_ERR_CORRUPT;
-  if ((rc = col_text(st, i + 2, &s, &len)) < 0) return rc;
-  if (len > VSS_VARIANT_MAX || has_nul(s, len)) return VSS_ERR_CORRUPT;
-  return vss_key_set(out, &content, kind, s) < 0 ? VSS_ERR_CORRUPT : 0;
+  if ((rc = col_text(st, i + 1, &ks, &klen)) < 0) return rc;
+  if ((rc = col_text(st, i + 2, &vs, &vlen)) < 0) return rc;
+  if (m && m->valid && klen == m->klen && vlen == m->vlen &&
+      memcmp(ks, m->kind, klen) == 0 && memcmp(vs, m->variant, vlen) == 0) {
+    out->kind = m->k;
+    memcpy(out->variant, vs, vlen);
+    return 0;
+  }
+  if (vss_kind_parse(ks, klen, &out->kind) < 0) return VSS_ERR_CORRUPT;
+  if (vlen > VSS_VARIANT_MAX || has_nul(vs, vlen) ||
+      !vss_variant_valid(vs, vlen))
+    return VSS_ERR_CORRUPT;
+  memcpy(out->variant, vs, vlen);
+  if (m && klen <= sizeof(m->kind)) {
+    m->valid = 1;
+    m->klen = klen;
+    m->vlen = vlen;
+    memcpy(m->kind, ks, klen);
+    memcpy(m->variant, vs, vlen);
+    m->k = out->kind;
+  }
+  return 0;
+}
+
+/* Columns i..i+2: content_uuid (text), kind, variant. */
+static int col_key(sqlite3_stmt *st, int i, vss_key *out) {
+  int rc;
+
+  memset(out, 0, sizeof(*out));
+  if ((rc = col_uuid(st, i, &out->content)) < 0) return rc;
+  return col_kind_variant(st, i, NULL, out);
+}
+
+/* The same with the content uuid as a BLOB (availability, schema v5). */
+static int col_key_blob(sqlite3_stmt *st, int i, kv_memo *m, vss_key *out) {
+  int rc;
+
+  memset(out, 0, sizeof(*out));
+  if ((rc = col_uuid_blob(st, i, &out->content)) < 0) return rc;
+  return col_kind_variant(st, i, m, out);
 }
 
 /* Copies a text column into a fixed buffer; too long is corrupt. */
@@ -335,46 +423,28 @@ static int read_sidecar(sqlite3_stmt *st, vss_sidecar_row *r) {
   return col_u64(st, 11, &r->updated_at);
 }
 
-/* Every row of a scan names the same device: parsing its uuid once per
- * scan instead of once per row is ~7% of iter_avail_since. */
-typedef struct uuid_memo {
-  int valid;
-  char text[VSS_UUID_STR_LEN];
-  vss_uuid u;
-} uuid_memo;
-
-static int col_uuid_memo(sqlite3_stmt *st, int i, uuid_memo *m, vss_uuid *out) {
-  const char *s;
-  size_t len;
-  int rc = col_text(st, i, &s, &len);
-
-  if (rc < 0) return rc;
-  if (m->valid && len == VSS_UUID_STR_LEN && memcmp(m->text, s, len) == 0) {
-    *out = m->u;
-    return 0;
-  }
-  if (vss_uuid_parse(out, s, len) < 0) return VSS_ERR_CORRUPT;
-  m->valid = len == VSS_UUID_STR_LEN;
-  if (m->valid) {
-    memcpy(m->text, s, len);
-    m->u = *out;
-  }
-  return 0;
-}
-
-static int read_avail(sqlite3_stmt *st, uuid_memo *dev, vss_avail_row *r) {
+/* The row's fields are all set below: no memset of the ~200-byte row
+ * (the key is cleared by col_key_blob). */
+static int read_avail(sqlite3_stmt *st, kv_memo *m, vss_avail_row *r) {
   uint64_t has;
   int rc;
 
-  memset(r, 0, sizeof(*r));
-  if ((rc = col_key(st, 0, &r->key)) < 0) return rc;
+  if ((rc = col_key_blob(st, 0, m, &r->key)) < 0) return rc;
   if ((rc = col_format(st, 3, &r->format)) < 0) return rc;
-  if ((rc = col_uuid_memo(st, 4, dev, &r->device)) < 0) return rc;
+  if (m && m->have_dev) {
+    r->device = m->dev;
+  } else {
+    if ((rc = col_uuid_blob(st, 4, &r->device)) < 0) return rc;
+    if (m) {
+      m->dev = r->device;
+      m->have_dev = 1;
+    }
+  }
   if ((rc = col_u64(st, 5, &has)) < 0) return rc;
   if (has > 1) return VSS_ERR_CORRUPT;
   r->has = (uint8_t)has;
   if ((rc = col_u64(st, 6, &r->size)) < 0) return rc;
-  if ((rc = col_hash(st, 7, &r->checksum)) < 0) return rc;
+  if ((rc = col_hash_blob(st, 7, &r->checksum)) < 0) return rc;
   if ((rc = col_u64(st, 8, &r->last_seen_at)) < 0) return rc;
   return col_u64(st, 9, &r->seq);
 }
@@ -410,9 +480,7 @@ static int rd_sidecar(sqlite3_stmt *st, void *out) {
   return read_sidecar(st, out);
 }
 static int rd_avail(sqlite3_stmt *st, void *out) {
-  uuid_memo dev = {0};
-
-  return read_avail(st, &dev, out);
+  return read_avail(st, NULL, out);
 }
 static int rd_peer(sqlite3_stmt *st, void *out) {
   return read_peer(st, out);
@@ -449,7 +517,7 @@ static int rd_meta(sqlite3_stmt *st, void *out) {
   int rc;
 
   memset(m, 0, sizeof(*m));
-  if ((rc = col_uuid(st, 0, &m->device)) < 0) return rc;
+  if ((rc = col_uuid_blob(st, 0, &m->device)) < 0) return rc;
   if ((rc = col_u64(st, 1, &m->epoch)) < 0) return rc;
   return col_u64(st, 2, &m->max_seq);
 }
@@ -465,11 +533,10 @@ static int sq_get_meta(void *ctx, vss_store_meta *out) {
 static int sq_set_meta(void *ctx, const vss_store_meta *m) {
   sq_store *q = ctx;
   sqlite3_stmt *st = q->stmt[ST_SET_META];
-  char dev[VSS_UUID_STR_LEN + 1];
   int rc;
 
   if (m->epoch > SEQ_MAX || m->max_seq > SEQ_MAX) return VSS_ERR_INVALID;
-  BIND(bind_uuid(st, 1, &m->device, dev));
+  BIND(bind_uuid_blob(st, 1, &m->device));
   BIND(bind_u64(st, 2, m->epoch));
   BIND(bind_u64(st, 3, m->max_seq));
   rc = step_done(st);
@@ -542,17 +609,15 @@ static int sq_put_avail(void *ctx, const vss_avail_row *r) {
   sq_store *q = ctx;
   sqlite3_stmt *st = q->stmt[ST_PUT_AVAIL];
   const char *fmt = vss_format_name(r->format);
-  char hex[VSS_HASH_HEX_LEN + 1], dev[VSS_UUID_STR_LEN + 1];
-  key_text kt;
   int rc;
 
   if (!fmt || r->has > 1 || r->seq > SEQ_MAX) return VSS_ERR_INVALID;
-  BIND(bind_key(st, &r->key, &kt));
+  BIND(bind_key_blob(st, &r->key));
   BIND(bind_text(st, 4, fmt, strlen(fmt)));
-  BIND(bind_uuid(st, 5, &r->device, dev));
+  BIND(bind_uuid_blob(st, 5, &r->device));
   BIND(sqlite3_bind_int(st, 6, r->has));
   BIND(bind_u64(st, 7, r->size));
-  BIND(bind_hash(st, 8, &r->checksum, hex));
+  BIND(bind_hash_blob(st, 8, &r->checksum));
   BIND(bind_u64(st, 9, r->last_seen_at));
   BIND(bind_u64(st, 10, r->seq));
   return step_done(st);
@@ -563,10 +628,9 @@ fail:
 static int sq_get_avail(void *ctx, const vss_key *key, vss_avail_row *out) {
   sq_store *q = ctx;
   sqlite3_stmt *st = q->stmt[ST_GET_AVAIL];
-  key_text kt;
   int rc;
 
-  BIND(bind_key(st, key, &kt));
+  BIND(bind_key_blob(st, key));
   return step_one(st, rd_avail, out);
 fail:
   return bind_fail(st, rc);
@@ -581,7 +645,7 @@ static int sq_iter_avail_since(void *ctx, uint64_t since, vss_avail_iter_cb cb,
   sq_store *q = ctx;
   sqlite3_stmt *st = q->stmt[ST_ITER_AVAIL];
   vss_avail_row row;
-  uuid_memo dev = {0};
+  kv_memo kv = {0};
   int rc, src;
 
   if (!cb) return VSS_ERR_INVALID;
@@ -590,7 +654,7 @@ static int sq_iter_avail_since(void *ctx, uint64_t since, vss_avail_iter_cb cb,
   BIND(bind_u64(st, 1, since));
   rc = 0;
   while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-    rc = read_avail(st, &dev, &row);
+    rc = read_avail(st, &kv, &row);
     if (rc == 0) rc = cb(user, &row);
     if (rc != 0) break;
   }
@@ -1060,14 +1124,115 @@ static int migrate_v4_tomb_floor(sqlite3 *db) {
       NULL, NULL, NULL);
 }
 
+/* Version 5: the availability table and meta hold uuids and checksums
+ * as BLOBs (see the top of the file). SQLite cannot change a column's
+ * type: both tables are copied into new ones through vss_blob16/32,
+ * dropped and renamed, in the migration's transaction (a crash anywhere
+ * in it leaves version 4 as it was). A value that does not parse is
+ * copied as it is and reads back as VSS_ERR_CORRUPT, as it did before:
+ * one hand-edited row must not make the database unopenable. */
+void (*vss__sqlite_migrate_hook)(int step);
+
+static void fn_blob(sqlite3_context *c, int argc, sqlite3_value **v) {
+  size_t want = (size_t)(uintptr_t)sqlite3_user_data(c);
+  const char *s;
+  size_t len;
+  vss_uuid u;
+  vss_hash h;
+  int ok;
+
+  (void)argc;
+  if (sqlite3_value_type(v[0]) != SQLITE_TEXT) {
+    sqlite3_result_value(c, v[0]); /* already a blob, or damage */
+    return;
+  }
+  s = (const char *)sqlite3_value_text(v[0]);
+  len = (size_t)sqlite3_value_bytes(v[0]);
+  if (!s) {
+    sqlite3_result_error_nomem(c);
+    return;
+  }
+  if (want == sizeof(u.b))
+    ok = vss_uuid_parse(&u, s, len) == 0;
+  else
+    ok = len == VSS_HASH_HEX_LEN && vss_hash_parse_hex(&h, s, len) == 0;
+  if (!ok)
+    sqlite3_result_value(c, v[0]);
+  else
+    sqlite3_result_blob(c, want == sizeof(u.b) ? (void *)u.b : (void *)h.b,
+                        (int)want, SQLITE_TRANSIENT);
+}
+
+static const char *const migrate_v5_sql[] = {
+    "CREATE TABLE v5_meta ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " device_uuid BLOB NOT NULL,"
+    " epoch INTEGER NOT NULL,"
+    " max_seq INTEGER NOT NULL,"
+    " tomb_floor INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO v5_meta (id, device_uuid, epoch, max_seq, tomb_floor) "
+    "SELECT id, vss_blob16(device_uuid), epoch, max_seq, tomb_floor "
+    "FROM meta",
+    "CREATE TABLE v5_avail ("
+    " id INTEGER PRIMARY KEY,"
+    " content_uuid BLOB NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " variant TEXT NOT NULL,"
+    " device_uuid BLOB NOT NULL,"
+    " format TEXT NOT NULL,"
+    " has INTEGER NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " checksum BLOB NOT NULL,"
+    " last_seen_at INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " UNIQUE (content_uuid, kind, variant, device_uuid))",
+    "INSERT INTO v5_avail (id, content_uuid, kind, variant, device_uuid, "
+    "format, has, size, checksum, last_seen_at, seq) "
+    "SELECT id, vss_blob16(content_uuid), kind, variant, "
+    "vss_blob16(device_uuid), format, has, size, vss_blob32(checksum), "
+    "last_seen_at, seq FROM sidecar_availability",
+    "DROP TABLE sidecar_availability",
+    "DROP TABLE meta",
+    "ALTER TABLE v5_avail RENAME TO sidecar_availability",
+    "ALTER TABLE v5_meta RENAME TO meta",
+    "CREATE INDEX sidecar_availability_seq ON sidecar_availability (seq)",
+};
+
+static int blob_fns(sqlite3 *db, int on) {
+  static const struct {
+    const char *name;
+    uintptr_t len;
+  } fns[] = {{"vss_blob16", 16}, {"vss_blob32", VSS_HASH_LEN}};
+  int rc = SQLITE_OK;
+
+  for (size_t i = 0; i < 2 && rc == SQLITE_OK; i++)
+    rc = sqlite3_create_function(
+        db, fns[i].name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+        (void *)fns[i].len, on ? fn_blob : NULL, NULL, NULL);
+  return rc;
+}
+
+static int migrate_v5_blobs(sqlite3 *db) {
+  int rc = blob_fns(db, 1);
+
+  for (size_t i = 0; rc == SQLITE_OK &&
+                     i < sizeof(migrate_v5_sql) / sizeof(migrate_v5_sql[0]);
+       i++) {
+    rc = sqlite3_exec(db, migrate_v5_sql[i], NULL, NULL, NULL);
+    if (rc == SQLITE_OK && vss__sqlite_migrate_hook)
+      vss__sqlite_migrate_hook((int)i + 1);
+  }
+  (void)blob_fns(db, 0); /* the schema never refers to them */
+  return rc;
+}
+
 /* migrations[v] takes a database from version v - 1 to v. A new version
  * appends a function; released ones never change. */
 typedef int (*migration_fn)(sqlite3 *db);
 static const migration_fn migrations[SCHEMA_VERSION + 1] = {
-    [1] = migrate_v1,
-    [2] = migrate_v2,
-    [3] = migrate_v3_resume,
-    [4] = migrate_v4_tomb_floor,
+    [1] = migrate_v1,        [2] = migrate_v2,
+    [3] = migrate_v3_resume, [4] = migrate_v4_tomb_floor,
+    [5] = migrate_v5_blobs,
 };
 
 /* ---- open ------------------------------------------------------------ */
@@ -1177,15 +1342,17 @@ static int set_cache(opener *o) {
 }
 
 static int insert_meta(opener *o, const vss_uuid *device) {
-  char dev[VSS_UUID_STR_LEN + 1], sql[160];
+  char sql[160];
+  int n;
 
   if (!device)
     return open_err(o, VSS_ERR_INVALID, "a new database needs a device id");
-  vss_uuid_format(device, dev);
-  snprintf(sql, sizeof(sql),
-           "INSERT INTO meta (id, device_uuid, epoch, max_seq) "
-           "VALUES (1, '%s', 1, 0)",
-           dev);
+  n = snprintf(sql, sizeof(sql),
+               "INSERT INTO meta (id, device_uuid, epoch, max_seq) "
+               "VALUES (1, x'");
+  for (size_t i = 0; i < sizeof(device->b); i++)
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%02x", device->b[i]);
+  snprintf(sql + n, sizeof(sql) - (size_t)n, "', 1, 0)");
   return exec(o, sql);
 }
 
@@ -1200,11 +1367,16 @@ static int check_meta(opener *o, const vss_uuid *device) {
   vss_uuid u;
   int rc;
 
-  rc = pragma(o, "SELECT device_uuid FROM meta WHERE id = 1", NULL, stored,
-              sizeof(stored));
+  /* A 16-byte BLOB since v5: read as 32 hex digits, the uuid's bytes. */
+  rc = pragma(o,
+              "SELECT CASE WHEN typeof(device_uuid) = 'blob' AND "
+              "length(device_uuid) = 16 THEN hex(device_uuid) END "
+              "FROM meta WHERE id = 1",
+              NULL, stored, sizeof(stored));
   if (rc < 0) return rc;
-  if (vss_uuid_parse(&u, stored, strlen(stored)) < 0)
+  if (strlen(stored) != 32 || vss_uuid_parse(&u, stored, 32) < 0)
     return open_err(o, VSS_ERR_CORRUPT, "meta row missing or damaged");
+  vss_uuid_format(&u, stored);
   if (!device || vss_uuid_cmp(&u, device) == 0) return 0;
   vss_uuid_format(device, want);
   snprintf(msg, sizeof(msg), "database belongs to device %s, not %s", stored,
@@ -1283,10 +1455,13 @@ int vss_store_sqlite_open(vss_store **out, const char *path,
   q = calloc(1, sizeof(*q));
   if (!q) return VSS_ERR_NOMEM;
   /* NOMUTEX: a vss_store is used by one thread at a time (the core is
-   * single-threaded), so SQLite's per-connection mutex is pure cost. */
-  rc = sqlite3_open_v2(
-      path, &q->db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+   * single-threaded), so SQLite's per-connection mutex is pure cost.
+   * URI: a path "file:..." is an SQLite URI (the test harness opens
+   * in-memory databases that way, e.g. "file:/n0?vfs=memdb"). */
+  rc = sqlite3_open_v2(path, &q->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                           SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                       NULL);
   o.db = q->db;
   if (rc != SQLITE_OK)
     rc = open_sqlite_err(&o, rc);

@@ -12,6 +12,7 @@
 #include "wire.h"
 
 #include <inttypes.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ struct h_node {
   int no_generate, online;
   vss_node_config cfg;
   vss_store *sqlite; /* the database */
+  sqlite3 *hold;     /* memdb db_path: keeps the database between opens */
   vss_store *store;  /* store_faulty over sqlite: what the node uses */
   vss_blobs *mem;    /* survives restarts and crashes */
   vss_blobs *blobs;  /* h_blobs over mem: what the node uses */
@@ -148,6 +150,7 @@ void vss_h_del(vss_h *h) {
     vss_node_del(hn->node);
     vss_store_del(hn->store);
     vss_store_del(hn->sqlite);
+    (void)sqlite3_close_v2(hn->hold);
     vss_blobs_del(hn->blobs);
     vss_blobs_del(hn->mem);
     free(hn->ev);
@@ -413,6 +416,12 @@ int vss_h_add_node(vss_h *h, const char *name, const vss_h_node_opts *o) {
   hn->device.b[6] = (uint8_t)((hn->device.b[6] & 0x0f) | 0x40);
   hn->device.b[8] = (uint8_t)((hn->device.b[8] & 0x3f) | 0x80);
   int rc = vss_blobs_mem_new(&hn->mem);
+  if (rc == 0 && strstr(hn->db_path, "vfs=memdb") &&
+      sqlite3_open_v2(hn->db_path, &hn->hold,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_URI,
+                      NULL) != SQLITE_OK)
+    rc = VSS_ERR_STORE;
   if (rc == 0) rc = h_blobs_new(hn);
   if (rc == 0) rc = open_node(h, hn);
   if (rc) return rc;
@@ -709,6 +718,11 @@ vss_store *vss_h_db(vss_h *h, int i) {
 
 uint64_t vss_h_store_calls(const vss_h *h, int i) {
   return vss_store_faulty_calls(h->nodes[i].store);
+}
+
+int vss_h_dead(vss_h *h, int i) {
+  if (i < 0 || i >= h->nnodes) return 0;
+  return h_dead(&h->nodes[i]);
 }
 
 uint64_t vss_h_crashes(const vss_h *h, int i) {

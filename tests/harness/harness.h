@@ -17,7 +17,11 @@ typedef struct vss_h vss_h;
 
 /* Per-node options; zero means the default. */
 typedef struct vss_h_node_opts {
-  const char *db_path;     /* NULL: ":memory:" (restart loses it) */
+  /* NULL: ":memory:" (restart loses it). A URI naming SQLite's memdb
+   * VFS, "file:/NAME?vfs=memdb", is a database in memory that survives
+   * restarts and crashes like a file (the harness holds a connection to
+   * it until vss_h_del): no file system work per store call. */
+  const char *db_path;
   vss_node_config *config; /* NULL: vss_node_config_default */
   int no_generate;         /* 1: this device cannot generate sidecars */
 } vss_h_node_opts;
@@ -88,6 +92,10 @@ vss_store *vss_h_db(vss_h *h, int i);
 uint64_t vss_h_store_calls(const vss_h *h, int i);
 /* Crashes (vss_h_crash and fired vss_h_crash_after) of node i so far. */
 uint64_t vss_h_crashes(const vss_h *h, int i);
+/* 1 once node i is dead: crashed, or its armed crash fired at a store
+ * call already made (the harness restarts it at its next step). Whatever
+ * the node was asked while dead died with the process. */
+int vss_h_dead(vss_h *h, int i);
 
 /* Byzantine source: with probability p, each XFER_DATA frame node i
  * sends has one payload byte flipped - framing, req_id, offset and

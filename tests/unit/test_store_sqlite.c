@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store_sqlite.h"
 #include "vss/store.h"
 
 typedef struct fx {
@@ -214,12 +216,13 @@ static void test_wal_mode(void **state) {
   raw_text(f->db, "PRAGMA journal_mode", mode, sizeof(mode));
   assert_string_equal(mode, "wal");
   raw_text(f->db, "PRAGMA user_version", mode, sizeof(mode));
-  assert_string_equal(mode, "4");
+  assert_string_equal(mode, "5");
   raw_text(f->db,
            "SELECT kind || ' ' || format || ' ' || length(checksum) "
-           "FROM sidecar_availability",
+           "FROM sidecar_availability WHERE typeof(checksum) = 'blob' AND "
+           "typeof(device_uuid) = 'blob' AND typeof(content_uuid) = 'blob'",
            mode, sizeof(mode));
-  assert_string_equal(mode, "thumb webp 64");
+  assert_string_equal(mode, "thumb webp 32");
   vss_store_del(s);
 }
 
@@ -284,7 +287,7 @@ static void test_resume_records(void **state) {
                   "tomb_floor; PRAGMA user_version = 2;");
   s = open_ok(f->db, &dev);
   raw_text(f->db, "PRAGMA user_version", out, sizeof(out));
-  assert_string_equal(out, "4");
+  assert_string_equal(out, "5");
   assert_int_equal(vss_store_get_sidecar(s, &r.key, &(vss_sidecar_row){0}), 0);
 
   memset(&rr, 0, sizeof(rr));
@@ -403,7 +406,7 @@ static void test_migrate_v1(void **state) {
 
   s = open_ok(f->db, &dev);
   raw_text(f->db, "PRAGMA user_version", out, sizeof(out));
-  assert_string_equal(out, "4");
+  assert_string_equal(out, "5");
   raw_text(f->db,
            "SELECT count(*) FROM sqlite_master WHERE name = 'xfer_resume'", out,
            sizeof(out));
@@ -447,6 +450,231 @@ static void test_migrate_v1(void **state) {
   assert_int_equal(vss_store_get_chunks(s, &r.key, back, 3, &n),
                    VSS_ERR_CORRUPT);
   vss_store_del(s);
+}
+
+/* ---- schema v5 (uuids and checksums as BLOBs) ------------------------ */
+
+#define V4_ROWS 3000u
+
+/* A version 4 database as the released code made it: the v1 tables,
+ * sidecar_chunks (v2), xfer_resume (v3), meta.tomb_floor (v4), uuids as
+ * hyphenated text and checksums as hex. V4_ROWS availability rows of
+ * `dev` (every 7th a tombstone), one row of another device, and a
+ * sidecar row. */
+static void make_v4(const char *path, const vss_uuid *dev) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  char dtext[VSS_UUID_STR_LEN + 1], ctext[VSS_UUID_STR_LEN + 1];
+  char hex[VSS_HASH_HEX_LEN + 1], sql[1024];
+  vss_uuid other = uuid_n(0xfeed);
+
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, v1_ddl, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE sidecar_chunks (content_uuid TEXT NOT NULL,"
+                   " kind TEXT NOT NULL, variant TEXT NOT NULL,"
+                   " hashes BLOB NOT NULL,"
+                   " PRIMARY KEY (content_uuid, kind, variant)) WITHOUT ROWID;"
+                   "CREATE TABLE xfer_resume (content_uuid TEXT NOT NULL,"
+                   " kind TEXT NOT NULL, variant TEXT NOT NULL,"
+                   " format TEXT NOT NULL, flags INTEGER NOT NULL,"
+                   " size INTEGER NOT NULL, checksum TEXT NOT NULL,"
+                   " tmp_name TEXT NOT NULL, done BLOB,"
+                   " created_at INTEGER NOT NULL,"
+                   " PRIMARY KEY (content_uuid, kind, variant)) WITHOUT ROWID;"
+                   "ALTER TABLE meta ADD COLUMN tomb_floor INTEGER NOT NULL "
+                   "DEFAULT 0;"
+                   "BEGIN;",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  vss_uuid_format(dev, dtext);
+  snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES (1, '%s', 2, %u, 0)",
+           dtext, V4_ROWS);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(db,
+                         "INSERT INTO sidecar_availability (content_uuid, "
+                         "kind, variant, device_uuid, format, has, size, "
+                         "checksum, last_seen_at, seq) VALUES "
+                         "(?1, 'thumb', ?2, ?3, 'webp', ?4, ?5, ?6, 5, ?7)",
+                         -1, &st, NULL),
+      SQLITE_OK);
+  for (uint32_t i = 1; i <= V4_ROWS + 1; i++) {
+    vss_sidecar_row r = row_n(i);
+    vss_uuid_format(&r.key.content, ctext);
+    vss_hash_hex(&r.checksum, hex);
+    vss_uuid_format(i <= V4_ROWS ? dev : &other, dtext);
+    sqlite3_bind_text(st, 1, ctext, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, r.key.variant, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, dtext, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, i % 7 != 0);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)r.size);
+    sqlite3_bind_text(st, 6, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 7, i);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  {
+    vss_sidecar_row r = row_n(1);
+    vss_uuid_format(&r.key.content, ctext);
+    vss_hash_hex(&r.checksum, hex);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO sidecar (content_uuid, kind, variant, format, "
+             "rel_path, size, checksum, status, source, version, created_at, "
+             "updated_at) VALUES ('%s', 'thumb', '%s', 'webp', 'p', %llu, "
+             "'%s', 'ready', NULL, 1, 11, 12);"
+             "COMMIT; PRAGMA user_version = 4;",
+             ctext, r.key.variant, (unsigned long long)r.size, hex);
+  }
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* The v4 file as make_v4 left it: version, text columns, every row. */
+static void assert_still_v4(const char *path) {
+  char out[64];
+
+  raw_text(path, "PRAGMA user_version", out, sizeof(out));
+  assert_string_equal(out, "4");
+  raw_text(path,
+           "SELECT count(*) || ' ' || sum(typeof(checksum) = 'text' AND "
+           "typeof(device_uuid) = 'text' AND typeof(content_uuid) = 'text') "
+           "FROM sidecar_availability",
+           out, sizeof(out));
+  assert_string_equal(out, "3001 3001");
+  raw_text(path, "SELECT typeof(device_uuid) || ' ' || max_seq FROM meta", out,
+           sizeof(out));
+  assert_string_equal(out, "text 3000");
+  raw_text(path,
+           "SELECT count(*) FROM sqlite_master WHERE name LIKE 'v5_%' OR "
+           "name = 'sidecar_availability_seq'",
+           out, sizeof(out));
+  assert_string_equal(out, "1"); /* the index, no half-made table */
+}
+
+typedef struct v4_check {
+  uint32_t n, last_seq, bad;
+  const vss_uuid *dev;
+} v4_check;
+
+static int check_v4_row(void *user, const vss_avail_row *a) {
+  v4_check *c = user;
+  vss_sidecar_row r = row_n((uint32_t)a->seq);
+
+  if (a->seq <= c->last_seq || vss_key_cmp(&a->key, &r.key) != 0 ||
+      !vss_hash_eq(&a->checksum, &r.checksum) || a->size != r.size ||
+      vss_uuid_cmp(&a->device, c->dev) != 0 || a->has != (a->seq % 7 != 0) ||
+      a->format != VSS_FMT_WEBP)
+    c->bad++;
+  c->last_seq = (uint32_t)a->seq;
+  c->n++;
+  return 0;
+}
+
+/* Opens the (v4) file: it becomes v5 and every row reads back as it was
+ * written; new rows and a reopen work. */
+static void assert_migrated(const char *path, const vss_uuid *dev) {
+  vss_store *s = open_ok(path, dev);
+  vss_store_meta meta;
+  vss_avail_row a;
+  vss_sidecar_row r = row_n(2), got;
+  v4_check c = {0, 0, 0, dev};
+  uint64_t count, bytes;
+  char out[64];
+
+  raw_text(path, "PRAGMA user_version", out, sizeof(out));
+  assert_string_equal(out, "5");
+  raw_text(path,
+           "SELECT sum(typeof(checksum) = 'blob' AND length(checksum) = 32 "
+           "AND typeof(device_uuid) = 'blob' AND typeof(content_uuid) = "
+           "'blob') FROM sidecar_availability",
+           out, sizeof(out));
+  assert_string_equal(out, "3001");
+  assert_int_equal(vss_store_get_meta(s, &meta), 0);
+  assert_int_equal(vss_uuid_cmp(&meta.device, dev), 0);
+  assert_int_equal(meta.epoch, 2);
+  assert_int_equal(meta.max_seq, V4_ROWS);
+  assert_int_equal(vss_store_iter_avail_since(s, 0, check_v4_row, &c), 0);
+  assert_int_equal(c.n, V4_ROWS); /* not the other device's row */
+  assert_int_equal(c.bad, 0);
+  assert_int_equal(vss_store_count_avail(s, &count, &bytes), 0);
+  assert_int_equal(count, V4_ROWS - V4_ROWS / 7);
+  vss_sidecar_row r5 = row_n(5), r1 = row_n(1);
+  assert_int_equal(vss_store_get_avail(s, &r5.key, &a), 0);
+  assert_int_equal(a.seq, 5);
+  assert_true(vss_hash_eq(&a.checksum, &r5.checksum));
+  assert_int_equal(vss_store_get_sidecar(s, &r1.key, &got), 0);
+  assert_true(vss_hash_eq(&got.checksum, &r1.checksum));
+  /* A new row after the migration, then a reopen. */
+  r.key.variant[0] = 'X';
+  assert_int_equal(vss_store_set_local(s, &r, 1, 9), 0);
+  vss_store_del(s);
+  s = open_ok(path, dev);
+  assert_int_equal(vss_store_get_avail(s, &r.key, &a), 0);
+  assert_int_equal(a.seq, V4_ROWS + 1);
+  assert_true(vss_hash_eq(&a.checksum, &r.checksum));
+  vss_store_del(s);
+}
+
+static void test_migrate_v4(void **state) {
+  fx *f = *state;
+  vss_uuid dev = uuid_n(0x44);
+  vss_store *s = NULL;
+  char err[256];
+
+  make_v4(f->db, &dev);
+  assert_still_v4(f->db);
+  /* Opening as another device is refused before anything changes. */
+  vss_uuid other = uuid_n(0x45);
+  assert_int_equal(vss_store_sqlite_open(&s, f->db, &other, err, sizeof(err)),
+                   VSS_ERR_INVALID);
+  assert_non_null(strstr(err, "belongs to device"));
+  assert_still_v4(f->db);
+  assert_migrated(f->db, &dev);
+}
+
+static int crash_step;
+static void crash_here(int step) {
+  if (step == crash_step) _exit(7);
+}
+
+/* A process killed at each step of the v5 migration (inside its
+ * transaction: tables made, rows copied, old ones dropped, renamed)
+ * leaves the version 4 database as it was; the next open migrates. */
+static void test_migrate_v4_crash(void **state) {
+  fx *f = *state;
+  vss_uuid dev = uuid_n(0x44);
+  int steps = 0;
+
+  for (crash_step = 1;; crash_step++) {
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+      char p[160];
+      snprintf(p, sizeof(p), "%s%s", f->db, sfx[i]);
+      (void)unlink(p);
+    }
+    make_v4(f->db, &dev);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      vss_store *s = NULL;
+      vss__sqlite_migrate_hook = crash_here;
+      _exit(vss_store_sqlite_open(&s, f->db, &dev, NULL, 0) == 0 ? 0 : 3);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 0) break; /* past the last step: migrated */
+    assert_int_equal(WEXITSTATUS(st), 7);
+    steps++;
+    assert_still_v4(f->db);
+    assert_migrated(f->db, &dev);
+  }
+  assert_true(steps >= 5);
+  printf("# v5 migration killed at each of its %d steps: v4 intact\n", steps);
 }
 
 static void test_garbage_file(void **state) {
@@ -612,6 +840,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_newer_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrate_v4_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_100k_rows, setup, teardown),
