@@ -5,6 +5,7 @@
 #include "blobs_disk.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,10 +21,25 @@
 #include "fsutil.h"
 #include "log.h"
 
+/* A sidecar committed in the current group: renamed into place, its
+ * data and directory entries not yet synced. */
+typedef struct pending {
+  int fd;
+  int first; /* fs_mkdirs_nosync's: first directory it created, or -1 */
+  char dir[VSS_REL_PATH_MAX + 1];
+} pending;
+
 typedef struct disk {
   int dirfd; /* the data directory */
   int tmpfd; /* data_dir/tmp */
   size_t swept;
+  /* Group commit (blobs_disk_group): 0 = every commit syncs at once. */
+  size_t group_max;
+  blobs_disk_defer_cb defer;
+  void *defer_user;
+  pending *pend;
+  size_t npend;
+  uint64_t groups, grouped, syncfs_calls;
 } disk;
 
 /* Writeback is started every WRITEBACK_STEP bytes written, so the
@@ -31,9 +47,17 @@ typedef struct disk {
  * of writing all of it while the event loop waits. */
 #define WRITEBACK_STEP (8u << 20)
 
+/* Space is reserved (fallocate) this far ahead of the highest byte
+ * written, not for the whole sidecar at open: 256 large jobs opened at
+ * once must not fail with a full disk that the bytes would never have
+ * filled at the same time. A full disk still fails a job within one step
+ * of its bytes, before the rest crosses the network. */
+#define ALLOC_STEP (64u << 20)
+
 typedef struct disk_tmp {
   int fd;
   uint64_t size;
+  uint64_t reserved;           /* [0, reserved) is allocated */
   uint64_t dirty_lo, dirty_hi; /* range written since the last kick */
   char name[40];               /* in tmp/ */
   char rel[VSS_REL_PATH_MAX + 1];
@@ -81,16 +105,19 @@ static int d_open_temp(void *ctx, const vss_key *key, vss_format fmt,
     free(t);
     return rc == VSS_ERR_NOT_FOUND ? VSS_ERR_IO : rc;
   }
-  /* Reserve the space now: a full disk fails the job at its start, not
-   * after most bytes crossed the network. */
-  if (size > 0 && (rc = posix_fallocate(t->fd, 0, (off_t)size)) != 0 &&
-      rc != EOPNOTSUPP && rc != EINVAL) {
-    close(t->fd);
-    unlinkat(d->tmpfd, t->name, 0);
-    free(t);
-    return errno_rc(rc);
-  }
   *out = t;
+  return 0;
+}
+
+/* Reserves up to a step beyond what this write reaches. */
+static int reserve(disk_tmp *t, uint64_t end) {
+  uint64_t want;
+  int rc;
+  if (end <= t->reserved) return 0;
+  want = end + ALLOC_STEP < t->size ? end + ALLOC_STEP : t->size;
+  rc = posix_fallocate(t->fd, (off_t)t->reserved, (off_t)(want - t->reserved));
+  if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) return errno_rc(rc);
+  t->reserved = want;
   return 0;
 }
 
@@ -112,7 +139,9 @@ static int d_write(void *ctx, void *tmp, uint64_t off, const void *buf,
   disk_tmp *t = tmp;
   const char *p = buf;
   (void)ctx;
+  int rc;
   if (off > t->size || len > t->size - off) return VSS_ERR_INVALID;
+  if ((rc = reserve(t, off + len)) < 0) return rc;
   writeback(t, off, len);
   while (len > 0) {
     ssize_t w = pwrite(t->fd, p, len, (off_t)off);
@@ -149,13 +178,9 @@ static void parent_of(const char *rel, char *out, size_t cap) {
  * row the core commits next never outlives its bytes. Creating the
  * directories first lets the data fsync's journal commit carry them, and
  * the directory fsyncs after it then find little left to write. */
-static int d_commit(void *ctx, void *tmp) {
-  disk *d = ctx;
-  disk_tmp *t = tmp;
-  char dir[VSS_REL_PATH_MAX + 1];
+static int commit_now(disk *d, disk_tmp *t, const char *dir) {
   int rc = 0, e, first = -1;
 
-  parent_of(t->rel, dir, sizeof dir);
   if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0700, &first)) < 0)
     rc = errno_rc(-e);
   if (rc == 0 && fdatasync(t->fd) != 0) rc = errno_rc(errno);
@@ -166,8 +191,93 @@ static int d_commit(void *ctx, void *tmp) {
   if (rc == 0 && (e = fs_fsync_dir(d->dirfd, dir)) < 0) rc = errno_rc(-e);
   if (rc == 0 && (e = fs_sync_created(d->dirfd, dir, first)) < 0)
     rc = errno_rc(-e);
+  return rc;
+}
+
+/* Syncs a group one file at a time: each fdatasync and directory fsync
+ * is a device cache flush (1.5-8 ms each here), which is what grouping
+ * avoids; used for a group of one and when syncfs fails. */
+static int flush_each(disk *d) {
+  int rc = 0, e;
+  for (size_t i = 0; i < d->npend; i++)
+    if (fdatasync(d->pend[i].fd) != 0 && rc == 0) rc = errno_rc(errno);
+  for (size_t i = 0; i < d->npend && rc == 0; i++) {
+    pending *p = &d->pend[i];
+    if (i > 0 && !strcmp(p->dir, d->pend[i - 1].dir) && p->first < 0) continue;
+    if ((e = fs_fsync_dir(d->dirfd, p->dir)) < 0 ||
+        (e = fs_sync_created(d->dirfd, p->dir, p->first)) < 0)
+      rc = errno_rc(-e);
+  }
+  return rc;
+}
+
+/* One syncfs makes every file of the group and every directory entry
+ * durable with one journal commit and one device flush: 500 thumbnails
+ * took 0.06 s against 2.6 s of fdatasyncs and 6.7 s of directory
+ * fsyncs one by one. It also writes other dirty data of the file system,
+ * which is the price. Linux reports writeback errors from it since 5.8;
+ * on any failure the group is synced file by file, which reports the
+ * error per file. */
+static int flush_files(disk *d) {
+  int rc = 0;
+  if (d->npend == 0) return 0;
+  if (d->npend == 1 || syncfs(d->dirfd) != 0)
+    rc = flush_each(d);
+  else
+    d->syncfs_calls++;
+  for (size_t i = 0; i < d->npend; i++)
+    if (close(d->pend[i].fd) != 0 && rc == 0) rc = errno_rc(errno);
+  if (rc < 0)
+    log_error("group commit of %zu sidecar(s) failed: %s", d->npend,
+              vss_strerror(rc));
+  d->groups++;
+  d->grouped += d->npend;
+  d->npend = 0;
+  return rc == VSS_ERR_NOT_FOUND ? VSS_ERR_IO : rc;
+}
+
+/* Group commit: the bytes are renamed into place now, unsynced, and the
+ * group's flush makes them durable before the caller makes any row that
+ * names them durable (the daemon holds the rows in one open SQLite
+ * transaction until then, see srv.c). A crash before the flush leaves
+ * bytes without a row, as a crash between commit and row always could.
+ * Not for a file that replaces one already there: its row may be ready
+ * and must never point at unsynced bytes. */
+static int commit_deferred(disk *d, disk_tmp *t, const char *dir, int *done) {
+  struct stat st;
+  pending *p;
+  int e, first = -1;
+
+  *done = 0;
+  if (d->group_max == 0 ||
+      fstatat(d->dirfd, t->rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+      errno != ENOENT || (d->defer && d->defer(d->defer_user) != 0))
+    return 0;
+  *done = 1;
+  if ((e = fs_mkdirs_nosync(d->dirfd, dir, 0700, &first)) < 0)
+    return errno_rc(-e);
+  if (renameat(d->tmpfd, t->name, d->dirfd, t->rel) != 0)
+    return errno_rc(errno);
+  p = &d->pend[d->npend++];
+  p->fd = t->fd;
+  p->first = first;
+  snprintf(p->dir, sizeof p->dir, "%s", dir);
+  t->fd = -1;
+  return d->npend >= d->group_max ? flush_files(d) : 0;
+}
+
+static int d_commit(void *ctx, void *tmp) {
+  disk *d = ctx;
+  disk_tmp *t = tmp;
+  char dir[VSS_REL_PATH_MAX + 1];
+  int rc, deferred;
+
+  parent_of(t->rel, dir, sizeof dir);
+  rc = commit_deferred(d, t, dir, &deferred);
+  if (!deferred) rc = commit_now(d, t, dir);
   if (rc < 0) {
     log_error("commit of %s failed: %s", t->rel, vss_strerror(rc));
+    if (t->fd >= 0) close(t->fd);
     unlinkat(d->tmpfd, t->name, 0);
   }
   free(t);
@@ -228,6 +338,8 @@ static int d_remove(void *ctx, const vss_key *key, vss_format fmt) {
 
 static void d_close(void *ctx) {
   disk *d = ctx;
+  (void)flush_files(d);
+  free(d->pend);
   close(d->tmpfd);
   close(d->dirfd);
   free(d);
@@ -372,6 +484,91 @@ int blobs_disk_open(vss_blobs **out, const char *data_dir, size_t *swept,
   if (swept) *swept = d->swept = sweep_tmp(d->tmpfd);
   if ((rc = vss_blobs_new(out, &DISK_METHODS, d)) < 0) d_close(d);
   return rc;
+}
+
+static disk *disk_of(vss_blobs *b) {
+  return vss_blobs_ctx(b, &DISK_METHODS);
+}
+
+int blobs_disk_group(vss_blobs *b, size_t max, blobs_disk_defer_cb defer,
+                     void *user) {
+  disk *d = disk_of(b);
+  pending *p;
+  if (d == NULL) return VSS_ERR_INVALID;
+  if (flush_files(d) < 0) return VSS_ERR_IO;
+  p = max ? realloc(d->pend, max * sizeof *p) : NULL;
+  if (max && p == NULL) return VSS_ERR_NOMEM;
+  if (max == 0) free(d->pend);
+  d->pend = p;
+  d->group_max = max;
+  d->defer = defer;
+  d->defer_user = user;
+  return 0;
+}
+
+size_t blobs_disk_pending(vss_blobs *b) {
+  disk *d = disk_of(b);
+  return d ? d->npend : 0;
+}
+
+int blobs_disk_flush(vss_blobs *b) {
+  disk *d = disk_of(b);
+  return d ? flush_files(d) : 0;
+}
+
+void blobs_disk_counts(vss_blobs *b, uint64_t *groups, uint64_t *grouped,
+                       uint64_t *syncfs_calls) {
+  disk *d = disk_of(b);
+  *groups = d ? d->groups : 0;
+  *grouped = d ? d->grouped : 0;
+  *syncfs_calls = d ? d->syncfs_calls : 0;
+}
+
+/* ---- orphans ---------------------------------------------------------- */
+
+/* nftw has no user pointer: the walk runs once, at start, on one thread. */
+static struct {
+  blobs_disk_row_cb has_row;
+  void *user;
+  size_t base; /* length of "DATA_DIR/" */
+  size_t removed;
+} g_orphans;
+
+static int orphan_visit(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw) {
+  const char *rel = path + g_orphans.base, *p;
+  char uri[VSS_URI_MAX + 1];
+  vss_key key;
+  vss_format fmt;
+  (void)st;
+  (void)ftw;
+  if (type != FTW_F) return 0;
+  /* sidecars/content/h0/h1/UUID/KIND/VARIANT.EXT -> sidecar://UUID/... */
+  p = rel + strlen("sidecars/content/");
+  if (strlen(p) < 6 || p[2] != '/' || p[5] != '/') return 0;
+  if (snprintf(uri, sizeof uri, "sidecar://%s", p + 6) >= (int)sizeof uri ||
+      vss_uri_parse(uri, strlen(uri), &key, &fmt) < 0)
+    return 0; /* not a name we make: leave it to its owner */
+  if (g_orphans.has_row(g_orphans.user, &key, fmt, rel)) return 0;
+  if (unlink(path) == 0) {
+    log_info("removed %s: bytes without a ready row (a crash between "
+             "commit and record)",
+             rel);
+    g_orphans.removed++;
+  }
+  return 0;
+}
+
+size_t blobs_disk_sweep_orphans(const char *data_dir, blobs_disk_row_cb has_row,
+                                void *user) {
+  char root[4096];
+  if (fs_path(root, sizeof root, data_dir, "sidecars/content") < 0) return 0;
+  g_orphans.has_row = has_row;
+  g_orphans.user = user;
+  g_orphans.base = strlen(data_dir) + 1;
+  g_orphans.removed = 0;
+  (void)nftw(root, orphan_visit, 16, FTW_PHYS | FTW_MOUNT);
+  return g_orphans.removed;
 }
 
 int blobs_disk_path(const char *data_dir, const vss_key *key, vss_format fmt,

@@ -14,14 +14,14 @@
  * X25519 form (crypto_sign_ed25519_sk_to_curve25519), never the Ed25519
  * key itself, and X25519 only.
  *
- *   msg1 I->R  magic | eI | AEAD[k1](pkI) | AEAD[k1s](empty)
- *   msg2 R->I  eR | AEAD[k2](sigR | header R->I)
- *   msg3 I->R  AEAD[k3](sigI | header I->R)
+ *   msg1 I->R  magic | eI | AEAD[k1](pkI | offers) | AEAD[k1s](empty)
+ *   msg2 R->I  eR | AEAD[k2](sigR | header R->I | choice)
+ *   msg3 I->R  AEAD[k3](sigI | header I->R | choice)
  *
  *   es = X25519(eI, R's static)         hides pkI from all but R
  *   ss = X25519(I's static, R's static) proves I holds pkI's private key
  *   ee = X25519(eI, eR)                 forward secrecy
- *   th = H(label | magic | eI | pkR | pkI | eR) transcript
+ *   th = H(label | magic | eI | pkR | pkI | eR | offers) transcript
  *   sigR = Sign_R("resp" | th), sigI = Sign_I("init" | th)
  *   k1 from es; k1s from es | ss; k2, k3 and both stream keys from
  *   es | ss | ee and th.
@@ -35,8 +35,16 @@
  * of eI can read it, and msg3 cannot be produced without eI and the
  * initiator's key: the replay learns nothing and cannot finish.
  *
- * Records: crypto_secretstream_xchacha20poly1305 per direction, one
- * record per core frame, the length prefix as associated data. A
+ * Records: one cipher per session, chosen in the handshake. The initiator
+ * offers AES-256-GCM when its CPU has AES in hardware
+ * (crypto_aead_aes256gcm_is_available), the responder takes it when it
+ * has it too (`choice`), else both use
+ * crypto_secretstream_xchacha20poly1305. The offer is in the signed
+ * transcript and msg3 repeats the choice, so neither can be downgraded
+ * or upgraded by anyone in between. AES-GCM records carry the
+ * secretstream tag byte in clear (authenticated) and use a per-key
+ * counter nonce (chan.c). One record per core frame, the length prefix
+ * as associated data. A
  * tampered, truncated, replayed, reordered or oversized record is an
  * error; the caller then closes the connection. Every REKEY_BYTES (1 GiB)
  * of plaintext a record carries TAG_REKEY and both ends ratchet that
@@ -55,9 +63,10 @@
 #define CHAN_SK_LEN 64
 #define CHAN_PREFIX 4 /* u32le body length of every wire unit */
 
-#define CHAN_MSG1_LEN (4 + 32 + 32 + 16 + 16)
-#define CHAN_MSG2_LEN (32 + 64 + 24 + 16)
-#define CHAN_MSG3_LEN (64 + 24 + 16)
+#define CHAN_MSG1_LEN (4 + 32 + 33 + 16 + 16)
+#define CHAN_MSG2_LEN (32 + 64 + 24 + 1 + 16)
+#define CHAN_MSG3_LEN (64 + 24 + 1 + 16)
+/* Both record ciphers: secretstream's 17, AES-GCM's tag byte + MAC. */
 #define CHAN_REC_OVERHEAD crypto_secretstream_xchacha20poly1305_ABYTES
 
 enum {
@@ -88,6 +97,9 @@ typedef int (*chan_pinned_cb)(void *user, const uint8_t pk[CHAN_PK_LEN]);
 
 typedef struct chan chan;
 
+/* Record cipher, chosen in the handshake (see below). */
+typedef enum chan_cipher { CHAN_XCHACHA = 0, CHAN_AESGCM = 1 } chan_cipher;
+
 /* Initiator: peer_pk is the responder's pinned key. Responder: peer_pk
  * is NULL and `pinned` decides. `max_plain` bounds a record's plaintext
  * both ways (the core's largest frame). */
@@ -95,6 +107,12 @@ int chan_new(chan **out, chan_role role, const chan_identity *self,
              const uint8_t *peer_pk, chan_pinned_cb pinned, void *user,
              size_t max_plain);
 void chan_del(chan *c);
+/* Whether we offer (initiator) or accept (responder) AES-256-GCM; on by
+ * default when this CPU has it in hardware. Before the handshake only. */
+int chan_allow_aes(chan *c, int allow);
+/* The cipher the records use (meaningful once chan_ready). */
+chan_cipher chan_get_cipher(const chan *c);
+const char *chan_cipher_name(chan_cipher k);
 
 /* 1 once the handshake completed (records may flow), else 0. */
 int chan_ready(const chan *c);

@@ -175,29 +175,34 @@ static uint64_t offline_rand(void *u) {
 
 /* Runs an op on a node made just for it: nothing to talk to, so only
  * local state and the database are visible. */
-static int run_offline(global *g, const op_def *op, int argc, char **argv) {
-  char err[512];
-  home h;
+static int run_offline_home(home *hp, const op_def *op, int argc, char **argv) {
   vss_node *node = NULL;
   vss_node_config c;
   ops_ctx ctx;
-  int rc = home_open(&h, g->dir, HOME_STORE | HOME_IDENT, err, sizeof err);
-  if (rc < 0) return rc == HOME_BUSY ? -2 : fail("%s%s", err, "");
-  c = h.cfg.core;
-  c.store = h.store;
-  c.blobs = h.blobs;
+  int rc;
+  c = hp->cfg.core;
+  c.store = hp->store;
+  c.blobs = hp->blobs;
   c.rand = offline_rand;
   if ((rc = vss_node_new(&node, &c, home_now())) < 0) {
-    home_close(&h);
+    home_close(hp);
     return fail("cannot open the node: %s%s", vss_strerror(rc), "");
   }
-  ctx.h = &h;
+  ctx.h = hp;
   ctx.node = node;
   ctx.srv = NULL;
   rc = op->fn(&ctx, argc, argv, &STDOUT_SINK);
   vss_node_del(node);
-  home_close(&h);
+  home_close(hp);
   return rc;
+}
+
+static int run_offline(global *g, const op_def *op, int argc, char **argv) {
+  char err[512];
+  home h;
+  int rc = home_open(&h, g->dir, HOME_STORE | HOME_IDENT, err, sizeof err);
+  if (rc < 0) return rc == HOME_BUSY ? -2 : fail("%s%s", err, "");
+  return run_offline_home(&h, op, argc, argv);
 }
 
 static int sock_path(global *g, char *out, size_t cap) {
@@ -273,9 +278,10 @@ static int read_pairs(char ***files, char ***uris, int *n) {
 }
 
 static int cmd_add(global *g, int argc, char **argv) {
-  char **files = NULL, **uris = NULL, *pos[2], err[512];
-  int use_stdin = 0, npos, n = 0, rc = 0;
+  char **files = NULL, **uris = NULL, *pos[2], err[512], sock[PATH_MAX];
+  int use_stdin = 0, npos, n = 0, rc = 0, fd, locked = 0;
   vss_blobs *b = NULL;
+  home h;
   optspec spec[] = {{"stdin", 0, NULL, &use_stdin}, {NULL, 0, NULL, NULL}};
   if (opts_parse(argc, argv, spec, pos, 2, &npos, &STDOUT_SINK) < 0)
     return EXIT_USAGE;
@@ -283,6 +289,22 @@ static int cmd_add(global *g, int argc, char **argv) {
     fprintf(stderr, "usage: vss-node add FILE URI | add --stdin\n");
     return EXIT_USAGE;
   }
+  /* The copies are made under the data dir's lock: with a daemon
+   * serving, it holds the lock (and swept at its start, before this);
+   * else we take it for the copies and the recording, so a daemon
+   * starting meanwhile waits instead of sweeping copies that have no
+   * row yet. */
+  if (sock_path(g, sock, sizeof sock) < 0)
+    return fail("data dir path too long: %s%s", g->dir, "");
+  if ((fd = ctlc_connect(sock)) >= 0) {
+    close(fd);
+  } else if ((rc = home_open(&h, g->dir, HOME_STORE | HOME_IDENT | HOME_WAIT,
+                             err, sizeof err)) == 0) {
+    locked = 1;
+  } else if (rc != HOME_BUSY) {
+    return fail("%s%s", err, "");
+  }
+  rc = 0;
   if (use_stdin) {
     if (read_pairs(&files, &uris, &n)) return EXIT_FAIL;
   } else {
@@ -291,8 +313,13 @@ static int cmd_add(global *g, int argc, char **argv) {
     n = 1;
   }
   /* No sweep of tmp/: a running daemon may have transfers there. */
-  if (blobs_disk_open(&b, g->dir, NULL, err, sizeof err) < 0)
+  if (locked)
+    b = h.blobs;
+  else if (blobs_disk_open(&b, g->dir, NULL, err, sizeof err) < 0)
     return fail("%s%s", err, "");
+  /* Group commit: one sync per 256 copies instead of one per file; all
+   * are durable (the flush below) before anything records them. */
+  if (n > 1) (void)blobs_disk_group(b, 256, NULL, NULL);
   for (int i = 0; i < n && rc == 0; i++) {
     vss_key key;
     vss_format fmt;
@@ -301,8 +328,18 @@ static int cmd_add(global *g, int argc, char **argv) {
     else
       rc = copy_in(b, files[i], &key, fmt);
   }
-  vss_blobs_del(b);
-  if (rc == 0) rc = run_op(g, ops_find("record"), n, uris, 0);
+  if (blobs_disk_flush(b) < 0 && rc == 0)
+    rc = fail("cannot make the copies durable%s%s", "", "");
+  if (locked) {
+    (void)blobs_disk_group(b, 0, NULL, NULL);
+    if (rc == 0)
+      rc = run_offline_home(&h, ops_find("record"), n, uris);
+    else
+      home_close(&h);
+  } else {
+    vss_blobs_del(b);
+    if (rc == 0) rc = run_op(g, ops_find("record"), n, uris, 0);
+  }
   if (use_stdin) {
     for (int i = 0; i < n; i++) {
       free(files[i]);

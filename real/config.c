@@ -288,6 +288,13 @@ static int set_node(load_ctx *lc, const char *k, const char *v) {
                       24 * 3600 * VSS_NS_PER_S);
   } else if (!strcmp(k, "strategy")) {
     return set_strategy(lc, v, &c->core.strategy);
+  } else if (!strcmp(k, "cipher")) {
+    if (!strcmp(v, "auto"))
+      c->no_aes = 0;
+    else if (!strcmp(v, "xchacha20poly1305"))
+      c->no_aes = 1;
+    else
+      return BAD("cipher: expected auto or xchacha20poly1305");
   } else {
     return BAD("unknown key in [node]");
   }
@@ -620,6 +627,9 @@ static const char TEMPLATE[] =
     "reconnect_max = 30s\n"
     "; cost | prefer_fetch | prefer_generate\n"
     "strategy = cost\n"
+    "; auto: AES-256-GCM when both ends have AES in hardware, else\n"
+    "; XChaCha20-Poly1305 (xchacha20poly1305: always)\n"
+    "cipher = auto\n"
     "\n"
     "[gossip]\n"
     "interval = 5min\n"

@@ -55,6 +55,7 @@ typedef struct cfg {
   vss_time idle_timeout;   /* authenticated session with nothing received */
   vss_time record_timeout; /* a record begun must be whole within this */
   vss_time reconnect_min, reconnect_max;
+  int no_aes;             /* cipher = xchacha20poly1305: never AES-256-GCM */
   vss_node_config core;   /* store/blobs/callbacks left for the daemon */
   char gen_command[1024]; /* "" = this device cannot generate */
   vss_time gen_timeout;

@@ -45,6 +45,10 @@ int conn_ready(const conn *c) {
 int conn_closing(const conn *c) {
   return c->closing || c->ending;
 }
+const char *conn_cipher(const conn *c) {
+  return chan_cipher_name(chan_get_cipher(c->ch));
+}
+
 uint64_t conn_hs_rtt(const conn *c) {
   return c->hs_rtt;
 }
@@ -388,7 +392,8 @@ int conn_accept(conn **out, const conn_opts *o, uv_stream_t *server) {
   int rc = conn_new(&c, o);
   if (rc < 0) return rc;
   if (chan_new(&c->ch, CHAN_RESPONDER, o->self, NULL, o->cb->pinned, o->owner,
-               o->max_frame) < 0) {
+               o->max_frame) < 0 ||
+      chan_allow_aes(c->ch, !o->no_aes) < 0) {
     conn_close(c, LOG_ERROR, "out of memory");
     return UV_ENOMEM;
   }
@@ -426,7 +431,8 @@ int conn_dial(conn **out, const conn_opts *o, const struct sockaddr *addr,
   c->initiator = 1;
   fmt_sockaddr(addr, c->addr, sizeof c->addr);
   if (chan_new(&c->ch, CHAN_INITIATOR, o->self, peer_pk, NULL, NULL,
-               o->max_frame) < 0) {
+               o->max_frame) < 0 ||
+      chan_allow_aes(c->ch, !o->no_aes) < 0) {
     conn_close(c, LOG_ERROR, "out of memory");
     return UV_ENOMEM;
   }

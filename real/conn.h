@@ -52,6 +52,7 @@ typedef struct conn_opts {
   vss_time idle_timeout, record_timeout;
   size_t max_frame;  /* the core's largest frame */
   int notsent_lowat; /* TCP_NOTSENT_LOWAT bytes (0: kernel default) */
+  int no_aes;        /* never offer or accept AES-256-GCM */
 } conn_opts;
 
 /* Accepts a pending connection from `server` as the responder. */
@@ -89,6 +90,8 @@ int conn_initiator(const conn *c);
  * 0 for an accepted connection or before it is established. It seeds the
  * core's RTT estimate (an OS-level measurement a real node can make). */
 uint64_t conn_hs_rtt(const conn *c);
+/* The record cipher the handshake chose (after it completed). */
+const char *conn_cipher(const conn *c);
 const uint8_t *conn_peer_pk(const conn *c); /* NULL before msg1 */
 const char *conn_addr(const conn *c);       /* "host:port" of the peer */
 void conn_set_user(conn *c, void *user);

@@ -129,8 +129,8 @@ static void activate(srv *s, peer_slot *p, conn *c) {
   p->up_since = now;
   p->backoff = s->h->cfg.reconnect_min;
   p->sessions++;
-  log_info("peer %s up via %s (%s)", p->name, conn_addr(c),
-           conn_initiator(c) ? "dialled" : "accepted");
+  log_info("peer %s up via %s (%s, %s)", p->name, conn_addr(c),
+           conn_initiator(c) ? "dialled" : "accepted", conn_cipher(c));
   /* A user's hint wins; else the handshake's round trip seeds the RTT
    * (the core then measures it with PING/PONG and from transfers). */
   vss_link_info li = p->link;
@@ -259,6 +259,7 @@ static conn_opts opts_of(srv *s) {
   o.record_timeout = s->h->cfg.record_timeout;
   o.max_frame = VSS_FRAME_MAX;
   o.notsent_lowat = NOTSENT_LOWAT;
+  o.no_aes = s->h->cfg.no_aes;
   return o;
 }
 

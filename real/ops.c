@@ -137,6 +137,18 @@ int ops_parse_uri(const char *uri, vss_key *key, vss_format *fmt, out *o) {
   return 0;
 }
 
+/* This device or a device paired now. The node keeps what it learned of
+ * an unpaired device until that cache expires (it cannot connect any
+ * more): status, presence and list must not show it meanwhile. */
+static int paired_or_self(ops_ctx *c, const vss_uuid *dev) {
+  static const uint8_t zero[CHAN_PK_LEN];
+  vss_peer_row row;
+  if (vss_uuid_cmp(dev, &c->h->device) == 0) return 1;
+  if (c->srv) return net_slot(c->srv, dev) != NULL;
+  return vss_store_get_peer(c->h->store, dev, &row) == 0 &&
+         memcmp(row.pubkey, zero, sizeof zero) != 0;
+}
+
 static const char *name_of(ops_ctx *c, const vss_uuid *dev, char *buf,
                            size_t cap) {
   vss_peer_row row;
@@ -498,6 +510,11 @@ static int op_record(ops_ctx *c, int argc, char **argv, out *o) {
     out_f(o, 'e', "record needs sidecar URIs");
     return EXIT_USAGE;
   }
+  /* The daemon's commit group holds a transaction open: end it first. */
+  if (c->srv && srv_group_flush(c->srv) < 0) {
+    out_f(o, 'e', "the daemon could not commit its pending sidecars");
+    return EXIT_FAIL;
+  }
   for (int i = 0; i < argc; i += BATCH) {
     int n = argc - i < BATCH ? argc - i : BATCH, rc = 0;
     if (n > 1 && (rc = vss_store_begin(c->h->store)) < 0) {
@@ -534,6 +551,7 @@ static int holder_cb(void *user, const vss_key *key, const vss_uuid *device,
   char name[64], dev[VSS_UUID_STR_LEN + 1], sum[VSS_HASH_HEX_LEN + 1];
   size_t len = strlen(hc->names);
   (void)key;
+  if (!paired_or_self(hc->c, device)) return 0;
   name_of(hc->c, device, name, sizeof name);
   if (hc->per_line) {
     vss_uuid_format(device, dev);
@@ -743,11 +761,11 @@ static void status_peer(ops_ctx *c, const vss_peer_info *pi, vss_time now,
   out_f(o, 'o',
         "peer %s device=%s state=%s for=%s addr=%s entries=%" PRIu64
         " avail_age=%s rate=%.1fMB/s rtt=%.2fms sent=%" PRIu64
-        " received=%" PRIu64,
+        " received=%" PRIu64 " cipher=%s",
         name, dev, pi->online ? "online" : "offline", up,
         p && p->active ? conn_addr(p->active) : "-", pi->entries, age,
         pi->rate / 1e6, (double)pi->rtt / 1e6, p ? p->sent : 0,
-        p ? p->received : 0);
+        p ? p->received : 0, p && p->active ? conn_cipher(p->active) : "-");
 }
 
 static void status_jobs(ops_ctx *c, vss_time now, out *o) {
@@ -786,13 +804,19 @@ static int op_status(ops_ctx *c, int argc, char **argv, out *o) {
           (long)getpid(), c->srv->listen_addr[0] ? c->srv->listen_addr : "off",
           (double)(now - c->srv->started) / 1e9, c->srv->refused,
           c->srv->evicted);
-  else
+  if (c->srv) {
+    uint64_t groups, grouped, syncfs_calls;
+    blobs_disk_counts(c->h->blobs, &groups, &grouped, &syncfs_calls);
+    out_f(o, 'o',
+          "commits grouped=%" PRIu64 " groups=%" PRIu64 " syncfs=%" PRIu64,
+          grouped, groups, syncfs_calls);
+  } else
     out_f(o, 'o', "daemon not running (start it with `vss-node serve`)");
   out_f(o, 'o', "local sidecars=%" PRIu64 " bytes=%s", count, hb);
   if (c->srv == NULL) return op_peers(c, 0, NULL, o);
   n = vss_node_peers(c->node, peers, 64);
   for (int i = 0; i < n && i < 64; i++)
-    status_peer(c, &peers[i], now, o);
+    if (paired_or_self(c, &peers[i].device)) status_peer(c, &peers[i], now, o);
   for (size_t i = 0; i < c->srv->nslots; i++) {
     peer_slot *p = c->srv->slots[i];
     int seen = 0;

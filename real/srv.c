@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blobs_disk.h"
 #include "evlog.h"
 #include "log.h"
 
@@ -61,6 +62,71 @@ void srv_after(srv *s) {
   arm(s);
 }
 
+/* ---- group commit ---------------------------------------------------- */
+
+/* Sidecars that complete within GROUP_DELAY of the first one share one
+ * sync and one transaction (at most GROUP_MAX). Each sync is a device
+ * cache flush, ~2-8 ms here, whatever it writes: per sidecar that was
+ * most of a thumbnail's cost. The delay adds that much to a lone
+ * fetch's answer. */
+#define GROUP_MAX 256
+#define GROUP_DELAY_MS 10
+
+static void on_group_timer(uv_timer_t *t) {
+  (void)srv_group_flush(t->data);
+}
+
+/* blobs_disk asks before it defers a commit: the row the core writes
+ * next must land in our transaction, so one must be open (or openable:
+ * an op running its own transaction gets a synchronous commit). */
+static int group_defer(void *user) {
+  srv *s = user;
+  if (s->stopping) return 1;
+  if (!s->group_txn) {
+    if (vss_store_begin(s->h->store) < 0) return 1;
+    s->group_txn = 1;
+    uv_timer_start(&s->group_timer, on_group_timer, GROUP_DELAY_MS, 0);
+  }
+  return 0;
+}
+
+static void hold_answer(srv *s, uint64_t job, int rc) {
+  if (s->nheld == s->held_cap) {
+    size_t cap = s->held_cap ? s->held_cap * 2 : 64;
+    void *p = realloc(s->held, cap * sizeof *s->held);
+    if (p == NULL) {
+      (void)srv_group_flush(s); /* answer now rather than never */
+      ctl_job_done(s, job, rc);
+      return;
+    }
+    s->held = p;
+    s->held_cap = cap;
+  }
+  s->held[s->nheld].job = job;
+  s->held[s->nheld++].rc = rc;
+}
+
+int srv_group_flush(srv *s) {
+  int rc = blobs_disk_flush(s->h->blobs);
+  size_t n = s->nheld;
+  if (s->group_txn) {
+    if (rc == 0) rc = vss_store_commit(s->h->store);
+    if (rc < 0) (void)vss_store_rollback(s->h->store);
+    s->group_txn = 0;
+  }
+  uv_timer_stop(&s->group_timer); /* harmless once closed */
+  s->nheld = 0;
+  for (size_t i = 0; i < n; i++)
+    ctl_job_done(s, s->held[i].job, rc < 0 ? rc : s->held[i].rc);
+  if (rc < 0) {
+    log_error("group commit failed: %s; the sidecars of this group are not "
+              "recorded (their bytes are overwritten by the next fetch)",
+              vss_strerror(rc));
+    srv_stop(s, "a commit failed");
+  }
+  return rc;
+}
+
 /* ---- events ---------------------------------------------------------- */
 
 static void log_fetch(srv *s, const vss_event *ev) {
@@ -106,10 +172,17 @@ static void on_event(void *user, const vss_event *ev) {
   case VSS_EV_FETCH_DONE:
   case VSS_EV_FETCH_FAILED:
     log_fetch(s, ev);
-    ctl_job_done(s, ev->job, ev->type == VSS_EV_FETCH_DONE ? 0 : ev->rc);
+    /* A done sidecar is durable only when its group is: answer then. */
+    if (s->group_txn)
+      hold_answer(s, ev->job, ev->type == VSS_EV_FETCH_DONE ? 0 : ev->rc);
+    else
+      ctl_job_done(s, ev->job, ev->type == VSS_EV_FETCH_DONE ? 0 : ev->rc);
     break;
   case VSS_EV_GENERATED:
-    ctl_job_done(s, ev->job, ev->rc);
+    if (s->group_txn)
+      hold_answer(s, ev->job, ev->rc);
+    else
+      ctl_job_done(s, ev->job, ev->rc);
     break;
   case VSS_EV_DIGEST_RECEIVED:
     log_debug("digest from %s: %llu entries%s",
@@ -150,11 +223,13 @@ void srv_stop(srv *s, const char *why) {
   if (s->stopping) return;
   log_info("stopping: %s", why);
   s->stopping = 1;
+  (void)srv_group_flush(s); /* answers its fetches before ctl_stop */
   ctl_stop(s);
   gen_stop_all(s);
   net_stop(s);
   uv_close((uv_handle_t *)&s->expiry, NULL);
   uv_close((uv_handle_t *)&s->stop_timer, NULL);
+  uv_close((uv_handle_t *)&s->group_timer, NULL);
   uv_close((uv_handle_t *)&s->sig_int, NULL);
   uv_close((uv_handle_t *)&s->sig_term, NULL);
 }
@@ -188,6 +263,17 @@ static int make_node(srv *s) {
   return rc;
 }
 
+static int has_ready_row(void *user, const vss_key *key, vss_format fmt,
+                         const char *rel) {
+  srv *s = user;
+  vss_sidecar_row row;
+  int rc = vss_store_get_sidecar(s->h->store, key, &row);
+  /* A store error keeps the bytes: only a clear "no row" removes them. */
+  if (rc < 0) return rc != VSS_ERR_NOT_FOUND;
+  (void)rel;
+  return row.status != VSS_STATUS_READY || row.format == fmt;
+}
+
 static int start(srv *s) {
   char dev[VSS_UUID_STR_LEN + 1];
   int rc;
@@ -195,6 +281,10 @@ static int start(srv *s) {
   s->expiry.data = s;
   uv_timer_init(s->loop, &s->stop_timer);
   s->stop_timer.data = s;
+  uv_timer_init(s->loop, &s->group_timer);
+  s->group_timer.data = s;
+  if (blobs_disk_group(s->h->blobs, GROUP_MAX, group_defer, s) < 0)
+    log_warn("no group commit: every sidecar is synced on its own");
   uv_signal_init(s->loop, &s->sig_int);
   uv_signal_init(s->loop, &s->sig_term);
   s->sig_int.data = s->sig_term.data = s;
@@ -205,6 +295,11 @@ static int start(srv *s) {
   if (s->h->swept)
     log_info("removed %zu unfinished transfer file(s) left by a crash",
              s->h->swept);
+  /* We hold the lock and nothing writes yet: bytes without a row now
+   * can only be what a crash or an unrecorded add left. */
+  size_t orphans = blobs_disk_sweep_orphans(s->h->dir, has_ready_row, s);
+  if (orphans)
+    log_info("removed %zu sidecar file(s) that no row named", orphans);
   if ((rc = make_node(s)) < 0) return rc;
   if ((rc = ctl_start(s)) < 0) return rc;
   if ((rc = net_start(s)) < 0) return rc;
@@ -228,7 +323,10 @@ int srv_run(home *h) {
   rc = start(&s);
   if (rc < 0) srv_stop(&s, "start-up failed");
   uv_run(s.loop, UV_RUN_DEFAULT);
+  (void)srv_group_flush(&s);
+  (void)blobs_disk_group(h->blobs, 0, NULL, NULL);
   if (s.node) vss_node_del(s.node);
+  free(s.held);
   uv_loop_close(s.loop);
   if (s.evlog) fclose(s.evlog);
   log_info("stopped");

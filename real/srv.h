@@ -79,6 +79,17 @@ typedef struct srv {
   vss_time refusal_logged_at;
   vss_time started;
   FILE *evlog; /* VSS_EVENT_LOG: every core event as CSV (evlog.h) */
+
+  /* Group commit (srv.c): rows of sidecars whose bytes are not synced
+   * yet wait in one open store transaction; answers to fetches that
+   * ended meanwhile wait with them. */
+  int group_txn;
+  uv_timer_t group_timer;
+  struct {
+    uint64_t job;
+    int rc;
+  } * held;
+  size_t nheld, held_cap;
 } srv;
 
 /* Runs the daemon until a signal or `stop`. Returns the exit status. */
@@ -87,6 +98,11 @@ int srv_run(home *h);
 /* After feeding the node: send and re-arm the timer. */
 void srv_after(srv *s);
 void srv_stop(srv *s, const char *why);
+/* Ends the current commit group: syncs its bytes, then commits its rows
+ * and answers the fetches that waited for it. Call before any store
+ * transaction of your own. A failure stops the daemon (the group's rows
+ * are rolled back, its bytes are left without rows). */
+int srv_group_flush(srv *s);
 /* Stops after the current request's answer has gone out. */
 void srv_stop_soon(srv *s);
 /* Name of a device for humans: the peer's name, "self", or the uuid. */

@@ -42,6 +42,8 @@ awk -F, -v out="$out" -v update="$update" '
     slack = tol ~ /%$/ ? (substr(tol, 1, length(tol) - 1) / 100) * (base < 0 ? -base : base) : tol + 0
     status = "ok"
     if (got == "missing") status = "MISSING"
+    else if (got == "n/a" && $3 == "n/a") status = "ok"
+    else if (got == "n/a" || $3 == "n/a") status = better == "equal" || got == "n/a" ? "REGRESSION (no data)" : "improved"
     else {
       g = got + 0
       if (base >= 0 && g < 0 && better != "equal") status = "REGRESSION (not reached)"
@@ -51,7 +53,7 @@ awk -F, -v out="$out" -v update="$update" '
       else if (better == "lower" && g < base - slack) status = "improved"
       else if (better == "higher" && g > base + slack) status = "improved"
     }
-    change = (got == "missing" || base == 0) ? "" : sprintf("%+.1f%%", (got - base) * 100 / (base < 0 ? -base : base))
+    change = (got == "missing" || got == "n/a" || $3 == "n/a" || base == 0) ? "" : sprintf("%+.1f%%", (got - base) * 100 / (base < 0 ? -base : base))
     printf "%-34s %-40s %12s %12s %8s  %s (%s better, tolerance %s)\n", s, m, $3, got, change, status, better, tol
     if (status ~ /REGRESSION|MISSING/) bad++
     rows[NR] = s "," m "," (got == "missing" ? $3 : got) "," tol "," better

@@ -205,8 +205,11 @@ static int probe_mode(const cli *c, world *w) {
   return 0;
 }
 
+static double wall_t0; /* main() began: setup is timed from here */
+
 static int simulate(const cli *c, world *w, const char *out) {
   w->wall_start = wall_now();
+  w->wall_setup_s = w->wall_start - wall_t0;
   world_start(w);
   simgrid_run_until(ns_to_s(w->end));
   double wall = wall_now() - w->wall_start;
@@ -225,11 +228,18 @@ static int simulate(const cli *c, world *w, const char *out) {
   if (!c->no_report) {
     const char *dir =
         c->reports_dir ? c->reports_dir : getenv("VSS_REPORTS_DIR");
+    double t = wall_now();
     if (run_report(dir ? dir : VSS_REPORTS_DIR, out))
       fprintf(stderr,
               "vss-sim: report generation failed (data files are in %s)\n",
               out);
+    summary_report_wall(w, wall_now() - t);
   }
+  if (!c->quiet)
+    printf("vss-sim: wall time %.2f s in all (setup %.2f s, run %.2f s, "
+           "summary and report %.2f s)\n",
+           wall_now() - wall_t0, w->wall_setup_s, wall,
+           wall_now() - w->wall_start - wall);
   printf("%s/%s\n", out, c->no_report ? "summary.csv" : "report.md");
   fflush(stdout);
   return 0;
@@ -285,6 +295,7 @@ static int apply_cli(scenario *sc, void *user, char *err, size_t cap) {
 }
 
 int main(int argc, char **argv) {
+  wall_t0 = wall_now();
   cli c;
   int rc = cli_parse(&c, argc, argv);
   if (rc) return rc > 0 ? 0 : 2;

@@ -101,7 +101,7 @@ void metrics_init(world *w) {
     w->events_csv = fopen(path, "w");
   if (w->events_csv)
     fputs("t_s,device,event,peer,item,kind,variant,job,bytes,count,"
-          "duration_ms,flags,rc,detail\n",
+          "duration_ms,flags,rc,detail,node_run\n",
           w->events_csv);
 }
 
@@ -150,15 +150,15 @@ static void log_event(world *w, const device *d, const vss_event *ev) {
           vss_event_name(ev->type), p >= 0 ? w->devs[p].name : "");
   csv_key(f, &ev->key);
   double dur = ev->duration == VSS_TIME_UNSET ? -1 : ns_to_ms(ev->duration);
-  fprintf(f, ",%llu,%llu,%llu,%.6f,%u,%s,\n", (unsigned long long)ev->job,
+  fprintf(f, ",%llu,%llu,%llu,%.6f,%u,%s,,%u\n", (unsigned long long)ev->job,
           (unsigned long long)ev->bytes, (unsigned long long)ev->count, dur,
-          ev->flags, ev->rc ? vss_strerror(ev->rc) : "");
+          ev->flags, ev->rc ? vss_strerror(ev->rc) : "", d->node_run);
 }
 
 void metrics_world_event(world *w, vss_time at, const char *what,
                          const char *who, const char *detail) {
   if (!w->events_csv) return;
-  fprintf(w->events_csv, "%.9f,%s,%s,,,,,,,,,,,%s\n", ns_to_s(at), who, what,
+  fprintf(w->events_csv, "%.9f,%s,%s,,,,,,,,,,,%s,\n", ns_to_s(at), who, what,
           detail);
 }
 
@@ -298,6 +298,12 @@ void metrics_on_event(void *user, const vss_event *ev) {
     break;
   }
   switch (ev->type) {
+  case VSS_EV_DIGEST_SENT:
+    if (ev->flags & VSS_EVF_FULL) {
+      d->m.gossip_full_tx += ev->bytes;
+      d->m.gossip_full_pages++;
+    }
+    break;
   case VSS_EV_DIGEST_RECEIVED:
     if (ev->duration != VSS_TIME_UNSET)
       metrics_latency(w, LAT_EXCHANGE, d->idx, ns_to_ms(ev->duration));
@@ -310,7 +316,7 @@ void metrics_on_event(void *user, const vss_event *ev) {
     break;
   case VSS_EV_LOCAL_RECORDED:
     hostcost_commit(d);
-    resolve_key(w, d->idx, &ev->key, ev->at, -1);
+    resolve_key(w, d->idx, &ev->key, ev->at, REQ_SRC_GENERATED);
     monitor_thumb(w, &ev->key);
     w->avail_changes++;
     break;

@@ -73,10 +73,25 @@ typedef struct sc_device {
   int strategy_set;
   int can_generate;
   double byzantine; /* share of the data frames it serves falsified */
+  int misbehave;    /* SC_MB_*: a peer that stalls or refuses to serve */
+  vss_time misbehave_from;
+  vss_time mtbf, mttr; /* churn: offline after ~Exp(mtbf), back after
+                          ~Exp(mttr), drawn from the seed; 0 = none */
+  int churn_line;
   vss_prefetch_policy prefetch;
   uint32_t prefetch_set; /* PF_* bits */
   int online;
 } sc_device;
+
+/* Misbehaviour of a device towards those it serves (sim/misbehave.c). */
+enum {
+  SC_MB_NONE = 0,
+  SC_MB_STALL,  /* takes requests, never sends the data (hung disk/process) */
+  SC_MB_REFUSE, /* advertises its sidecars, answers every request with an
+                   error */
+  SC_MB_LIE     /* announces sidecars it does not hold (digest liar): asked,
+                   it answers not found */
+};
 
 enum {
   PF_EAGER = 1,
@@ -107,6 +122,7 @@ typedef struct sc_sidecars {
   char variant[VSS_VARIANT_MAX + 1];
   vss_format format;
   int format_set;
+  int variant_set;
   size_dist size;
   int size_set, size_line;
 } sc_sidecars;
@@ -143,6 +159,9 @@ static inline int sc_ev_global(sc_ev_type t) {
 #define EVS_LAT 8
 #define EVS_LOSS 16
 #define EVS_CORRUPT 32
+#define EVS_FORMAT 0x100     /* format= given */
+#define EVS_VARIANT 0x200    /* variant= given */
+#define SC_MAX_EVENTS 200000 /* after repetitions and churn */
 
 typedef struct sc_event {
   vss_time at;
@@ -160,6 +179,8 @@ typedef struct sc_event {
   double up, down, latency, loss, corrupt;
   unsigned set; /* EVS_* */
   int level;
+  vss_time every, until; /* every=: repeated (until= or the end) */
+  int generated;         /* made by a repetition, churn or start_spread */
 } sc_event;
 
 typedef enum sc_log { LOG_ALL = 0, LOG_NONE } sc_log;
@@ -202,7 +223,7 @@ typedef struct scenario {
   sc_sidecars *sidecars;
   int nsidecars;
   sc_event *events;
-  int nevents;
+  int nevents, capevents;
 } scenario;
 
 /* Parse and check a scenario file. On error returns -1, writes
@@ -229,6 +250,10 @@ void scenario_spread_starts(scenario *sc);
 int sc_find_link(const scenario *sc, const char *name);
 int sc_find_device(const scenario *sc, const char *name);
 int sc_find_class(const scenario *sc, const char *name);
+
+/* The variant a kind gets when none is given: grid@2x for thumbnails,
+ * 1080p for proxies, "default" for the rest. */
+const char *sc_default_variant(vss_kind kind);
 
 /* Effective settings of a device (device > class > defaults). */
 vss_time sc_gen_cost(const scenario *sc, int dev, vss_kind kind);

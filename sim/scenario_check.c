@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,13 +134,27 @@ static int check_sidecars(parser *p, sc_sidecars *s) {
   if (s->count == 0)
     return perr(p, "[sidecars %s]: count must be above zero", s->name);
   if (!s->format_set) s->format = sc_default_format(s->kind);
+  if (!s->variant_set)
+    scopy(s->variant, sizeof(s->variant), sc_default_variant(s->kind));
   at_line(p, s->on_line);
   if (!parse_devices(p, s->on, &s->holders, &s->nholders)) return 0;
-  if (s->size_set) {
-    at_line(p, s->size_line);
-    return add_size(p, s->kind, s->variant, &s->size);
+  if (!s->size_set) return 1;
+  at_line(p, s->size_line);
+  /* A size is a property of kind.variant (every device that generates a
+   * key makes the same bytes): two sets may repeat it, not contradict it. */
+  const scenario *sc = p->sc;
+  for (int i = 0; i < sc->nsizes; i++) {
+    const sc_size *z = &sc->sizes[i];
+    if (z->kind != s->kind || strcmp(z->variant, s->variant) != 0) continue;
+    if (z->dist.type == s->size.type && z->dist.a == s->size.a &&
+        z->dist.b == s->size.b)
+      return 1;
+    return perr(p,
+                "size: [sidecars %s] gives %s.%s another size than line %d "
+                "(one size distribution per kind.variant)",
+                s->name, vss_kind_name(s->kind), s->variant, z->pos.line);
   }
-  return 1;
+  return add_size(p, s->kind, s->variant, &s->size);
 }
 
 static int check_event_link(parser *p, sc_event *e) {
@@ -181,6 +196,109 @@ static int check_event(parser *p, sc_event *e) {
 }
 
 static int cmp_event(const void *a, const void *b);
+
+/* every=T: the event again at at + k T (k = 1, 2, ...) up to until= or
+ * the end of the run. Commands that name items move on by count x step
+ * each time (a new batch each repetition, not the same items again). */
+static int repeat_event(parser *p, int idx) {
+  scenario *sc = p->sc;
+  sc_event base = sc->events[idx];
+  vss_time end = base.until ? base.until : sc->duration;
+  if (end > sc->duration) end = sc->duration;
+  uint64_t shift = base.type == EV_GENERATE || base.type == EV_OPEN_GRID ||
+                           base.type == EV_REQUEST
+                       ? (uint64_t)(base.count ? base.count : 1) * base.step
+                       : 0;
+  at_line(p, base.pos.line);
+  uint64_t reps = end > base.at ? (uint64_t)(end - base.at) / base.every : 0;
+  if (reps > (uint64_t)(SC_MAX_EVENTS - sc->nevents))
+    return perr(p, "%s: every=%.3f s makes more than %d events",
+                sc_ev_name(base.type), ns_to_s(base.every), SC_MAX_EVENTS);
+  for (uint64_t k = 1; k <= reps; k++) {
+    uint64_t first = base.first + k * shift;
+    uint64_t last =
+        first + (uint64_t)(base.count ? base.count - 1 : 0) * base.step;
+    if (last > UINT32_MAX)
+      return perr(p, "%s: every=: repetition %llu reaches item %llu, above %u",
+                  sc_ev_name(base.type), (unsigned long long)k,
+                  (unsigned long long)last, UINT32_MAX);
+    sc_event *e = sc_add_event(sc);
+    int order = e->order;
+    *e = base;
+    e->order = order;
+    e->at = base.at + (vss_time)k * base.every;
+    e->first = (uint32_t)first;
+    e->every = e->until = 0;
+    e->generated = 1;
+  }
+  return 1;
+}
+
+static int add_state_event(parser *p, int dev, sc_ev_type type, vss_time at) {
+  scenario *sc = p->sc;
+  if (sc->nevents >= SC_MAX_EVENTS)
+    return perr(p, "mtbf/mttr of %s make more than %d events",
+                sc->devices[dev].name, SC_MAX_EVENTS);
+  sc_event *e = sc_add_event(sc);
+  e->type = type;
+  e->at = at;
+  e->device = dev;
+  e->pos.line = sc->devices[dev].churn_line;
+  e->generated = 1;
+  scopy(e->dev_name, sizeof(e->dev_name), sc->devices[dev].name);
+  return 1;
+}
+
+/* mtbf/mttr: random churn, from the seed and the device's name (the same
+ * seed, the same outages). Up times ~ Exp(mtbf), down times ~ Exp(mttr),
+ * alternating from the device's state at the start. */
+static int churn(parser *p, int dev) {
+  scenario *sc = p->sc;
+  const sc_device *d = &sc->devices[dev];
+  at_line(p, d->churn_line);
+  if (!d->mtbf != !d->mttr)
+    return perr(p, "[device %s]: give both mtbf and mttr", d->name);
+  if (!d->mtbf) return 1;
+  sim_rng r;
+  rng_seed(&r, sc->seed ^ hash64(d->name, strlen(d->name), 11));
+  int up = d->online;
+  for (double t = 0;;) {
+    double mean = ns_to_s(up ? d->mtbf : d->mttr);
+    double u = rng_unit(&r);
+    t += -mean * log(1.0 - (u < 0.999999999 ? u : 0.999999999));
+    vss_time at = (vss_time)(t * 1e9);
+    if (at <= 0) at = 1;
+    if (at > sc->duration) return 1;
+    if (!add_state_event(p, dev, up ? EV_OFFLINE : EV_ONLINE, at)) return 0;
+    up = !up;
+  }
+}
+
+/* Events made from the file's events and devices: repetitions and
+ * churn (after the command line's overrides: they depend on the seed and
+ * the duration). */
+static int derived_events(parser *p) {
+  scenario *sc = p->sc;
+  int n = sc->nevents;
+  for (int i = 0; i < n; i++)
+    if (sc->events[i].every && !repeat_event(p, i)) return 0;
+  for (int i = 0; i < sc->ndevices; i++)
+    if (!churn(p, i)) return 0;
+  return 1;
+}
+
+/* Warnings: the file is valid but probably not what was meant. */
+static void warn_spread(parser *p) {
+  scenario *sc = p->sc;
+  if (sc->start_spread <= sc->duration) return;
+  int line = 0;
+  for (int i = 0; i < p->nseen; i++)
+    if (strcmp(p->seen[i].key, "start_spread") == 0) line = p->seen[i].line;
+  fprintf(stderr,
+          "vss-sim: %s:%d: warning: start_spread %.3f s is longer than the "
+          "run (%.3f s): devices drawn after the end never come online\n",
+          p->path, line, ns_to_s(sc->start_spread), ns_to_s(sc->duration));
+}
 
 void scenario_spread_starts(scenario *sc) {
   if (!sc->start_spread) return;
@@ -226,6 +344,8 @@ int scenario_check(parser *p) {
     if (!check_sidecars(p, &sc->sidecars[i])) return 0;
   for (int i = 0; i < sc->nevents; i++)
     if (!check_event(p, &sc->events[i])) return 0;
+  if (!derived_events(p)) return 0;
+  warn_spread(p);
   if (sc->nevents)
     qsort(sc->events, (size_t)sc->nevents, sizeof(*sc->events), cmp_event);
   return 1;

@@ -343,11 +343,28 @@ int key_device(parser *p, sc_device *d, const char *key, const char *v) {
     return set_bool(p, key, v, &d->can_generate);
   if (strcmp(key, "online") == 0) return set_bool(p, key, v, &d->online);
   if (strcmp(key, "byzantine") == 0) return set_prob(p, key, v, &d->byzantine);
+  if (strcmp(key, "misbehave") == 0) {
+    if (strcmp(v, "stall") == 0) return d->misbehave = SC_MB_STALL, 1;
+    if (strcmp(v, "refuse") == 0) return d->misbehave = SC_MB_REFUSE, 1;
+    if (strcmp(v, "lie") == 0) return d->misbehave = SC_MB_LIE, 1;
+    if (strcmp(v, "none") == 0) return d->misbehave = SC_MB_NONE, 1;
+    return perr(p, "misbehave: unknown '%s' (stall, refuse, lie, none)", v);
+  }
+  if (strcmp(key, "misbehave_from") == 0)
+    return set_time(p, key, v, &d->misbehave_from);
+  if (strcmp(key, "mtbf") == 0 || strcmp(key, "mttr") == 0) {
+    vss_time *t = key[2] == 'b' ? &d->mtbf : &d->mttr;
+    if (!set_time(p, key, v, t)) return 0;
+    if (*t < VSS_NS_PER_MS) return perr(p, "%s: at least 1ms", key);
+    d->churn_line = p->line;
+    return 1;
+  }
   if (strncmp(key, "prefetch.", 9) == 0) return set_prefetch(p, d, key, v);
   return unknown(p, key,
                  "class, link, wifi_rate, storage, gen.KIND, "
                  "gen_parallel, strategy, can_generate, online, "
-                 "byzantine, prefetch.*");
+                 "byzantine, misbehave, misbehave_from, mtbf, mttr, "
+                 "prefetch.*");
 }
 
 /* ---- [sizes] --------------------------------------------------------- */
@@ -425,6 +442,7 @@ int key_sidecars(parser *p, sc_sidecars *s, const char *key, const char *v) {
   if (strcmp(key, "variant") == 0) {
     if (!vss_variant_valid(v, strlen(v)))
       return perr(p, "variant: bad '%s'", v);
+    s->variant_set = 1;
     return set_name(p, key, v, s->variant, sizeof(s->variant));
   }
   if (strcmp(key, "format") == 0) {

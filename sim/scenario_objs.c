@@ -156,8 +156,11 @@ int sc_add_sidecars(scenario *sc, const char *name, int line) {
 }
 
 sc_event *sc_add_event(scenario *sc) {
-  sc->events =
-      xrealloc(sc->events, (size_t)(sc->nevents + 1) * sizeof(*sc->events));
+  if (sc->nevents == sc->capevents) { /* geometric: repetitions add many */
+    sc->capevents = sc->capevents ? sc->capevents * 2 : 16;
+    sc->events =
+        xrealloc(sc->events, (size_t)sc->capevents * sizeof(*sc->events));
+  }
   sc_event *e = &sc->events[sc->nevents++];
   memset(e, 0, sizeof(*e));
   e->device = e->link = -1;
@@ -353,6 +356,17 @@ size_dist sc_size_for(const scenario *sc, vss_kind kind, const char *variant) {
     if (!sc->sizes[i].variant[0]) any = &sc->sizes[i].dist;
   }
   return any ? *any : builtin_size(kind, variant);
+}
+
+const char *sc_default_variant(vss_kind kind) {
+  switch (kind) {
+  case VSS_KIND_THUMB:
+    return "grid@2x";
+  case VSS_KIND_PROXY:
+    return "1080p";
+  default:
+    return "default";
+  }
 }
 
 vss_format sc_default_format(vss_kind kind) {

@@ -20,18 +20,22 @@ static const struct {
   target target;
   const char *params; /* allowed k= names, space separated */
 } commands[] = {
-    {"generate", EV_GENERATE, T_DEVICE, "first count step kind variant format"},
-    {"open-grid", EV_OPEN_GRID, T_DEVICE, "first count step variant mode"},
-    {"request", EV_REQUEST, T_DEVICE, "item kind variant format mode"},
-    {"offline", EV_OFFLINE, T_DEVICE, ""},
-    {"online", EV_ONLINE, T_DEVICE, ""},
-    {"restart", EV_RESTART, T_DEVICE, ""},
-    {"gossip", EV_GOSSIP, T_DEVICE, ""},
-    {"wifi-rate", EV_WIFI_RATE, T_DEVICE, "level"},
-    {"link-down", EV_LINK_DOWN, T_LINK, ""},
-    {"link-up", EV_LINK_UP, T_LINK, ""},
-    {"link-set", EV_LINK_SET, T_LINK, "bandwidth up down latency loss corrupt"},
-    {"faults", EV_FAULTS, T_NONE, "loss corrupt"},
+    {"generate", EV_GENERATE, T_DEVICE,
+     "first count step kind variant format every until"},
+    {"open-grid", EV_OPEN_GRID, T_DEVICE,
+     "first count step variant mode every until"},
+    {"request", EV_REQUEST, T_DEVICE,
+     "item first count step kind variant format mode every until"},
+    {"offline", EV_OFFLINE, T_DEVICE, "every until"},
+    {"online", EV_ONLINE, T_DEVICE, "every until"},
+    {"restart", EV_RESTART, T_DEVICE, "every until"},
+    {"gossip", EV_GOSSIP, T_DEVICE, "every until"},
+    {"wifi-rate", EV_WIFI_RATE, T_DEVICE, "level every until"},
+    {"link-down", EV_LINK_DOWN, T_LINK, "every until"},
+    {"link-up", EV_LINK_UP, T_LINK, "every until"},
+    {"link-set", EV_LINK_SET, T_LINK,
+     "bandwidth up down latency loss corrupt every until"},
+    {"faults", EV_FAULTS, T_NONE, "loss corrupt every until"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -91,12 +95,13 @@ static int param_names(parser *p, sc_event *e, const char *k, const char *v) {
     if (!vss_variant_valid(v, strlen(v)))
       return perr(p, "variant: bad '%s'", v);
     scopy(e->variant, sizeof(e->variant), v);
+    e->set |= EVS_VARIANT;
     return 1;
   }
   if (strcmp(k, "format") == 0) {
     if (vss_format_parse(v, strlen(v), &e->format))
       return perr(p, "format: unknown '%s'", v);
-    e->set |= 0x100; /* format given */
+    e->set |= EVS_FORMAT;
     return 1;
   }
   if (parse_mode(v, &e->mode))
@@ -141,6 +146,15 @@ static int param(parser *p, sc_event *e, const char *cmd, const char *list,
     return perr(p, "%s: unknown parameter '%s' (known: %s)", cmd, k,
                 *list ? list : "none");
   if (!*v) return perr(p, "%s: empty value for '%s'", cmd, k);
+  if (allowed("every until", k)) {
+    vss_time t;
+    char err[UNIT_ERR_MAX];
+    if (parse_time(v, &t, err)) return perr(p, "%s: %s: %s", cmd, k, err);
+    if (k[0] == 'e' && t < VSS_NS_PER_MS)
+      return perr(p, "%s: every: at least 1ms", cmd);
+    *(k[0] == 'e' ? &e->every : &e->until) = t;
+    return 1;
+  }
   if (allowed("first item count step level", k)) return param_ints(p, e, k, v);
   if (allowed("kind variant format mode", k)) return param_names(p, e, k, v);
   return param_link(p, e, k, v);
@@ -178,13 +192,20 @@ static int one_event(parser *p, vss_time at, int ci, const char *target,
   if (last > UINT32_MAX)
     return perr(p, "%s: items first + (count-1) x step = %llu, above %u",
                 commands[ci].name, (unsigned long long)last, UINT32_MAX);
+  if (e->until && !e->every)
+    return perr(p, "%s: until= without every=", commands[ci].name);
+  if (e->until && e->until < at)
+    return perr(p, "%s: until= before the event's own time", commands[ci].name);
   if (e->type == EV_LINK_SET && !(e->set & 0xff))
     return perr(p,
                 "link-set: give bandwidth, up, down, latency, loss or corrupt");
   if (e->type == EV_FAULTS && !(e->set & (EVS_LOSS | EVS_CORRUPT)))
     return perr(p, "faults: give loss=P and/or corrupt=P");
-  if (!(e->set & 0x100)) e->format = sc_default_format(e->kind);
   if (e->type == EV_OPEN_GRID) e->kind = VSS_KIND_THUMB;
+  /* kind=proxy alone must not ask for a thumbnail's variant */
+  if (!(e->set & EVS_VARIANT))
+    scopy(e->variant, sizeof(e->variant), sc_default_variant(e->kind));
+  if (!(e->set & EVS_FORMAT)) e->format = sc_default_format(e->kind);
   return 1;
 }
 
@@ -215,8 +236,10 @@ int key_timeline(parser *p, const char *key, const char *value) {
   char *rest = strtok(NULL, "");
   char params[512];
   scopy(params, sizeof(params), rest ? rest : "");
-  if (commands[ci].target != T_DEVICE)
+  if (commands[ci].target == T_NONE)
     return one_event(p, at, (int)ci, target, params);
+  /* device and link names both take {a..b} ranges (link-down
+   * home{0..9}-inet: ten events) */
   int n = expand_name(p, target, p->exp_names, p->exp_vals, SC_MAX_EXPAND);
   for (int i = 0; i < n; i++) {
     char sub[512];

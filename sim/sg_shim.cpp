@@ -6,6 +6,7 @@
 #include <simgrid/s4u/Comm.hpp>
 #include <simgrid/s4u/Host.hpp>
 #include <simgrid/s4u/Link.hpp>
+#include <simgrid/s4u/Mailbox.hpp>
 #include <vector>
 
 extern "C" int sim_wifi_set_rate(const char *link, const char *host,
@@ -21,6 +22,15 @@ extern "C" int sim_wifi_set_rate(const char *link, const char *host,
     return -1; // never let an exception cross into C frames
   }
   return 0;
+}
+
+extern "C" sg_comm_t sim_put_async_rate(sg_mailbox_t mbox, void *payload,
+                                        long size, double rate) {
+  simgrid::s4u::CommPtr c = mbox->put_init(payload, size);
+  c->set_rate(rate);
+  c->start();
+  c->add_ref(); // the caller's reference, as sg_mailbox_put_async gives
+  return c.get();
 }
 
 extern "C" ssize_t sim_comm_wait_any_for(sg_comm_t *comms, size_t count,

@@ -26,6 +26,11 @@ extern "C" {
  * not a wifi link. */
 int sim_wifi_set_rate(const char *link, const char *host, int level);
 
+/* sg_mailbox_put_async with the flow's rate capped at `rate` bytes/s
+ * (s4u Comm::set_rate; the C API has no way to set it). */
+sg_comm_t sim_put_async_rate(sg_mailbox_t mbox, void *payload, long size,
+                             double rate);
+
 /* Index of a finished comm (its reference is released, as with the C
  * API), or -1 on timeout (every comm still referenced). */
 ssize_t sim_comm_wait_any_for(sg_comm_t *comms, size_t count, double timeout);

@@ -58,6 +58,7 @@ static void set_link(world *w, const sc_event *e) {
     if ((e->set & EVS_UP) && l->dir != 2) bw = e->up;
     if ((e->set & EVS_DOWN) && l->dir == 2) bw = e->down;
     if (bw > 0 && !l->hidden) {
+      if (!l->cap0_set) l->capacity0 = l->capacity, l->cap0_set = 1;
       sg_link_set_bandwidth(l->sg, bw);
       l->capacity = bw;
     }
@@ -104,6 +105,7 @@ static void apply_global(world *w, const sc_event *e, vss_time now) {
     break;
   case EV_RESTART:
     w->devs[e->device].restart_pending = 1;
+    w->devs[e->device].node_run++; /* its old node emits nothing more */
     break;
   case EV_LINK_DOWN:
   case EV_LINK_UP:
@@ -182,12 +184,21 @@ static void apply_device(device *d, const sc_event *e, int event_idx) {
     open_grid(d, e, event_idx);
     return;
   case EV_REQUEST: {
-    vss_key key;
-    content_key(&key, e->first, e->kind, e->variant);
-    snprintf(detail, sizeof(detail), "item %u %s/%s", e->first,
-             vss_kind_name(e->kind), e->variant);
+    /* count=N step=S: N single requests (each its own row in
+     * requests.csv), items first, first + S, ... */
+    uint32_t n = e->count ? e->count : 1;
+    if (n == 1)
+      snprintf(detail, sizeof(detail), "item %u %s/%s", e->first,
+               vss_kind_name(e->kind), e->variant);
+    else
+      snprintf(detail, sizeof(detail), "%u x item %u step %u %s/%s", n,
+               e->first, e->step, vss_kind_name(e->kind), e->variant);
     metrics_world_event(d->w, d->now, sc_ev_name(e->type), d->name, detail);
-    metrics_request(d, -1, &key, e->format, e->mode);
+    for (uint32_t i = 0; i < n; i++) {
+      vss_key key;
+      content_key(&key, e->first + i * e->step, e->kind, e->variant);
+      metrics_request(d, -1, &key, e->format, e->mode);
+    }
     return;
   }
   case EV_GOSSIP:

@@ -43,9 +43,11 @@
 #include "world.h"
 #include "hostcost.h"
 
+#include "sg_shim.h"
 #include "vss/frame.h"
 
 #include <simgrid/comm.h>
+#include <math.h>
 #include <simgrid/mailbox.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,33 @@ static void route_faults(world *w, int a, int b, double *loss,
   *corrupt = 1 - clean;
 }
 
+#define TCP_MSS 1448 /* payload of one TCP segment on Ethernet */
+
+/* faults = tcp on a lossy path: a TCP flow's steady rate is bounded by
+ * loss and round trip (Mathis, Semke, Mahdavi, Ott 1997, "The macroscopic
+ * behavior of the TCP congestion avoidance algorithm"):
+ *   rate <= MSS / (RTT sqrt(p)) x sqrt(3/2)
+ * 0 when the path loses nothing (no bound). The connection then carries
+ * one bundle at a time at that rate (flush, put_bundle): the bound holds
+ * for the connection, not per bundle. */
+static double mathis_rate(world *w, int a, int b) {
+  if (w->sc->faults_frames) return 0;
+  double loss, corrupt;
+  route_faults(w, a, b, &loss, &corrupt);
+  if (loss <= 0) return 0;
+  double rtt = ns_to_s(route_delay(w, a, b) + route_delay(w, b, a));
+  if (!w->stream)
+    rtt = (world_route(w, a, b)->latency + world_route(w, b, a)->latency) *
+          w->opt.latency_factor;
+  if (rtt < 1e-3) rtt = 1e-3; /* a LAN's RTO floor, as tcp_faults */
+  return TCP_MSS / (rtt * sqrt(loss)) * sqrt(1.5);
+}
+
+/* Bundles a connection may have in flight: one when loss bounds it. */
+static uint32_t max_out(device *d, int p) {
+  return mathis_rate(d->w, d->idx, p) > 0 ? 1 : MAX_BUNDLES;
+}
+
 /* Flip one byte of an XFER_DATA payload: header damage would be a framing
  * error, which a real transport (TCP + AEAD) turns into a disconnect. */
 static int corrupt_data(device *d, uint8_t *frame, size_t len) {
@@ -155,8 +184,6 @@ static void hold(peer_view *pv, const uint8_t *frame, size_t len) {
   pv->held_tail = h;
   pv->held_bytes += len;
 }
-
-#define TCP_MSS 1448 /* payload of one TCP segment on Ethernet */
 
 /* faults = tcp (the default): what TCP + an AEAD make of a faulty path.
  * A lost segment is retransmitted (fast retransmit: one round trip
@@ -246,7 +273,10 @@ static void put_bundle(device *d, int p) {
   live_add(w, env);
   pv->out_bundles++;
   pv->out_bytes += env->len;
-  sg_comm_t c = sg_mailbox_put_async(w->devs[p].mbox, env, (long)env->len);
+  double cap = mathis_rate(w, d->idx, p);
+  sg_comm_t c =
+      cap > 0 ? sim_put_async_rate(w->devs[p].mbox, env, (long)env->len, cap)
+              : sg_mailbox_put_async(w->devs[p].mbox, env, (long)env->len);
   comm_add(d, c, COMM_SEND, -1, &sf);
 }
 
@@ -254,7 +284,8 @@ static void put_bundle(device *d, int p) {
  * frames when nothing is in flight (a lone request must not wait). */
 static void flush(device *d, int p, int partial) {
   peer_view *pv = &d->peers[p];
-  while (pv->up && pv->held && pv->out_bundles < MAX_BUNDLES &&
+  uint32_t most = max_out(d, p);
+  while (pv->up && pv->held && pv->out_bundles < most &&
          (partial || pv->held_bytes >= pv->bundle))
     put_bundle(d, p);
 }
@@ -273,6 +304,7 @@ void transport_pump(device *d) {
     if (p < 0 || !d->peers[p].up) continue; /* not ours to carry */
     peer_view *pv = &d->peers[p];
     hostcost_frame_out(d, m.len);
+    if (misbehave_outgoing(d, m.data, m.len)) continue; /* stalled */
     hold(pv, m.data, m.len);
     if (!pv->touched) {
       pv->touched = 1;
@@ -280,7 +312,7 @@ void transport_pump(device *d) {
       touched[ntouched++] = p;
     }
     flush(d, p, 0);
-    if (pv->out_bundles == MAX_BUNDLES && pv->held_bytes >= pv->bundle)
+    if (pv->out_bundles >= max_out(d, p) && pv->held_bytes >= pv->bundle)
       break; /* saturated: leave the rest in the node, in priority order */
   }
   for (int i = 0; i < ntouched; i++) {

@@ -108,6 +108,7 @@ static int device_init(world *w, int i, char *err, size_t cap) {
   int rc =
       vss_store_sqlite_open(&d->store, ":memory:", &d->id, serr, sizeof(serr));
   if (rc == 0) rc = synth_blobs_new(&d->blobs, &d->synth);
+  if (rc == 0) rc = misbehave_wrap_blobs(d); /* misbehave = refuse */
   if (rc == 0) node_config(w, d);
   if (rc == 0) rc = vss_node_new(&d->node, &d->ncfg, 0);
   if (rc)

@@ -121,6 +121,9 @@ typedef struct gen_item {
 typedef struct dev_metrics {
   uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames;
   uint64_t gossip_tx, gossip_rx; /* HELLO + DIGEST frame bytes */
+  /* full digest pages sent (a peer's first exchange, or a resync): the
+   * one-off part of gossip_tx, reported apart from the steady state */
+  uint64_t gossip_full_tx, gossip_full_pages;
   uint64_t query_tx, xfer_ctl_tx, data_tx, data_rx;
   uint64_t ev[VSS_EV_COUNT];
   uint64_t fetched, fetched_fg, fetched_prefetch, fetched_bytes;
@@ -134,6 +137,7 @@ typedef struct dev_metrics {
   uint64_t held_kind[VSS_KIND_COUNT];
   uint64_t resets;     /* faults = tcp: connections reset by damage */
   uint64_t garbage_rx; /* data bytes a byzantine peer falsified */
+  uint64_t misbehaved; /* data/meta frames withheld or refused (misbehave.c) */
 } dev_metrics;
 
 struct device {
@@ -157,7 +161,10 @@ struct device {
   vss_time now;
   uint64_t world_gen;
   int restart_pending;
-  int *own_ev; /* this device's application events, in time order */
+  uint32_t node_run; /* restarts so far: the node's job ids start again
+                        at 1 after each, so (device, node_run, job) names
+                        a job in events.csv */
+  int *own_ev;       /* this device's application events, in time order */
   int nown, ev_next;
   int wifi_level;
 
@@ -178,9 +185,10 @@ struct device {
   gen_item *running;
   int nrunning, parallel;
 
-  dev_metrics m; /* uint64_t counters only (summary.c sums them) */
-  double owed_s; /* host costs not yet spent (hostcost.h) */
-  double busy_s; /* host costs spent */
+  dev_metrics m;  /* uint64_t counters only (summary.c sums them) */
+  int mb_running; /* misbehave.c: the run is sending frames */
+  double owed_s;  /* host costs not yet spent (hostcost.h) */
+  double busy_s;  /* host costs spent */
   vss_time garbage_first, liar_last; /* first falsified byte received, last
                                         data from a byzantine source */
 };
@@ -193,6 +201,8 @@ typedef struct sim_link {
   int hidden;
   int device; /* port of this device, or -1 */
   double capacity;
+  double capacity0; /* before the first link-set changed it (cap0_set) */
+  int cap0_set;
   double latency; /* seconds, one way (stream mode: added by the driver) */
   uint64_t bytes, data_bytes, frames;
   double *series;                      /* bytes per time bucket */
@@ -222,13 +232,15 @@ typedef struct latency_sample {
 
 enum { LAT_EXCHANGE = 0, LAT_FG_FETCH, LAT_PREFETCH, LAT_REQUEST, LAT_COUNT };
 
+#define REQ_SRC_GENERATED (-2) /* made here after the request */
+
 typedef struct request {
   int device, grid; /* grid -1: a single request */
   vss_key key;
   vss_time t0, ready;
   int done, failed;
   int rc;     /* failed: why (VSS_ERR_*) */
-  int source; /* device it was fetched from; -1 local or generated */
+  int source; /* device it was fetched from; -1 local; REQ_SRC_GENERATED */
   int next;   /* chain in the request index */
 } request;
 
@@ -301,8 +313,9 @@ struct world {
   size_t nthumbs, capthumbs;
   int *thumb_index;
   size_t thumb_cap;
-  uint8_t **known; /* [device][thumb]: the device knows a holder */
-  double wall_start;
+  uint8_t **known;     /* [device][thumb]: the device knows a holder */
+  double wall_start;   /* the SimGrid run began (wall clock) */
+  double wall_setup_s; /* before it: parsing, nodes, start sidecars, platform */
   vss_time stopped_at; /* --max-wall cut the run here (0: ran to the end) */
   int done;
 };
@@ -380,8 +393,17 @@ int metrics_request(device *d, int grid, const vss_key *key, vss_format fmt,
 void metrics_close(world *w);
 int metrics_frame_class(const uint8_t *frame, size_t len); /* CLS_* */
 
+/* misbehave.c: 1 when a misbehaving device withholds this frame its
+ * node produced (stall); the blob wrapper makes a refuser's reads fail
+ * while the run goes on; misbehave_end before the end-of-run check. */
+int misbehave_outgoing(device *d, const uint8_t *frame, size_t len);
+int misbehave_wrap_blobs(device *d);
+void misbehave_end(world *w);
+
 /* summary.c */
 int summary_write(world *w, double wall_s, long peak_kb);
+/* Appends the report generator's wall time to run.csv. */
+void summary_report_wall(world *w, double report_s);
 
 /* monitor.c */
 void monitor_actor(int argc, char **argv);

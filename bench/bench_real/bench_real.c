@@ -15,17 +15,21 @@
  *
  * When `rsync` is installed, an rsync daemon on 127.0.0.1 serves alice's
  * sidecar tree and the same bytes are pulled with `rsync -a --fsync` and
- * `rsync -a` (what a user would pick instead). Every method runs once per
- * round, interleaved (raw durable, raw plain, rsync --fsync, rsync,
- * vss-node into a fresh bob), over --rounds rounds; medians and ratios
- * are printed. Missing tools are named, never installed.
+ * `rsync -a` (what a user would pick instead). When `syncthing` (and
+ * curl) is installed, two Syncthing instances on 127.0.0.1 sync the same
+ * files (syncthing_copy.sh: config.xml in the work dir, no discovery or
+ * relays, timed from unpausing the receiver's folder to all files in
+ * sync; not with --quick). Every method runs once per round, interleaved
+ * (raw durable, raw plain, Syncthing, rsync --fsync, rsync, vss-node into
+ * a fresh bob), over --rounds rounds; medians and ratios are printed.
+ * Missing tools are named, never installed.
  *
  * First, the record crypto and hash options on this CPU: secretstream
  * (XChaCha20-Poly1305, what the channel uses), AES-256-GCM (when the CPU
  * has AES-NI) and ChaCha20-Poly1305 over 1 MiB records, and BLAKE2b.
  *
  * usage: bench_real [--quick] [--proxy-mb N] [--thumbs N] [--rounds N]
- *                   [--crypto] [--keep]
+ *                   [--crypto] [--keep] [--no-syncthing]
  */
 #define _GNU_SOURCE /* asprintf, wait4, usleep */
 #include <errno.h>
@@ -478,6 +482,58 @@ static double rsync_copy(const char *rel, int fsync_too, int thumbs_only) {
   return now_s() - t0;
 }
 
+/* ---- Syncthing (syncthing_copy.sh) ------------------------------------ */
+
+#ifndef VSS_ST_SCRIPT
+#define VSS_ST_SCRIPT "syncthing_copy.sh"
+#endif
+static int g_st = -1; /* -1 unknown, 0 absent or not wanted, 1 present */
+
+static int st_present(void) {
+  if (g_st < 0) {
+    g_st = system("command -v syncthing >/dev/null 2>&1 && "
+                  "command -v curl >/dev/null 2>&1") == 0;
+    if (!g_st)
+      printf("(Syncthing rounds skipped: syncthing or curl not installed; "
+             "Debian packages syncthing, curl)\n");
+  }
+  return g_st;
+}
+
+/* A tree of hard links to what the workload moves (alice's proxy, or her
+ * thumbnails without the proxy), for Syncthing's send-only folder. */
+static void st_source(const char *name, char **paths, size_t n, char *src,
+                      size_t cap) {
+  char cmd[2400];
+  snprintf(src, cap, "%s/st-%s/src", g_dir, name);
+  if (n == 1) {
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && ln '%s' '%s/'", src, paths[0],
+             src);
+  } else {
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/st-%s' && cp -al '%s/alice/sidecars/content' '%s' "
+             "&& find '%s' -type d -name proxies -prune -exec rm -rf {} +",
+             g_dir, name, g_dir, src, src);
+  }
+  if (system(cmd) != 0) die("syncthing source tree");
+}
+
+/* Seconds for Syncthing B to hold all n files of src, or -1. */
+static double st_copy(const char *name, const char *src, size_t n) {
+  char cmd[1200], line[64] = "";
+  FILE *f;
+  snprintf(cmd, sizeof cmd, "bash '%s' '%s/st-%s' '%s' %zu 2>>'%s/st.err'",
+           VSS_ST_SCRIPT, g_dir, name, src, n, g_dir);
+  if ((f = popen(cmd, "r")) == NULL) return -1;
+  if (fgets(line, sizeof line, f) == NULL) line[0] = '\0';
+  if (pclose(f) != 0 || line[0] == '\0') {
+    fprintf(stderr, "bench_real: a Syncthing round failed (see %s/st.err)\n",
+            g_dir);
+    return -1;
+  }
+  return strtod(line, NULL);
+}
+
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -505,7 +561,8 @@ typedef struct result {
   uint64_t bytes;
   int n; /* rounds measured */
   double node_s[MAX_ROUNDS], raw_durable_s[MAX_ROUNDS], raw_plain_s[MAX_ROUNDS],
-      rs_fsync_s[MAX_ROUNDS], rs_s[MAX_ROUNDS];
+      rs_fsync_s[MAX_ROUNDS], rs_s[MAX_ROUNDS], st_s[MAX_ROUNDS];
+  int st_ok;     /* the Syncthing rounds ran */
   double cold_s; /* from the first request, failed attempts included */
   int attempts;
   double cpu_alice[MAX_ROUNDS], cpu_bob[MAX_ROUNDS], cpu_raw[MAX_ROUNDS];
@@ -622,6 +679,7 @@ static void report(const result *r) {
     line("rsync -a --fsync", median(r->rs_fsync_s, r->n), mb, node);
     line("rsync -a", median(r->rs_s, r->n), mb, node);
   }
+  if (r->st_ok) line("Syncthing 1.19", median(r->st_s, r->n), mb, node);
   line("raw TCP, durable", median(r->raw_durable_s, r->n), mb, node);
   line("raw TCP, no fsync", median(r->raw_plain_s, r->n), mb, node);
   printf("  CPU per GB: alice (sender) %.2f s, bob (receiver) %.2f s, "
@@ -637,6 +695,11 @@ static void report(const result *r) {
     printf("; rsync --fsync");
     for (int i = 0; i < r->n; i++)
       printf(" %.2f", r->rs_fsync_s[i]);
+  }
+  if (r->st_ok) {
+    printf("; Syncthing");
+    for (int i = 0; i < r->n; i++)
+      printf(" %.2f", r->st_s[i]);
   }
   printf("\n");
 }
@@ -723,8 +786,13 @@ static const char *content_rel(const char *path) {
  * and bob afresh before each vss-node fetch. */
 static void workload(result *r, char **paths, size_t n, const char *list,
                      const char *probe, int rounds, int *bobs) {
+  char st_src[400];
+  r->st_ok = st_present();
+  if (r->st_ok) st_source(r->name, paths, n, st_src, sizeof st_src);
   for (int i = 0; i < rounds; i++) {
     raw_phase(paths, n, r, i);
+    if (r->st_ok && (r->st_s[i] = st_copy(r->name, st_src, n)) < 0)
+      r->st_ok = 0;
     if (g_rsync_port) {
       const char *rel = n == 1 ? content_rel(paths[0]) : "";
       r->rs_fsync_s[i] = rsync_copy(rel, 1, n > 1);
@@ -752,6 +820,9 @@ int main(int argc, char **argv) {
       proxy_mb = 64;
       thumbs = 300;
       rounds = 1;
+      g_st = 0; /* the CTest smoke stays short */
+    } else if (!strcmp(argv[i], "--no-syncthing")) {
+      g_st = 0;
     } else if (!strcmp(argv[i], "--proxy-mb") && i + 1 < argc) {
       proxy_mb = strtoull(argv[++i], NULL, 10);
     } else if (!strcmp(argv[i], "--thumbs") && i + 1 < argc) {
@@ -764,7 +835,8 @@ int main(int argc, char **argv) {
       keep = 1;
     } else {
       fprintf(stderr, "usage: bench_real [--quick] [--proxy-mb N] "
-                      "[--thumbs N] [--rounds N] [--crypto] [--keep]\n");
+                      "[--thumbs N] [--rounds N] [--crypto] [--keep] "
+                      "[--no-syncthing]\n");
       return 2;
     }
   }

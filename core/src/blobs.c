@@ -31,6 +31,10 @@ int vss_blobs_new(vss_blobs **out, const vss_blob_methods *m, void *ctx) {
   return 0;
 }
 
+void *vss_blobs_ctx(const vss_blobs *b, const vss_blob_methods *m) {
+  return b && b->m == m ? b->ctx : NULL;
+}
+
 void vss_blobs_del(vss_blobs *b) {
   if (!b) return;
   if (b->m->close) b->m->close(b->ctx);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -207,6 +209,44 @@ static void test_keep_reopen(void **st) {
   vss_blobs_del(b);
 }
 
+/* Space is reserved as bytes arrive, not for the whole size at open: a
+ * temp larger than the free space opens (it used to fail with FULL at
+ * once, and so would 256 big jobs together), and holds about one
+ * reservation step beyond what was written. */
+static void test_lazy_reserve(void **st) {
+  vss_blobs *b = open_store(NULL);
+  struct statvfs fs;
+  struct stat sb;
+  vss_key k;
+  void *t;
+  uint8_t data[4096];
+  uint64_t size;
+  char path[512];
+  (void)st;
+  assert_int_equal(statvfs(dir, &fs), 0);
+  size = 2 * (uint64_t)fs.f_bavail * fs.f_frsize + (1ull << 30);
+  key_of(&k, "huge");
+  memset(data, 7, sizeof data);
+  assert_int_equal(vss_blobs_open_temp(b, &k, VSS_FMT_MP4, size, &t), 0);
+  assert_int_equal(vss_blobs_write(b, t, 0, data, sizeof data), 0);
+  snprintf(path, sizeof path, "%s/tmp", dir);
+  DIR *d = opendir(path);
+  struct dirent *e;
+  assert_non_null(d);
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char f[1024];
+    snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+    assert_int_equal(stat(f, &sb), 0);
+    /* at most a 64 MiB step and the write, in 512-byte blocks */
+    assert_true((uint64_t)sb.st_blocks * 512 <= (65ull << 20));
+  }
+  closedir(d);
+  vss_blobs_discard(b, t);
+  assert_int_equal(tmp_files(), 0);
+  vss_blobs_del(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_commit_read, setup, teardown),
@@ -215,6 +255,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
       cmocka_unit_test_setup_teardown(test_keep_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lazy_reserve, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

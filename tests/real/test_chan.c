@@ -16,6 +16,10 @@
 
 #define MAXP 4096
 
+/* Every test runs twice: AES-256-GCM allowed (taken when the CPU has
+ * it) and not (XChaCha20-Poly1305 secretstream). */
+static int g_aes;
+
 typedef struct pinset {
   const uint8_t *keys[4];
   int n;
@@ -49,6 +53,8 @@ static void pair_setup(pair *p, int pin_a) {
       chan_new(&p->ci, CHAN_INITIATOR, &p->a, p->b.pk, NULL, NULL, MAXP), 0);
   assert_int_equal(
       chan_new(&p->cr, CHAN_RESPONDER, &p->b, NULL, pinned, &p->pins, MAXP), 0);
+  assert_int_equal(chan_allow_aes(p->ci, g_aes), 0);
+  assert_int_equal(chan_allow_aes(p->cr, g_aes), 0);
 }
 
 static void pair_free(pair *p) {
@@ -389,6 +395,64 @@ static void test_rekey(void **st) {
   pair_free(&p);
 }
 
+/* A receiver that missed a re-key record cannot open what follows. */
+static void test_rekey_skipped(void **st) {
+  pair p;
+  uint8_t u[512], v[512];
+  size_t ul, vl;
+  char got[MAXP + 1];
+  (void)st;
+  ready_pair(&p);
+  chan_set_rekey(p.ci, 10);
+  seal(p.ci, "the first record crosses the re-key mark", u, &ul);
+  seal(p.ci, "the second is under the next key", v, &vl);
+  assert_int_equal(chan_rekeys(p.ci), 2);
+  assert_int_equal(open_str(p.cr, v, vl, got), CHAN_ERR_AUTH);
+  pair_free(&p);
+}
+
+/* AES-256-GCM when both ends allow it and the CPU has it, else
+ * secretstream on both ends; one end saying no is enough. */
+static void test_cipher_choice(void **st) {
+  int hw = crypto_aead_aes256gcm_is_available();
+  for (int i = 0; i < 4; i++) {
+    pair p;
+    int ai = i & 1, ar = (i >> 1) & 1;
+    uint8_t u[512];
+    size_t ul;
+    char got[MAXP + 1];
+    chan_cipher want = ai && ar && hw ? CHAN_AESGCM : CHAN_XCHACHA;
+    (void)st;
+    pair_setup(&p, 1);
+    assert_int_equal(chan_allow_aes(p.ci, ai), 0);
+    assert_int_equal(chan_allow_aes(p.cr, ar), 0);
+    assert_int_equal(handshake(&p), 1);
+    assert_int_equal(chan_get_cipher(p.ci), want);
+    assert_int_equal(chan_get_cipher(p.cr), want);
+    seal(p.ci, "both ways", u, &ul);
+    assert_int_equal(open_str(p.cr, u, ul, got), 0);
+    seal(p.cr, "and back", u, &ul);
+    assert_int_equal(open_str(p.ci, u, ul, got), 0);
+    assert_string_equal(got, "and back");
+    assert_int_equal(chan_allow_aes(p.ci, 1), CHAN_ERR_STATE); /* too late */
+    pair_free(&p);
+  }
+}
+
+/* The offer is inside msg1's sealed identity: flipping any bit of it on
+ * the way (a downgrade attempt) fails the tag, so no msg2. */
+static void test_offer_tampered(void **st) {
+  pair p;
+  (void)st;
+  pair_setup(&p, 1);
+  assert_int_equal(chan_hs_start(p.ci, p.m1, sizeof p.m1, &p.l1), 0);
+  p.m1[CHAN_PREFIX + 36 + 32] ^= 1; /* the sealed offer byte */
+  assert_int_equal(chan_hs_recv(p.cr, p.m1, p.l1, p.m2, sizeof p.m2, &p.l2),
+                   CHAN_ERR_AUTH);
+  assert_int_equal(p.l2, 0);
+  pair_free(&p);
+}
+
 static void test_records_before_handshake(void **st) {
   pair p;
   uint8_t u[512];
@@ -418,7 +482,17 @@ int main(void) {
       cmocka_unit_test(test_public_keys_only_no_msg2),
       cmocka_unit_test(test_cut_at_record_boundary),
       cmocka_unit_test(test_rekey),
+      cmocka_unit_test(test_rekey_skipped),
+      cmocka_unit_test(test_cipher_choice),
+      cmocka_unit_test(test_offer_tampered),
   };
+  int failed;
   if (sodium_init() < 0) return 1;
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  printf("AES-256-GCM in hardware: %s\n",
+         crypto_aead_aes256gcm_is_available() ? "yes" : "no");
+  g_aes = 0;
+  failed = cmocka_run_group_tests_name("xchacha20poly1305", tests, NULL, NULL);
+  g_aes = 1;
+  return failed +
+         cmocka_run_group_tests_name("aes256gcm allowed", tests, NULL, NULL);
 }

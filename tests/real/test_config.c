@@ -144,6 +144,13 @@ static void test_bad_values(void **st) {
   cfg_free(&c);
   write_text("[node]\nstrategy = prefer-generate\n");
   assert_int_equal(cfg_load(&c, path, err, sizeof err), 0);
+  assert_int_equal(c.no_aes, 0); /* AES-GCM allowed by default */
+  cfg_free(&c);
+  refused("[node]\ncipher = aes\n", 2,
+          "cipher: expected auto or xchacha20poly1305");
+  write_text("[node]\ncipher = xchacha20poly1305\n");
+  assert_int_equal(cfg_load(&c, path, err, sizeof err), 0);
+  assert_int_equal(c.no_aes, 1);
   cfg_free(&c);
 }
 

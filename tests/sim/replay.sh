@@ -9,7 +9,7 @@ for run in a b; do
   "$sim" "$scenario" --out "$out/$run" --no-report --no-progress > /dev/null
 done
 "$sim" "$scenario" --out "$out/c" --seed 12345 --no-report --no-progress > /dev/null
-for f in summary.csv summary.json events.csv devices.csv links.csv pairs.csv latency.csv link_series.csv grids.csv requests.csv; do
+for f in summary.csv summary.json events.csv devices.csv links.csv pairs.csv latency.csv link_series.csv link_util.csv marks.csv grids.csv requests.csv; do
   cmp "$out/a/$f" "$out/b/$f"
   echo "ok   $f identical across two runs with one seed"
 done

@@ -275,6 +275,9 @@ typedef struct vss_blobs vss_blobs;
 
 int vss_blobs_new(vss_blobs **out, const vss_blob_methods *m, void *ctx);
 void vss_blobs_del(vss_blobs *b);
+/* The ctx given to vss_blobs_new when b was made with method table m,
+ * else NULL (as vss_store_ctx: a driver finds its own state). */
+void *vss_blobs_ctx(const vss_blobs *b, const vss_blob_methods *m);
 /* In-memory blob store (tests and small simulations). */
 int vss_blobs_mem_new(vss_blobs **out);
 
