@@ -9,6 +9,12 @@
 struct vss_blobs {
   const vss_blob_methods *m;
   void *ctx;
+  /* vss_blobs_hash's read buffer (VSS_CHUNK_SIZE), made at the first
+   * hash and kept: a buffer of this size is past the allocators' mmap
+   * thresholds (glibc's 128 KiB, ASan's), so a fresh one per call was
+   * mapped and unmapped each time, which cost more than the hashing in
+   * the fuzzer's fleets. A vss_blobs is used by one thread at a time. */
+  uint8_t *hbuf;
 };
 
 int vss_blobs_new(vss_blobs **out, const vss_blob_methods *m, void *ctx) {
@@ -32,6 +38,7 @@ void *vss_blobs_ctx(const vss_blobs *b, const vss_blob_methods *m) {
 void vss_blobs_del(vss_blobs *b) {
   if (!b) return;
   if (b->m->close) b->m->close(b->ctx);
+  free(b->hbuf);
   free(b);
 }
 
@@ -154,12 +161,6 @@ int vss_blobs_put(vss_blobs *b, const vss_key *key, vss_format fmt,
   return vss_blobs_commit(b, tmp); /* consumes tmp, success or not */
 }
 
-/* Blobs are hashed through a 64 KiB buffer: the hasher cuts chunks
- * itself, and a buffer under the allocators' mmap thresholds (glibc's
- * 128 KiB, ASan's) is reused instead of mapped and unmapped per call,
- * which cost more than the hashing in the fuzzer's fleets. */
-#define HASH_READ (64u * 1024u)
-
 static int hash_blob(vss_blobs *b, const vss_key *key, vss_format fmt,
                      uint64_t size, vss_hasher *h, uint8_t *buf) {
   uint64_t off = 0;
@@ -167,7 +168,7 @@ static int hash_blob(vss_blobs *b, const vss_key *key, vss_format fmt,
   int rc;
 
   while (off < size) {
-    n = size - off < HASH_READ ? (size_t)(size - off) : HASH_READ;
+    n = size - off < VSS_CHUNK_SIZE ? (size_t)(size - off) : VSS_CHUNK_SIZE;
     rc = vss_blobs_read(b, key, fmt, off, buf, n);
     if (rc < 0) return rc;
     rc = vss_hasher_update(h, buf, n);
@@ -193,13 +194,12 @@ int vss_blobs_hash(vss_blobs *b, const vss_key *key, vss_format fmt,
   if (have != size) return VSS_ERR_INVALID;
   if ((rc = hash_content(b, key, fmt, size, checksum, chunks, nchunks)) <= 0)
     return rc;
-  buf = malloc(HASH_READ);
-  if (!buf) return VSS_ERR_NOMEM;
+  if (!b->hbuf && !(b->hbuf = malloc(VSS_CHUNK_SIZE))) return VSS_ERR_NOMEM;
+  buf = b->hbuf;
   rc = vss_hasher_new(&h);
   if (rc == 0) rc = hash_blob(b, key, fmt, size, h, buf);
   if (rc == 0) rc = vss_hasher_final(h, checksum, chunks, nchunks);
   vss_hasher_del(h);
-  free(buf);
   return rc;
 }
 
