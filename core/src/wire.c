@@ -717,7 +717,8 @@ static int dec_meta(vss_rd *r, vss_msg_xfer_meta *m) {
   return vss_rd_bytes(r, (size_t)m->nchunks * VSS_HASH_LEN, &m->hashes);
 }
 
-static int dec_data(vss_rd *r, vss_msg_xfer_data *m) {
+/* What XFER_DATA and XFER_SYNTH share: request, offset, length. */
+static int dec_data_hdr(vss_rd *r, vss_msg_xfer_data *m) {
   int rc;
 
   if ((rc = rd_varint32(r, &m->req_id)) ||
@@ -725,17 +726,17 @@ static int dec_data(vss_rd *r, vss_msg_xfer_data *m) {
     return rc;
   if (m->len > VSS_WIRE_MAX_DATA) return VSS_ERR_TOO_BIG;
   if (m->offset > UINT64_MAX - m->len) return VSS_ERR_PROTO;
-  return vss_rd_bytes(r, m->len, &m->data);
+  return 0;
+}
+
+static int dec_data(vss_rd *r, vss_msg_xfer_data *m) {
+  int rc = dec_data_hdr(r, m);
+  return rc ? rc : vss_rd_bytes(r, m->len, &m->data);
 }
 
 static int dec_synth(vss_rd *r, vss_msg_xfer_data *m) {
-  int rc;
-
-  if ((rc = rd_varint32(r, &m->req_id)) ||
-      (rc = vss_rd_varint(r, &m->offset)) || (rc = rd_varint32(r, &m->len)))
-    return rc;
-  if (m->len > VSS_WIRE_MAX_DATA) return VSS_ERR_TOO_BIG;
-  if (m->offset > UINT64_MAX - m->len) return VSS_ERR_PROTO;
+  int rc = dec_data_hdr(r, m);
+  if (rc) return rc;
   m->synth = 1;
   return vss_rd_bytes(r, VSS_WIRE_SYNTH_MARK, &m->data);
 }
