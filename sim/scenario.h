@@ -228,7 +228,7 @@ typedef struct scenario {
   sc_class *classes;
   int nclasses;
   sc_device *devices;
-  int ndevices;
+  int ndevices, capdevices;
   sc_size *sizes;
   int nsizes;
   sc_sidecars *sidecars;

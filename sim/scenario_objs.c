@@ -126,8 +126,11 @@ int sc_add_class(scenario *sc, const char *name, int line) {
 }
 
 int sc_add_device(scenario *sc, const char *name, int line) {
-  sc->devices =
-      xrealloc(sc->devices, (size_t)(sc->ndevices + 1) * sizeof(*sc->devices));
+  if (sc->ndevices == sc->capdevices) { /* geometric: fleets of 10,000 */
+    sc->capdevices = sc->capdevices ? sc->capdevices * 2 : 16;
+    sc->devices =
+        xrealloc(sc->devices, (size_t)sc->capdevices * sizeof(*sc->devices));
+  }
   sc_device *d = &sc->devices[sc->ndevices];
   memset(d, 0, sizeof(*d));
   scopy(d->name, sizeof(d->name), name);

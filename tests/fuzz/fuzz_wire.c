@@ -107,6 +107,16 @@ static void reencode(vss_buf *b, const vss_msg *m) {
     WIRE_CHECK(vss_wire_encode_xfer_data(b, m->u.data.req_id, m->u.data.offset,
                                          m->u.data.data, m->u.data.len) == 0);
     break;
+  case VSS_MSG_XFER_SYNTH:
+    /* The encoder writes a clean marker; a decoded one may be damaged
+     * (which the receiver's hash check catches): carry it over. */
+    WIRE_CHECK(m->u.data.synth && m->u.data.len <= VSS_WIRE_MAX_DATA);
+    WIRE_CHECK(vss_wire_encode_xfer_synth(b, m->u.data.req_id, m->u.data.offset,
+                                          m->u.data.len) == 0);
+    WIRE_CHECK(b->len >= VSS_WIRE_SYNTH_MARK);
+    memcpy(b->data + b->len - VSS_WIRE_SYNTH_MARK, m->u.data.data,
+           VSS_WIRE_SYNTH_MARK);
+    break;
   case VSS_MSG_XFER_ERROR:
     WIRE_CHECK(m->u.error.code < 0);
     if (m->u.error.retry_after_ms) {
