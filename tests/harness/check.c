@@ -72,8 +72,14 @@ static int safety_row(void *user, const vss_avail_row *row) {
     return fail(s, row, w);
   }
   vss_sidecar_row sr;
-  if (vss_store_get_sidecar(vss_h_db(h, s->i), &row->key, &sr) != 0)
-    return fail(s, row, "no sidecar row");
+  int grc = vss_store_get_sidecar(vss_h_db(h, s->i), &row->key, &sr);
+  if (grc == VSS_ERR_NOT_FOUND) return fail(s, row, "no sidecar row");
+  if (grc != 0) {
+    char w[96];
+    snprintf(w, sizeof(w), "its sidecar row cannot be read (%s)",
+             vss_strerror(grc));
+    return fail(s, row, w);
+  }
   if (sr.status != VSS_STATUS_READY ||
       !vss_hash_eq(&sr.checksum, &row->checksum))
     return fail(s, row, "its sidecar row is not READY with that checksum");
