@@ -95,6 +95,15 @@ static int safety_row(void *user, const vss_avail_row *row) {
 int vss_hc_safety(vss_hc *c, int i, int full, uint64_t *held, char *msg,
                   size_t cap) {
   safety_ctx s = {.c = c, .i = i, .full = full, .msg = msg, .cap = cap};
+  /* A node whose armed crash fired is not checked until the harness has
+   * crashed it: its connection may still hold the transaction the crash
+   * cut short (the rollback was one of the calls that failed), which
+   * shows this check rows that were never committed and that the
+   * restart rolls back. */
+  if (vss_h_dead(c->h, i)) {
+    if (held) *held = 0;
+    return 0;
+  }
   int rc = vss_store_iter_avail_since(vss_h_db(c->h, i), 0, safety_row, &s);
   if (held) *held = s.held;
   if (s.bad) return -1;
